@@ -1,0 +1,3 @@
+//! Credential logic shared by every login path (cookie login, token grant, later MFA).
+
+pub mod hasher;

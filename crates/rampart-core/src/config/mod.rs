@@ -1,0 +1,294 @@
+//! The configuration: one typed struct, read once at start-up from TOML plus `RAMPART_SECTION__KEY`
+//! environment overrides, unknown keys refused, then checked as a whole (see [`check`]).
+
+pub mod access;
+pub mod check;
+mod duration;
+pub mod load;
+pub mod resources;
+pub mod secret;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub use check::{Level, Problem, check};
+pub use load::{ConfigError, Loaded, Origin, load};
+pub use resources::{FieldConfig, FieldType, ResourceConfig};
+pub use secret::{SecretUrl, SecretValue};
+
+use crate::auth::hasher::HashParams;
+
+/// The example configuration, which is also the dev profile used when there is no config file.
+pub const EXAMPLE_TOML: &str = include_str!("../../../../config/rampart.example.toml");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    #[default]
+    Dev,
+    Production,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub profile: Profile,
+    /// 32 random bytes, base64. Encrypts TOTP secrets at rest. From `RAMPART_DATA_KEY` or a file.
+    pub data_key: Option<SecretValue>,
+    pub data_key_file: Option<PathBuf>,
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub database: DatabaseConfig,
+    #[serde(default)]
+    pub redis: RedisConfig,
+    #[serde(default)]
+    pub auth: AuthConfig,
+    #[serde(default)]
+    pub rate_limit: RateLimitConfig,
+    #[serde(default)]
+    pub cors: CorsConfig,
+    #[serde(default)]
+    pub mail: MailConfig,
+    #[serde(default)]
+    pub roles: RolesConfig,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+    #[serde(default)]
+    pub resources: BTreeMap<String, ResourceConfig>,
+}
+
+impl Config {
+    pub fn require_email_verification(&self) -> bool {
+        self.auth.require_email_verification.unwrap_or(self.profile == Profile::Production)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub public_url: String,
+    /// CIDRs (or single addresses) whose `X-Forwarded-For` / `Forwarded` headers are believed.
+    pub trusted_proxies: Vec<String>,
+    pub metrics_listen: Option<SocketAddr>,
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: "http://localhost:8080".into(),
+            trusted_proxies: Vec::new(),
+            metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9090))),
+            tls_cert_file: None,
+            tls_key_file: None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    pub url: SecretUrl,
+    pub url_file: Option<PathBuf>,
+    pub migrate_url: Option<SecretUrl>,
+    pub migrate_url_file: Option<PathBuf>,
+    pub max_connections: u32,
+    #[serde(with = "duration")]
+    pub busy_timeout: Duration,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: SecretUrl::new("sqlite://rampart-data/rampart.db"),
+            url_file: None,
+            migrate_url: None,
+            migrate_url_file: None,
+            max_connections: 8,
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisConfig {
+    pub url: Option<SecretUrl>,
+    pub url_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HashAlgorithm {
+    Argon2id,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordHashConfig {
+    pub algorithm: HashAlgorithm,
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for PasswordHashConfig {
+    /// OWASP's minimum for Argon2id: 19 MiB, 2 iterations, 1 lane.
+    fn default() -> Self {
+        Self { algorithm: HashAlgorithm::Argon2id, memory_kib: 19456, iterations: 2, parallelism: 1 }
+    }
+}
+
+impl PasswordHashConfig {
+    pub fn params(&self) -> HashParams {
+        HashParams { memory_kib: self.memory_kib, iterations: self.iterations, parallelism: self.parallelism }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum JwtAlgorithm {
+    RS256,
+    EdDSA,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    pub password_hash: PasswordHashConfig,
+    /// Minimum zxcvbn score (0 to 4) of a new password.
+    pub password_min_score: u8,
+    /// Threads that hash passwords. Default: the number of cores.
+    pub hash_workers: Option<usize>,
+    /// Hash jobs allowed to wait; past that, logins answer 503 at once.
+    pub hash_queue: usize,
+    #[serde(with = "duration")]
+    pub access_token_ttl: Duration,
+    #[serde(with = "duration")]
+    pub refresh_token_ttl: Duration,
+    #[serde(with = "duration")]
+    pub session_idle_timeout: Duration,
+    #[serde(with = "duration")]
+    pub session_absolute_timeout: Duration,
+    pub jwt_algorithm: JwtAlgorithm,
+    pub keys_dir: PathBuf,
+    pub require_email_verification: Option<bool>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            password_hash: PasswordHashConfig::default(),
+            password_min_score: 3,
+            hash_workers: None,
+            hash_queue: 32,
+            access_token_ttl: Duration::from_secs(600),
+            refresh_token_ttl: Duration::from_secs(30 * 86400),
+            session_idle_timeout: Duration::from_secs(30 * 60),
+            session_absolute_timeout: Duration::from_secs(12 * 3600),
+            jwt_algorithm: JwtAlgorithm::RS256,
+            keys_dir: PathBuf::from("rampart-data/keys"),
+            require_email_verification: None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    pub login_per_ip_per_minute: u32,
+    pub login_global_per_minute: u32,
+    pub lockout_after_failures: u32,
+    #[serde(with = "duration")]
+    pub lockout_duration: Duration,
+    pub api_per_user_per_minute: u32,
+    pub api_per_ip_per_minute: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            login_per_ip_per_minute: 10,
+            login_global_per_minute: 100,
+            lockout_after_failures: 5,
+            lockout_duration: Duration::from_secs(15 * 60),
+            api_per_user_per_minute: 600,
+            api_per_ip_per_minute: 1200,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct CorsConfig {
+    pub allowed_origins: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailConfig {
+    pub smtp_url: Option<SecretUrl>,
+    pub smtp_url_file: Option<PathBuf>,
+    pub from: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RolesConfig {
+    pub declared: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    pub max_body_bytes: usize,
+    pub max_json_depth: usize,
+    /// Whole-request deadline, handler included.
+    #[serde(with = "duration")]
+    pub request_timeout: Duration,
+    /// How long a client may take to send its request head (slowloris defence).
+    #[serde(with = "duration")]
+    pub header_read_timeout: Duration,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 64 * 1024,
+            max_json_depth: 32,
+            request_timeout: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A `tracing` filter: `info`, `warn`, `rampart=debug,info`, ...
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { level: "info".into(), format: LogFormat::Json }
+    }
+}

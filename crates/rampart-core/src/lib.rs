@@ -1,0 +1,12 @@
+//! Rampart's domain: configuration, identity types and the credential logic.
+//!
+//! Nothing here speaks HTTP or SQL; the store and the HTTP layer depend on this crate, never the
+//! other way round.
+
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod email;
+pub mod ident;
+pub mod password;
+pub mod token;
