@@ -67,6 +67,11 @@ pub fn ct_eq(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
+/// A random UUIDv4 string: the public id of users, sessions and records.
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);

@@ -1,1 +1,19 @@
+//! Rampart's HTTP surface: router, extractors, middleware, error mapping and the accept loop.
 
+mod cookie;
+mod error;
+mod extract;
+mod middleware;
+mod routes;
+mod server;
+mod state;
+mod views;
+
+pub use error::ApiError;
+pub use server::serve;
+pub use state::{AppState, build_state};
+
+/// The whole application: routes inside the middleware stack.
+pub fn app(state: AppState) -> axum::Router {
+    middleware::stack(routes::router(state.clone()), &state)
+}

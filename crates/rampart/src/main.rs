@@ -1,1 +1,94 @@
-fn main() {}
+//! `rampart`: one binary for the server and its operator commands.
+//!
+//! Exit codes (config.md): 0 ok, 1 runtime failure, 2 usage or configuration error. Errors are
+//! one line on stderr, without a backtrace.
+
+mod cli;
+mod telemetry;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "rampart", version, about = "A secure-by-default identity and data API server")]
+struct Cli {
+    /// Config file (default: ./rampart.toml if it exists, else the built-in dev profile).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve,
+    /// Apply database migrations with the migration credentials (database.migrate_url).
+    Migrate,
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Validate the configuration and resource policies; list every problem with a fix.
+    Check,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user. The password is read from the terminal without echo, or from stdin when it
+    /// is not a terminal; never from the command line.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// Extra role besides `user` (e.g. admin).
+        #[arg(long)]
+        role: Option<String>,
+    },
+}
+
+/// A failure with its exit code. The message is one line.
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn config(message: impl Into<String>) -> Self {
+        Self { code: 2, message: message.into() }
+    }
+    pub fn runtime(message: impl Into<String>) -> Self {
+        Self { code: 1, message: message.into() }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("rampart: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let config = cli.config.as_deref();
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve => cli::serve::run(config).await,
+            Command::Migrate => cli::migrate::run(config).await,
+            Command::User { command: UserCommand::Create { email, role } } => {
+                cli::user::create(config, &email, role.as_deref()).await
+            }
+            Command::Check => cli::check::run(config),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("rampart: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! One error type at the edge, mapped to RFC 9457 problem+json in this one place.
+//!
+//! Internal causes are logged here and never reach a body: a 5xx body is rewritten by the
+//! problem middleware to `title`, `status` and `request_id` only.
+
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+use serde::Serialize;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+const TYPE_BASE: &str = "https://rampart.dev/problems/";
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: field.into(), message: message.into() }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("unauthorized: {0}")]
+    Unauthorized(&'static str),
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    #[error("payload too large")]
+    PayloadTooLarge(usize),
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    /// Hashing capacity or the database is saturated: retry shortly.
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    /// A real fault. The cause is logged, never sent.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a [FieldError]>,
+}
+
+/// A problem+json response. Used by handlers' errors and by the fallback middleware.
+pub fn problem(status: StatusCode, slug: &str, detail: String, errors: Option<&[FieldError]>) -> Response {
+    let body = Problem {
+        kind: format!("{TYPE_BASE}{slug}"),
+        title: status.canonical_reason().unwrap_or("Error"),
+        status: status.as_u16(),
+        detail,
+        errors,
+    };
+    let mut res = (status, Json(body)).into_response();
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    res
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            ApiError::Validation(errors) => {
+                let detail = match errors.as_slice() {
+                    [one] => format!("{}: {}", one.field, one.message),
+                    _ => "the request has invalid fields".into(),
+                };
+                problem(StatusCode::BAD_REQUEST, "validation", detail, Some(&errors))
+            }
+            ApiError::BadRequest(detail) => problem(StatusCode::BAD_REQUEST, "bad-request", detail, None),
+            ApiError::Unauthorized(detail) => {
+                let mut res = problem(StatusCode::UNAUTHORIZED, "unauthorized", detail.into(), None);
+                res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"rampart\""));
+                res
+            }
+            ApiError::Forbidden(detail) => problem(StatusCode::FORBIDDEN, "forbidden", detail.into(), None),
+            ApiError::NotFound => problem(StatusCode::NOT_FOUND, "not-found", "no such resource".into(), None),
+            ApiError::Conflict(detail) => problem(StatusCode::CONFLICT, "conflict", detail.into(), None),
+            ApiError::PayloadTooLarge(limit) => {
+                problem(StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", format!("the body exceeds {limit} bytes"), None)
+            }
+            ApiError::UnsupportedMediaType => problem(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "the body must be Content-Type: application/json".into(),
+                None,
+            ),
+            ApiError::Unavailable(cause) => {
+                tracing::warn!(cause = %cause, "service unavailable");
+                let mut res = problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable", String::new(), None);
+                res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                res
+            }
+            ApiError::Internal(cause) => {
+                tracing::error!(cause = %cause, "internal error");
+                problem(StatusCode::INTERNAL_SERVER_ERROR, "internal", String::new(), None)
+            }
+        }
+    }
+}
+
+impl From<rampart_store::StoreError> for ApiError {
+    fn from(e: rampart_store::StoreError) -> Self {
+        use rampart_store::StoreError as S;
+        match e {
+            S::Conflict => ApiError::Conflict("conflicts with an existing record"),
+            S::Unavailable(cause) => ApiError::Unavailable(cause),
+            S::Other(cause) => ApiError::Internal(cause),
+        }
+    }
+}
+
+impl From<rampart_core::auth::hasher::HashError> for ApiError {
+    fn from(e: rampart_core::auth::hasher::HashError) -> Self {
+        use rampart_core::auth::hasher::HashError as H;
+        match e {
+            H::Busy => ApiError::Unavailable("password hashing queue is full".into()),
+            H::Failed(cause) => ApiError::Internal(cause),
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! Request id, client IP, tracing span and the access log.
+
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use http::HeaderValue;
+use tracing::Instrument;
+
+use crate::AppState;
+use crate::extract::{ClientIp, RequestContext, client_ip};
+
+const REQUEST_ID: &str = "x-request-id";
+
+/// An incoming request id is echoed only if it is short and plain, so that a client cannot inject
+/// log lines or header junk through it.
+fn well_formed_id(v: &HeaderValue) -> Option<String> {
+    let s = v.to_str().ok()?;
+    let ok = (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    ok.then(|| s.to_owned())
+}
+
+pub async fn context(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let request_id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(well_formed_id)
+        .unwrap_or_else(|| rampart_core::token::new_id());
+    let peer = req.extensions().get::<ClientIp>().map(|c| c.0.ip());
+    let ip = peer
+        .map(|p| client_ip(p, req.headers(), &state.trusted_proxies))
+        .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+    let user_agent = req
+        .headers()
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(256).collect::<String>());
+    let method = req.method().clone();
+    // The path only: query strings can carry tokens. Bounded, and JSON-escaped by the formatter.
+    let path: String = req.uri().path().chars().take(256).collect();
+    req.extensions_mut().insert(RequestContext { request_id: request_id.clone(), ip, user_agent });
+
+    let span = tracing::info_span!("request", request_id = %request_id);
+    let mut res = next.run(req).instrument(span.clone()).await;
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        res.headers_mut().insert(REQUEST_ID, v);
+    }
+    span.in_scope(|| {
+        tracing::info!(
+            method = %method,
+            path = %path,
+            status = res.status().as_u16(),
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            client_ip = %ip,
+            "request"
+        );
+    });
+    res
+}

@@ -1,0 +1,74 @@
+//! The middleware stack, in one place. Outermost first:
+//!
+//! 1. `context`: request id (echoed when well-formed, else generated), client IP (through
+//!    trusted proxies only), a tracing span carrying both, and the access log line. Outermost so
+//!    that every later layer and every response, error or not, has them.
+//! 2. `security_headers`: on every response, including the ones produced by the layers below
+//!    (413, 408, 404, 500), which is why it sits above them rather than next to the router.
+//! 3. `problem`: turns any error response that is not problem+json yet (axum's 405, the timeout's
+//!    408, a panic's 500) into one, and reduces every 5xx body to title, status and request id.
+//! 4. `CatchPanicLayer`: a panic becomes a 500 instead of a dropped connection; its message is
+//!    never logged or sent (it could hold data).
+//! 5. `TimeoutLayer`: the whole request, handler included, has `limits.request_timeout`. (The
+//!    time to send the request head is bounded earlier, in the accept loop.)
+//! 6. `CorsLayer`: exact allowed origins only; answers preflights.
+//! 7. `guard`: refuses a cookie and a bearer token together (400), a declared body over the
+//!    limit (413), and on unsafe methods a foreign `Origin`, `Sec-Fetch-Site: cross-site` or a
+//!    missing/wrong CSRF token on a cookie session (403), all before any handler or database work.
+//!
+//! Rate limiting joins between 6 and 7.
+
+mod context;
+mod guard;
+mod problem;
+mod security_headers;
+
+use axum::Router;
+use http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::timeout::TimeoutLayer;
+
+use crate::AppState;
+
+pub use guard::CSRF_HEADER;
+
+pub fn stack(router: Router, state: &AppState) -> Router {
+    let origins: Vec<HeaderValue> = state.cors_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    // No allowed origins: no CORS layer at all, so no CORS header is ever sent.
+    let cors = (!origins.is_empty()).then(|| {
+        CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_credentials(true)
+        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, HeaderName::from_static(CSRF_HEADER)])
+        .expose_headers([HeaderName::from_static("x-request-id"), header::RETRY_AFTER])
+    });
+    router.layer(
+        ServiceBuilder::new()
+            .layer(axum::middleware::from_fn_with_state(state.clone(), context::context))
+            .layer(axum::middleware::from_fn_with_state(state.clone(), security_headers::security_headers))
+            .layer(axum::middleware::from_fn(problem::problem))
+            .layer(CatchPanicLayer::custom(|_panic| {
+                // The payload is deliberately not logged: it could quote request data.
+                tracing::error!("handler panicked");
+                StatusCode::INTERNAL_SERVER_ERROR.into_response_plain()
+            }))
+            .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.config.limits.request_timeout))
+            .option_layer(cors)
+            .layer(axum::middleware::from_fn_with_state(state.clone(), guard::guard)),
+    )
+}
+
+trait PlainResponse {
+    fn into_response_plain(self) -> http::Response<axum::body::Body>;
+}
+
+impl PlainResponse for StatusCode {
+    fn into_response_plain(self) -> http::Response<axum::body::Body> {
+        let mut res = http::Response::new(axum::body::Body::empty());
+        *res.status_mut() = self;
+        res
+    }
+}

@@ -1,0 +1,43 @@
+//! Shared application state, built once at start-up.
+
+use std::sync::Arc;
+
+use ipnet::IpNet;
+use rampart_core::auth::hasher::Hasher;
+use rampart_core::config::Config;
+use rampart_core::password::PasswordPolicy;
+use rampart_store::Store;
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub config: Config,
+    pub store: Store,
+    pub hasher: Hasher,
+    pub policy: PasswordPolicy,
+    /// `scheme://host[:port]` of `server.public_url`: the origin our own pages and clients use.
+    pub own_origin: String,
+    pub cors_origins: Vec<String>,
+    pub trusted_proxies: Vec<IpNet>,
+    /// Cookie `Secure`/HSTS decisions follow the public URL, not the socket.
+    pub https: bool,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+/// Assembles the state from a checked configuration.
+pub fn build_state(config: Config, store: Store, hasher: Hasher) -> AppState {
+    let own_origin = rampart_core::config::check::origin_of(&config.server.public_url).unwrap_or_default();
+    let trusted_proxies =
+        config.server.trusted_proxies.iter().filter_map(|p| rampart_core::config::check::parse_cidr(p)).collect();
+    let cors_origins = config.cors.allowed_origins.clone();
+    let policy = PasswordPolicy { min_score: config.auth.password_min_score };
+    let https = own_origin.starts_with("https://");
+    AppState(Arc::new(Inner { config, store, hasher, policy, own_origin, cors_origins, trusted_proxies, https }))
+}

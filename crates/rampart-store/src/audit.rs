@@ -1,0 +1,91 @@
+//! The audit log: append-only (the schema refuses UPDATE and DELETE on it). Nothing in it is a
+//! secret: actions, ids, the client IP and the request id.
+
+use rampart_core::clock::Millis;
+
+use crate::{Store, StoreError};
+
+/// The actions http-api.md names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditEvent {
+    Register,
+    LoginSuccess,
+    LoginFailure,
+    Logout,
+}
+
+impl AuditEvent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditEvent::Register => "register",
+            AuditEvent::LoginSuccess => "login_success",
+            AuditEvent::LoginFailure => "login_failure",
+            AuditEvent::Logout => "logout",
+        }
+    }
+}
+
+pub struct NewAuditEvent<'a> {
+    pub action: AuditEvent,
+    pub actor_id: Option<&'a str>,
+    pub target: Option<&'a str>,
+    pub ip: Option<&'a str>,
+    pub request_id: Option<&'a str>,
+    /// `success`, `failure` or `denied`.
+    pub outcome: &'a str,
+    pub now: Millis,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub id: String,
+    pub at: i64,
+    pub action: String,
+    pub actor_id: Option<String>,
+    pub target: Option<String>,
+    pub ip: Option<String>,
+    pub request_id: Option<String>,
+    pub outcome: String,
+}
+
+impl Store {
+    pub async fn append_audit(&self, e: &NewAuditEvent<'_>) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audit_log (id, at, action, actor_id, target, ip, request_id, outcome) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(rampart_core::token::new_id())
+        .bind(e.now)
+        .bind(e.action.as_str())
+        .bind(e.actor_id)
+        .bind(e.target)
+        .bind(e.ip)
+        .bind(e.request_id)
+        .bind(e.outcome)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Newest first, after the `before` cursor (a `seq`), optionally filtered.
+    pub async fn audit_page(
+        &self,
+        before: Option<i64>,
+        actor: Option<&str>,
+        action: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<AuditRow>, StoreError> {
+        Ok(sqlx::query_as::<_, AuditRow>(
+            "SELECT seq, id, at, action, actor_id, target, ip, request_id, outcome FROM audit_log \
+             WHERE ($1 IS NULL OR seq < $1) AND ($2 IS NULL OR actor_id = $2) AND ($3 IS NULL OR action = $3) \
+             ORDER BY seq DESC LIMIT $4",
+        )
+        .bind(before)
+        .bind(actor)
+        .bind(action)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

@@ -1,0 +1,80 @@
+//! Opening the database: the runtime pool and the separate migration connection.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Connection, SqlitePool};
+
+use crate::StoreError;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// The handle every request uses. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) pool: SqlitePool,
+}
+
+pub struct StoreOptions<'a> {
+    pub url: &'a str,
+    pub max_connections: u32,
+    pub busy_timeout: Duration,
+}
+
+impl Store {
+    /// Applies pending migrations over a dedicated connection, separate from the runtime pool.
+    pub async fn migrate(opts: &StoreOptions<'_>) -> Result<(), StoreError> {
+        let mut conn = sqlx::SqliteConnection::connect_with(&sqlite_options(opts)?).await?;
+        SQLITE_MIGRATIONS.run(&mut conn).await.map_err(|e| StoreError::Other(e.to_string()))?;
+        conn.close().await?;
+        Ok(())
+    }
+
+    /// Opens the runtime pool: WAL (readers never wait for the writer), foreign keys enforced,
+    /// and a busy timeout so concurrent writers queue instead of failing at once.
+    pub async fn connect(opts: &StoreOptions<'_>) -> Result<Self, StoreError> {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(opts.max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(sqlite_options(opts)?)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    /// Readiness: one round trip.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// The runtime pool, for tests that attack it directly.
+    pub fn sqlite_pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+fn sqlite_options(opts: &StoreOptions<'_>) -> Result<SqliteConnectOptions, StoreError> {
+    let url = opts.url;
+    if !url.starts_with("sqlite:") {
+        return Err(StoreError::Other("database.url: only sqlite:// URLs are supported by this build".into()));
+    }
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(|_| StoreError::Other("database.url is not a valid sqlite:// URL".into()))?;
+    if let Some(parent) = Path::new(options.get_filename()).parent() {
+        if !parent.as_os_str().is_empty() {
+            std::fs::create_dir_all(parent).map_err(|e| StoreError::Other(format!("cannot create {}: {e}", parent.display())))?;
+        }
+    }
+    Ok(options
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(opts.busy_timeout))
+}

@@ -1,0 +1,93 @@
+//! Logins. A cookie session is found by the SHA-256 of its value; the value is never stored.
+
+use rampart_core::clock::Millis;
+
+use crate::{Store, StoreError, UserRow};
+
+pub struct NewSession<'a> {
+    pub id: &'a str,
+    pub token_hash: &'a str,
+    pub user_id: &'a str,
+    pub now: Millis,
+    pub expires_at: Millis,
+    pub ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+}
+
+/// A live (not revoked) session and its user, as one row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionAuth {
+    pub session_id: String,
+    pub session_created_at: i64,
+    pub session_last_seen_at: i64,
+    pub session_expires_at: i64,
+    #[sqlx(flatten)]
+    pub user: UserRow,
+}
+
+impl Store {
+    pub async fn insert_session(&self, s: &NewSession<'_>) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sessions (id, token_hash, user_id, kind, created_at, last_seen_at, expires_at, ip, user_agent) \
+             VALUES ($1, $2, $3, 'cookie', $4, $4, $5, $6, $7)",
+        )
+        .bind(s.id)
+        .bind(s.token_hash)
+        .bind(s.user_id)
+        .bind(s.now)
+        .bind(s.expires_at)
+        .bind(s.ip)
+        .bind(s.user_agent)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The session with this token hash, with its user, unless revoked. Timeouts are the
+    /// caller's to judge (it knows the configured idle limit).
+    pub async fn session_by_hash(&self, token_hash: &str) -> Result<Option<SessionAuth>, StoreError> {
+        Ok(sqlx::query_as::<_, SessionAuth>(
+            "SELECT s.id AS session_id, s.created_at AS session_created_at, s.last_seen_at AS session_last_seen_at, \
+                    s.expires_at AS session_expires_at, \
+                    u.id, u.email, u.email_normalized, u.password_hash, u.display_name, u.roles, u.email_verified, \
+                    u.mfa_enabled, u.failed_logins, u.locked_until, u.created_at, u.updated_at \
+             FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.token_hash = $1 AND s.revoked_at IS NULL",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    pub async fn touch_session(&self, id: &str, now: Millis) -> Result<(), StoreError> {
+        sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Revokes one session of one user. False when there was no such live session.
+    pub async fn revoke_session(&self, id: &str, user_id: &str, now: Millis) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(id)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Deletes sessions that can no longer be used (expired or revoked a day ago), so the table
+    /// does not grow without end.
+    pub async fn purge_sessions(&self, now: Millis) -> Result<u64, StoreError> {
+        let day = 86_400_000;
+        let done = sqlx::query("DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $2")
+            .bind(now)
+            .bind(now - day)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}

@@ -1,0 +1,101 @@
+//! Users. Emails are looked up by their normalized (lower-cased) form.
+
+use rampart_core::clock::Millis;
+
+use crate::{Store, StoreError};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserRow {
+    pub id: String,
+    pub email: String,
+    pub email_normalized: String,
+    /// The PHC string. Never leaves the server: response types do not have this field.
+    pub password_hash: String,
+    pub display_name: Option<String>,
+    pub roles: String,
+    pub email_verified: bool,
+    pub mfa_enabled: bool,
+    pub failed_logins: i64,
+    pub locked_until: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl UserRow {
+    pub fn roles(&self) -> Vec<String> {
+        self.roles.split_whitespace().map(str::to_owned).collect()
+    }
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.split_whitespace().any(|r| r == role)
+    }
+}
+
+pub struct NewUser<'a> {
+    pub id: &'a str,
+    pub email: &'a str,
+    pub email_normalized: &'a str,
+    pub password_hash: &'a str,
+    pub roles: &'a [&'a str],
+    pub now: Millis,
+}
+
+const USER_COLUMNS: &str = "id, email, email_normalized, password_hash, display_name, roles, email_verified, \
+     mfa_enabled, failed_logins, locked_until, created_at, updated_at";
+
+impl Store {
+    /// `Conflict` when the normalized email is taken.
+    pub async fn insert_user(&self, u: &NewUser<'_>) -> Result<UserRow, StoreError> {
+        let sql = format!(
+            "INSERT INTO users (id, email, email_normalized, password_hash, roles, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {USER_COLUMNS}"
+        );
+        Ok(sqlx::query_as::<_, UserRow>(&sql)
+            .bind(u.id)
+            .bind(u.email)
+            .bind(u.email_normalized)
+            .bind(u.password_hash)
+            .bind(u.roles.join(" "))
+            .bind(u.now)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    pub async fn user_by_email(&self, email_normalized: &str) -> Result<Option<UserRow>, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email_normalized = $1");
+        Ok(sqlx::query_as::<_, UserRow>(&sql).bind(email_normalized).fetch_optional(&self.pool).await?)
+    }
+
+    pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRow>, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+        Ok(sqlx::query_as::<_, UserRow>(&sql).bind(id).fetch_optional(&self.pool).await?)
+    }
+
+    /// Replaces the stored hash, but only if it is still `old_hash`: a concurrent password change
+    /// must not be overwritten by a login's opportunistic rehash.
+    pub async fn rehash_password(&self, id: &str, old_hash: &str, new_hash: &str, now: Millis) -> Result<(), StoreError> {
+        sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3 AND password_hash = $4")
+            .bind(new_hash)
+            .bind(now)
+            .bind(id)
+            .bind(old_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_display_name(&self, id: &str, name: Option<&str>, now: Millis) -> Result<Option<UserRow>, StoreError> {
+        let sql = format!("UPDATE users SET display_name = $1, updated_at = $2 WHERE id = $3 RETURNING {USER_COLUMNS}");
+        Ok(sqlx::query_as::<_, UserRow>(&sql).bind(name).bind(now).bind(id).fetch_optional(&self.pool).await?)
+    }
+
+    /// Adds a role to an existing user (used by `rampart user create --role`).
+    pub async fn set_roles(&self, id: &str, roles: &[&str], now: Millis) -> Result<(), StoreError> {
+        sqlx::query("UPDATE users SET roles = $1, updated_at = $2 WHERE id = $3")
+            .bind(roles.join(" "))
+            .bind(now)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

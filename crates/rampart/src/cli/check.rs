@@ -1,0 +1,26 @@
+//! `rampart check`: every problem of the config, each with a fix.
+
+use std::path::Path;
+
+use rampart_core::config::{self, Level, Profile};
+
+use crate::Failure;
+
+pub fn run(path: Option<&Path>) -> Result<(), Failure> {
+    let loaded = config::load(path, std::env::vars()).map_err(|e| Failure::config(e.to_string()))?;
+    let problems = config::check(&loaded);
+    for p in &problems {
+        println!("{p}");
+    }
+    let errors = problems.iter().filter(|p| p.level == Level::Error).count();
+    let warnings = problems.len() - errors;
+    let profile = match loaded.config.profile {
+        Profile::Dev => "dev",
+        Profile::Production => "production",
+    };
+    if errors > 0 {
+        return Err(Failure::config(format!("config refused ({profile} profile): {errors} error(s), {warnings} warning(s)")));
+    }
+    println!("ok: {profile} profile, {} resource(s), {warnings} warning(s)", loaded.config.resources.len());
+    Ok(())
+}
