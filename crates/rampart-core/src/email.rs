@@ -33,7 +33,10 @@ impl Email {
         if !valid_local(local) || !valid_domain(domain) {
             return Err(EmailError::Malformed);
         }
-        Ok(Self { display: trimmed.to_owned(), normalized: trimmed.to_lowercase() })
+        Ok(Self {
+            display: trimmed.to_owned(),
+            normalized: trimmed.to_lowercase(),
+        })
     }
 
     /// As the user typed it (trimmed).
@@ -47,7 +50,6 @@ impl Email {
     }
 }
 
-
 impl fmt::Debug for Email {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Email({})", self.display)
@@ -60,7 +62,9 @@ fn valid_local(local: &str) -> bool {
         && !local.starts_with('.')
         && !local.ends_with('.')
         && !local.contains("..")
-        && local.chars().all(|c| !c.is_control() && !c.is_whitespace() && !"\"(),:;<>@[\\]".contains(c))
+        && local
+            .chars()
+            .all(|c| !c.is_control() && !c.is_whitespace() && !"\"(),:;<>@[\\]".contains(c))
 }
 
 fn valid_domain(domain: &str) -> bool {
@@ -89,8 +93,23 @@ mod tests {
 
     #[test]
     fn refuses_malformed() {
-        for bad in ["", "   ", "a", "a@", "@b.c", "a@b", "a b@c.d", "a@b..c", "a@-b.c", "a@@b.c",
-            "a'--@x.y z", "\"a\"@b.c", "a@b.c\nBcc: x@y.z", "a\u{0}@b.c", "' OR '1'='1"] {
+        for bad in [
+            "",
+            "   ",
+            "a",
+            "a@",
+            "@b.c",
+            "a@b",
+            "a b@c.d",
+            "a@b..c",
+            "a@-b.c",
+            "a@@b.c",
+            "a'--@x.y z",
+            "\"a\"@b.c",
+            "a@b.c\nBcc: x@y.z",
+            "a\u{0}@b.c",
+            "' OR '1'='1",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} accepted");
         }
     }

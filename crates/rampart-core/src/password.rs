@@ -57,8 +57,14 @@ impl PasswordPolicy {
         if u8::from(estimate.score()) < self.min_score {
             let reason = estimate
                 .feedback()
-                .and_then(|f| f.warning().map(|w| w.to_string()).or_else(|| f.suggestions().first().map(|s| s.to_string())))
-                .unwrap_or_else(|| "add more words or characters that are hard to predict".to_owned());
+                .and_then(|f| {
+                    f.warning()
+                        .map(|w| w.to_string())
+                        .or_else(|| f.suggestions().first().map(|s| s.to_string()))
+                })
+                .unwrap_or_else(|| {
+                    "add more words or characters that are hard to predict".to_owned()
+                });
             return Err(PasswordProblem::Weak(trim_reason(&reason)));
         }
         Ok(())
@@ -70,7 +76,11 @@ impl PasswordPolicy {
 fn is_common(warning: Option<Warning>) -> bool {
     matches!(
         warning,
-        Some(Warning::ThisIsATop10Password | Warning::ThisIsATop100Password | Warning::ThisIsACommonPassword)
+        Some(
+            Warning::ThisIsATop10Password
+                | Warning::ThisIsATop100Password
+                | Warning::ThisIsACommonPassword
+        )
     )
 }
 
@@ -88,7 +98,8 @@ mod tests {
     use super::*;
 
     fn check(p: &str) -> Result<(), PasswordProblem> {
-        PasswordPolicy { min_score: 3 }.check(&SecretString::from(p.to_owned()), &["alice@example.com"])
+        PasswordPolicy { min_score: 3 }
+            .check(&SecretString::from(p.to_owned()), &["alice@example.com"])
     }
 
     #[test]
@@ -98,7 +109,10 @@ mod tests {
         assert_eq!(check("password"), Err(PasswordProblem::Common));
         assert_eq!(check("qwertyuiop"), Err(PasswordProblem::Common));
         assert_eq!(check("iloveyou"), Err(PasswordProblem::Common));
-        assert!(matches!(check("aaaaaaaaaaaa"), Err(PasswordProblem::Weak(_))));
+        assert!(matches!(
+            check("aaaaaaaaaaaa"),
+            Err(PasswordProblem::Weak(_))
+        ));
         assert!(check("alice@example.com1").is_err());
         assert_eq!(check("correct horse battery staple"), Ok(()));
         assert_eq!(check("vX9#qL2!mR7@tZ4k"), Ok(()));

@@ -17,7 +17,9 @@ const REQUEST_ID: &str = "x-request-id";
 /// log lines or header junk through it.
 fn well_formed_id(v: &HeaderValue) -> Option<String> {
     let s = v.to_str().ok()?;
-    let ok = (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    let ok = (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
     ok.then(|| s.to_owned())
 }
 
@@ -40,7 +42,11 @@ pub async fn context(State(state): State<AppState>, mut req: Request, next: Next
     let method = req.method().clone();
     // The path only: query strings can carry tokens. Bounded, and JSON-escaped by the formatter.
     let path: String = req.uri().path().chars().take(256).collect();
-    req.extensions_mut().insert(RequestContext { request_id: request_id.clone(), ip, user_agent });
+    req.extensions_mut().insert(RequestContext {
+        request_id: request_id.clone(),
+        ip,
+        user_agent,
+    });
 
     let span = tracing::info_span!("request", request_id = %request_id);
     let mut res = next.run(req).instrument(span.clone()).await;

@@ -18,5 +18,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
         .ping()
         .await
         .map_err(|e| ApiError::Unavailable(format!("readiness: database: {e}")))?;
-    Ok(Json(json!({ "status": "ok", "checks": { "database": "ok" } })))
+    Ok(Json(
+        json!({ "status": "ok", "checks": { "database": "ok" } }),
+    ))
 }

@@ -7,7 +7,8 @@ use rampart_core::config::{self, Level, Profile};
 use crate::Failure;
 
 pub fn run(path: Option<&Path>) -> Result<(), Failure> {
-    let loaded = config::load(path, std::env::vars()).map_err(|e| Failure::config(e.to_string()))?;
+    let loaded =
+        config::load(path, std::env::vars()).map_err(|e| Failure::config(e.to_string()))?;
     let problems = config::check(&loaded);
     for p in &problems {
         println!("{p}");
@@ -19,8 +20,13 @@ pub fn run(path: Option<&Path>) -> Result<(), Failure> {
         Profile::Production => "production",
     };
     if errors > 0 {
-        return Err(Failure::config(format!("config refused ({profile} profile): {errors} error(s), {warnings} warning(s)")));
+        return Err(Failure::config(format!(
+            "config refused ({profile} profile): {errors} error(s), {warnings} warning(s)"
+        )));
     }
-    println!("ok: {profile} profile, {} resource(s), {warnings} warning(s)", loaded.config.resources.len());
+    println!(
+        "ok: {profile} profile, {} resource(s), {warnings} warning(s)",
+        loaded.config.resources.len()
+    );
     Ok(())
 }

@@ -38,8 +38,10 @@ pub async fn login(
     headers: HeaderMap,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    let email = Email::parse(&body.email).map_err(|e| ApiError::Validation(vec![FieldError::new("email", e.to_string())]))?;
-    check_length(&body.password).map_err(|e| ApiError::Validation(vec![FieldError::new("password", e.to_string())]))?;
+    let email = Email::parse(&body.email)
+        .map_err(|e| ApiError::Validation(vec![FieldError::new("email", e.to_string())]))?;
+    check_length(&body.password)
+        .map_err(|e| ApiError::Validation(vec![FieldError::new("password", e.to_string())]))?;
 
     let user = state.store.user_by_email(email.normalized()).await?;
     // An unknown email is checked against a dummy hash: the same Argon2 work as a wrong password,
@@ -50,14 +52,29 @@ pub async fn login(
         (Some(user), Verdict::Match { rehash }) => (user, rehash),
         (user, _) => {
             let actor = user.as_ref().map(|u| u.id.as_str());
-            record(&state, &ctx, Audit { action: AuditEvent::LoginFailure, actor_id: actor, target: Some(email.normalized()), outcome: "failure" }).await;
+            record(
+                &state,
+                &ctx,
+                Audit {
+                    action: AuditEvent::LoginFailure,
+                    actor_id: actor,
+                    target: Some(email.normalized()),
+                    outcome: "failure",
+                },
+            )
+            .await;
             return Err(INVALID_CREDENTIALS);
         }
     };
     if rehash {
         // Parameters were raised since this hash was made: store a fresh one. Off the response
         // path; it only succeeds if the hash was not changed meanwhile.
-        let (state, password, id, old) = (state.clone(), body.password, user.id.clone(), user.password_hash.clone());
+        let (state, password, id, old) = (
+            state.clone(),
+            body.password,
+            user.id.clone(),
+            user.password_hash.clone(),
+        );
         tokio::spawn(async move {
             match state.hasher.hash(password).await {
                 Ok(new) => {
@@ -73,8 +90,15 @@ pub async fn login(
     // A login always starts a new session with a new value (no fixation); a session the browser
     // still carried is revoked rather than left alive beside it.
     if let Some(old) = session_value(&headers).filter(|v| token::well_formed(v)) {
-        if let Some(s) = state.store.session_by_hash(TokenHash::of(old).as_str()).await? {
-            state.store.revoke_session(&s.session_id, &s.user.id, now_ms()).await?;
+        if let Some(s) = state
+            .store
+            .session_by_hash(TokenHash::of(old).as_str())
+            .await?
+        {
+            state
+                .store
+                .revoke_session(&s.session_id, &s.user.id, now_ms())
+                .await?;
         }
     }
     let (value, hash) = token::generate();
@@ -94,7 +118,17 @@ pub async fn login(
             user_agent: ctx.user_agent.as_deref(),
         })
         .await?;
-    record(&state, &ctx, Audit { action: AuditEvent::LoginSuccess, actor_id: Some(&user.id), target: Some(&session_id), outcome: "success" }).await;
+    record(
+        &state,
+        &ctx,
+        Audit {
+            action: AuditEvent::LoginSuccess,
+            actor_id: Some(&user.id),
+            target: Some(&session_id),
+            outcome: "success",
+        },
+    )
+    .await;
 
     let cookie = set_session(value.expose_secret(), absolute.as_secs())
         .ok_or_else(|| ApiError::Internal("session cookie could not be built".into()))?;
@@ -103,10 +137,31 @@ pub async fn login(
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn logout(State(state): State<AppState>, ctx: RequestContext, auth: Authenticated) -> Result<Response, ApiError> {
-    state.store.revoke_session(&auth.session_id, &auth.user.id, now_ms()).await?;
-    record(&state, &ctx, Audit { action: AuditEvent::Logout, actor_id: Some(&auth.user.id), target: Some(&auth.session_id), outcome: "success" }).await;
-    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear_session())]).into_response())
+pub async fn logout(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    auth: Authenticated,
+) -> Result<Response, ApiError> {
+    state
+        .store
+        .revoke_session(&auth.session_id, &auth.user.id, now_ms())
+        .await?;
+    record(
+        &state,
+        &ctx,
+        Audit {
+            action: AuditEvent::Logout,
+            actor_id: Some(&auth.user.id),
+            target: Some(&auth.session_id),
+            outcome: "success",
+        },
+    )
+    .await;
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(header::SET_COOKIE, clear_session())],
+    )
+        .into_response())
 }
 
 /// The CSRF token of the current cookie session (also returned by login).
