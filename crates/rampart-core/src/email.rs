@@ -33,10 +33,7 @@ impl Email {
         if !valid_local(local) || !valid_domain(domain) {
             return Err(EmailError::Malformed);
         }
-        Ok(Self {
-            display: trimmed.to_owned(),
-            normalized: trimmed.to_lowercase(),
-        })
+        Ok(Self { display: trimmed.to_owned(), normalized: trimmed.to_lowercase() })
     }
 
     /// As the user typed it (trimmed).
@@ -62,9 +59,7 @@ fn valid_local(local: &str) -> bool {
         && !local.starts_with('.')
         && !local.ends_with('.')
         && !local.contains("..")
-        && local
-            .chars()
-            .all(|c| !c.is_control() && !c.is_whitespace() && !"\"(),:;<>@[\\]".contains(c))
+        && local.chars().all(|c| !c.is_control() && !c.is_whitespace() && !"\"(),:;<>@[\\]".contains(c))
 }
 
 fn valid_domain(domain: &str) -> bool {

@@ -58,13 +58,9 @@ impl PasswordPolicy {
             let reason = estimate
                 .feedback()
                 .and_then(|f| {
-                    f.warning()
-                        .map(|w| w.to_string())
-                        .or_else(|| f.suggestions().first().map(|s| s.to_string()))
+                    f.warning().map(|w| w.to_string()).or_else(|| f.suggestions().first().map(|s| s.to_string()))
                 })
-                .unwrap_or_else(|| {
-                    "add more words or characters that are hard to predict".to_owned()
-                });
+                .unwrap_or_else(|| "add more words or characters that are hard to predict".to_owned());
             return Err(PasswordProblem::Weak(trim_reason(&reason)));
         }
         Ok(())
@@ -76,11 +72,7 @@ impl PasswordPolicy {
 fn is_common(warning: Option<Warning>) -> bool {
     matches!(
         warning,
-        Some(
-            Warning::ThisIsATop10Password
-                | Warning::ThisIsATop100Password
-                | Warning::ThisIsACommonPassword
-        )
+        Some(Warning::ThisIsATop10Password | Warning::ThisIsATop100Password | Warning::ThisIsACommonPassword)
     )
 }
 
@@ -98,8 +90,7 @@ mod tests {
     use super::*;
 
     fn check(p: &str) -> Result<(), PasswordProblem> {
-        PasswordPolicy { min_score: 3 }
-            .check(&SecretString::from(p.to_owned()), &["alice@example.com"])
+        PasswordPolicy { min_score: 3 }.check(&SecretString::from(p.to_owned()), &["alice@example.com"])
     }
 
     #[test]
@@ -109,10 +100,7 @@ mod tests {
         assert_eq!(check("password"), Err(PasswordProblem::Common));
         assert_eq!(check("qwertyuiop"), Err(PasswordProblem::Common));
         assert_eq!(check("iloveyou"), Err(PasswordProblem::Common));
-        assert!(matches!(
-            check("aaaaaaaaaaaa"),
-            Err(PasswordProblem::Weak(_))
-        ));
+        assert!(matches!(check("aaaaaaaaaaaa"), Err(PasswordProblem::Weak(_))));
         assert!(check("alice@example.com1").is_err());
         assert_eq!(check("correct horse battery staple"), Ok(()));
         assert_eq!(check("vX9#qL2!mR7@tZ4k"), Ok(()));

@@ -44,10 +44,7 @@ pub fn generate() -> (SecretString, TokenHash) {
 /// A token as a client sent it: refused early when it cannot be one of ours, so that arbitrary
 /// input never reaches a lookup.
 pub fn well_formed(candidate: &str) -> bool {
-    candidate.len() == 43
-        && candidate
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    candidate.len() == 43 && candidate.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// The CSRF token of a session: HMAC-SHA256 keyed with the session value. It is derived rather

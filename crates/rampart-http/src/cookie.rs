@@ -17,9 +17,7 @@ pub fn set_session(value: &str, max_age_secs: u64) -> Option<HeaderValue> {
 }
 
 pub fn clear_session() -> HeaderValue {
-    HeaderValue::from_static(
-        "__Host-rampart_session=; Max-Age=0; Path=/; Secure; HttpOnly; SameSite=Lax",
-    )
+    HeaderValue::from_static("__Host-rampart_session=; Max-Age=0; Path=/; Secure; HttpOnly; SameSite=Lax")
 }
 
 /// The session cookie's value, if the request carries one. Only the first is taken.
@@ -41,16 +39,10 @@ mod tests {
     #[test]
     fn finds_the_session_among_others() {
         let mut h = HeaderMap::new();
-        h.append(
-            header::COOKIE,
-            HeaderValue::from_static("a=1; __Host-rampart_session=abc ; b=2"),
-        );
+        h.append(header::COOKIE, HeaderValue::from_static("a=1; __Host-rampart_session=abc ; b=2"));
         assert_eq!(session_value(&h), Some("abc"));
         let mut h = HeaderMap::new();
-        h.append(
-            header::COOKIE,
-            HeaderValue::from_static("rampart_session=x"),
-        );
+        h.append(header::COOKIE, HeaderValue::from_static("rampart_session=x"));
         assert_eq!(session_value(&h), None);
     }
 }

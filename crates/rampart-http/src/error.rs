@@ -19,10 +19,7 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
+        Self { field: field.into(), message: message.into() }
     }
 }
 
@@ -64,12 +61,7 @@ struct Problem<'a> {
 }
 
 /// A problem+json response. Used by handlers' errors and by the fallback middleware.
-pub fn problem(
-    status: StatusCode,
-    slug: &str,
-    detail: String,
-    errors: Option<&[FieldError]>,
-) -> Response {
+pub fn problem(status: StatusCode, slug: &str, detail: String, errors: Option<&[FieldError]>) -> Response {
     let body = Problem {
         kind: format!("{TYPE_BASE}{slug}"),
         title: status.canonical_reason().unwrap_or("Error"),
@@ -78,8 +70,7 @@ pub fn problem(
         errors,
     };
     let mut res = (status, Json(body)).into_response();
-    res.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
     res
 }
 
@@ -93,34 +84,16 @@ impl IntoResponse for ApiError {
                 };
                 problem(StatusCode::BAD_REQUEST, "validation", detail, Some(&errors))
             }
-            ApiError::BadRequest(detail) => {
-                problem(StatusCode::BAD_REQUEST, "bad-request", detail, None)
-            }
+            ApiError::BadRequest(detail) => problem(StatusCode::BAD_REQUEST, "bad-request", detail, None),
             ApiError::Unauthorized(detail) => {
-                let mut res = problem(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthorized",
-                    detail.into(),
-                    None,
-                );
-                res.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Bearer realm=\"rampart\""),
-                );
+                let mut res = problem(StatusCode::UNAUTHORIZED, "unauthorized", detail.into(), None);
+                res.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"rampart\""));
                 res
             }
-            ApiError::Forbidden(detail) => {
-                problem(StatusCode::FORBIDDEN, "forbidden", detail.into(), None)
-            }
-            ApiError::NotFound => problem(
-                StatusCode::NOT_FOUND,
-                "not-found",
-                "no such resource".into(),
-                None,
-            ),
-            ApiError::Conflict(detail) => {
-                problem(StatusCode::CONFLICT, "conflict", detail.into(), None)
-            }
+            ApiError::Forbidden(detail) => problem(StatusCode::FORBIDDEN, "forbidden", detail.into(), None),
+            ApiError::NotFound => problem(StatusCode::NOT_FOUND, "not-found", "no such resource".into(), None),
+            ApiError::Conflict(detail) => problem(StatusCode::CONFLICT, "conflict", detail.into(), None),
             ApiError::PayloadTooLarge(limit) => problem(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload-too-large",
@@ -135,24 +108,13 @@ impl IntoResponse for ApiError {
             ),
             ApiError::Unavailable(cause) => {
                 tracing::warn!(cause = %cause, "service unavailable");
-                let mut res = problem(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    String::new(),
-                    None,
-                );
-                res.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                let mut res = problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable", String::new(), None);
+                res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
                 res
             }
             ApiError::Internal(cause) => {
                 tracing::error!(cause = %cause, "internal error");
-                problem(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    String::new(),
-                    None,
-                )
+                problem(StatusCode::INTERNAL_SERVER_ERROR, "internal", String::new(), None)
             }
         }
     }

@@ -33,27 +33,11 @@ impl std::ops::Deref for AppState {
 
 /// Assembles the state from a checked configuration.
 pub fn build_state(config: Config, store: Store, hasher: Hasher) -> AppState {
-    let own_origin =
-        rampart_core::config::check::origin_of(&config.server.public_url).unwrap_or_default();
-    let trusted_proxies = config
-        .server
-        .trusted_proxies
-        .iter()
-        .filter_map(|p| rampart_core::config::check::parse_cidr(p))
-        .collect();
+    let own_origin = rampart_core::config::check::origin_of(&config.server.public_url).unwrap_or_default();
+    let trusted_proxies =
+        config.server.trusted_proxies.iter().filter_map(|p| rampart_core::config::check::parse_cidr(p)).collect();
     let cors_origins = config.cors.allowed_origins.clone();
-    let policy = PasswordPolicy {
-        min_score: config.auth.password_min_score,
-    };
+    let policy = PasswordPolicy { min_score: config.auth.password_min_score };
     let https = own_origin.starts_with("https://");
-    AppState(Arc::new(Inner {
-        config,
-        store,
-        hasher,
-        policy,
-        own_origin,
-        cors_origins,
-        trusted_proxies,
-        https,
-    }))
+    AppState(Arc::new(Inner { config, store, hasher, policy, own_origin, cors_origins, trusted_proxies, https }))
 }

@@ -27,10 +27,7 @@ impl Store {
     /// Applies pending migrations over a dedicated connection, separate from the runtime pool.
     pub async fn migrate(opts: &StoreOptions<'_>) -> Result<(), StoreError> {
         let mut conn = sqlx::SqliteConnection::connect_with(&sqlite_options(opts)?).await?;
-        SQLITE_MIGRATIONS
-            .run(&mut conn)
-            .await
-            .map_err(|e| StoreError::Other(e.to_string()))?;
+        SQLITE_MIGRATIONS.run(&mut conn).await.map_err(|e| StoreError::Other(e.to_string()))?;
         conn.close().await?;
         Ok(())
     }
@@ -65,18 +62,15 @@ impl Store {
 fn sqlite_options(opts: &StoreOptions<'_>) -> Result<SqliteConnectOptions, StoreError> {
     let url = opts.url;
     if !url.starts_with("sqlite:") {
-        return Err(StoreError::Other(
-            "database.url: only sqlite:// URLs are supported by this build".into(),
-        ));
+        return Err(StoreError::Other("database.url: only sqlite:// URLs are supported by this build".into()));
     }
     let options = SqliteConnectOptions::from_str(url)
         .map_err(|_| StoreError::Other("database.url is not a valid sqlite:// URL".into()))?;
-    if let Some(parent) = Path::new(options.get_filename()).parent() {
-        if !parent.as_os_str().is_empty() {
-            std::fs::create_dir_all(parent).map_err(|e| {
-                StoreError::Other(format!("cannot create {}: {e}", parent.display()))
-            })?;
-        }
+    if let Some(parent) = Path::new(options.get_filename()).parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| StoreError::Other(format!("cannot create {}: {e}", parent.display())))?;
     }
     Ok(options
         .create_if_missing(true)

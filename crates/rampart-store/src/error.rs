@@ -20,16 +20,13 @@ impl From<sqlx::Error> for StoreError {
             // SQLITE_BUSY / SQLITE_LOCKED after the busy timeout, PostgreSQL 53xxx / 57Pxx.
             sqlx::Error::Database(db)
                 if matches!(db.code().as_deref(), Some("5" | "6" | "517" | "262"))
-                    || db
-                        .code()
-                        .is_some_and(|c| c.starts_with("53") || c.starts_with("57P")) =>
+                    || db.code().is_some_and(|c| c.starts_with("53") || c.starts_with("57P")) =>
             {
                 StoreError::Unavailable(e.to_string())
             }
-            sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_) => StoreError::Unavailable(e.to_string()),
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
+                StoreError::Unavailable(e.to_string())
+            }
             _ => StoreError::Other(e.to_string()),
         }
     }

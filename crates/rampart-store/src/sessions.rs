@@ -45,10 +45,7 @@ impl Store {
 
     /// The session with this token hash, with its user, unless revoked. Timeouts are the
     /// caller's to judge (it knows the configured idle limit).
-    pub async fn session_by_hash(
-        &self,
-        token_hash: &str,
-    ) -> Result<Option<SessionAuth>, StoreError> {
+    pub async fn session_by_hash(&self, token_hash: &str) -> Result<Option<SessionAuth>, StoreError> {
         Ok(sqlx::query_as::<_, SessionAuth>(
             "SELECT s.id AS session_id, s.created_at AS session_created_at, s.last_seen_at AS session_last_seen_at, \
                     s.expires_at AS session_expires_at, \
@@ -72,18 +69,14 @@ impl Store {
     }
 
     /// Revokes one session of one user. False when there was no such live session.
-    pub async fn revoke_session(
-        &self,
-        id: &str,
-        user_id: &str,
-        now: Millis,
-    ) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL")
-            .bind(now)
-            .bind(id)
-            .bind(user_id)
-            .execute(&self.pool)
-            .await?;
+    pub async fn revoke_session(&self, id: &str, user_id: &str, now: Millis) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL")
+                .bind(now)
+                .bind(id)
+                .bind(user_id)
+                .execute(&self.pool)
+                .await?;
         Ok(done.rows_affected() == 1)
     }
 

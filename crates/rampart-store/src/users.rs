@@ -60,23 +60,14 @@ impl Store {
             .await?)
     }
 
-    pub async fn user_by_email(
-        &self,
-        email_normalized: &str,
-    ) -> Result<Option<UserRow>, StoreError> {
+    pub async fn user_by_email(&self, email_normalized: &str) -> Result<Option<UserRow>, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email_normalized = $1");
-        Ok(sqlx::query_as::<_, UserRow>(&sql)
-            .bind(email_normalized)
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(sqlx::query_as::<_, UserRow>(&sql).bind(email_normalized).fetch_optional(&self.pool).await?)
     }
 
     pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRow>, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
-        Ok(sqlx::query_as::<_, UserRow>(&sql)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(sqlx::query_as::<_, UserRow>(&sql).bind(id).fetch_optional(&self.pool).await?)
     }
 
     /// Replaces the stored hash, but only if it is still `old_hash`: a concurrent password change
@@ -104,15 +95,8 @@ impl Store {
         name: Option<&str>,
         now: Millis,
     ) -> Result<Option<UserRow>, StoreError> {
-        let sql = format!(
-            "UPDATE users SET display_name = $1, updated_at = $2 WHERE id = $3 RETURNING {USER_COLUMNS}"
-        );
-        Ok(sqlx::query_as::<_, UserRow>(&sql)
-            .bind(name)
-            .bind(now)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?)
+        let sql = format!("UPDATE users SET display_name = $1, updated_at = $2 WHERE id = $3 RETURNING {USER_COLUMNS}");
+        Ok(sqlx::query_as::<_, UserRow>(&sql).bind(name).bind(now).bind(id).fetch_optional(&self.pool).await?)
     }
 
     /// Adds a role to an existing user (used by `rampart user create --role`).

@@ -12,11 +12,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "rampart",
-    version,
-    about = "A secure-by-default identity and data API server"
-)]
+#[command(name = "rampart", version, about = "A secure-by-default identity and data API server")]
 struct Cli {
     /// Config file (default: ./rampart.toml if it exists, else the built-in dev profile).
     #[arg(long, global = true, value_name = "FILE")]
@@ -61,25 +57,16 @@ pub struct Failure {
 
 impl Failure {
     pub fn config(message: impl Into<String>) -> Self {
-        Self {
-            code: 2,
-            message: message.into(),
-        }
+        Self { code: 2, message: message.into() }
     }
     pub fn runtime(message: impl Into<String>) -> Self {
-        Self {
-            code: 1,
-            message: message.into(),
-        }
+        Self { code: 1, message: message.into() }
     }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("rampart: cannot start the async runtime: {e}");
@@ -91,9 +78,9 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve => cli::serve::run(config).await,
             Command::Migrate => cli::migrate::run(config).await,
-            Command::User {
-                command: UserCommand::Create { email, role },
-            } => cli::user::create(config, &email, role.as_deref()).await,
+            Command::User { command: UserCommand::Create { email, role } } => {
+                cli::user::create(config, &email, role.as_deref()).await
+            }
             Command::Check => cli::check::run(config),
         }
     });

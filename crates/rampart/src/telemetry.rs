@@ -6,18 +6,10 @@ use rampart_core::config::{LogConfig, LogFormat};
 use tracing_subscriber::EnvFilter;
 
 pub fn init(log: &LogConfig) -> Result<(), String> {
-    let filter =
-        EnvFilter::try_new(&log.level).map_err(|e| format!("config key `log.level`: {e}"))?;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stdout);
+    let filter = EnvFilter::try_new(&log.level).map_err(|e| format!("config key `log.level`: {e}"))?;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stdout);
     let result = match log.format {
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init(),
         LogFormat::Pretty => builder.try_init(),
     };
     result.map_err(|e| format!("cannot start logging: {e}"))

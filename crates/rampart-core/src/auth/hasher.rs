@@ -41,15 +41,8 @@ pub enum Verdict {
 }
 
 enum Job {
-    Hash {
-        password: SecretString,
-        reply: oneshot::Sender<Result<String, HashError>>,
-    },
-    Verify {
-        password: SecretString,
-        phc: Option<String>,
-        reply: oneshot::Sender<Result<Verdict, HashError>>,
-    },
+    Hash { password: SecretString, reply: oneshot::Sender<Result<String, HashError>> },
+    Verify { password: SecretString, phc: Option<String>, reply: oneshot::Sender<Result<Verdict, HashError>> },
 }
 
 #[derive(Clone)]
@@ -80,20 +73,14 @@ impl Hasher {
         let (tx, rx) = sync_channel::<Job>(queue);
         let rx = Arc::new(Mutex::new(rx));
         for n in 0..workers {
-            let worker = Worker {
-                argon2: argon2.clone(),
-                params,
-                dummy: dummy.clone(),
-            };
+            let worker = Worker { argon2: argon2.clone(), params, dummy: dummy.clone() };
             let rx = Arc::clone(&rx);
             std::thread::Builder::new()
                 .name(format!("rampart-hash-{n}"))
                 .spawn(move || worker.run(&rx))
                 .map_err(|e| HashError::Failed(e.to_string()))?;
         }
-        Ok(Self {
-            inner: Arc::new(Inner { tx, workers }),
-        })
+        Ok(Self { inner: Arc::new(Inner { tx, workers }) })
     }
 
     pub fn workers(&self) -> usize {
@@ -104,25 +91,15 @@ impl Hasher {
     pub async fn hash(&self, password: SecretString) -> Result<String, HashError> {
         let (reply, rx) = oneshot::channel();
         self.submit(Job::Hash { password, reply })?;
-        rx.await
-            .map_err(|_| HashError::Failed("hashing worker stopped".into()))?
+        rx.await.map_err(|_| HashError::Failed("hashing worker stopped".into()))?
     }
 
     /// Checks `password` against a stored PHC string, or against the dummy hash when there is no
     /// account (`None`): same work, always `Mismatch`.
-    pub async fn verify(
-        &self,
-        password: SecretString,
-        phc: Option<String>,
-    ) -> Result<Verdict, HashError> {
+    pub async fn verify(&self, password: SecretString, phc: Option<String>) -> Result<Verdict, HashError> {
         let (reply, rx) = oneshot::channel();
-        self.submit(Job::Verify {
-            password,
-            phc,
-            reply,
-        })?;
-        rx.await
-            .map_err(|_| HashError::Failed("hashing worker stopped".into()))?
+        self.submit(Job::Verify { password, phc, reply })?;
+        rx.await.map_err(|_| HashError::Failed("hashing worker stopped".into()))?
     }
 
     fn submit(&self, job: Job) -> Result<(), HashError> {
@@ -145,11 +122,7 @@ impl Worker {
                 Job::Hash { password, reply } => {
                     let _ = reply.send(hash_with(&self.argon2, &password));
                 }
-                Job::Verify {
-                    password,
-                    phc,
-                    reply,
-                } => {
+                Job::Verify { password, phc, reply } => {
                     let _ = reply.send(Ok(self.verify(&password, phc.as_deref())));
                 }
             }
@@ -162,9 +135,7 @@ impl Worker {
             return Verdict::Mismatch;
         };
         if self.check(password, phc) {
-            Verdict::Match {
-                rehash: weaker_than(phc, self.params),
-            }
+            Verdict::Match { rehash: weaker_than(phc, self.params) }
         } else {
             Verdict::Mismatch
         }
@@ -173,16 +144,10 @@ impl Worker {
     fn check(&self, password: &SecretString, phc: &str) -> bool {
         match PasswordHash::new(phc) {
             // The parameters are taken from the stored string, so old hashes still verify.
-            Ok(parsed) => self
-                .argon2
-                .verify_password(password.expose_secret().as_bytes(), &parsed)
-                .is_ok(),
+            Ok(parsed) => self.argon2.verify_password(password.expose_secret().as_bytes(), &parsed).is_ok(),
             Err(_) => {
                 // A corrupt stored hash must not be faster to reject than a real one.
-                let _ = self.argon2.verify_password(
-                    password.expose_secret().as_bytes(),
-                    &dummy_parsed(&self.dummy),
-                );
+                let _ = self.argon2.verify_password(password.expose_secret().as_bytes(), &dummy_parsed(&self.dummy));
                 false
             }
         }
@@ -201,8 +166,8 @@ fn dummy_parsed(dummy: &str) -> PasswordHash<'_> {
 }
 
 pub fn argon2_for(p: HashParams) -> Result<Argon2<'static>, HashError> {
-    let params = Params::new(p.memory_kib, p.iterations, p.parallelism, None)
-        .map_err(|e| HashError::Failed(e.to_string()))?;
+    let params =
+        Params::new(p.memory_kib, p.iterations, p.parallelism, None).map_err(|e| HashError::Failed(e.to_string()))?;
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
@@ -232,11 +197,7 @@ pub fn weaker_than(phc: &str, now: HashParams) -> bool {
 mod tests {
     use super::*;
 
-    const SMALL: HashParams = HashParams {
-        memory_kib: 1024,
-        iterations: 1,
-        parallelism: 1,
-    };
+    const SMALL: HashParams = HashParams { memory_kib: 1024, iterations: 1, parallelism: 1 };
 
     fn pw(s: &str) -> SecretString {
         SecretString::from(s.to_owned())
@@ -248,51 +209,24 @@ mod tests {
         let phc = h.hash(pw("correct horse")).await.unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"));
         assert!(!phc.contains("correct horse"));
-        assert_eq!(
-            h.verify(pw("correct horse"), Some(phc.clone()))
-                .await
-                .unwrap(),
-            Verdict::Match { rehash: false }
-        );
-        assert_eq!(
-            h.verify(pw("wrong horse"), Some(phc)).await.unwrap(),
-            Verdict::Mismatch
-        );
-        assert_eq!(
-            h.verify(pw("anything"), None).await.unwrap(),
-            Verdict::Mismatch
-        );
-        assert_eq!(
-            h.verify(pw("anything"), Some("garbage".into()))
-                .await
-                .unwrap(),
-            Verdict::Mismatch
-        );
+        assert_eq!(h.verify(pw("correct horse"), Some(phc.clone())).await.unwrap(), Verdict::Match { rehash: false });
+        assert_eq!(h.verify(pw("wrong horse"), Some(phc)).await.unwrap(), Verdict::Mismatch);
+        assert_eq!(h.verify(pw("anything"), None).await.unwrap(), Verdict::Mismatch);
+        assert_eq!(h.verify(pw("anything"), Some("garbage".into())).await.unwrap(), Verdict::Mismatch);
     }
 
     #[tokio::test]
     async fn weaker_stored_params_ask_for_rehash() {
         let old = Hasher::start(SMALL, 1, 4).unwrap();
         let phc = old.hash(pw("correct horse")).await.unwrap();
-        let stronger = HashParams {
-            memory_kib: 2048,
-            iterations: 2,
-            parallelism: 1,
-        };
+        let stronger = HashParams { memory_kib: 2048, iterations: 2, parallelism: 1 };
         let new = Hasher::start(stronger, 1, 4).unwrap();
-        assert_eq!(
-            new.verify(pw("correct horse"), Some(phc)).await.unwrap(),
-            Verdict::Match { rehash: true }
-        );
+        assert_eq!(new.verify(pw("correct horse"), Some(phc)).await.unwrap(), Verdict::Match { rehash: true });
     }
 
     #[tokio::test]
     async fn full_queue_is_refused_at_once() {
-        let slow = HashParams {
-            memory_kib: 8192,
-            iterations: 4,
-            parallelism: 1,
-        };
+        let slow = HashParams { memory_kib: 8192, iterations: 4, parallelism: 1 };
         let h = Hasher::start(slow, 1, 1).unwrap();
         let jobs: Vec<_> = (0..8)
             .map(|_| {

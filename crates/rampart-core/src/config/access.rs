@@ -59,14 +59,8 @@ mod tests {
     #[test]
     fn parses() {
         assert_eq!(
-            AccessRule::parse("owner | role:admin|role:manager")
-                .unwrap()
-                .0,
-            vec![
-                Term::Owner,
-                Term::Role("admin".into()),
-                Term::Role("manager".into())
-            ]
+            AccessRule::parse("owner | role:admin|role:manager").unwrap().0,
+            vec![Term::Owner, Term::Role("admin".into()), Term::Role("manager".into())]
         );
         assert!(AccessRule::parse("owner ||").is_err());
         assert!(AccessRule::parse("everyone").is_err());

@@ -31,11 +31,7 @@ impl fmt::Display for Problem {
             Level::Error => "error",
             Level::Warning => "warning",
         };
-        write!(
-            f,
-            "{level}: `{}`: {} (fix: {})",
-            self.key, self.message, self.fix
-        )
+        write!(f, "{level}: `{}`: {} (fix: {})", self.key, self.message, self.fix)
     }
 }
 
@@ -51,18 +47,8 @@ struct Report {
 }
 
 impl Report {
-    fn error(
-        &mut self,
-        key: impl Into<String>,
-        message: impl Into<String>,
-        fix: impl Into<String>,
-    ) {
-        self.problems.push(Problem {
-            level: Level::Error,
-            key: key.into(),
-            message: message.into(),
-            fix: fix.into(),
-        });
+    fn error(&mut self, key: impl Into<String>, message: impl Into<String>, fix: impl Into<String>) {
+        self.problems.push(Problem { level: Level::Error, key: key.into(), message: message.into(), fix: fix.into() });
     }
     fn warn(&mut self, key: impl Into<String>, message: impl Into<String>, fix: impl Into<String>) {
         self.problems.push(Problem {
@@ -73,12 +59,7 @@ impl Report {
         });
     }
     /// Unsafe in production: an error there, a warning in dev.
-    fn unsafe_setting(
-        &mut self,
-        key: impl Into<String>,
-        message: impl Into<String>,
-        fix: impl Into<String>,
-    ) {
+    fn unsafe_setting(&mut self, key: impl Into<String>, message: impl Into<String>, fix: impl Into<String>) {
         if self.production {
             self.error(key, message, fix);
         } else {
@@ -86,12 +67,7 @@ impl Report {
         }
     }
     /// Unsafe in production, normal in dev: an error there, silence in dev.
-    fn production_only(
-        &mut self,
-        key: impl Into<String>,
-        message: impl Into<String>,
-        fix: impl Into<String>,
-    ) {
+    fn production_only(&mut self, key: impl Into<String>, message: impl Into<String>, fix: impl Into<String>) {
         if self.production {
             self.error(key, message, fix);
         }
@@ -100,10 +76,7 @@ impl Report {
 
 pub fn check(loaded: &Loaded) -> Vec<Problem> {
     let c = &loaded.config;
-    let mut r = Report {
-        production: c.profile == Profile::Production,
-        problems: Vec::new(),
-    };
+    let mut r = Report { production: c.profile == Profile::Production, problems: Vec::new() };
     for key in &loaded.inline_secrets {
         r.production_only(
             key.as_str(),
@@ -122,7 +95,7 @@ pub fn check(loaded: &Loaded) -> Vec<Problem> {
     for (name, res) in &c.resources {
         check_resource(name, res, &roles, &mut r);
     }
-    r.problems.sort_by(|a, b| b.level.cmp(&a.level));
+    r.problems.sort_by_key(|p| std::cmp::Reverse(p.level));
     r.problems
 }
 
@@ -130,18 +103,10 @@ fn check_server(c: &Config, r: &mut Report) {
     match crate::config::check::origin_of(&c.server.public_url) {
         Ok(origin) => {
             if !origin.starts_with("https://") {
-                r.production_only(
-                    "server.public_url",
-                    "public_url is not https",
-                    "serve the public URL over https",
-                );
+                r.production_only("server.public_url", "public_url is not https", "serve the public URL over https");
             }
         }
-        Err(m) => r.error(
-            "server.public_url",
-            m,
-            "write the URL clients use, e.g. https://auth.example.com",
-        ),
+        Err(m) => r.error("server.public_url", m, "write the URL clients use, e.g. https://auth.example.com"),
     }
     for (i, p) in c.server.trusted_proxies.iter().enumerate() {
         if parse_cidr(p).is_none() {
@@ -180,41 +145,26 @@ fn check_auth(c: &Config, r: &mut Report) {
     } else if ph.memory_kib < OWASP_MEMORY_KIB || ph.iterations < OWASP_ITERATIONS {
         r.unsafe_setting(
             "auth.password_hash",
-            format!("Argon2 parameters below the OWASP minimum ({OWASP_MEMORY_KIB} KiB, {OWASP_ITERATIONS} iterations)"),
+            format!(
+                "Argon2 parameters below the OWASP minimum ({OWASP_MEMORY_KIB} KiB, {OWASP_ITERATIONS} iterations)"
+            ),
             "memory_kib = 19456 and iterations = 2 at least",
         );
     }
     if a.password_min_score > 4 {
-        r.error(
-            "auth.password_min_score",
-            "zxcvbn scores go from 0 to 4",
-            "use 3 (recommended) or 4",
-        );
+        r.error("auth.password_min_score", "zxcvbn scores go from 0 to 4", "use 3 (recommended) or 4");
     } else if a.password_min_score < 3 {
-        r.unsafe_setting(
-            "auth.password_min_score",
-            "passwords weaker than zxcvbn score 3 are accepted",
-            "use 3 or 4",
-        );
+        r.unsafe_setting("auth.password_min_score", "passwords weaker than zxcvbn score 3 are accepted", "use 3 or 4");
     }
     if a.hash_workers == Some(0) {
-        r.error(
-            "auth.hash_workers",
-            "must be at least 1",
-            "leave it unset to use one worker per core",
-        );
+        r.error("auth.hash_workers", "must be at least 1", "leave it unset to use one worker per core");
     }
     if a.access_token_ttl.is_zero() || a.access_token_ttl > MAX_ACCESS_TOKEN_TTL {
-        r.error(
-            "auth.access_token_ttl",
-            "must be positive and at most 15m",
-            "use e.g. \"10m\"",
-        );
+        r.error("auth.access_token_ttl", "must be positive and at most 15m", "use e.g. \"10m\"");
     }
-    for (key, d) in [
-        ("auth.refresh_token_ttl", a.refresh_token_ttl),
-        ("auth.session_idle_timeout", a.session_idle_timeout),
-    ] {
+    for (key, d) in
+        [("auth.refresh_token_ttl", a.refresh_token_ttl), ("auth.session_idle_timeout", a.session_idle_timeout)]
+    {
         if d.is_zero() {
             r.error(key, "must be positive", "use e.g. \"30m\"");
         }
@@ -238,52 +188,24 @@ fn check_auth(c: &Config, r: &mut Report) {
 fn check_limits(c: &Config, r: &mut Report) {
     let l = &c.limits;
     if !(1024..=16 * 1024 * 1024).contains(&l.max_body_bytes) {
-        r.error(
-            "limits.max_body_bytes",
-            "must be between 1 KiB and 16 MiB",
-            "the default is 65536",
-        );
+        r.error("limits.max_body_bytes", "must be between 1 KiB and 16 MiB", "the default is 65536");
     }
     if !(2..=128).contains(&l.max_json_depth) {
-        r.error(
-            "limits.max_json_depth",
-            "must be between 2 and 128",
-            "the default is 32",
-        );
+        r.error("limits.max_json_depth", "must be between 2 and 128", "the default is 32");
     }
     if l.request_timeout.is_zero() || l.header_read_timeout.is_zero() {
-        r.error(
-            "limits",
-            "timeouts must be positive",
-            "the defaults are 30s and 10s",
-        );
+        r.error("limits", "timeouts must be positive", "the defaults are 30s and 10s");
     }
     let rl = &c.rate_limit;
     for (key, v) in [
-        (
-            "rate_limit.login_per_ip_per_minute",
-            rl.login_per_ip_per_minute,
-        ),
-        (
-            "rate_limit.login_global_per_minute",
-            rl.login_global_per_minute,
-        ),
-        (
-            "rate_limit.lockout_after_failures",
-            rl.lockout_after_failures,
-        ),
-        (
-            "rate_limit.api_per_user_per_minute",
-            rl.api_per_user_per_minute,
-        ),
+        ("rate_limit.login_per_ip_per_minute", rl.login_per_ip_per_minute),
+        ("rate_limit.login_global_per_minute", rl.login_global_per_minute),
+        ("rate_limit.lockout_after_failures", rl.lockout_after_failures),
+        ("rate_limit.api_per_user_per_minute", rl.api_per_user_per_minute),
         ("rate_limit.api_per_ip_per_minute", rl.api_per_ip_per_minute),
     ] {
         if v == 0 {
-            r.error(
-                key,
-                "must be at least 1",
-                "rate limits cannot be switched off; raise them instead",
-            );
+            r.error(key, "must be at least 1", "rate limits cannot be switched off; raise them instead");
         }
     }
 }
@@ -314,21 +236,10 @@ fn check_misc(c: &Config, r: &mut Report) {
     }
     let level = c.log.level.to_ascii_lowercase();
     if level.contains("debug") || level.contains("trace") {
-        r.production_only(
-            "log.level",
-            "debug-level logging in production",
-            "use info or warn",
-        );
+        r.production_only("log.level", "debug-level logging in production", "use info or warn");
     }
-    if c.data_key
-        .as_ref()
-        .is_some_and(|k| k.expose().trim().is_empty())
-    {
-        r.error(
-            "data_key",
-            "is empty",
-            "32 random bytes, base64 (e.g. `openssl rand -base64 32`)",
-        );
+    if c.data_key.as_ref().is_some_and(|k| k.expose().trim().is_empty()) {
+        r.error("data_key", "is empty", "32 random bytes, base64 (e.g. `openssl rand -base64 32`)");
     }
 }
 
@@ -337,17 +248,9 @@ fn check_roles(c: &Config, r: &mut Report) -> BTreeSet<String> {
     for (i, role) in c.roles.declared.iter().enumerate() {
         let key = format!("roles.declared[{i}]");
         if !is_identifier(role) {
-            r.error(
-                key,
-                format!("`{role}` is not a role name"),
-                "use ^[a-z][a-z0-9_]{0,62}$",
-            );
+            r.error(key, format!("`{role}` is not a role name"), "use ^[a-z][a-z0-9_]{0,62}$");
         } else if !roles.insert(role.clone()) {
-            r.error(
-                key,
-                format!("`{role}` is declared twice or is built in"),
-                "remove the duplicate",
-            );
+            r.error(key, format!("`{role}` is declared twice or is built in"), "remove the duplicate");
         }
     }
     roles
@@ -359,24 +262,17 @@ pub const SERVER_FIELDS: [&str; 3] = ["id", "created_at", "updated_at"];
 fn check_resource(name: &str, res: &ResourceConfig, roles: &BTreeSet<String>, r: &mut Report) {
     let base = format!("resources.{name}");
     if !is_identifier(name) {
-        r.error(
-            &base,
-            format!("`{name}` is not a resource name"),
-            "use ^[a-z][a-z0-9_]{0,62}$",
-        );
+        r.error(&base, format!("`{name}` is not a resource name"), "use ^[a-z][a-z0-9_]{0,62}$");
         return;
     }
-    if let Some(owner) = &res.owner {
-        if !is_identifier(owner)
-            || SERVER_FIELDS.contains(&owner.as_str())
-            || res.fields.contains_key(owner)
-        {
-            r.error(
-                format!("{base}.owner"),
-                format!("`{owner}` cannot be the owner column"),
-                "name a column not otherwise declared, e.g. user_id",
-            );
-        }
+    if let Some(owner) = &res.owner
+        && (!is_identifier(owner) || SERVER_FIELDS.contains(&owner.as_str()) || res.fields.contains_key(owner))
+    {
+        r.error(
+            format!("{base}.owner"),
+            format!("`{owner}` cannot be the owner column"),
+            "name a column not otherwise declared, e.g. user_id",
+        );
     }
     if res.fields.is_empty() {
         r.error(
@@ -390,19 +286,11 @@ fn check_resource(name: &str, res: &ResourceConfig, roles: &BTreeSet<String>, r:
             Ok(rule) => {
                 for role in rule.roles() {
                     if !roles.contains(role) {
-                        r.error(
-                            &key,
-                            format!("unknown role `{role}`"),
-                            "declare it in [roles] declared",
-                        );
+                        r.error(&key, format!("unknown role `{role}`"), "declare it in [roles] declared");
                     }
                 }
                 if rule.has(&Term::Owner) && res.owner.is_none() {
-                    r.error(
-                        &key,
-                        "`owner` used but the resource has no owner column",
-                        format!("set {base}.owner"),
-                    );
+                    r.error(&key, "`owner` used but the resource has no owner column", format!("set {base}.owner"));
                 }
                 Some(rule)
             }
@@ -427,16 +315,9 @@ fn check_resource(name: &str, res: &ResourceConfig, roles: &BTreeSet<String>, r:
         };
         let writes = matches!(action, "create" | "update" | "delete");
         if writes && parsed.has(&Term::Public) {
-            r.unsafe_setting(
-                &key,
-                "anonymous clients may write this resource",
-                "use authenticated, owner or a role",
-            );
+            r.unsafe_setting(&key, "anonymous clients may write this resource", "use authenticated, owner or a role");
         }
-        if matches!(action, "update" | "delete")
-            && res.owner.is_none()
-            && parsed.has(&Term::Authenticated)
-        {
+        if matches!(action, "update" | "delete") && res.owner.is_none() && parsed.has(&Term::Authenticated) {
             r.unsafe_setting(
                 &key,
                 "any signed-in user may change every row of a resource without an owner",
@@ -458,67 +339,38 @@ fn check_resource(name: &str, res: &ResourceConfig, roles: &BTreeSet<String>, r:
                 rule(r, format!("{key}.{which}"), expr);
             }
         }
-        if let (Some(min), Some(max)) = (f.min, f.max) {
-            if min > max {
-                r.error(&key, "min is greater than max", "swap them");
-            }
+        if let (Some(min), Some(max)) = (f.min, f.max)
+            && min > max
+        {
+            r.error(&key, "min is greater than max", "swap them");
         }
-        if let (Some(min), Some(max)) = (f.min_len, f.max_len) {
-            if min > max {
-                r.error(&key, "min_len is greater than max_len", "swap them");
-            }
+        if let (Some(min), Some(max)) = (f.min_len, f.max_len)
+            && min > max
+        {
+            r.error(&key, "min_len is greater than max_len", "swap them");
         }
         let numeric = matches!(f.kind, FieldType::Integer | FieldType::Number);
         if (f.min.is_some() || f.max.is_some()) && !numeric {
-            r.error(
-                &key,
-                "min/max apply to integer and number fields",
-                "use min_len/max_len for strings",
-            );
+            r.error(&key, "min/max apply to integer and number fields", "use min_len/max_len for strings");
         }
-        if (f.min_len.is_some() || f.max_len.is_some() || f.pattern.is_some())
-            && f.kind != FieldType::String
-        {
-            r.error(
-                &key,
-                "min_len/max_len/pattern apply to string fields",
-                "remove them",
-            );
+        if (f.min_len.is_some() || f.max_len.is_some() || f.pattern.is_some()) && f.kind != FieldType::String {
+            r.error(&key, "min_len/max_len/pattern apply to string fields", "remove them");
         }
         match (f.kind, &f.values) {
-            (FieldType::Enum, None) => {
-                r.error(&key, "an enum needs `values`", "values = [\"a\", \"b\"]")
+            (FieldType::Enum, None) => r.error(&key, "an enum needs `values`", "values = [\"a\", \"b\"]"),
+            (FieldType::Enum, Some(v)) if v.is_empty() => {
+                r.error(&key, "an enum needs at least one value", "values = [\"a\", \"b\"]")
             }
-            (FieldType::Enum, Some(v)) if v.is_empty() => r.error(
-                &key,
-                "an enum needs at least one value",
-                "values = [\"a\", \"b\"]",
-            ),
             (FieldType::Enum, Some(_)) | (_, None) => {}
-            (_, Some(_)) => r.error(
-                &key,
-                "`values` applies to enum fields",
-                "use type = \"enum\"",
-            ),
+            (_, Some(_)) => r.error(&key, "`values` applies to enum fields", "use type = \"enum\""),
         }
-        if let (Some(default), FieldType::Enum, Some(values)) = (&f.default, f.kind, &f.values) {
-            if !default
-                .as_str()
-                .is_some_and(|d| values.iter().any(|v| v == d))
-            {
-                r.error(
-                    &key,
-                    "the default is not one of the values",
-                    "pick one of `values`",
-                );
-            }
+        if let (Some(default), FieldType::Enum, Some(values)) = (&f.default, f.kind, &f.values)
+            && !default.as_str().is_some_and(|d| values.iter().any(|v| v == d))
+        {
+            r.error(&key, "the default is not one of the values", "pick one of `values`");
         }
         if f.kind == FieldType::String && f.max_len.is_none() {
-            r.warn(
-                &key,
-                "string without max_len: bounded only by the body limit",
-                "set max_len",
-            );
+            r.warn(&key, "string without max_len: bounded only by the body limit", "set max_len");
         }
     }
 }
@@ -526,31 +378,21 @@ fn check_resource(name: &str, res: &ResourceConfig, roles: &BTreeSet<String>, r:
 /// `scheme://host[:port]` of a URL, lower-cased, refusing anything that is not http(s).
 pub fn origin_of(url: &str) -> Result<String, String> {
     let uri: http::Uri = url.parse().map_err(|_| format!("`{url}` is not a URL"))?;
-    let scheme = uri
-        .scheme_str()
-        .ok_or_else(|| format!("`{url}` has no scheme"))?
-        .to_ascii_lowercase();
+    let scheme = uri.scheme_str().ok_or_else(|| format!("`{url}` has no scheme"))?.to_ascii_lowercase();
     if scheme != "http" && scheme != "https" {
         return Err(format!("`{url}` is not http or https"));
     }
-    let authority = uri
-        .authority()
-        .ok_or_else(|| format!("`{url}` has no host"))?;
+    let authority = uri.authority().ok_or_else(|| format!("`{url}` has no host"))?;
     if authority.as_str().contains('@') {
         return Err(format!("`{url}` carries credentials"));
     }
-    Ok(format!(
-        "{scheme}://{}",
-        authority.as_str().to_ascii_lowercase()
-    ))
+    Ok(format!("{scheme}://{}", authority.as_str().to_ascii_lowercase()))
 }
 
 /// A CIDR, or a single address taken as a /32 or /128.
 pub fn parse_cidr(s: &str) -> Option<ipnet::IpNet> {
     let s = s.trim();
-    s.parse::<ipnet::IpNet>()
-        .ok()
-        .or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+    s.parse::<ipnet::IpNet>().ok().or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
 }
 
 #[cfg(test)]
@@ -561,20 +403,14 @@ mod tests {
     fn problems(toml_text: &str, env: &[(&str, &str)]) -> Vec<Problem> {
         let p = std::env::temp_dir().join(format!("rampart-check-{}.toml", uuid::Uuid::new_v4()));
         std::fs::write(&p, toml_text).unwrap();
-        let env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| ((*k).into(), (*v).into()))
-            .collect();
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
         let loaded = load(Some(&p), env).unwrap();
         let _ = std::fs::remove_file(&p);
         check(&loaded)
     }
 
     fn errors(p: &[Problem]) -> Vec<&str> {
-        p.iter()
-            .filter(|p| p.level == Level::Error)
-            .map(|p| p.key.as_str())
-            .collect()
+        p.iter().filter(|p| p.level == Level::Error).map(|p| p.key.as_str()).collect()
     }
 
     #[test]
@@ -607,10 +443,7 @@ mod tests {
     fn production_can_be_clean() {
         let p = problems(
             "profile = \"production\"\n[server]\npublic_url = \"https://auth.example.com\"\ntrusted_proxies = [\"10.0.0.0/8\"]\n[auth]\nrequire_email_verification = false\n",
-            &[(
-                "RAMPART_DATA_KEY",
-                "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=",
-            )],
+            &[("RAMPART_DATA_KEY", "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=")],
         );
         assert!(errors(&p).is_empty(), "{p:?}");
     }
@@ -622,30 +455,16 @@ mod tests {
             &[],
         );
         let e = errors(&p);
-        for key in [
-            "resources.Bad",
-            "resources.t.fields.x",
-            "resources.t.access.read",
-            "resources.t.access.update",
-        ] {
+        for key in ["resources.Bad", "resources.t.fields.x", "resources.t.access.read", "resources.t.access.update"] {
             assert!(e.contains(&key), "{key} not reported: {p:?}");
         }
-        assert!(
-            p.iter()
-                .any(|p| p.key == "resources.t.access.create" && p.level == Level::Warning)
-        );
+        assert!(p.iter().any(|p| p.key == "resources.t.access.create" && p.level == Level::Warning));
     }
 
     #[test]
     fn origins() {
-        assert_eq!(
-            origin_of("https://Example.com/path").unwrap(),
-            "https://example.com"
-        );
-        assert_eq!(
-            origin_of("http://localhost:8080").unwrap(),
-            "http://localhost:8080"
-        );
+        assert_eq!(origin_of("https://Example.com/path").unwrap(), "https://example.com");
+        assert_eq!(origin_of("http://localhost:8080").unwrap(), "http://localhost:8080");
         assert!(origin_of("ftp://x").is_err());
         assert!(origin_of("nothing").is_err());
     }

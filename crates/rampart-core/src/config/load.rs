@@ -35,10 +35,7 @@ pub const ENV_PREFIX: &str = "RAMPART_";
 
 /// Loads the configuration. `path` is `--config`; without it `./rampart.toml` is used when it
 /// exists, else the built-in dev profile. `env` is the process environment (passed in for tests).
-pub fn load(
-    path: Option<&Path>,
-    env: impl IntoIterator<Item = (String, String)>,
-) -> Result<Loaded, ConfigError> {
+pub fn load(path: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Loaded, ConfigError> {
     let (text, origin) = match path {
         Some(p) => (read(p, "--config")?, Origin::File(p.to_path_buf())),
         None if Path::new("rampart.toml").is_file() => {
@@ -69,30 +66,21 @@ pub fn load(
         from_env.push((path.join("."), name));
     }
 
-    let mut config: Config =
-        serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
-            let key = e.path().to_string();
-            let source = from_env
-                .iter()
-                .find(|(k, _)| key == *k || key.starts_with(&format!("{k}.")))
-                .map(|(_, var)| format!(" (from {var})"))
-                .unwrap_or_default();
-            ConfigError(format!(
-                "config key `{key}`{source}: {}",
-                one_line(&e.inner().to_string())
-            ))
-        })?;
+    let mut config: Config = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+        let key = e.path().to_string();
+        let source = from_env
+            .iter()
+            .find(|(k, _)| key == *k || key.starts_with(&format!("{k}.")))
+            .map(|(_, var)| format!(" (from {var})"))
+            .unwrap_or_default();
+        ConfigError(format!("config key `{key}`{source}: {}", one_line(&e.inner().to_string())))
+    })?;
     read_secret_files(&mut config)?;
-    Ok(Loaded {
-        config,
-        origin,
-        inline_secrets,
-    })
+    Ok(Loaded { config, origin, inline_secrets })
 }
 
 fn read(path: &Path, what: &str) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path)
-        .map_err(|e| ConfigError(format!("{what}: cannot read {}: {e}", path.display())))
+    std::fs::read_to_string(path).map_err(|e| ConfigError(format!("{what}: cannot read {}: {e}", path.display())))
 }
 
 fn one_line(s: &str) -> String {
@@ -119,9 +107,7 @@ fn set(table: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(
             Ok(())
         }
         [head, rest @ ..] => {
-            let entry = table
-                .entry(head.clone())
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let entry = table.entry(head.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
             match entry {
                 toml::Value::Table(t) => set(t, rest, value),
                 _ => Err(format!("`{head}` is not a section")),
@@ -136,16 +122,8 @@ fn inline_secrets(table: &toml::Table) -> Vec<String> {
     if table.contains_key("data_key") {
         found.push("data_key".to_owned());
     }
-    for (section, key) in [
-        ("database", "url"),
-        ("database", "migrate_url"),
-        ("redis", "url"),
-        ("mail", "smtp_url"),
-    ] {
-        let value = table
-            .get(section)
-            .and_then(|s| s.get(key))
-            .and_then(|v| v.as_str());
+    for (section, key) in [("database", "url"), ("database", "migrate_url"), ("redis", "url"), ("mail", "smtp_url")] {
+        let value = table.get(section).and_then(|s| s.get(key)).and_then(|v| v.as_str());
         if value.is_some_and(|v| SecretUrl::new(v).has_password()) {
             found.push(format!("{section}.{key}"));
         }
@@ -158,12 +136,7 @@ fn read_secret_files(c: &mut Config) -> Result<(), ConfigError> {
     let read_secret = |key: &str, p: &Path| -> Result<String, ConfigError> {
         std::fs::read_to_string(p)
             .map(|s| s.trim().to_owned())
-            .map_err(|e| {
-                ConfigError(format!(
-                    "config key `{key}`: cannot read {}: {e}",
-                    p.display()
-                ))
-            })
+            .map_err(|e| ConfigError(format!("config key `{key}`: cannot read {}: {e}", p.display())))
     };
     if let Some(p) = &c.data_key_file {
         c.data_key = Some(SecretValue::from_string(read_secret("data_key_file", p)?));
@@ -172,10 +145,7 @@ fn read_secret_files(c: &mut Config) -> Result<(), ConfigError> {
         c.database.url = SecretUrl::new(&read_secret("database.url_file", p)?);
     }
     if let Some(p) = &c.database.migrate_url_file {
-        c.database.migrate_url = Some(SecretUrl::new(&read_secret(
-            "database.migrate_url_file",
-            p,
-        )?));
+        c.database.migrate_url = Some(SecretUrl::new(&read_secret("database.migrate_url_file", p)?));
     }
     if let Some(p) = &c.redis.url_file {
         c.redis.url = Some(SecretUrl::new(&read_secret("redis.url_file", p)?));
@@ -202,8 +172,7 @@ mod tests {
         pub struct TempToml(pub std::path::PathBuf);
         impl TempToml {
             pub fn new(text: &str) -> Self {
-                let p =
-                    std::env::temp_dir().join(format!("rampart-cfg-{}.toml", uuid::Uuid::new_v4()));
+                let p = std::env::temp_dir().join(format!("rampart-cfg-{}.toml", uuid::Uuid::new_v4()));
                 let mut f = std::fs::File::create(&p).unwrap();
                 super::Write::write_all(&mut f, text.as_bytes()).unwrap();
                 Self(p)
@@ -217,10 +186,7 @@ mod tests {
     }
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
     }
 
     #[test]
@@ -259,49 +225,26 @@ mod tests {
         let e = load(Some(&f.0), env(&[])).unwrap_err().to_string();
         assert!(e.contains("server") && e.contains("lisen"), "{e}");
         let f = file("");
-        let e = load(Some(&f.0), env(&[("RAMPART_AUTH__NOPE", "1")]))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("RAMPART_AUTH__NOPE") && e.contains("nope"),
-            "{e}"
-        );
-        let e = load(
-            Some(&f.0),
-            env(&[("RAMPART_AUTH__ACCESS_TOKEN_TTL", "soon")]),
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            e.contains("auth.access_token_ttl") && e.contains("RAMPART_AUTH__ACCESS_TOKEN_TTL"),
-            "{e}"
-        );
+        let e = load(Some(&f.0), env(&[("RAMPART_AUTH__NOPE", "1")])).unwrap_err().to_string();
+        assert!(e.contains("RAMPART_AUTH__NOPE") && e.contains("nope"), "{e}");
+        let e = load(Some(&f.0), env(&[("RAMPART_AUTH__ACCESS_TOKEN_TTL", "soon")])).unwrap_err().to_string();
+        assert!(e.contains("auth.access_token_ttl") && e.contains("RAMPART_AUTH__ACCESS_TOKEN_TTL"), "{e}");
         assert!(!e.contains('\n'));
     }
 
     #[test]
     fn inline_secrets_are_noticed_and_never_printed() {
-        let f =
-            file("data_key = \"c2VjcmV0\"\n[database]\nurl = \"postgres://app:hunter2@db/x\"\n");
+        let f = file("data_key = \"c2VjcmV0\"\n[database]\nurl = \"postgres://app:hunter2@db/x\"\n");
         let l = load(Some(&f.0), env(&[])).unwrap();
-        assert_eq!(
-            l.inline_secrets,
-            vec!["data_key".to_owned(), "database.url".to_owned()]
-        );
+        assert_eq!(l.inline_secrets, vec!["data_key".to_owned(), "database.url".to_owned()]);
         let dump = format!("{:?}", l.config);
-        assert!(
-            !dump.contains("hunter2") && !dump.contains("c2VjcmV0"),
-            "{dump}"
-        );
+        assert!(!dump.contains("hunter2") && !dump.contains("c2VjcmV0"), "{dump}");
     }
 
     #[test]
     fn secret_files_are_read() {
         let secret = file("postgres://app:pw@db/x\n");
-        let f = file(&format!(
-            "[database]\nurl_file = {:?}\n",
-            secret.0.display().to_string()
-        ));
+        let f = file(&format!("[database]\nurl_file = {:?}\n", secret.0.display().to_string()));
         let l = load(Some(&f.0), env(&[])).unwrap();
         assert_eq!(l.config.database.url.expose(), "postgres://app:pw@db/x");
         assert!(l.inline_secrets.is_empty());

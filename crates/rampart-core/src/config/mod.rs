@@ -67,9 +67,7 @@ pub struct Config {
 
 impl Config {
     pub fn require_email_verification(&self) -> bool {
-        self.auth
-            .require_email_verification
-            .unwrap_or(self.profile == Profile::Production)
+        self.auth.require_email_verification.unwrap_or(self.profile == Profile::Production)
     }
 }
 
@@ -148,22 +146,13 @@ pub struct PasswordHashConfig {
 impl Default for PasswordHashConfig {
     /// OWASP's minimum for Argon2id: 19 MiB, 2 iterations, 1 lane.
     fn default() -> Self {
-        Self {
-            algorithm: HashAlgorithm::Argon2id,
-            memory_kib: 19456,
-            iterations: 2,
-            parallelism: 1,
-        }
+        Self { algorithm: HashAlgorithm::Argon2id, memory_kib: 19456, iterations: 2, parallelism: 1 }
     }
 }
 
 impl PasswordHashConfig {
     pub fn params(&self) -> HashParams {
-        HashParams {
-            memory_kib: self.memory_kib,
-            iterations: self.iterations,
-            parallelism: self.parallelism,
-        }
+        HashParams { memory_kib: self.memory_kib, iterations: self.iterations, parallelism: self.parallelism }
     }
 }
 
@@ -300,9 +289,6 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self {
-            level: "info".into(),
-            format: LogFormat::Json,
-        }
+        Self { level: "info".into(), format: LogFormat::Json }
     }
 }

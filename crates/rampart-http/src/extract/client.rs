@@ -64,13 +64,7 @@ fn forwarded_hops(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
     let xff: Vec<Option<IpAddr>> = headers
         .get_all("x-forwarded-for")
         .iter()
-        .flat_map(|v| {
-            v.to_str()
-                .unwrap_or("?")
-                .split(',')
-                .map(|s| parse_ip(s.trim()))
-                .collect::<Vec<_>>()
-        })
+        .flat_map(|v| v.to_str().unwrap_or("?").split(',').map(|s| parse_ip(s.trim())).collect::<Vec<_>>())
         .collect();
     if !xff.is_empty() {
         return xff;
@@ -99,11 +93,7 @@ fn parse_ip(s: &str) -> Option<IpAddr> {
     s.parse::<IpAddr>()
         .ok()
         .or_else(|| s.parse::<SocketAddr>().ok().map(|a| a.ip()))
-        .or_else(|| {
-            s.strip_prefix('[')
-                .and_then(|r| r.strip_suffix(']'))
-                .and_then(|r| r.parse().ok())
-        })
+        .or_else(|| s.strip_prefix('[').and_then(|r| r.strip_suffix(']')).and_then(|r| r.parse().ok()))
 }
 
 #[cfg(test)]
@@ -130,23 +120,11 @@ mod tests {
         let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
         let peer: IpAddr = "10.0.0.2".parse().unwrap();
         let h = headers("x-forwarded-for", "6.6.6.6, 198.51.100.7, 10.0.0.5");
-        assert_eq!(
-            client_ip(peer, &h, &trusted),
-            "198.51.100.7".parse::<IpAddr>().unwrap()
-        );
-        let h = headers(
-            "forwarded",
-            "for=192.0.2.60;proto=https, for=\"[2001:db8::1]:4711\"",
-        );
-        assert_eq!(
-            client_ip(peer, &h, &trusted),
-            "2001:db8::1".parse::<IpAddr>().unwrap()
-        );
+        assert_eq!(client_ip(peer, &h, &trusted), "198.51.100.7".parse::<IpAddr>().unwrap());
+        let h = headers("forwarded", "for=192.0.2.60;proto=https, for=\"[2001:db8::1]:4711\"");
+        assert_eq!(client_ip(peer, &h, &trusted), "2001:db8::1".parse::<IpAddr>().unwrap());
         let h = headers("x-forwarded-for", "garbage, 10.0.0.7");
-        assert_eq!(
-            client_ip(peer, &h, &trusted),
-            "10.0.0.7".parse::<IpAddr>().unwrap()
-        );
+        assert_eq!(client_ip(peer, &h, &trusted), "10.0.0.7".parse::<IpAddr>().unwrap());
         assert_eq!(client_ip(peer, &HeaderMap::new(), &trusted), peer);
     }
 }

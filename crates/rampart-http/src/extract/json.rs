@@ -23,33 +23,24 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
         if !is_json(req.headers()) {
             return Err(ApiError::UnsupportedMediaType);
         }
-        let declared = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
+        let declared =
+            req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > limits.max_body_bytes as u64) {
             return Err(ApiError::PayloadTooLarge(limits.max_body_bytes));
         }
         let bytes = read_body(req.into_body(), limits.max_body_bytes).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(ApiError::BadRequest(
-                "the body must be a JSON object".into(),
-            ));
+            return Err(ApiError::BadRequest("the body must be a JSON object".into()));
         }
         if json_depth_exceeds(&bytes, limits.max_json_depth) {
-            return Err(ApiError::BadRequest(format!(
-                "JSON nested deeper than {} levels",
-                limits.max_json_depth
-            )));
+            return Err(ApiError::BadRequest(format!("JSON nested deeper than {} levels", limits.max_json_depth)));
         }
         let mut de = serde_json::Deserializer::from_slice(&bytes);
         let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
             let path = e.path().to_string();
             field_error(&path, &e.into_inner())
         })?;
-        de.end()
-            .map_err(|_| ApiError::BadRequest("trailing characters after the JSON body".into()))?;
+        de.end().map_err(|_| ApiError::BadRequest("trailing characters after the JSON body".into()))?;
         Ok(ApiJson(value))
     }
 }
@@ -112,11 +103,7 @@ fn field_error(path: &str, e: &serde_json::Error) -> ApiError {
     if e.is_syntax() || e.is_eof() {
         return ApiError::BadRequest(format!("malformed JSON: {msg}"));
     }
-    let parent = if path == "." {
-        String::new()
-    } else {
-        format!("{path}.")
-    };
+    let parent = if path == "." { String::new() } else { format!("{path}.") };
     if let Some(name) = backticked(&msg, "unknown field `") {
         // serde_path_to_error already ends the path with the unknown key itself.
         let field = if path == name || path.ends_with(&format!(".{name}")) {
@@ -127,15 +114,9 @@ fn field_error(path: &str, e: &serde_json::Error) -> ApiError {
         return ApiError::Validation(vec![FieldError::new(field, "unknown field")]);
     }
     if let Some(name) = backticked(&msg, "missing field `") {
-        return ApiError::Validation(vec![FieldError::new(
-            format!("{parent}{name}"),
-            "is required",
-        )]);
+        return ApiError::Validation(vec![FieldError::new(format!("{parent}{name}"), "is required")]);
     }
-    let message = match msg
-        .strip_prefix("invalid type: ")
-        .and_then(|r| r.split_once(", expected "))
-    {
+    let message = match msg.strip_prefix("invalid type: ").and_then(|r| r.split_once(", expected ")) {
         Some((got, expected)) => format!("must be {expected}, not {got}"),
         None => msg,
     };

@@ -27,16 +27,12 @@ impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let value = session_value(&parts.headers)
-            .ok_or(ApiError::Unauthorized("authentication required"))?;
+        let value = session_value(&parts.headers).ok_or(ApiError::Unauthorized("authentication required"))?;
         // Anything that cannot be one of our tokens is refused without touching the database.
         if !token::well_formed(value) {
             return Err(ApiError::Unauthorized("invalid or expired session"));
         }
-        let found = state
-            .store
-            .session_by_hash(TokenHash::of(value).as_str())
-            .await?;
+        let found = state.store.session_by_hash(TokenHash::of(value).as_str()).await?;
         let s = found.ok_or(ApiError::Unauthorized("invalid or expired session"))?;
         let now = now_ms();
         let idle = duration_ms(state.config.auth.session_idle_timeout);
@@ -46,10 +42,6 @@ impl FromRequestParts<AppState> for Authenticated {
         if now - s.session_last_seen_at >= TOUCH_EVERY_MS.min(idle / 10) {
             state.store.touch_session(&s.session_id, now).await?;
         }
-        Ok(Self {
-            user: s.user,
-            session_id: s.session_id,
-            session_value: SecretString::from(value.to_owned()),
-        })
+        Ok(Self { user: s.user, session_id: s.session_id, session_value: SecretString::from(value.to_owned()) })
     }
 }

@@ -17,19 +17,13 @@ const REQUEST_ID: &str = "x-request-id";
 /// log lines or header junk through it.
 fn well_formed_id(v: &HeaderValue) -> Option<String> {
     let s = v.to_str().ok()?;
-    let ok = (1..=64).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    let ok = (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
     ok.then(|| s.to_owned())
 }
 
 pub async fn context(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let request_id = req
-        .headers()
-        .get(REQUEST_ID)
-        .and_then(well_formed_id)
-        .unwrap_or_else(|| rampart_core::token::new_id());
+    let request_id = req.headers().get(REQUEST_ID).and_then(well_formed_id).unwrap_or_else(rampart_core::token::new_id);
     let peer = req.extensions().get::<ClientIp>().map(|c| c.0.ip());
     let ip = peer
         .map(|p| client_ip(p, req.headers(), &state.trusted_proxies))
@@ -42,11 +36,7 @@ pub async fn context(State(state): State<AppState>, mut req: Request, next: Next
     let method = req.method().clone();
     // The path only: query strings can carry tokens. Bounded, and JSON-escaped by the formatter.
     let path: String = req.uri().path().chars().take(256).collect();
-    req.extensions_mut().insert(RequestContext {
-        request_id: request_id.clone(),
-        ip,
-        user_agent,
-    });
+    req.extensions_mut().insert(RequestContext { request_id: request_id.clone(), ip, user_agent });
 
     let span = tracing::info_span!("request", request_id = %request_id);
     let mut res = next.run(req).instrument(span.clone()).await;

@@ -31,50 +31,31 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
     }
 }
 
-fn check(
-    state: &AppState,
-    method: &Method,
-    path: &str,
-    headers: &HeaderMap,
-) -> Result<(), ApiError> {
+fn check(state: &AppState, method: &Method, path: &str, headers: &HeaderMap) -> Result<(), ApiError> {
     let cookie = session_value(headers);
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.len() >= 7 && v[..7].eq_ignore_ascii_case("bearer "));
     if cookie.is_some() && bearer {
-        return Err(ApiError::BadRequest(
-            "send either a session cookie or a bearer token, not both".into(),
-        ));
+        return Err(ApiError::BadRequest("send either a session cookie or a bearer token, not both".into()));
     }
     let max = state.config.limits.max_body_bytes;
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max as u64) {
         return Err(ApiError::PayloadTooLarge(max));
     }
-    let unsafe_method = !matches!(
-        *method,
-        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
-    );
+    let unsafe_method = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE);
     if !unsafe_method || bearer {
         return Ok(());
     }
-    if headers
-        .get("sec-fetch-site")
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"))
-    {
+    if headers.get("sec-fetch-site").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site")) {
         return Err(ApiError::Forbidden("cross-site request refused"));
     }
     if let Some(origin) = headers.get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("").to_ascii_lowercase();
-        let allowed = origin == state.own_origin
-            || state
-                .cors_origins
-                .iter()
-                .any(|o| o.eq_ignore_ascii_case(&origin));
+        let allowed = origin == state.own_origin || state.cors_origins.iter().any(|o| o.eq_ignore_ascii_case(&origin));
         if !allowed {
             return Err(ApiError::Forbidden("request origin not allowed"));
         }
@@ -84,10 +65,7 @@ fn check(
             return Ok(());
         }
         let expected = csrf_token(&SecretString::from(value.to_owned()));
-        let sent = headers
-            .get(CSRF_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
+        let sent = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
         if !ct_eq(sent, &expected) {
             return Err(ApiError::Forbidden("missing or invalid CSRF token"));
         }

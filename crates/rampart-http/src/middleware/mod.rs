@@ -35,49 +35,29 @@ use crate::AppState;
 pub use guard::CSRF_HEADER;
 
 pub fn stack(router: Router, state: &AppState) -> Router {
-    let origins: Vec<HeaderValue> = state
-        .cors_origins
-        .iter()
-        .filter_map(|o| HeaderValue::from_str(o).ok())
-        .collect();
+    let origins: Vec<HeaderValue> = state.cors_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
     // No allowed origins: no CORS layer at all, so no CORS header is ever sent.
     let cors = (!origins.is_empty()).then(|| {
         CorsLayer::new()
             .allow_origin(AllowOrigin::list(origins))
             .allow_credentials(true)
             .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
-            .allow_headers([
-                header::CONTENT_TYPE,
-                header::AUTHORIZATION,
-                HeaderName::from_static(CSRF_HEADER),
-            ])
+            .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, HeaderName::from_static(CSRF_HEADER)])
             .expose_headers([HeaderName::from_static("x-request-id"), header::RETRY_AFTER])
     });
     router.layer(
         ServiceBuilder::new()
-            .layer(axum::middleware::from_fn_with_state(
-                state.clone(),
-                context::context,
-            ))
-            .layer(axum::middleware::from_fn_with_state(
-                state.clone(),
-                security_headers::security_headers,
-            ))
+            .layer(axum::middleware::from_fn_with_state(state.clone(), context::context))
+            .layer(axum::middleware::from_fn_with_state(state.clone(), security_headers::security_headers))
             .layer(axum::middleware::from_fn(problem::problem))
             .layer(CatchPanicLayer::custom(|_panic| {
                 // The payload is deliberately not logged: it could quote request data.
                 tracing::error!("handler panicked");
                 StatusCode::INTERNAL_SERVER_ERROR.into_response_plain()
             }))
-            .layer(TimeoutLayer::with_status_code(
-                StatusCode::REQUEST_TIMEOUT,
-                state.config.limits.request_timeout,
-            ))
+            .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.config.limits.request_timeout))
             .option_layer(cors)
-            .layer(axum::middleware::from_fn_with_state(
-                state.clone(),
-                guard::guard,
-            )),
+            .layer(axum::middleware::from_fn_with_state(state.clone(), guard::guard)),
     )
 }
 

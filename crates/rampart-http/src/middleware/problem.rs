@@ -11,11 +11,7 @@ use crate::error::{PROBLEM_JSON, problem as problem_response};
 use crate::extract::RequestContext;
 
 pub async fn problem(req: Request, next: Next) -> Response {
-    let request_id = req
-        .extensions()
-        .get::<RequestContext>()
-        .map(|c| c.request_id.clone())
-        .unwrap_or_default();
+    let request_id = req.extensions().get::<RequestContext>().map(|c| c.request_id.clone()).unwrap_or_default();
     let res = next.run(req).await;
     let status = res.status();
     if status.is_server_error() {
@@ -23,13 +19,9 @@ pub async fn problem(req: Request, next: Next) -> Response {
         // never leak through a 5xx. Headers that matter to the client (Retry-After) are kept.
         let retry_after = res.headers().get(header::RETRY_AFTER).cloned();
         let title = status.canonical_reason().unwrap_or("Server Error");
-        let mut out = (
-            status,
-            Json(json!({ "title": title, "status": status.as_u16(), "request_id": request_id })),
-        )
+        let mut out = (status, Json(json!({ "title": title, "status": status.as_u16(), "request_id": request_id })))
             .into_response();
-        out.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        out.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if let Some(v) = retry_after {
             out.headers_mut().insert(header::RETRY_AFTER, v);
         }
@@ -50,24 +42,16 @@ pub async fn problem(req: Request, next: Next) -> Response {
 }
 
 fn is_problem(res: &Response) -> bool {
-    res.headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()))
+    res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()))
 }
 
 fn describe(status: StatusCode) -> (&'static str, &'static str) {
     match status {
         StatusCode::NOT_FOUND => ("not-found", "no such resource"),
-        StatusCode::METHOD_NOT_ALLOWED => (
-            "method-not-allowed",
-            "this method is not allowed on this path",
-        ),
+        StatusCode::METHOD_NOT_ALLOWED => ("method-not-allowed", "this method is not allowed on this path"),
         StatusCode::REQUEST_TIMEOUT => ("timeout", "the request took too long"),
         StatusCode::PAYLOAD_TOO_LARGE => ("payload-too-large", "the body is too large"),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
-            "unsupported-media-type",
-            "the body must be application/json",
-        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported-media-type", "the body must be application/json"),
         _ => ("bad-request", "the request was refused"),
     }
 }

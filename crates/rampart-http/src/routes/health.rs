@@ -13,12 +13,6 @@ pub async fn healthz() -> Json<Value> {
 
 /// Readiness: the database answers. 503 problem otherwise, without the driver's words.
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    state
-        .store
-        .ping()
-        .await
-        .map_err(|e| ApiError::Unavailable(format!("readiness: database: {e}")))?;
-    Ok(Json(
-        json!({ "status": "ok", "checks": { "database": "ok" } }),
-    ))
+    state.store.ping().await.map_err(|e| ApiError::Unavailable(format!("readiness: database: {e}")))?;
+    Ok(Json(json!({ "status": "ok", "checks": { "database": "ok" } })))
 }

@@ -7,8 +7,7 @@ use rampart_core::config::{self, Level, Profile};
 use crate::Failure;
 
 pub fn run(path: Option<&Path>) -> Result<(), Failure> {
-    let loaded =
-        config::load(path, std::env::vars()).map_err(|e| Failure::config(e.to_string()))?;
+    let loaded = config::load(path, std::env::vars()).map_err(|e| Failure::config(e.to_string()))?;
     let problems = config::check(&loaded);
     for p in &problems {
         println!("{p}");
@@ -19,14 +18,11 @@ pub fn run(path: Option<&Path>) -> Result<(), Failure> {
         Profile::Dev => "dev",
         Profile::Production => "production",
     };
-    if errors > 0 {
+    if let Some(first) = problems.iter().find(|p| p.level == Level::Error) {
         return Err(Failure::config(format!(
-            "config refused ({profile} profile): {errors} error(s), {warnings} warning(s)"
+            "config refused ({profile} profile, {errors} error(s), {warnings} warning(s)); first: {first}"
         )));
     }
-    println!(
-        "ok: {profile} profile, {} resource(s), {warnings} warning(s)",
-        loaded.config.resources.len()
-    );
+    println!("ok: {profile} profile, {} resource(s), {warnings} warning(s)", loaded.config.resources.len());
     Ok(())
 }

@@ -15,14 +15,9 @@ use crate::Failure;
 /// Loads and checks the config. Errors (and, in production, unsafe settings) stop here with exit
 /// code 2; warnings are returned for the caller to log.
 pub fn load_checked(path: Option<&Path>) -> Result<(Loaded, Vec<config::Problem>), Failure> {
-    let loaded =
-        config::load(path, std::env::vars()).map_err(|e| Failure::config(e.to_string()))?;
+    let loaded = config::load(path, std::env::vars()).map_err(|e| Failure::config(e.to_string()))?;
     let problems = config::check(&loaded);
-    let errors: Vec<String> = problems
-        .iter()
-        .filter(|p| p.level == Level::Error)
-        .map(ToString::to_string)
-        .collect();
+    let errors: Vec<String> = problems.iter().filter(|p| p.level == Level::Error).map(ToString::to_string).collect();
     if !errors.is_empty() {
         // One line per problem, all of them, so an operator fixes everything in one pass.
         for e in &errors[1..] {
@@ -44,16 +39,10 @@ pub fn store_options(c: &config::Config) -> StoreOptions<'_> {
 /// Migrates (with the migration URL when there is one) and opens the runtime pool.
 pub async fn open_store(c: &config::Config) -> Result<Store, Failure> {
     let migrate_url = c.database.migrate_url.as_ref().unwrap_or(&c.database.url);
-    let migrate = StoreOptions {
-        url: migrate_url.expose(),
-        ..store_options(c)
-    };
-    Store::migrate(&migrate).await.map_err(|e| {
-        Failure::runtime(format!(
-            "database {}: migration failed: {e}",
-            migrate_url.redacted()
-        ))
-    })?;
+    let migrate = StoreOptions { url: migrate_url.expose(), ..store_options(c) };
+    Store::migrate(&migrate)
+        .await
+        .map_err(|e| Failure::runtime(format!("database {}: migration failed: {e}", migrate_url.redacted())))?;
     Store::connect(&store_options(c))
         .await
         .map_err(|e| Failure::runtime(format!("database {}: {e}", c.database.url.redacted())))

@@ -25,20 +25,14 @@ pub async fn run(path: Option<&Path>) -> Result<(), Failure> {
     }
 
     let store = super::open_store(c).await?;
-    let workers = c
-        .auth
-        .hash_workers
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
+    let workers = c.auth.hash_workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
     let hasher = Hasher::start(c.auth.password_hash.params(), workers, c.auth.hash_queue)
         .map_err(|e| Failure::runtime(format!("password hasher: {e}")))?;
     let listen = c.server.listen;
     let header_timeout = c.limits.header_read_timeout;
-    let listener = TcpListener::bind(listen)
-        .await
-        .map_err(|e| Failure::runtime(format!("cannot listen on {listen}: {e}")))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| Failure::runtime(e.to_string()))?;
+    let listener =
+        TcpListener::bind(listen).await.map_err(|e| Failure::runtime(format!("cannot listen on {listen}: {e}")))?;
+    let addr = listener.local_addr().map_err(|e| Failure::runtime(e.to_string()))?;
 
     let state = rampart_http::build_state(loaded.config, store.clone(), hasher);
     let app = rampart_http::app(state);

@@ -30,19 +30,13 @@ pub async fn create(path: Option<&Path>, email: &str, role: Option<&str>) -> Res
         }
     }
     let password = read_password()?;
-    PasswordPolicy {
-        min_score: c.auth.password_min_score,
-    }
-    .check(&password, &[email.normalized()])
-    .map_err(|e| Failure::config(format!("password {e}")))?;
+    PasswordPolicy { min_score: c.auth.password_min_score }
+        .check(&password, &[email.normalized()])
+        .map_err(|e| Failure::config(format!("password {e}")))?;
 
     let store = super::open_store(c).await?;
-    let hasher = Hasher::start(c.auth.password_hash.params(), 1, 1)
-        .map_err(|e| Failure::runtime(e.to_string()))?;
-    let hash = hasher
-        .hash(password)
-        .await
-        .map_err(|e| Failure::runtime(e.to_string()))?;
+    let hasher = Hasher::start(c.auth.password_hash.params(), 1, 1).map_err(|e| Failure::runtime(e.to_string()))?;
+    let hash = hasher.hash(password).await.map_err(|e| Failure::runtime(e.to_string()))?;
     let id = rampart_core::token::new_id();
     let user = store
         .insert_user(&NewUser {
@@ -55,17 +49,11 @@ pub async fn create(path: Option<&Path>, email: &str, role: Option<&str>) -> Res
         })
         .await
         .map_err(|e| match e {
-            StoreError::Conflict => Failure::runtime(format!(
-                "a user with email {} already exists",
-                email.as_str()
-            )),
+            StoreError::Conflict => Failure::runtime(format!("a user with email {} already exists", email.as_str())),
             e => Failure::runtime(e.to_string()),
         })?;
     store.close().await;
-    println!(
-        "created user {} <{}> with roles {}",
-        user.id, user.email, user.roles
-    );
+    println!("created user {} <{}> with roles {}", user.id, user.email, user.roles);
     Ok(())
 }
 

@@ -66,8 +66,7 @@ pub struct Resp {
 
 impl Resp {
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|_| panic!("not JSON ({}): {}", self.status, self.text()))
+        serde_json::from_slice(&self.body).unwrap_or_else(|_| panic!("not JSON ({}): {}", self.status, self.text()))
     }
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
@@ -77,18 +76,8 @@ impl Resp {
     }
     /// Asserts an RFC 9457 problem with this status.
     pub fn assert_problem(&self, status: u16) -> Value {
-        assert_eq!(
-            self.status,
-            status,
-            "unexpected status; body: {}",
-            self.text()
-        );
-        assert_eq!(
-            self.header("content-type"),
-            Some("application/problem+json"),
-            "not problem+json: {}",
-            self.text()
-        );
+        assert_eq!(self.status, status, "unexpected status; body: {}", self.text());
+        assert_eq!(self.header("content-type"), Some("application/problem+json"), "not problem+json: {}", self.text());
         let body = self.json();
         assert_eq!(body["status"], json!(status), "{body}");
         assert!(body["title"].is_string(), "{body}");
@@ -98,11 +87,7 @@ impl Resp {
     pub fn error_fields(&self) -> Vec<String> {
         self.json()["errors"]
             .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|e| e["field"].as_str().map(str::to_owned))
-                    .collect()
-            })
+            .map(|a| a.iter().filter_map(|e| e["field"].as_str().map(str::to_owned)).collect())
             .unwrap_or_default()
     }
 }
@@ -123,11 +108,7 @@ impl Session {
 
 impl TestApp {
     pub fn builder() -> Builder {
-        Builder {
-            env: Vec::new(),
-            extra_toml: String::new(),
-            dir: None,
-        }
+        Builder { env: Vec::new(), extra_toml: String::new(), dir: None }
     }
 
     pub async fn spawn() -> Self {
@@ -135,9 +116,7 @@ impl TestApp {
     }
 
     fn start(b: Builder) -> Self {
-        let dir = b
-            .dir
-            .unwrap_or_else(|| Arc::new(tempfile::tempdir().unwrap()));
+        let dir = b.dir.unwrap_or_else(|| Arc::new(tempfile::tempdir().unwrap()));
         let d = dir.path().display().to_string();
         let config = format!(
             r#"profile = "dev"
@@ -154,25 +133,15 @@ declared = ["manager"]
 {}"#,
             b.extra_toml
         );
-        let config_path = dir
-            .path()
-            .join(format!("rampart-{}.toml", uuid::Uuid::new_v4().simple()));
+        let config_path = dir.path().join(format!("rampart-{}.toml", uuid::Uuid::new_v4().simple()));
         std::fs::write(&config_path, config).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rampart"));
-        cmd.arg("serve")
-            .arg("--config")
-            .arg(&config_path)
-            .current_dir(dir.path());
+        cmd.arg("serve").arg("--config").arg(&config_path).current_dir(dir.path());
         for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("RAMPART_")) {
             cmd.env_remove(k);
         }
         cmd.envs(b.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null()).spawn().unwrap();
 
         let stdout = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = mpsc::channel::<SocketAddr>();
@@ -180,12 +149,11 @@ declared = ["manager"]
         let lines = Arc::clone(&stdout);
         std::thread::spawn(move || {
             for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                    if v["message"] == "listening" {
-                        if let Some(addr) = v["addr"].as_str().and_then(|a| a.parse().ok()) {
-                            let _ = tx.send(addr);
-                        }
-                    }
+                if let Ok(v) = serde_json::from_str::<Value>(&line)
+                    && v["message"] == "listening"
+                    && let Some(addr) = v["addr"].as_str().and_then(|a| a.parse().ok())
+                {
+                    let _ = tx.send(addr);
                 }
                 lines.lock().unwrap().push(line);
             }
@@ -202,26 +170,11 @@ declared = ["manager"]
             Ok(a) => a,
             Err(_) => {
                 let _ = child.kill();
-                panic!(
-                    "server did not start. stderr: {} stdout: {:?}",
-                    errs.lock().unwrap(),
-                    stdout.lock().unwrap()
-                );
+                panic!("server did not start. stderr: {} stdout: {:?}", errs.lock().unwrap(), stdout.lock().unwrap());
             }
         };
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        TestApp {
-            addr,
-            base: format!("http://{addr}"),
-            client,
-            dir,
-            config_path,
-            child,
-            stdout,
-        }
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        TestApp { addr, base: format!("http://{addr}"), client, dir, config_path, child, stdout }
     }
 
     /// Everything the server has logged so far.
@@ -251,11 +204,7 @@ declared = ["manager"]
         let status = r.status().as_u16();
         let headers = r.headers().clone();
         let body = r.bytes().await.unwrap().to_vec();
-        Resp {
-            status,
-            headers,
-            body,
-        }
+        Resp { status, headers, body }
     }
 
     pub async fn get(&self, path: &str) -> Resp {
@@ -268,25 +217,12 @@ declared = ["manager"]
 
     /// GET with a cookie session.
     pub async fn get_as(&self, path: &str, s: &Session) -> Resp {
-        Self::send(
-            self.request(reqwest::Method::GET, path)
-                .header("cookie", s.cookie_header()),
-        )
-        .await
+        Self::send(self.request(reqwest::Method::GET, path).header("cookie", s.cookie_header())).await
     }
 
     /// An unsafe method with a cookie session and its CSRF token, as a browser page would send it.
-    pub async fn send_as(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        s: &Session,
-        body: Option<&Value>,
-    ) -> Resp {
-        let mut rb = self
-            .request(method, path)
-            .header("cookie", s.cookie_header())
-            .header("x-csrf-token", &s.csrf);
+    pub async fn send_as(&self, method: reqwest::Method, path: &str, s: &Session, body: Option<&Value>) -> Resp {
+        let mut rb = self.request(method, path).header("cookie", s.cookie_header()).header("x-csrf-token", &s.csrf);
         if let Some(b) = body {
             rb = rb.json(b);
         }
@@ -294,20 +230,11 @@ declared = ["manager"]
     }
 
     pub async fn register(&self, email: &str, password: &str) -> Resp {
-        self.post_json(
-            "/auth/register",
-            &json!({ "email": email, "password": password }),
-        )
-        .await
+        self.post_json("/auth/register", &json!({ "email": email, "password": password })).await
     }
 
     pub async fn login(&self, email: &str, password: &str) -> (Resp, Option<Session>) {
-        let r = self
-            .post_json(
-                "/auth/login",
-                &json!({ "email": email, "password": password }),
-            )
-            .await;
+        let r = self.post_json("/auth/login", &json!({ "email": email, "password": password })).await;
         let session = session_from(&r);
         (r, session)
     }
@@ -324,10 +251,7 @@ declared = ["manager"]
 
     pub async fn count(&self, table: &str) -> i64 {
         let pool = self.db().await;
-        let n: (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {table}"))
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+        let n: (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(&pool).await.unwrap();
         pool.close().await;
         n.0
     }
@@ -354,50 +278,26 @@ pub fn session_from(r: &Resp) -> Option<Session> {
         .find(|c| c.starts_with("__Host-rampart_session="))?;
     let cookie = set_cookie.split(';').next()?.split_once('=')?.1.to_owned();
     let csrf = r.json()["csrf_token"].as_str()?.to_owned();
-    Some(Session {
-        cookie,
-        csrf,
-        set_cookie: set_cookie.to_owned(),
-    })
+    Some(Session { cookie, csrf, set_cookie: set_cookie.to_owned() })
 }
 
 pub async fn db_at(path: &Path) -> sqlx::SqlitePool {
-    let opts = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(path)
-        .busy_timeout(Duration::from_secs(5));
-    sqlx::sqlite::SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(opts)
-        .await
-        .unwrap()
+    let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(path).busy_timeout(Duration::from_secs(5));
+    sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect_with(opts).await.unwrap()
 }
 
 /// Runs the binary with arguments and stdin; returns (exit code, stdout, stderr).
-pub fn run_cli(
-    args: &[&str],
-    stdin: Option<&str>,
-    dir: &Path,
-    env: &[(&str, &str)],
-) -> (i32, String, String) {
+pub fn run_cli(args: &[&str], stdin: Option<&str>, dir: &Path, env: &[(&str, &str)]) -> (i32, String, String) {
     use std::io::Write;
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rampart"));
-    cmd.args(args)
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .stdin(Stdio::piped());
+    cmd.args(args).current_dir(dir).stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::piped());
     for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("RAMPART_")) {
         cmd.env_remove(k);
     }
     cmd.envs(env.iter().copied());
     let mut child = cmd.spawn().unwrap();
     if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
     } else {
         drop(child.stdin.take());
     }

@@ -4,4 +4,10 @@
 
 mod helpers;
 
+mod audit;
 mod auth_flow;
+mod cli;
+mod enumeration;
+mod hashing;
+mod input;
+mod logs;

@@ -38,10 +38,9 @@ pub async fn login(
     headers: HeaderMap,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    let email = Email::parse(&body.email)
-        .map_err(|e| ApiError::Validation(vec![FieldError::new("email", e.to_string())]))?;
-    check_length(&body.password)
-        .map_err(|e| ApiError::Validation(vec![FieldError::new("password", e.to_string())]))?;
+    let email =
+        Email::parse(&body.email).map_err(|e| ApiError::Validation(vec![FieldError::new("email", e.to_string())]))?;
+    check_length(&body.password).map_err(|e| ApiError::Validation(vec![FieldError::new("password", e.to_string())]))?;
 
     let user = state.store.user_by_email(email.normalized()).await?;
     // An unknown email is checked against a dummy hash: the same Argon2 work as a wrong password,
@@ -69,12 +68,7 @@ pub async fn login(
     if rehash {
         // Parameters were raised since this hash was made: store a fresh one. Off the response
         // path; it only succeeds if the hash was not changed meanwhile.
-        let (state, password, id, old) = (
-            state.clone(),
-            body.password,
-            user.id.clone(),
-            user.password_hash.clone(),
-        );
+        let (state, password, id, old) = (state.clone(), body.password, user.id.clone(), user.password_hash.clone());
         tokio::spawn(async move {
             match state.hasher.hash(password).await {
                 Ok(new) => {
@@ -89,17 +83,10 @@ pub async fn login(
 
     // A login always starts a new session with a new value (no fixation); a session the browser
     // still carried is revoked rather than left alive beside it.
-    if let Some(old) = session_value(&headers).filter(|v| token::well_formed(v)) {
-        if let Some(s) = state
-            .store
-            .session_by_hash(TokenHash::of(old).as_str())
-            .await?
-        {
-            state
-                .store
-                .revoke_session(&s.session_id, &s.user.id, now_ms())
-                .await?;
-        }
+    if let Some(old) = session_value(&headers).filter(|v| token::well_formed(v))
+        && let Some(s) = state.store.session_by_hash(TokenHash::of(old).as_str()).await?
+    {
+        state.store.revoke_session(&s.session_id, &s.user.id, now_ms()).await?;
     }
     let (value, hash) = token::generate();
     let now = now_ms();
@@ -142,10 +129,7 @@ pub async fn logout(
     ctx: RequestContext,
     auth: Authenticated,
 ) -> Result<Response, ApiError> {
-    state
-        .store
-        .revoke_session(&auth.session_id, &auth.user.id, now_ms())
-        .await?;
+    state.store.revoke_session(&auth.session_id, &auth.user.id, now_ms()).await?;
     record(
         &state,
         &ctx,
@@ -157,11 +141,7 @@ pub async fn logout(
         },
     )
     .await;
-    Ok((
-        StatusCode::NO_CONTENT,
-        [(header::SET_COOKIE, clear_session())],
-    )
-        .into_response())
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear_session())]).into_response())
 }
 
 /// The CSRF token of the current cookie session (also returned by login).

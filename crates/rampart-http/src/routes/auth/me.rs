@@ -49,16 +49,10 @@ pub async fn patch_me(
             None
         };
         if let Some(message) = problem {
-            return Err(ApiError::Validation(vec![FieldError::new(
-                "display_name",
-                message,
-            )]));
+            return Err(ApiError::Validation(vec![FieldError::new("display_name", message)]));
         }
     }
-    let updated = state
-        .store
-        .set_display_name(&auth.user.id, name.as_deref(), now_ms())
-        .await?;
+    let updated = state.store.set_display_name(&auth.user.id, name.as_deref(), now_ms()).await?;
     let user = updated.ok_or(ApiError::Unauthorized("invalid or expired session"))?;
     Ok(Json(UserView::from(&user)))
 }

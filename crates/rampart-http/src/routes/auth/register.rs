@@ -30,10 +30,7 @@ pub async fn register(
     ApiJson(body): ApiJson<RegisterRequest>,
 ) -> Result<Response, ApiError> {
     let email = Email::parse(&body.email);
-    let context: Vec<&str> = email
-        .as_ref()
-        .map(|e| vec![e.normalized()])
-        .unwrap_or_default();
+    let context: Vec<&str> = email.as_ref().map(|e| vec![e.normalized()]).unwrap_or_default();
     let password = state.policy.check(&body.password, &context);
     let (email, ()) = match (email, password) {
         (Ok(e), Ok(())) => (e, ()),
@@ -90,17 +87,11 @@ pub async fn register(
         // With verification on, a taken email gets the very same answer, so registration cannot
         // be used to find out who has an account.
         Err(StoreError::Conflict) if verification => Ok(verification_sent()),
-        Err(StoreError::Conflict) => Err(ApiError::Conflict(
-            "an account with this email already exists",
-        )),
+        Err(StoreError::Conflict) => Err(ApiError::Conflict("an account with this email already exists")),
         Err(e) => Err(e.into()),
     }
 }
 
 fn verification_sent() -> Response {
-    (
-        StatusCode::ACCEPTED,
-        Json(json!({ "status": "verification_sent" })),
-    )
-        .into_response()
+    (StatusCode::ACCEPTED, Json(json!({ "status": "verification_sent" }))).into_response()
 }
