@@ -11,7 +11,7 @@ mod views;
 
 pub use error::ApiError;
 pub use server::serve;
-pub use state::{AppState, build_state};
+pub use state::{AppState, Services, build_state};
 
 /// The whole application: routes inside the middleware stack.
 pub fn app(state: AppState) -> axum::Router {

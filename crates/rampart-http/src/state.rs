@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use ipnet::IpNet;
 use rampart_core::auth::hasher::Hasher;
+use rampart_core::auth::revocation::Revocations;
+use rampart_core::auth::tokens::TokenService;
 use rampart_core::config::Config;
 use rampart_core::password::PasswordPolicy;
 use rampart_store::Store;
@@ -15,6 +17,8 @@ pub struct Inner {
     pub config: Config,
     pub store: Store,
     pub hasher: Hasher,
+    pub tokens: TokenService,
+    pub revocations: Revocations,
     pub policy: PasswordPolicy,
     /// `scheme://host[:port]` of `server.public_url`: the origin our own pages and clients use.
     pub own_origin: String,
@@ -22,6 +26,14 @@ pub struct Inner {
     pub trusted_proxies: Vec<IpNet>,
     /// Cookie `Secure`/HSTS decisions follow the public URL, not the socket.
     pub https: bool,
+}
+
+impl Inner {
+    /// Until when a revocation of a login must be remembered: the life of its last access token.
+    pub fn revocation_horizon(&self, from: rampart_core::clock::Millis) -> rampart_core::clock::Millis {
+        from + rampart_core::clock::duration_ms(self.tokens.ttl())
+            + 1000 * rampart_core::auth::tokens::LEEWAY_SECS as i64
+    }
 }
 
 impl std::ops::Deref for AppState {
@@ -32,12 +44,31 @@ impl std::ops::Deref for AppState {
 }
 
 /// Assembles the state from a checked configuration.
-pub fn build_state(config: Config, store: Store, hasher: Hasher) -> AppState {
+pub struct Services {
+    pub store: Store,
+    pub hasher: Hasher,
+    pub tokens: TokenService,
+    pub revocations: Revocations,
+}
+
+pub fn build_state(config: Config, services: Services) -> AppState {
+    let Services { store, hasher, tokens, revocations } = services;
     let own_origin = rampart_core::config::check::origin_of(&config.server.public_url).unwrap_or_default();
     let trusted_proxies =
         config.server.trusted_proxies.iter().filter_map(|p| rampart_core::config::check::parse_cidr(p)).collect();
     let cors_origins = config.cors.allowed_origins.clone();
     let policy = PasswordPolicy { min_score: config.auth.password_min_score };
     let https = own_origin.starts_with("https://");
-    AppState(Arc::new(Inner { config, store, hasher, policy, own_origin, cors_origins, trusted_proxies, https }))
+    AppState(Arc::new(Inner {
+        config,
+        store,
+        hasher,
+        tokens,
+        revocations,
+        policy,
+        own_origin,
+        cors_origins,
+        trusted_proxies,
+        https,
+    }))
 }

@@ -12,6 +12,7 @@ pub enum AuditEvent {
     LoginSuccess,
     LoginFailure,
     Logout,
+    RefreshTokenReuse,
 }
 
 impl AuditEvent {
@@ -21,6 +22,7 @@ impl AuditEvent {
             AuditEvent::LoginSuccess => "login_success",
             AuditEvent::LoginFailure => "login_failure",
             AuditEvent::Logout => "logout",
+            AuditEvent::RefreshTokenReuse => "refresh_token_reuse",
         }
     }
 }

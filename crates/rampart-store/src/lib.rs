@@ -7,11 +7,13 @@
 mod audit;
 mod db;
 mod error;
+mod refresh;
 mod sessions;
 mod users;
 
 pub use audit::{AuditEvent, AuditRow, NewAuditEvent};
 pub use db::{Store, StoreOptions};
 pub use error::StoreError;
-pub use sessions::{NewSession, SessionAuth};
+pub use refresh::RefreshRow;
+pub use sessions::{NewSession, SessionAuth, SessionKind};
 pub use users::{NewUser, UserRow};

@@ -4,9 +4,29 @@ use rampart_core::clock::Millis;
 
 use crate::{Store, StoreError, UserRow};
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionKind {
+    /// A browser session: found by the hash of its cookie value.
+    Cookie,
+    /// A token login (`POST /auth/token`): its id is the `sid` of its access tokens, and its
+    /// refresh tokens live in `refresh_tokens`.
+    Token,
+}
+
+impl SessionKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            SessionKind::Cookie => "cookie",
+            SessionKind::Token => "token",
+        }
+    }
+}
+
 pub struct NewSession<'a> {
     pub id: &'a str,
-    pub token_hash: &'a str,
+    pub kind: SessionKind,
+    /// The cookie value's hash (cookie sessions only).
+    pub token_hash: Option<&'a str>,
     pub user_id: &'a str,
     pub now: Millis,
     pub expires_at: Millis,
@@ -29,7 +49,7 @@ impl Store {
     pub async fn insert_session(&self, s: &NewSession<'_>) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO sessions (id, token_hash, user_id, kind, created_at, last_seen_at, expires_at, ip, user_agent) \
-             VALUES ($1, $2, $3, 'cookie', $4, $4, $5, $6, $7)",
+             VALUES ($1, $2, $3, $8, $4, $4, $5, $6, $7)",
         )
         .bind(s.id)
         .bind(s.token_hash)
@@ -38,6 +58,7 @@ impl Store {
         .bind(s.expires_at)
         .bind(s.ip)
         .bind(s.user_agent)
+        .bind(s.kind.as_str())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -78,6 +99,24 @@ impl Store {
                 .execute(&self.pool)
                 .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Revokes a login whoever owns it (refresh-token reuse, password change). True when it was live.
+    pub async fn revoke_login(&self, id: &str, now: Millis) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Logins revoked since `since`, to rebuild the in-memory revocation set at start-up.
+    pub async fn revoked_since(&self, since: Millis) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(sqlx::query_as::<_, (String, i64)>("SELECT id, revoked_at FROM sessions WHERE revoked_at > $1")
+            .bind(since)
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     /// Deletes sessions that can no longer be used (expired or revoked a day ago), so the table

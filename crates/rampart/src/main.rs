@@ -32,8 +32,21 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Manage the JWT signing keys in auth.keys_dir.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Validate the configuration and resource policies; list every problem with a fix.
     Check,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Write a new signing key (PKCS#8 PEM, mode 0600) with a new kid.
+    Generate,
+    /// Write a new signing key and remove keys whose every token has expired.
+    Rotate,
 }
 
 #[derive(Subcommand)]
@@ -81,6 +94,8 @@ fn main() -> ExitCode {
             Command::User { command: UserCommand::Create { email, role } } => {
                 cli::user::create(config, &email, role.as_deref()).await
             }
+            Command::Keys { command: KeysCommand::Generate } => cli::keys::generate(config),
+            Command::Keys { command: KeysCommand::Rotate } => cli::keys::rotate(config),
             Command::Check => cli::check::run(config),
         }
     });

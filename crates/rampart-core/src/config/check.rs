@@ -169,6 +169,30 @@ fn check_auth(c: &Config, r: &mut Report) {
             r.error(key, "must be positive", "use e.g. \"30m\"");
         }
     }
+    if a.refresh_reuse_grace > Duration::from_secs(60) {
+        r.error(
+            "auth.refresh_reuse_grace",
+            "more than 60s widens the replay window",
+            "use a few seconds (default 10s)",
+        );
+    }
+    if a.keys_reload_interval.is_zero() || a.keys_reload_interval > Duration::from_secs(3600) {
+        r.error("auth.keys_reload_interval", "must be between 1s and 1h", "the default is 30s");
+    }
+    if a.refresh_token_idle_timeout.is_zero() || a.refresh_token_idle_timeout > a.refresh_token_ttl {
+        r.error(
+            "auth.refresh_token_idle_timeout",
+            "must be positive and at most refresh_token_ttl",
+            "the default is 7d",
+        );
+    }
+    if crate::auth::keys::KeyRing::fingerprint(&a.keys_dir).is_empty() {
+        r.production_only(
+            "auth.keys_dir",
+            "no signing key: one would have to be generated on the spot",
+            "run `rampart keys generate --config FILE` and deploy the key file with the server",
+        );
+    }
     if a.session_absolute_timeout < a.session_idle_timeout {
         r.error(
             "auth.session_absolute_timeout",
@@ -434,6 +458,7 @@ mod tests {
             "auth.require_email_verification",
             "log.level",
             "cors.allowed_origins[0]",
+            "auth.keys_dir",
         ] {
             assert!(e.contains(&key), "{key} not refused: {p:?}");
         }
@@ -441,10 +466,17 @@ mod tests {
 
     #[test]
     fn production_can_be_clean() {
+        let keys = std::env::temp_dir().join(format!("rampart-check-keys-{}", uuid::Uuid::new_v4()));
+        crate::auth::keys::generate(&keys, crate::config::JwtAlgorithm::EdDSA).unwrap();
+        let keys_dir = keys.display().to_string();
         let p = problems(
-            "profile = \"production\"\n[server]\npublic_url = \"https://auth.example.com\"\ntrusted_proxies = [\"10.0.0.0/8\"]\n[auth]\nrequire_email_verification = false\n",
-            &[("RAMPART_DATA_KEY", "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=")],
+            "profile = \"production\"\n[server]\npublic_url = \"https://auth.example.com\"\ntrusted_proxies = [\"10.0.0.0/8\"]\n[auth]\nrequire_email_verification = false\njwt_algorithm = \"EdDSA\"\n",
+            &[
+                ("RAMPART_DATA_KEY", "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI="),
+                ("RAMPART_AUTH__KEYS_DIR", &keys_dir),
+            ],
         );
+        let _ = std::fs::remove_dir_all(&keys);
         assert!(errors(&p).is_empty(), "{p:?}");
     }
 

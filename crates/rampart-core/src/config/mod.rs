@@ -181,7 +181,19 @@ pub struct AuthConfig {
     #[serde(with = "duration")]
     pub session_absolute_timeout: Duration,
     pub jwt_algorithm: JwtAlgorithm,
+    /// `aud` of access tokens. Default: the origin of `server.public_url` (which is also `iss`).
+    pub jwt_audience: Option<String>,
     pub keys_dir: PathBuf,
+    /// How often the keys directory is re-read; also how long a new key waits before signing.
+    #[serde(with = "duration")]
+    pub keys_reload_interval: Duration,
+    /// A refresh token unused for this long dies (the login's absolute limit is refresh_token_ttl).
+    #[serde(with = "duration")]
+    pub refresh_token_idle_timeout: Duration,
+    /// A just-rotated refresh token presented again within this window, from the same IP and
+    /// User-Agent, is a concurrent refresh (two tabs), not a replay. Zero disables the allowance.
+    #[serde(with = "duration")]
+    pub refresh_reuse_grace: Duration,
     pub require_email_verification: Option<bool>,
 }
 
@@ -197,7 +209,11 @@ impl Default for AuthConfig {
             session_idle_timeout: Duration::from_secs(30 * 60),
             session_absolute_timeout: Duration::from_secs(12 * 3600),
             jwt_algorithm: JwtAlgorithm::RS256,
+            jwt_audience: None,
             keys_dir: PathBuf::from("rampart-data/keys"),
+            keys_reload_interval: Duration::from_secs(30),
+            refresh_token_idle_timeout: Duration::from_secs(7 * 86400),
+            refresh_reuse_grace: Duration::from_secs(10),
             require_email_verification: None,
         }
     }

@@ -6,4 +6,4 @@ mod session;
 
 pub use client::{ClientIp, RequestContext, client_ip};
 pub use json::ApiJson;
-pub use session::Authenticated;
+pub use session::{Authenticated, Credential};

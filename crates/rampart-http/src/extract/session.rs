@@ -1,7 +1,8 @@
-//! `Authenticated`: the caller, proven by a live cookie session. A handler that takes it cannot
-//! run for an anonymous request.
+//! `Authenticated`: the caller, proven by a live cookie session or a valid bearer token. A
+//! handler that takes it cannot run for an anonymous request.
 
 use axum::extract::FromRequestParts;
+use http::header;
 use http::request::Parts;
 use rampart_core::clock::{duration_ms, now_ms};
 use rampart_core::token::{self, TokenHash};
@@ -16,32 +17,69 @@ use crate::{ApiError, AppState};
 /// therefore exact to within that interval.
 const TOUCH_EVERY_MS: i64 = 60_000;
 
+pub enum Credential {
+    /// The cookie value, kept to derive the CSRF token. Never printed.
+    Cookie(SecretString),
+    Bearer,
+}
+
 pub struct Authenticated {
     pub user: UserRow,
+    /// The login: the cookie session's id, or the token's `sid`.
     pub session_id: String,
-    /// The cookie value, kept to derive the CSRF token. Never printed.
-    pub session_value: SecretString,
+    pub credential: Credential,
 }
 
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let value = session_value(&parts.headers).ok_or(ApiError::Unauthorized("authentication required"))?;
-        // Anything that cannot be one of our tokens is refused without touching the database.
-        if !token::well_formed(value) {
-            return Err(ApiError::Unauthorized("invalid or expired session"));
+        if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
+            return bearer(auth.as_bytes(), state).await;
         }
-        let found = state.store.session_by_hash(TokenHash::of(value).as_str()).await?;
-        let s = found.ok_or(ApiError::Unauthorized("invalid or expired session"))?;
-        let now = now_ms();
-        let idle = duration_ms(state.config.auth.session_idle_timeout);
-        if now >= s.session_expires_at || now - s.session_last_seen_at >= idle {
-            return Err(ApiError::Unauthorized("invalid or expired session"));
-        }
-        if now - s.session_last_seen_at >= TOUCH_EVERY_MS.min(idle / 10) {
-            state.store.touch_session(&s.session_id, now).await?;
-        }
-        Ok(Self { user: s.user, session_id: s.session_id, session_value: SecretString::from(value.to_owned()) })
+        cookie(parts, state).await
     }
+}
+
+const BAD_TOKEN: ApiError = ApiError::Unauthorized("invalid or expired access token");
+
+async fn bearer(header_value: &[u8], state: &AppState) -> Result<Authenticated, ApiError> {
+    let value = std::str::from_utf8(header_value).map_err(|_| BAD_TOKEN)?;
+    let token = match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+        _ => return Err(ApiError::Unauthorized("use Authorization: Bearer <access token>")),
+    };
+    let claims = state.tokens.verify(token).map_err(|e| {
+        tracing::debug!(reason = %e, "bearer token refused");
+        BAD_TOKEN
+    })?;
+    // Checked on every request, cache hit or not: a revoked login dies at once.
+    if state.revocations.is_revoked(&claims.sid).await {
+        return Err(BAD_TOKEN);
+    }
+    let user = state.store.user_by_id(&claims.sub).await?.ok_or(BAD_TOKEN)?;
+    Ok(Authenticated { user, session_id: claims.sid.clone(), credential: Credential::Bearer })
+}
+
+async fn cookie(parts: &Parts, state: &AppState) -> Result<Authenticated, ApiError> {
+    let value = session_value(&parts.headers).ok_or(ApiError::Unauthorized("authentication required"))?;
+    // Anything that cannot be one of our tokens is refused without touching the database.
+    if !token::well_formed(value) {
+        return Err(ApiError::Unauthorized("invalid or expired session"));
+    }
+    let found = state.store.session_by_hash(TokenHash::of(value).as_str()).await?;
+    let s = found.ok_or(ApiError::Unauthorized("invalid or expired session"))?;
+    let now = now_ms();
+    let idle = duration_ms(state.config.auth.session_idle_timeout);
+    if now >= s.session_expires_at || now - s.session_last_seen_at >= idle {
+        return Err(ApiError::Unauthorized("invalid or expired session"));
+    }
+    if now - s.session_last_seen_at >= TOUCH_EVERY_MS.min(idle / 10) {
+        state.store.touch_session(&s.session_id, now).await?;
+    }
+    Ok(Authenticated {
+        user: s.user,
+        session_id: s.session_id,
+        credential: Credential::Cookie(SecretString::from(value.to_owned())),
+    })
 }

@@ -13,9 +13,17 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/.well-known/jwks.json", get(jwks))
         .nest("/auth", auth::router())
         .fallback(not_found)
         .with_state(state)
+}
+
+/// The public keys that verify access tokens: the current one, the next (published before it
+/// signs) and retiring ones until their last token expires.
+async fn jwks(axum::extract::State(state): axum::extract::State<AppState>) -> impl axum::response::IntoResponse {
+    let body = state.tokens.ring().jwks(rampart_core::clock::now_ms());
+    ([(http::header::CACHE_CONTROL, "public, max-age=60")], axum::Json(body))
 }
 
 async fn not_found() -> ApiError {

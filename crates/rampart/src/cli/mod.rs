@@ -1,6 +1,7 @@
 //! The commands, one module each, sharing config loading and store opening.
 
 pub mod check;
+pub mod keys;
 pub mod migrate;
 pub mod serve;
 pub mod user;
@@ -15,8 +16,21 @@ use crate::Failure;
 /// Loads and checks the config. Errors (and, in production, unsafe settings) stop here with exit
 /// code 2; warnings are returned for the caller to log.
 pub fn load_checked(path: Option<&Path>) -> Result<(Loaded, Vec<config::Problem>), Failure> {
+    load_checked_except(path, |_| false)
+}
+
+/// For `keys generate` / `keys rotate`, whose whole point is to fix a missing key.
+pub fn load_checked_allowing_missing_keys(path: Option<&Path>) -> Result<(Loaded, Vec<config::Problem>), Failure> {
+    load_checked_except(path, |p| p.key == "auth.keys_dir")
+}
+
+fn load_checked_except(
+    path: Option<&Path>,
+    ignore: impl Fn(&config::Problem) -> bool,
+) -> Result<(Loaded, Vec<config::Problem>), Failure> {
     let loaded = config::load(path, std::env::vars()).map_err(|e| Failure::config(e.to_string()))?;
-    let problems = config::check(&loaded);
+    let mut problems = config::check(&loaded);
+    problems.retain(|p| !ignore(p));
     let errors: Vec<String> = problems.iter().filter(|p| p.level == Level::Error).map(ToString::to_string).collect();
     if !errors.is_empty() {
         // One line per problem, all of them, so an operator fixes everything in one pass.

@@ -4,7 +4,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use rampart_core::auth::hasher::Hasher;
-use rampart_core::clock::now_ms;
+use rampart_core::auth::keys::KeyRing;
+use rampart_core::auth::revocation::Revocations;
+use rampart_core::auth::tokens::{TokenService, algorithm};
+use rampart_core::clock::{duration_ms, now_ms};
 use rampart_core::config::{Origin, Profile};
 use tokio::net::TcpListener;
 
@@ -34,15 +37,67 @@ pub async fn run(path: Option<&Path>) -> Result<(), Failure> {
         TcpListener::bind(listen).await.map_err(|e| Failure::runtime(format!("cannot listen on {listen}: {e}")))?;
     let addr = listener.local_addr().map_err(|e| Failure::runtime(e.to_string()))?;
 
-    let state = rampart_http::build_state(loaded.config, store.clone(), hasher);
-    let app = rampart_http::app(state);
+    let ring = super::keys::ring_for_serve(c)?;
+    let issuer = rampart_core::config::check::origin_of(&c.server.public_url).map_err(Failure::config)?;
+    let audience = c.auth.jwt_audience.clone().unwrap_or_else(|| issuer.clone());
+    let tokens = TokenService::new(ring, algorithm(c.auth.jwt_algorithm), issuer, audience, c.auth.access_token_ttl);
+    let revocations = rebuild_revocations(&store, c).await?;
+    let keys_watch =
+        (c.auth.keys_dir.clone(), c.auth.jwt_algorithm, c.auth.keys_reload_interval, super::keys::max_token_life(c));
+
+    let services = rampart_http::Services { store: store.clone(), hasher, tokens, revocations };
+    let state = rampart_http::build_state(loaded.config, services);
+    let app = rampart_http::app(state.clone());
     spawn_housekeeping(store.clone());
+    spawn_key_reload(state, keys_watch);
     tracing::info!(addr = %addr, hash_workers = workers, "listening");
     rampart_http::serve(listener, app, header_timeout, shutdown_signal())
         .await
         .map_err(|e| Failure::runtime(format!("server: {e}")))?;
     store.close().await;
     Ok(())
+}
+
+/// Logins revoked recently enough that some of their access tokens may still be alive.
+async fn rebuild_revocations(
+    store: &rampart_store::Store,
+    c: &rampart_core::config::Config,
+) -> Result<Revocations, Failure> {
+    let life = duration_ms(super::keys::max_token_life(c));
+    let revoked = store.revoked_since(now_ms() - life).await.map_err(|e| Failure::runtime(format!("database: {e}")))?;
+    let set = Revocations::memory();
+    for (sid, at) in revoked {
+        set.revoke(&sid, at + life).await;
+    }
+    Ok(set)
+}
+
+/// Re-reads the keys directory every `auth.keys_reload_interval`, so `rampart keys rotate` takes
+/// effect without a restart (and on every instance).
+fn spawn_key_reload(
+    state: rampart_http::AppState,
+    (dir, alg, every, life): (std::path::PathBuf, rampart_core::config::JwtAlgorithm, Duration, Duration),
+) {
+    tokio::spawn(async move {
+        let mut seen = KeyRing::fingerprint(&dir);
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            let now = KeyRing::fingerprint(&dir);
+            if now == seen {
+                continue;
+            }
+            match KeyRing::load(&dir, alg, every, life) {
+                Ok(ring) if !ring.is_empty() => {
+                    state.tokens.replace_ring(ring);
+                    tracing::info!(keys = now.len(), "signing keys reloaded");
+                    seen = now;
+                }
+                Ok(_) => tracing::error!("keys directory is empty; keeping the loaded keys"),
+                Err(e) => tracing::error!(error = %e, "keys reload failed; keeping the loaded keys"),
+            }
+        }
+    });
 }
 
 /// Hourly: drop sessions that can no longer be used.
