@@ -302,6 +302,33 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_retired_key_verifies_until_its_last_token_expires_then_never() {
+        let dir = tmp();
+        let old = generate(&dir, JwtAlgorithm::EdDSA).unwrap();
+        let new = generate(&dir, JwtAlgorithm::EdDSA).unwrap();
+        let t0 = std::time::SystemTime::now() - Duration::from_secs(3600);
+        let set = |kid: &str, t: std::time::SystemTime| {
+            std::fs::File::options().write(true).open(dir.join(format!("{kid}.pem"))).unwrap().set_modified(t).unwrap();
+        };
+        set(&old, t0);
+        set(&new, t0 + Duration::from_secs(100));
+        let ring = KeyRing::load(&dir, JwtAlgorithm::EdDSA, Duration::from_secs(1), Duration::from_secs(10)).unwrap();
+        let ms = |d: u64| duration_ms(t0.duration_since(UNIX_EPOCH).unwrap() + Duration::from_secs(d));
+        // Before the new key's activation delay the old one still signs; after it, the new one.
+        assert_eq!(ring.signing(ms(100)).unwrap().kid, old);
+        assert_eq!(ring.signing(ms(102)).unwrap().kid, new);
+        // The old key verifies (and is published) until activation + token life, then never.
+        assert!(ring.verifying(&old, ms(110)).is_some());
+        assert_eq!(ring.jwks(ms(110))["keys"].as_array().unwrap().len(), 2);
+        assert!(ring.verifying(&old, ms(112)).is_none());
+        assert_eq!(ring.jwks(ms(112))["keys"].as_array().unwrap().len(), 1);
+        assert_eq!(ring.expired_files(&dir, ms(112)), vec![dir.join(format!("{old}.pem"))]);
+        assert!(ring.verifying(&new, ms(10_000)).is_some());
+        assert!(ring.verifying("nope", ms(110)).is_none());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[cfg(unix)]
     #[test]
     fn world_readable_keys_are_refused() {
