@@ -16,7 +16,7 @@ pub fn duration_ms(d: Duration) -> Millis {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// RFC 3339 UTC with millisecond precision, e.g. `2026-11-22T06:10:00.123Z`.
+/// RFC 3339 UTC, to the millisecond with trailing zeros dropped, e.g. `2026-11-22T06:10:00.12Z`.
 pub fn rfc3339(ms: Millis) -> String {
     let nanos = i128::from(ms) * 1_000_000;
     OffsetDateTime::from_unix_timestamp_nanos(nanos)

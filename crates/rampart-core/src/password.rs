@@ -9,6 +9,8 @@ pub const MAX_CHARS: usize = 128;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PasswordProblem {
+    #[error("must not be empty")]
+    Empty,
     #[error("must be at least {MIN_CHARS} characters")]
     TooShort,
     #[error("must be at most {MAX_CHARS} characters")]
@@ -24,7 +26,7 @@ pub enum PasswordProblem {
 pub fn check_length(candidate: &SecretString) -> Result<(), PasswordProblem> {
     let n = candidate.expose_secret().chars().count();
     if n < 1 {
-        return Err(PasswordProblem::TooShort);
+        return Err(PasswordProblem::Empty);
     }
     if n > MAX_CHARS {
         return Err(PasswordProblem::TooLong);

@@ -24,7 +24,7 @@ pub async fn serve(
     http.timer(TokioTimer::new())
         .header_read_timeout(header_read_timeout)
         .keep_alive(true)
-        // Request heads larger than this are refused by hyper (431).
+        // Read buffer bound; hyper itself answers 431 to request heads past its own limit.
         .max_buf_size(64 * 1024);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);

@@ -24,7 +24,7 @@ pub struct Inner {
     pub own_origin: String,
     pub cors_origins: Vec<String>,
     pub trusted_proxies: Vec<IpNet>,
-    /// Cookie `Secure`/HSTS decisions follow the public URL, not the socket.
+    /// HSTS is sent when the public URL is https (TLS terminated at a proxy or not).
     pub https: bool,
 }
 

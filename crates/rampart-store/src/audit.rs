@@ -65,7 +65,7 @@ impl Store {
         .bind(e.ip)
         .bind(e.request_id)
         .bind(e.outcome)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }

@@ -12,9 +12,16 @@ use crate::StoreError;
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// The handle every request uses. Cheap to clone.
+///
+/// Two pools on SQLite: `pool` for reads (WAL lets them run beside a writer), and `writer`, one
+/// connection that every write goes through. SQLite admits one writer at a time anyway; letting
+/// several connections race for the lock only adds SQLITE_BUSY retries, whose back-off sleeps
+/// for milliseconds. Queued on one connection, writes run back to back.
 #[derive(Clone)]
 pub struct Store {
     pub(crate) pool: SqlitePool,
+    pub(crate) writer: SqlitePool,
+    pub(crate) users: std::sync::Arc<crate::users::UserCache>,
 }
 
 pub struct StoreOptions<'a> {
@@ -35,12 +42,18 @@ impl Store {
     /// Opens the runtime pool: WAL (readers never wait for the writer), foreign keys enforced,
     /// and a busy timeout so concurrent writers queue instead of failing at once.
     pub async fn connect(opts: &StoreOptions<'_>) -> Result<Self, StoreError> {
+        let options = sqlite_options(opts)?;
         let pool = SqlitePoolOptions::new()
             .max_connections(opts.max_connections.max(1))
             .acquire_timeout(Duration::from_secs(5))
-            .connect_with(sqlite_options(opts)?)
+            .connect_with(options.clone())
             .await?;
-        Ok(Self { pool })
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool, writer, users: std::sync::Arc::new(crate::users::UserCache::new()) })
     }
 
     /// Readiness: one round trip.
@@ -51,6 +64,7 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 
     /// The runtime pool, for tests that attack it directly.

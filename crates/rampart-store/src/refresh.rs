@@ -35,7 +35,7 @@ impl Store {
         .bind(session_id)
         .bind(now)
         .bind(expires_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -54,23 +54,43 @@ impl Store {
         .await?)
     }
 
-    /// Marks the token used by this client. True for the one request that got there first.
-    pub async fn claim_refresh(
+    /// Rotation in one transaction: marks `old` used by this client and stores its successor.
+    /// False (and nothing stored) when another request used `old` first.
+    pub async fn rotate_refresh(
         &self,
-        token_hash: &str,
+        old: &str,
+        new: &str,
+        session_id: &str,
         now: Millis,
-        ip: &str,
-        user_agent: Option<&str>,
+        expires_at: Millis,
+        client: (&str, Option<&str>),
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+        let mut tx = self.writer.begin().await?;
+        let claimed = sqlx::query(
             "UPDATE refresh_tokens SET used_at = $2, used_ip = $3, used_user_agent = $4 WHERE token_hash = $1 AND used_at IS NULL",
         )
-        .bind(token_hash)
+        .bind(old)
         .bind(now)
-        .bind(ip)
-        .bind(user_agent)
-        .execute(&self.pool)
+        .bind(client.0)
+        .bind(client.1)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !claimed {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(new)
+        .bind(session_id)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        tx.commit().await?;
+        Ok(true)
     }
 }

@@ -59,7 +59,7 @@ impl Store {
         .bind(s.ip)
         .bind(s.user_agent)
         .bind(s.kind.as_str())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -84,7 +84,7 @@ impl Store {
         sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND revoked_at IS NULL")
             .bind(now)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -96,7 +96,7 @@ impl Store {
                 .bind(now)
                 .bind(id)
                 .bind(user_id)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -106,7 +106,7 @@ impl Store {
         let done = sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
             .bind(now)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -126,7 +126,7 @@ impl Store {
         let done = sqlx::query("DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $2")
             .bind(now)
             .bind(now - day)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(done.rows_affected())
     }

@@ -1,6 +1,6 @@
 //! Users. Emails are looked up by their normalized (lower-cased) form.
 
-use rampart_core::clock::Millis;
+use rampart_core::clock::{Millis, now_ms};
 
 use crate::{Store, StoreError};
 
@@ -30,6 +30,21 @@ impl UserRow {
     }
 }
 
+/// Users recently read by id, for bearer requests: a token proves who the caller is, and the row
+/// only supplies profile fields. An entry lives `USER_CACHE_MS` at most and is dropped by every
+/// write to that user through this store, so one instance never serves its own stale row; other
+/// instances may lag by at most that long. Nothing that grants or removes access depends on it:
+/// roles come from the token, and revocation is checked on every request.
+pub(crate) struct UserCache(quick_cache::sync::Cache<String, (Millis, UserRow)>);
+
+const USER_CACHE_MS: Millis = 1000;
+
+impl UserCache {
+    pub(crate) fn new() -> Self {
+        Self(quick_cache::sync::Cache::new(10_000))
+    }
+}
+
 pub struct NewUser<'a> {
     pub id: &'a str,
     pub email: &'a str,
@@ -56,13 +71,32 @@ impl Store {
             .bind(u.password_hash)
             .bind(u.roles.join(" "))
             .bind(u.now)
-            .fetch_one(&self.pool)
+            .fetch_one(&self.writer)
             .await?)
     }
 
     pub async fn user_by_email(&self, email_normalized: &str) -> Result<Option<UserRow>, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email_normalized = $1");
         Ok(sqlx::query_as::<_, UserRow>(&sql).bind(email_normalized).fetch_optional(&self.pool).await?)
+    }
+
+    /// [`Store::user_by_id`] through the short-lived cache (see [`UserCache`]).
+    pub async fn user_by_id_cached(&self, id: &str) -> Result<Option<UserRow>, StoreError> {
+        let now = now_ms();
+        if let Some((at, row)) = self.users.0.get(id) {
+            if now - at < USER_CACHE_MS {
+                return Ok(Some(row));
+            }
+        }
+        let row = self.user_by_id(id).await?;
+        if let Some(r) = &row {
+            self.users.0.insert(id.to_owned(), (now, r.clone()));
+        }
+        Ok(row)
+    }
+
+    fn forget_user(&self, id: &str) {
+        self.users.0.remove(id);
     }
 
     pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRow>, StoreError> {
@@ -79,12 +113,13 @@ impl Store {
         new_hash: &str,
         now: Millis,
     ) -> Result<(), StoreError> {
+        self.forget_user(id);
         sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3 AND password_hash = $4")
             .bind(new_hash)
             .bind(now)
             .bind(id)
             .bind(old_hash)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -95,17 +130,19 @@ impl Store {
         name: Option<&str>,
         now: Millis,
     ) -> Result<Option<UserRow>, StoreError> {
+        self.forget_user(id);
         let sql = format!("UPDATE users SET display_name = $1, updated_at = $2 WHERE id = $3 RETURNING {USER_COLUMNS}");
-        Ok(sqlx::query_as::<_, UserRow>(&sql).bind(name).bind(now).bind(id).fetch_optional(&self.pool).await?)
+        Ok(sqlx::query_as::<_, UserRow>(&sql).bind(name).bind(now).bind(id).fetch_optional(&self.writer).await?)
     }
 
     /// Adds a role to an existing user (used by `rampart user create --role`).
     pub async fn set_roles(&self, id: &str, roles: &[&str], now: Millis) -> Result<(), StoreError> {
+        self.forget_user(id);
         sqlx::query("UPDATE users SET roles = $1, updated_at = $2 WHERE id = $3")
             .bind(roles.join(" "))
             .bind(now)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }

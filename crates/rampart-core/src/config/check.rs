@@ -118,8 +118,9 @@ fn check_server(c: &Config, r: &mut Report) {
         }
     }
     if c.server.tls_cert_file.is_some() || c.server.tls_key_file.is_some() {
+        let key = if c.server.tls_cert_file.is_some() { "server.tls_cert_file" } else { "server.tls_key_file" };
         r.error(
-            "server.tls_cert_file",
+            key,
             "serving TLS directly is not supported by this version",
             "terminate TLS at a reverse proxy and list it in server.trusted_proxies",
         );
@@ -155,6 +156,22 @@ fn check_auth(c: &Config, r: &mut Report) {
         r.error("auth.password_min_score", "zxcvbn scores go from 0 to 4", "use 3 (recommended) or 4");
     } else if a.password_min_score < 3 {
         r.unsafe_setting("auth.password_min_score", "passwords weaker than zxcvbn score 3 are accepted", "use 3 or 4");
+    }
+    if a.hash_queue == 0 {
+        r.error(
+            "auth.hash_queue",
+            "must be at least 1, or nearly every concurrent login gets 503",
+            "the default is 32",
+        );
+    }
+    if let Some(aud) = &a.jwt_audience {
+        if aud.trim().is_empty() || aud.len() > 256 {
+            r.error(
+                "auth.jwt_audience",
+                "must be 1 to 256 characters",
+                "leave it unset to use the public URL's origin",
+            );
+        }
     }
     if a.hash_workers == Some(0) {
         r.error("auth.hash_workers", "must be at least 1", "leave it unset to use one worker per core");
@@ -211,6 +228,9 @@ fn check_auth(c: &Config, r: &mut Report) {
 
 fn check_limits(c: &Config, r: &mut Report) {
     let l = &c.limits;
+    if c.rate_limit.lockout_duration.is_zero() {
+        r.error("rate_limit.lockout_duration", "must be positive", "the default is 15m");
+    }
     if !(1024..=16 * 1024 * 1024).contains(&l.max_body_bytes) {
         r.error("limits.max_body_bytes", "must be between 1 KiB and 16 MiB", "the default is 65536");
     }

@@ -9,8 +9,27 @@ pub struct SecretValue(secrecy::SecretString);
 
 impl<'de> Deserialize<'de> for SecretValue {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(Self::from_string(String::deserialize(d)?))
+        Ok(Self::from_string(scalar_string(d)?))
     }
+}
+
+/// A string, or a number or boolean taken as its text: an environment value such as
+/// `RAMPART_DATA_KEY=12345` reads as a TOML integer, but a secret is always text.
+fn scalar_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Scalar {
+        S(String),
+        I(i64),
+        F(f64),
+        B(bool),
+    }
+    Ok(match Scalar::deserialize(d)? {
+        Scalar::S(s) => s,
+        Scalar::I(i) => i.to_string(),
+        Scalar::F(f) => f.to_string(),
+        Scalar::B(b) => b.to_string(),
+    })
 }
 
 impl SecretValue {
@@ -66,7 +85,7 @@ fn userinfo(url: &str) -> Option<&str> {
 
 impl<'de> Deserialize<'de> for SecretUrl {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(Self(secrecy::SecretString::from(String::deserialize(d)?)))
+        Ok(Self(secrecy::SecretString::from(scalar_string(d)?)))
     }
 }
 

@@ -29,7 +29,9 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
             return Err(ApiError::PayloadTooLarge(limits.max_body_bytes));
         }
         let bytes = read_body(req.into_body(), limits.max_body_bytes).await?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
+        // Only an object: serde would otherwise read an array positionally into a struct
+        // (`["a@b.c", "pw"]` as email and password), which no client means and no schema says.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
             return Err(ApiError::BadRequest("the body must be a JSON object".into()));
         }
         if json_depth_exceeds(&bytes, limits.max_json_depth) {
@@ -121,7 +123,8 @@ fn field_error(path: &str, e: &serde_json::Error) -> ApiError {
         None => msg,
     };
     if path == "." {
-        return ApiError::BadRequest(format!("the body must be a JSON object ({message})"));
+        // serde names our Rust types here ("struct LoginRequest"): say it plainly instead.
+        return ApiError::BadRequest("the body must be a JSON object".into());
     }
     ApiError::Validation(vec![FieldError::new(path, message)])
 }

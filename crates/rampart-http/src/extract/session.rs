@@ -57,7 +57,7 @@ async fn bearer(header_value: &[u8], state: &AppState) -> Result<Authenticated, 
     if state.revocations.is_revoked(&claims.sid).await {
         return Err(BAD_TOKEN);
     }
-    let user = state.store.user_by_id(&claims.sub).await?.ok_or(BAD_TOKEN)?;
+    let user = state.store.user_by_id_cached(&claims.sub).await?.ok_or(BAD_TOKEN)?;
     Ok(Authenticated { user, session_id: claims.sid.clone(), credential: Credential::Bearer })
 }
 

@@ -32,12 +32,12 @@ fn load_checked_except(
     let mut problems = config::check(&loaded);
     problems.retain(|p| !ignore(p));
     let errors: Vec<String> = problems.iter().filter(|p| p.level == Level::Error).map(ToString::to_string).collect();
-    if !errors.is_empty() {
-        // One line per problem, all of them, so an operator fixes everything in one pass.
-        for e in &errors[1..] {
+    // One line per problem, all of them in order, so an operator fixes everything in one pass.
+    if let Some((last, rest)) = errors.split_last() {
+        for e in rest {
             eprintln!("rampart: {e}");
         }
-        return Err(Failure::config(errors[0].clone()));
+        return Err(Failure::config(last.clone()));
     }
     Ok((loaded, problems))
 }

@@ -201,7 +201,8 @@ async fn sql_injection_strings_are_inert_in_every_field() {
             201 => {
                 let (ok, _) = app.login(&fresh, sql).await;
                 assert_eq!(ok.status, 200, "{}", ok.text());
-                let (bad, _) = app.login(&fresh, "' OR '1'='1").await;
+                // A tautology that is not this password does not log in.
+                let (bad, _) = app.login(&fresh, "' OR ''='").await;
                 bad.assert_problem(401);
             }
             other => panic!("register password {sql:?}: {other} {}", r.text()),
@@ -301,6 +302,11 @@ fn raw_big_post(addr: SocketAddr, method: &str, path: &str, extra_headers: &str,
     resp
 }
 
+/// A client that never reuses a connection, for requests after which the server may close it.
+fn one_shot_client() -> reqwest::Client {
+    reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap()
+}
+
 /// Reads one HTTP/1.1 response (Content-Length framed, or up to EOF).
 fn read_response(stream: &mut TcpStream) -> Resp {
     let mut buf = Vec::new();
@@ -340,10 +346,8 @@ fn read_response(stream: &mut TcpStream) -> Resp {
         match stream.read(&mut chunk) {
             Ok(0) => break,
             Ok(n) => body.extend_from_slice(&chunk[..n]),
-            Err(e) if length.is_none() => {
-                let _ = e;
-                break;
-            }
+            // Unframed: the close (or a reset after it) ends the body.
+            Err(_) if length.is_none() => break,
             Err(e) => panic!("response body cut short: {e}"),
         }
     }
@@ -376,7 +380,13 @@ async fn ten_megabyte_bodies_are_413_with_or_without_content_length() {
     }
     assert_eq!(snapshot(&app).await, before);
     // Just over the default limit (64 KiB) is enough for 413, and the server is still serving.
-    let r = send_json(&app, Target::Login, &json!({ "email": email, "password": "y".repeat(65 * 1024) })).await;
+    // (On a connection of its own: the server closes it after refusing the unread body.)
+    let r = TestApp::send(
+        one_shot_client()
+            .post(app.url("/auth/login"))
+            .json(&json!({ "email": email, "password": "y".repeat(65 * 1024) })),
+    )
+    .await;
     assert_refused(&r, 413, "65 KiB login");
     assert_valid_requests_accepted(&app, &email, &s).await;
 }
@@ -542,14 +552,40 @@ async fn wrong_json_types_are_400_naming_the_field() {
     assert_field_error(&r, "password", "register without password");
     let r = send_json(&app, Target::Login, &json!({ "password": STRONG_PASSWORD })).await;
     assert_field_error(&r, "email", "login without email");
-    // A body that is not an object at all.
-    for body in ["[]", "\"a@example.com\"", "42", "null", "true"] {
+    // A body that is not an object at all (arrays: see the next test).
+    for body in ["\"a@example.com\"", "42", "null", "true", "\"\""] {
         for target in all(&s) {
             let r = send_body(&app, target, Some("application/json"), body).await;
             assert_refused(&r, 400, &format!("{target:?} body {body}"));
         }
     }
     assert_eq!(snapshot(&app).await, before);
+    assert_eq!(app.get_as("/auth/me", &s).await.json()["display_name"], Value::Null);
+    assert_valid_requests_accepted(&app, &email, &s).await;
+}
+
+/// A struct is a JSON object with named fields. A positional array in its place
+/// (`["a@b.c", "pw"]`) is a wrong type: it must not be read field by field in declaration order,
+/// which would let a body without a single field name register, log in or change a profile.
+#[tokio::test]
+async fn positional_array_bodies_are_refused() {
+    let (app, email, s) = setup().await;
+    let before = snapshot(&app).await;
+    let fresh = unique_email();
+    let cases: Vec<(Target<'_>, Value)> = vec![
+        (Target::Register, json!([fresh, STRONG_PASSWORD])),
+        (Target::Login, json!([email, STRONG_PASSWORD])),
+        (Target::PatchMe(&s), json!(["Set By Position"])),
+        (Target::Register, json!([])),
+        (Target::Login, json!([])),
+        (Target::PatchMe(&s), json!([])),
+        (Target::PatchMe(&s), json!([null])),
+    ];
+    for (target, body) in &cases {
+        let r = send_json(&app, *target, body).await;
+        assert_refused(&r, 400, &format!("{target:?} positional body {body}"));
+    }
+    assert_eq!(snapshot(&app).await, before, "a positional body was acted on");
     assert_eq!(app.get_as("/auth/me", &s).await.json()["display_name"], Value::Null);
     assert_valid_requests_accepted(&app, &email, &s).await;
 }

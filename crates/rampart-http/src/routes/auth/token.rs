@@ -108,7 +108,10 @@ async fn password_grant(state: &AppState, ctx: &RequestContext, user: &UserRow) 
     let event =
         Audit { action: AuditEvent::LoginSuccess, actor_id: Some(&user.id), target: Some(&sid), outcome: "success" };
     record(state, ctx, event).await;
-    issue(state, user, &sid, now, now + duration_ms(state.config.auth.refresh_token_ttl)).await
+    let (refresh, refresh_hash) = token::generate();
+    let expires = refresh_expiry(state, now, now + duration_ms(state.config.auth.refresh_token_ttl));
+    state.store.insert_refresh(refresh_hash.as_str(), &sid, now, expires).await?;
+    respond(state, user, &sid, &refresh)
 }
 
 async fn refresh_grant(
@@ -127,14 +130,21 @@ async fn refresh_grant(
         return Err(BAD_REFRESH);
     }
     let ip = ctx.ip.to_string();
-    if !state.store.claim_refresh(hash.as_str(), now, &ip, ctx.user_agent.as_deref()).await? {
+    let (refresh, new_hash) = token::generate();
+    let expires = refresh_expiry(state, now, row.session_expires_at);
+    let client = (ip.as_str(), ctx.user_agent.as_deref());
+    let rotated =
+        state.store.rotate_refresh(hash.as_str(), new_hash.as_str(), &row.session_id, now, expires, client).await?;
+    if !rotated {
         // Someone used this token before us. Read who, and when.
         let used = state.store.refresh_by_hash(hash.as_str()).await?.ok_or(BAD_REFRESH)?;
         if !concurrent_refresh(state, &used, &ip, ctx, now) {
             return reuse_detected(state, ctx, &used, now).await;
         }
+        // The same client racing itself: a sibling token in the same login.
+        state.store.insert_refresh(new_hash.as_str(), &row.session_id, now, expires).await?;
     }
-    issue(state, &row.user, &row.session_id, now, row.session_expires_at).await
+    respond(state, &row.user, &row.session_id, &refresh)
 }
 
 /// The same client racing itself, not a replay: see the module comment.
@@ -165,17 +175,13 @@ async fn reuse_detected(
     Err(BAD_REFRESH)
 }
 
-/// A new refresh token in the login's chain and a new access token.
-async fn issue(
-    state: &AppState,
-    user: &UserRow,
-    sid: &str,
-    now: Millis,
-    login_ends: Millis,
-) -> Result<TokenResponse, ApiError> {
-    let (refresh, refresh_hash) = token::generate();
-    let idle_end = now + duration_ms(state.config.auth.refresh_token_idle_timeout);
-    state.store.insert_refresh(refresh_hash.as_str(), sid, now, idle_end.min(login_ends)).await?;
+/// A refresh token dies after the idle timeout, and never outlives its login.
+fn refresh_expiry(state: &AppState, now: Millis, login_ends: Millis) -> Millis {
+    (now + duration_ms(state.config.auth.refresh_token_idle_timeout)).min(login_ends)
+}
+
+/// Signs the access token and builds the response around the already stored refresh token.
+fn respond(state: &AppState, user: &UserRow, sid: &str, refresh: &SecretString) -> Result<TokenResponse, ApiError> {
     let (access_token, expires_in) =
         state.tokens.issue(&user.id, sid, user.roles()).map_err(|e| ApiError::Internal(format!("signing: {e}")))?;
     Ok(TokenResponse {

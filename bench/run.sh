@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Throughput benchmark: every figure is measured against GET /healthz of the same server in the
+# same run, so the ratios hold on any machine. Needs wrk (Debian: apt-get install wrk).
+#
+#   bash bench/run.sh                # 10 s per endpoint
+#   DURATION=30s bash bench/run.sh
+#
+# Prints requests/s per endpoint and its ratio to /healthz.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-10s}
+THREADS=${THREADS:-2}
+CONNECTIONS=${CONNECTIONS:-32}
+command -v wrk >/dev/null || { echo "bench: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
+
+cargo build --release --quiet
+BIN=target/release/rampart
+WORK=$(mktemp -d)
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+BASE="http://127.0.0.1:$PORT"
+cat > "$WORK/rampart.toml" <<TOML
+profile = "dev"
+[server]
+listen = "127.0.0.1:$PORT"
+public_url = "http://localhost:$PORT"
+[database]
+url = "sqlite://$WORK/bench.db"
+[auth]
+keys_dir = "$WORK/keys"
+jwt_algorithm = "${ALG:-RS256}"
+TOML
+"$BIN" serve --config "$WORK/rampart.toml" > "$WORK/server.log" 2>&1 &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null; rm -rf "$WORK"' EXIT
+for _ in $(seq 100); do curl -sf "$BASE/healthz" >/dev/null && break; sleep 0.1; done
+
+EMAIL="bench-$RANDOM@example.com"
+PASSWORD="correct horse battery staple"
+curl -sf -X POST "$BASE/auth/register" -H 'content-type: application/json' \
+  -d "{\"email\":\"$EMAIL\",\"password\":\"$PASSWORD\"}" >/dev/null
+grant() {
+  curl -sf -X POST "$BASE/auth/token" -H 'content-type: application/json' \
+    -d "{\"grant_type\":\"password\",\"email\":\"$EMAIL\",\"password\":\"$PASSWORD\"}"
+}
+field() { python3 -c "import sys,json; print(json.load(sys.stdin)['$1'])"; }
+ACCESS=$(grant | field access_token)
+for _ in $(seq $((CONNECTIONS * 2))); do grant | field refresh_token; done > "$WORK/refresh_tokens"
+
+rps() { awk '/Requests\/sec/ {print $2}'; }
+run() { wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@"; }
+
+echo "machine: $(nproc) cores, $(uname -sr); wrk -t$THREADS -c$CONNECTIONS -d$DURATION; jwt_algorithm ${ALG:-RS256}"
+HEALTH=$(run "$BASE/healthz" | rps)
+ME=$(run -H "Authorization: Bearer $ACCESS" "$BASE/auth/me" | tee "$WORK/me.txt" | rps)
+grep -q "Non-2xx" "$WORK/me.txt" && { echo "bench: /auth/me answered non-2xx" >&2; exit 1; }
+REFRESH=$(RAMPART_BENCH_TOKENS="$WORK/refresh_tokens" RAMPART_BENCH_THREADS=$THREADS \
+  run -s bench/refresh.lua "$BASE/auth/token" | tee "$WORK/refresh.txt" | rps)
+grep -q "Non-2xx" "$WORK/refresh.txt" && { echo "bench: refresh answered non-2xx" >&2; exit 1; }
+
+ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
+printf '%-34s %12s %8s\n' "endpoint" "req/s" "ratio"
+printf '%-34s %12s %8s\n' "GET /healthz" "$HEALTH" "1.00"
+printf '%-34s %12s %8s\n' "GET /auth/me (bearer)" "$ME" "$(ratio "$ME" "$HEALTH")"
+printf '%-34s %12s %8s\n' "POST /auth/token (refresh rotation)" "$REFRESH" "$(ratio "$REFRESH" "$HEALTH")"
