@@ -83,10 +83,10 @@ impl Store {
     /// [`Store::user_by_id`] through the short-lived cache (see [`UserCache`]).
     pub async fn user_by_id_cached(&self, id: &str) -> Result<Option<UserRow>, StoreError> {
         let now = now_ms();
-        if let Some((at, row)) = self.users.0.get(id) {
-            if now - at < USER_CACHE_MS {
-                return Ok(Some(row));
-            }
+        if let Some((at, row)) = self.users.0.get(id)
+            && now - at < USER_CACHE_MS
+        {
+            return Ok(Some(row));
         }
         let row = self.user_by_id(id).await?;
         if let Some(r) = &row {

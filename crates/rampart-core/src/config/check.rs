@@ -164,14 +164,10 @@ fn check_auth(c: &Config, r: &mut Report) {
             "the default is 32",
         );
     }
-    if let Some(aud) = &a.jwt_audience {
-        if aud.trim().is_empty() || aud.len() > 256 {
-            r.error(
-                "auth.jwt_audience",
-                "must be 1 to 256 characters",
-                "leave it unset to use the public URL's origin",
-            );
-        }
+    if let Some(aud) = &a.jwt_audience
+        && (aud.trim().is_empty() || aud.len() > 256)
+    {
+        r.error("auth.jwt_audience", "must be 1 to 256 characters", "leave it unset to use the public URL's origin");
     }
     if a.hash_workers == Some(0) {
         r.error("auth.hash_workers", "must be at least 1", "leave it unset to use one worker per core");

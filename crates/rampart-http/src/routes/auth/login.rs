@@ -36,10 +36,10 @@ pub async fn login(
 
     // A login always starts a new session with a new value (no fixation); a session the browser
     // still carried is revoked rather than left alive beside it.
-    if let Some(old) = session_value(&headers).filter(|v| token::well_formed(v)) {
-        if let Some(s) = state.store.session_by_hash(TokenHash::of(old).as_str()).await? {
-            state.store.revoke_session(&s.session_id, &s.user.id, now_ms()).await?;
-        }
+    if let Some(old) = session_value(&headers).filter(|v| token::well_formed(v))
+        && let Some(s) = state.store.session_by_hash(TokenHash::of(old).as_str()).await?
+    {
+        state.store.revoke_session(&s.session_id, &s.user.id, now_ms()).await?;
     }
     let (value, hash) = token::generate();
     let now = now_ms();

@@ -211,19 +211,19 @@ pub async fn revoke(
 ) -> Result<StatusCode, ApiError> {
     let _ = body.token_type_hint;
     let presented = body.refresh_token.expose_secret();
-    if token::well_formed(presented) {
-        if let Some(row) = state.store.refresh_by_hash(TokenHash::of(presented).as_str()).await? {
-            let now = now_ms();
-            if state.store.revoke_login(&row.session_id, now).await? {
-                state.revocations.revoke(&row.session_id, state.revocation_horizon(now)).await;
-                let event = Audit {
-                    action: AuditEvent::Logout,
-                    actor_id: Some(&row.user.id),
-                    target: Some(&row.session_id),
-                    outcome: "success",
-                };
-                record(&state, &ctx, event).await;
-            }
+    if token::well_formed(presented)
+        && let Some(row) = state.store.refresh_by_hash(TokenHash::of(presented).as_str()).await?
+    {
+        let now = now_ms();
+        if state.store.revoke_login(&row.session_id, now).await? {
+            state.revocations.revoke(&row.session_id, state.revocation_horizon(now)).await;
+            let event = Audit {
+                action: AuditEvent::Logout,
+                actor_id: Some(&row.user.id),
+                target: Some(&row.session_id),
+                outcome: "success",
+            };
+            record(&state, &ctx, event).await;
         }
     }
     Ok(StatusCode::NO_CONTENT)
