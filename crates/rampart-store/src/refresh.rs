@@ -1,11 +1,12 @@
-//! Refresh tokens. The single-use rule is enforced by one conditional UPDATE: of two requests
-//! racing with the same token, exactly one sees `rows_affected == 1`.
+//! Refresh tokens. The single-use rule lives in the schema (see the migration): rotation is one
+//! INSERT of the successor with `parent_hash` UNIQUE, so of two requests racing with the same
+//! token exactly one succeeds, with one statement and one commit.
 
 use rampart_core::clock::Millis;
 
 use crate::{Store, StoreError, UserRow};
 
-/// A refresh token with its login and user, as one row.
+/// A refresh token with its login, its user, and (if it was already rotated) who rotated it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RefreshRow {
     pub token_hash: String,
@@ -20,42 +21,36 @@ pub struct RefreshRow {
     pub user: UserRow,
 }
 
+/// The client that rotated a token: its IP and User-Agent.
+pub type Client<'a> = (&'a str, Option<&'a str>);
+
 impl Store {
+    /// The first token of a login, or a sibling in an allowed concurrent refresh (no parent).
     pub async fn insert_refresh(
         &self,
         token_hash: &str,
         session_id: &str,
         now: Millis,
         expires_at: Millis,
+        client: Client<'_>,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at, created_ip, created_user_agent) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(token_hash)
         .bind(session_id)
         .bind(now)
         .bind(expires_at)
+        .bind(client.0)
+        .bind(client.1)
         .execute(&self.writer)
         .await?;
         Ok(())
     }
 
-    pub async fn refresh_by_hash(&self, token_hash: &str) -> Result<Option<RefreshRow>, StoreError> {
-        Ok(sqlx::query_as::<_, RefreshRow>(
-            "SELECT r.token_hash, r.session_id, r.expires_at AS token_expires_at, r.used_at, r.used_ip, r.used_user_agent, \
-                    s.expires_at AS session_expires_at, s.revoked_at AS session_revoked_at, \
-                    u.id, u.email, u.email_normalized, u.password_hash, u.display_name, u.roles, u.email_verified, \
-                    u.mfa_enabled, u.failed_logins, u.locked_until, u.created_at, u.updated_at \
-             FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id JOIN users u ON u.id = s.user_id \
-             WHERE r.token_hash = $1",
-        )
-        .bind(token_hash)
-        .fetch_optional(&self.pool)
-        .await?)
-    }
-
-    /// Rotation in one transaction: marks `old` used by this client and stores its successor.
-    /// False (and nothing stored) when another request used `old` first.
+    /// Rotation: stores `new` as the successor of `old`. False (nothing stored) when `old`
+    /// already has a successor, i.e. another request used it first.
     pub async fn rotate_refresh(
         &self,
         old: &str,
@@ -63,34 +58,43 @@ impl Store {
         session_id: &str,
         now: Millis,
         expires_at: Millis,
-        client: (&str, Option<&str>),
+        client: Client<'_>,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.writer.begin().await?;
-        let claimed = sqlx::query(
-            "UPDATE refresh_tokens SET used_at = $2, used_ip = $3, used_user_agent = $4 WHERE token_hash = $1 AND used_at IS NULL",
-        )
-        .bind(old)
-        .bind(now)
-        .bind(client.0)
-        .bind(client.1)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if !claimed {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        sqlx::query(
-            "INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+        let inserted = sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, session_id, parent_hash, created_at, expires_at, created_ip, created_user_agent) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(new)
         .bind(session_id)
+        .bind(old)
         .bind(now)
         .bind(expires_at)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(true)
+        .bind(client.0)
+        .bind(client.1)
+        .execute(&self.writer)
+        .await;
+        match inserted {
+            Ok(_) => Ok(true),
+            Err(e) => match StoreError::from(e) {
+                StoreError::Conflict => Ok(false),
+                other => Err(other),
+            },
+        }
+    }
+
+    pub async fn refresh_by_hash(&self, token_hash: &str) -> Result<Option<RefreshRow>, StoreError> {
+        Ok(sqlx::query_as::<_, RefreshRow>(
+            "SELECT r.token_hash, r.session_id, r.expires_at AS token_expires_at, \
+                    c.created_at AS used_at, c.created_ip AS used_ip, c.created_user_agent AS used_user_agent, \
+                    s.expires_at AS session_expires_at, s.revoked_at AS session_revoked_at, \
+                    u.id, u.email, u.email_normalized, u.password_hash, u.display_name, u.roles, u.email_verified, \
+                    u.mfa_enabled, u.failed_logins, u.locked_until, u.created_at, u.updated_at \
+             FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id JOIN users u ON u.id = s.user_id \
+             LEFT JOIN refresh_tokens c ON c.parent_hash = r.token_hash \
+             WHERE r.token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 }

@@ -51,8 +51,12 @@ pub async fn run(path: Option<&Path>) -> Result<(), Failure> {
     spawn_housekeeping(store.clone());
     spawn_key_reload(state, keys_watch);
     tracing::info!(addr = %addr, hash_workers = workers, "listening");
-    rampart_http::serve(listener, app, header_timeout, shutdown_signal())
+    // On a worker thread: a future polled by `block_on` runs on the main thread, outside the
+    // worker pool, and the accept loop would compete with the workers instead of being
+    // scheduled among them.
+    tokio::spawn(rampart_http::serve(listener, app, header_timeout, shutdown_signal()))
         .await
+        .map_err(|e| Failure::runtime(format!("server task: {e}")))?
         .map_err(|e| Failure::runtime(format!("server: {e}")))?;
     store.close().await;
     Ok(())

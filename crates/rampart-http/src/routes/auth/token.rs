@@ -110,7 +110,7 @@ async fn password_grant(state: &AppState, ctx: &RequestContext, user: &UserRow) 
     record(state, ctx, event).await;
     let (refresh, refresh_hash) = token::generate();
     let expires = refresh_expiry(state, now, now + duration_ms(state.config.auth.refresh_token_ttl));
-    state.store.insert_refresh(refresh_hash.as_str(), &sid, now, expires).await?;
+    state.store.insert_refresh(refresh_hash.as_str(), &sid, now, expires, (&ip, ctx.user_agent.as_deref())).await?;
     respond(state, user, &sid, &refresh)
 }
 
@@ -142,7 +142,7 @@ async fn refresh_grant(
             return reuse_detected(state, ctx, &used, now).await;
         }
         // The same client racing itself: a sibling token in the same login.
-        state.store.insert_refresh(new_hash.as_str(), &row.session_id, now, expires).await?;
+        state.store.insert_refresh(new_hash.as_str(), &row.session_id, now, expires, client).await?;
     }
     respond(state, &row.user, &row.session_id, &refresh)
 }
