@@ -8,5 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod email;
 pub mod ident;
+pub mod limit;
 pub mod password;
+pub mod resources;
 pub mod token;

@@ -19,6 +19,8 @@ pub struct Inner {
     pub hasher: Hasher,
     pub tokens: TokenService,
     pub revocations: Revocations,
+    /// The declared resources, compiled at start-up.
+    pub resources: rampart_core::resources::Registry,
     pub policy: PasswordPolicy,
     /// `scheme://host[:port]` of `server.public_url`: the origin our own pages and clients use.
     pub own_origin: String,
@@ -45,6 +47,7 @@ impl std::ops::Deref for AppState {
 
 /// Assembles the state from a checked configuration.
 pub struct Services {
+    pub resources: rampart_core::resources::Registry,
     pub store: Store,
     pub hasher: Hasher,
     pub tokens: TokenService,
@@ -52,7 +55,7 @@ pub struct Services {
 }
 
 pub fn build_state(config: Config, services: Services) -> AppState {
-    let Services { store, hasher, tokens, revocations } = services;
+    let Services { resources, store, hasher, tokens, revocations } = services;
     let own_origin = rampart_core::config::check::origin_of(&config.server.public_url).unwrap_or_default();
     let trusted_proxies =
         config.server.trusted_proxies.iter().filter_map(|p| rampart_core::config::check::parse_cidr(p)).collect();
@@ -65,6 +68,7 @@ pub fn build_state(config: Config, services: Services) -> AppState {
         hasher,
         tokens,
         revocations,
+        resources,
         policy,
         own_origin,
         cors_origins,

@@ -32,9 +32,14 @@ pub struct StoreOptions<'a> {
 
 impl Store {
     /// Applies pending migrations over a dedicated connection, separate from the runtime pool.
-    pub async fn migrate(opts: &StoreOptions<'_>) -> Result<(), StoreError> {
+    /// Also creates or migrates the tables of the declared resources (see `resource_schema`).
+    pub async fn migrate(
+        opts: &StoreOptions<'_>,
+        resources: &rampart_core::resources::Registry,
+    ) -> Result<(), StoreError> {
         let mut conn = sqlx::SqliteConnection::connect_with(&sqlite_options(opts)?).await?;
         SQLITE_MIGRATIONS.run(&mut conn).await.map_err(|e| StoreError::Other(e.to_string()))?;
+        crate::resource_schema::ensure(&mut conn, resources).await?;
         conn.close().await?;
         Ok(())
     }

@@ -1,8 +1,10 @@
 //! The router: every route of the contract, built by this one function.
 
-mod audit;
+mod admin;
+pub(crate) mod audit;
 mod auth;
 mod health;
+mod resources;
 
 use axum::Router;
 use axum::routing::get;
@@ -15,6 +17,8 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/.well-known/jwks.json", get(jwks))
         .nest("/auth", auth::router())
+        .nest("/admin", admin::router(state.clone()))
+        .nest("/api", resources::router())
         .fallback(not_found)
         .with_state(state)
 }

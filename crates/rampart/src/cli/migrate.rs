@@ -11,7 +11,8 @@ pub async fn run(path: Option<&Path>) -> Result<(), Failure> {
     let c = &loaded.config;
     let url = c.database.migrate_url.as_ref().unwrap_or(&c.database.url);
     let opts = StoreOptions { url: url.expose(), ..super::store_options(c) };
-    Store::migrate(&opts)
+    let resources = super::registry(c)?;
+    Store::migrate(&opts, &resources)
         .await
         .map_err(|e| Failure::runtime(format!("database {}: migration failed: {e}", url.redacted())))?;
     println!("migrations applied to {}", url.redacted());

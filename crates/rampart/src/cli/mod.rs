@@ -50,11 +50,18 @@ pub fn store_options(c: &config::Config) -> StoreOptions<'_> {
     }
 }
 
-/// Migrates (with the migration URL when there is one) and opens the runtime pool.
-pub async fn open_store(c: &config::Config) -> Result<Store, Failure> {
+/// The declared resources, compiled. A declaration `check` let through but that cannot compile
+/// (a bad pattern) is a configuration error.
+pub fn registry(c: &config::Config) -> Result<rampart_core::resources::Registry, Failure> {
+    rampart_core::resources::Registry::compile(c).map_err(|e| Failure::config(format!("config key `{e}")))
+}
+
+/// Migrates (with the migration URL when there is one), brings the resource tables in line with
+/// the declarations, and opens the runtime pool.
+pub async fn open_store(c: &config::Config, resources: &rampart_core::resources::Registry) -> Result<Store, Failure> {
     let migrate_url = c.database.migrate_url.as_ref().unwrap_or(&c.database.url);
     let migrate = StoreOptions { url: migrate_url.expose(), ..store_options(c) };
-    Store::migrate(&migrate)
+    Store::migrate(&migrate, resources)
         .await
         .map_err(|e| Failure::runtime(format!("database {}: migration failed: {e}", migrate_url.redacted())))?;
     Store::connect(&store_options(c))

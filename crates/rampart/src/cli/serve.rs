@@ -27,7 +27,8 @@ pub async fn run(path: Option<&Path>) -> Result<(), Failure> {
         tracing::warn!(key = %w.key, fix = %w.fix, "config: {}", w.message);
     }
 
-    let store = super::open_store(c).await?;
+    let resources = super::registry(c)?;
+    let store = super::open_store(c, &resources).await?;
     let workers = c.auth.hash_workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
     let hasher = Hasher::start(c.auth.password_hash.params(), workers, c.auth.hash_queue)
         .map_err(|e| Failure::runtime(format!("password hasher: {e}")))?;
@@ -45,7 +46,7 @@ pub async fn run(path: Option<&Path>) -> Result<(), Failure> {
     let keys_watch =
         (c.auth.keys_dir.clone(), c.auth.jwt_algorithm, c.auth.keys_reload_interval, super::keys::max_token_life(c));
 
-    let services = rampart_http::Services { store: store.clone(), hasher, tokens, revocations };
+    let services = rampart_http::Services { resources, store: store.clone(), hasher, tokens, revocations };
     let state = rampart_http::build_state(loaded.config, services);
     let app = rampart_http::app(state.clone());
     spawn_housekeeping(store.clone());

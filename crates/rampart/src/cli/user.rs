@@ -34,7 +34,7 @@ pub async fn create(path: Option<&Path>, email: &str, role: Option<&str>) -> Res
         .check(&password, &[email.normalized()])
         .map_err(|e| Failure::config(format!("password {e}")))?;
 
-    let store = super::open_store(c).await?;
+    let store = super::open_store(c, &super::registry(c)?).await?;
     let hasher = Hasher::start(c.auth.password_hash.params(), 1, 1).map_err(|e| Failure::runtime(e.to_string()))?;
     let hash = hasher.hash(password).await.map_err(|e| Failure::runtime(e.to_string()))?;
     let id = rampart_core::token::new_id();

@@ -1,0 +1,197 @@
+//! `/api/{resource}`: the record API over declared resources.
+//!
+//! Access is decided once per request into a [`Scope`] and the scope is part of the SQL
+//! statement that reads or writes. What a caller may not see is answered exactly like what does
+//! not exist (404); a caller who can see a record but may not do the requested thing to it gets 403.
+//! Every denial that concerns an existing record is audited as `authz_denied`.
+
+mod body;
+mod list;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::{StatusCode, header};
+use rampart_core::clock::now_ms;
+use rampart_core::resources::policy::decide;
+use rampart_core::resources::{Action, Principal, Resource, Scope};
+use rampart_store::AuditEvent;
+use serde_json::{Map, Value};
+
+use super::audit::{Audit, record};
+use crate::extract::{ApiJson, MaybeAuthenticated, RequestContext};
+use crate::{ApiError, AppState};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/{resource}", get(list::list).post(create))
+        .route("/{resource}/{id}", get(read).patch(update).delete(remove))
+}
+
+/// The resource named in the path; an undeclared name is a plain 404.
+fn resource<'a>(state: &'a AppState, name: &str) -> Result<&'a Resource, ApiError> {
+    state.resources.get(name).ok_or(ApiError::NotFound)
+}
+
+/// The caller as the policy sees it.
+struct Caller {
+    auth: Option<(String, Vec<String>)>,
+}
+
+impl Caller {
+    fn new(who: &MaybeAuthenticated) -> Self {
+        Self { auth: who.0.as_ref().map(|a| (a.user.id.clone(), a.user.roles())) }
+    }
+    fn principal(&self) -> Option<Principal<'_>> {
+        self.auth.as_ref().map(|(id, roles)| Principal { user_id: id, roles })
+    }
+    fn id(&self) -> Option<&str> {
+        self.auth.as_ref().map(|(id, _)| id.as_str())
+    }
+    fn scope(&self, res: &Resource, action: Action) -> Option<Scope> {
+        decide(res.rule(action), self.principal(), res.owner.is_some())
+    }
+    /// Denied outright: anonymous callers are asked who they are (401), others refused (403).
+    fn refuse(&self) -> ApiError {
+        if self.auth.is_none() {
+            ApiError::Unauthorized("authentication required")
+        } else {
+            ApiError::Forbidden("not allowed")
+        }
+    }
+}
+
+/// Record ids are UUIDs; anything else cannot exist.
+fn record_id(id: &str) -> Result<String, ApiError> {
+    uuid::Uuid::parse_str(id).map(|u| u.hyphenated().to_string()).map_err(|_| ApiError::NotFound)
+}
+
+#[tracing::instrument(skip_all, fields(resource = %name))]
+async fn create(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    who: MaybeAuthenticated,
+    ApiJson(body): ApiJson<Map<String, Value>>,
+) -> Result<Response, ApiError> {
+    let res = resource(&state, &name)?;
+    let caller = Caller::new(&who);
+    caller.scope(res, Action::Create).ok_or_else(|| caller.refuse())?;
+    // The creator owns the record; the owner column is never taken from the body.
+    let owner = match (&res.owner, caller.id()) {
+        (Some(_), Some(id)) => Some(id.to_owned()),
+        (Some(_), None) => return Err(ApiError::Unauthorized("authentication required")),
+        (None, _) => None,
+    };
+    let values = body::writable(res, body, caller.principal(), true, true)?;
+    let id = rampart_core::token::new_id();
+    let rec = state.store.insert_record(res, &id, owner.as_deref(), now_ms(), values).await?;
+    let location = format!("/api/{}/{}", res.name, rec.id);
+    let out = body::render(res, &rec, caller.principal());
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(out)).into_response())
+}
+
+#[tracing::instrument(skip_all, fields(resource = %name))]
+async fn read(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    Path((name, id)): Path<(String, String)>,
+    who: MaybeAuthenticated,
+) -> Result<Json<Value>, ApiError> {
+    let res = resource(&state, &name)?;
+    let caller = Caller::new(&who);
+    let id = record_id(&id)?;
+    let Some(scope) = caller.scope(res, Action::Read) else {
+        if caller.auth.is_none() {
+            return Err(caller.refuse());
+        }
+        return Err(denied(&state, &ctx, &caller, res, &id, false).await);
+    };
+    match state.store.get_record(res, &id, &scope).await? {
+        Some(rec) => Ok(Json(body::render(res, &rec, caller.principal()))),
+        None => Err(denied(&state, &ctx, &caller, res, &id, false).await),
+    }
+}
+
+#[tracing::instrument(skip_all, fields(resource = %name))]
+async fn update(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    Path((name, id)): Path<(String, String)>,
+    who: MaybeAuthenticated,
+    ApiJson(body): ApiJson<Map<String, Value>>,
+) -> Result<Json<Value>, ApiError> {
+    let res = resource(&state, &name)?;
+    let caller = Caller::new(&who);
+    let id = record_id(&id)?;
+    let Some(scope) = caller.scope(res, Action::Update) else {
+        if caller.auth.is_none() {
+            return Err(caller.refuse());
+        }
+        return Err(denied(&state, &ctx, &caller, res, &id, true).await);
+    };
+    // Under an owner scope the statement can only touch the caller's own row.
+    let owns = matches!(scope, Scope::Owner(_));
+    let values = body::writable(res, body, caller.principal(), false, owns)?;
+    match state.store.update_record(res, &id, &scope, now_ms(), values).await? {
+        Some(rec) => Ok(Json(body::render(res, &rec, caller.principal()))),
+        None => Err(denied(&state, &ctx, &caller, res, &id, true).await),
+    }
+}
+
+#[tracing::instrument(skip_all, fields(resource = %name))]
+async fn remove(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    Path((name, id)): Path<(String, String)>,
+    who: MaybeAuthenticated,
+) -> Result<StatusCode, ApiError> {
+    let res = resource(&state, &name)?;
+    let caller = Caller::new(&who);
+    let id = record_id(&id)?;
+    let Some(scope) = caller.scope(res, Action::Delete) else {
+        if caller.auth.is_none() {
+            return Err(caller.refuse());
+        }
+        return Err(denied(&state, &ctx, &caller, res, &id, true).await);
+    };
+    if state.store.delete_record(res, &id, &scope).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(denied(&state, &ctx, &caller, res, &id, true).await)
+    }
+}
+
+/// The answer when the caller's statement matched nothing or the action is not theirs: 404 if the
+/// caller may not even see the record (or it does not exist), 403 if they may see it (only for
+/// writes, where "you may not" is news to someone who can read it). Denials of existing records
+/// are audited. The extra lookups happen only on this failure path and write nothing.
+async fn denied(
+    state: &AppState,
+    ctx: &RequestContext,
+    caller: &Caller,
+    res: &Resource,
+    id: &str,
+    write: bool,
+) -> ApiError {
+    let exists = matches!(state.store.get_record(res, id, &Scope::All).await, Ok(Some(_)));
+    if !exists {
+        return ApiError::NotFound;
+    }
+    let target = format!("{}/{id}", res.name);
+    record(
+        state,
+        ctx,
+        Audit { action: AuditEvent::AuthzDenied, actor_id: caller.id(), target: Some(&target), outcome: "denied" },
+    )
+    .await;
+    if write {
+        if let Some(scope) = caller.scope(res, Action::Read) {
+            if matches!(state.store.get_record(res, id, &scope).await, Ok(Some(_))) {
+                return ApiError::Forbidden("not allowed on this record");
+            }
+        }
+    }
+    ApiError::NotFound
+}

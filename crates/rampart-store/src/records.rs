@@ -1,0 +1,250 @@
+//! Records of declared resources. Every statement is built here from the compiled declaration
+//! (identifiers validated at load, quoted) with every value bound as a parameter, and the
+//! caller's scope is part of the same statement: `WHERE "id" = $1 AND "user_id" = $2`.
+
+use rampart_core::clock::Millis;
+use rampart_core::resources::{Kind, Resource, Scope, SqlValue};
+use sqlx::sqlite::{SqliteArguments, SqliteRow};
+use sqlx::{Row, Sqlite};
+
+use crate::{Store, StoreError};
+
+/// A stored record: server columns and the declared fields, in declaration order.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub id: String,
+    pub owner: Option<String>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    pub fields: Vec<(String, SqlValue)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Eq,
+    Ne,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+}
+
+impl Op {
+    fn sql(self) -> &'static str {
+        match self {
+            Op::Eq => "=",
+            Op::Ne => "<>",
+            Op::Gt => ">",
+            Op::Gte => ">=",
+            Op::Lt => "<",
+            Op::Lte => "<=",
+        }
+    }
+}
+
+/// `column op value`; the column is a declared field or a server column, checked by the caller.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    pub column: String,
+    pub op: Op,
+    pub value: SqlValue,
+}
+
+#[derive(Debug, Clone)]
+pub struct Sort {
+    pub column: String,
+    pub descending: bool,
+}
+
+/// SQL text with its parameters, numbered as they are added.
+struct Statement {
+    sql: String,
+    args: Vec<SqlValue>,
+}
+
+impl Statement {
+    fn new(sql: impl Into<String>) -> Self {
+        Self { sql: sql.into(), args: Vec::new() }
+    }
+    fn arg(&mut self, v: SqlValue) -> String {
+        self.args.push(v);
+        format!("${}", self.args.len())
+    }
+    fn query(&self) -> sqlx::query::Query<'_, Sqlite, SqliteArguments<'_>> {
+        let mut q = sqlx::query(&self.sql);
+        for a in &self.args {
+            q = match a {
+                SqlValue::Null => q.bind(Option::<String>::None),
+                SqlValue::Text(s) => q.bind(s.as_str()),
+                SqlValue::Int(i) => q.bind(*i),
+                SqlValue::Float(f) => q.bind(*f),
+                SqlValue::Bool(b) => q.bind(*b),
+            };
+        }
+        q
+    }
+    /// `AND "owner" = $n` when the scope is the caller's own rows.
+    fn scope(&mut self, res: &Resource, scope: &Scope) -> Result<(), StoreError> {
+        if let Scope::Owner(user) = scope {
+            let owner = res
+                .owner
+                .as_deref()
+                .ok_or_else(|| StoreError::Other("owner scope on a resource without owner".into()))?;
+            let p = self.arg(SqlValue::Text(user.clone()));
+            self.sql.push_str(&format!(" AND {} = {p}", q(owner)));
+        }
+        Ok(())
+    }
+}
+
+/// Quotes an identifier. Identifiers come only from the validated declaration.
+fn q(ident: &str) -> String {
+    format!("\"{ident}\"")
+}
+
+fn columns(res: &Resource) -> String {
+    let mut cols = vec![q("id")];
+    if let Some(o) = &res.owner {
+        cols.push(q(o));
+    }
+    cols.push(q("created_at"));
+    cols.push(q("updated_at"));
+    cols.extend(res.fields.iter().map(|f| q(&f.name)));
+    cols.join(", ")
+}
+
+fn decode(res: &Resource, row: &SqliteRow) -> Result<Record, sqlx::Error> {
+    let mut i = 0;
+    let mut next = || {
+        i += 1;
+        i - 1
+    };
+    let id: String = row.try_get(next())?;
+    let owner: Option<String> = match res.owner {
+        Some(_) => row.try_get(next())?,
+        None => None,
+    };
+    let created_at: i64 = row.try_get(next())?;
+    let updated_at: i64 = row.try_get(next())?;
+    let mut fields = Vec::with_capacity(res.fields.len());
+    for f in &res.fields {
+        let idx = next();
+        let v = match f.kind {
+            Kind::String { .. } | Kind::Enum(_) | Kind::Uuid => {
+                row.try_get::<Option<String>, _>(idx)?.map(SqlValue::Text)
+            }
+            Kind::Integer { .. } | Kind::Timestamp => row.try_get::<Option<i64>, _>(idx)?.map(SqlValue::Int),
+            Kind::Number { .. } => row.try_get::<Option<f64>, _>(idx)?.map(SqlValue::Float),
+            Kind::Boolean => row.try_get::<Option<bool>, _>(idx)?.map(SqlValue::Bool),
+        };
+        fields.push((f.name.clone(), v.unwrap_or(SqlValue::Null)));
+    }
+    Ok(Record { id, owner, created_at, updated_at, fields })
+}
+
+impl Store {
+    pub async fn insert_record(
+        &self,
+        res: &Resource,
+        id: &str,
+        owner: Option<&str>,
+        now: Millis,
+        values: Vec<(String, SqlValue)>,
+    ) -> Result<Record, StoreError> {
+        let mut st = Statement::new("");
+        let mut cols = vec![q("id")];
+        let mut vals = vec![st.arg(SqlValue::Text(id.to_owned()))];
+        if let (Some(col), Some(user)) = (&res.owner, owner) {
+            cols.push(q(col));
+            vals.push(st.arg(SqlValue::Text(user.to_owned())));
+        }
+        cols.push(q("created_at"));
+        vals.push(st.arg(SqlValue::Int(now)));
+        cols.push(q("updated_at"));
+        vals.push(st.arg(SqlValue::Int(now)));
+        for (name, v) in values {
+            cols.push(q(&name));
+            vals.push(st.arg(v));
+        }
+        st.sql = format!(
+            "INSERT INTO {} ({}) VALUES ({}) RETURNING {}",
+            q(&res.table),
+            cols.join(", "),
+            vals.join(", "),
+            columns(res)
+        );
+        let row = st.query().fetch_one(&self.writer).await?;
+        Ok(decode(res, &row)?)
+    }
+
+    pub async fn get_record(&self, res: &Resource, id: &str, scope: &Scope) -> Result<Option<Record>, StoreError> {
+        let mut st = Statement::new(format!("SELECT {} FROM {} WHERE {} = ", columns(res), q(&res.table), q("id")));
+        let p = st.arg(SqlValue::Text(id.to_owned()));
+        st.sql.push_str(&p);
+        st.scope(res, scope)?;
+        let row = st.query().fetch_optional(&self.pool).await?;
+        Ok(row.map(|r| decode(res, &r)).transpose()?)
+    }
+
+    /// One page, ordered by `sort` then `id`, after the keyset cursor `(sort value, id)`.
+    pub async fn list_records(
+        &self,
+        res: &Resource,
+        scope: &Scope,
+        filters: &[Filter],
+        sort: &Sort,
+        after: Option<(SqlValue, String)>,
+        limit: u32,
+    ) -> Result<Vec<Record>, StoreError> {
+        let mut st = Statement::new(format!("SELECT {} FROM {} WHERE 1 = 1", columns(res), q(&res.table)));
+        st.scope(res, scope)?;
+        for f in filters {
+            let p = st.arg(f.value.clone());
+            st.sql.push_str(&format!(" AND {} {} {p}", q(&f.column), f.op.sql()));
+        }
+        let (cmp, dir) = if sort.descending { ("<", "DESC") } else { (">", "ASC") };
+        if let Some((value, id)) = after {
+            let (v1, v2, i) = (st.arg(value.clone()), st.arg(value), st.arg(SqlValue::Text(id)));
+            let col = q(&sort.column);
+            st.sql.push_str(&format!(" AND ({col} {cmp} {v1} OR ({col} = {v2} AND {} {cmp} {i}))", q("id")));
+        }
+        let lim = st.arg(SqlValue::Int(i64::from(limit)));
+        st.sql.push_str(&format!(" ORDER BY {} {dir}, {} {dir} LIMIT {lim}", q(&sort.column), q("id")));
+        let rows = st.query().fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(|r| decode(res, r)).collect::<Result<_, _>>()?)
+    }
+
+    /// `None` when no row matched the id within the scope.
+    pub async fn update_record(
+        &self,
+        res: &Resource,
+        id: &str,
+        scope: &Scope,
+        now: Millis,
+        values: Vec<(String, SqlValue)>,
+    ) -> Result<Option<Record>, StoreError> {
+        let mut st = Statement::new("");
+        let mut sets = Vec::new();
+        for (name, v) in values {
+            let p = st.arg(v);
+            sets.push(format!("{} = {p}", q(&name)));
+        }
+        let p = st.arg(SqlValue::Int(now));
+        sets.push(format!("{} = {p}", q("updated_at")));
+        let idp = st.arg(SqlValue::Text(id.to_owned()));
+        st.sql = format!("UPDATE {} SET {} WHERE {} = {idp}", q(&res.table), sets.join(", "), q("id"));
+        st.scope(res, scope)?;
+        st.sql.push_str(&format!(" RETURNING {}", columns(res)));
+        let row = st.query().fetch_optional(&self.writer).await?;
+        Ok(row.map(|r| decode(res, &r)).transpose()?)
+    }
+
+    /// False when no row matched the id within the scope.
+    pub async fn delete_record(&self, res: &Resource, id: &str, scope: &Scope) -> Result<bool, StoreError> {
+        let mut st = Statement::new(format!("DELETE FROM {} WHERE {} = ", q(&res.table), q("id")));
+        let p = st.arg(SqlValue::Text(id.to_owned()));
+        st.sql.push_str(&p);
+        st.scope(res, scope)?;
+        Ok(st.query().execute(&self.writer).await?.rows_affected() == 1)
+    }
+}
