@@ -48,16 +48,8 @@ impl Store {
     /// and a busy timeout so concurrent writers queue instead of failing at once.
     pub async fn connect(opts: &StoreOptions<'_>) -> Result<Self, StoreError> {
         let options = sqlite_options(opts)?;
-        let pool = SqlitePoolOptions::new()
-            .max_connections(opts.max_connections.max(1))
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options.clone())
-            .await?;
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options)
-            .await?;
+        let pool = runtime_pool(opts.max_connections.max(1)).connect_with(options.clone()).await?;
+        let writer = runtime_pool(1).connect_with(options).await?;
         Ok(Self { pool, writer, users: std::sync::Arc::new(crate::users::UserCache::new()) })
     }
 
@@ -72,10 +64,21 @@ impl Store {
         self.writer.close().await;
     }
 
-    /// The runtime pool, for tests that attack it directly.
-    pub fn sqlite_pool(&self) -> &SqlitePool {
-        &self.pool
+    /// The runtime pools (readers, writer), for tests that attack them directly.
+    pub fn sqlite_pools(&self) -> [&SqlitePool; 2] {
+        [&self.pool, &self.writer]
     }
+}
+
+/// Runtime connections carry the authorizer (see `rampart-sqlite-guard`): no DDL, no ATTACH, no
+/// rewriting of the audit log. Only `migrate` opens a connection without it.
+fn runtime_pool(max: u32) -> SqlitePoolOptions {
+    SqlitePoolOptions::new().max_connections(max).acquire_timeout(Duration::from_secs(5)).after_connect(|conn, _| {
+        Box::pin(async move {
+            let mut handle = conn.lock_handle().await?;
+            rampart_sqlite_guard::install(&mut handle).map_err(|e| sqlx::Error::Configuration(e.into()))
+        })
+    })
 }
 
 fn sqlite_options(opts: &StoreOptions<'_>) -> Result<SqliteConnectOptions, StoreError> {
