@@ -4,6 +4,7 @@ mod cookie;
 mod error;
 mod extract;
 mod middleware;
+mod openapi;
 mod routes;
 mod server;
 mod state;

@@ -19,8 +19,12 @@ pub struct Inner {
     pub hasher: Hasher,
     pub tokens: TokenService,
     pub revocations: Revocations,
+    /// Rate limits (per IP, per account, per user, global). In memory, built from `[rate_limit]`.
+    pub limiter: rampart_core::limit::Limiter,
     /// The declared resources, compiled at start-up.
     pub resources: rampart_core::resources::Registry,
+    /// `/openapi.json`, rendered once.
+    pub openapi: bytes::Bytes,
     pub policy: PasswordPolicy,
     /// `scheme://host[:port]` of `server.public_url`: the origin our own pages and clients use.
     pub own_origin: String,
@@ -62,13 +66,17 @@ pub fn build_state(config: Config, services: Services) -> AppState {
     let cors_origins = config.cors.allowed_origins.clone();
     let policy = PasswordPolicy { min_score: config.auth.password_min_score };
     let https = own_origin.starts_with("https://");
+    let limiter = rampart_core::limit::Limiter::memory(rampart_core::limit::Quotas::from_config(&config.rate_limit));
+    let openapi = bytes::Bytes::from(crate::openapi::document(&config, &resources).to_string());
     AppState(Arc::new(Inner {
         config,
         store,
         hasher,
         tokens,
         revocations,
+        limiter,
         resources,
+        openapi,
         policy,
         own_origin,
         cors_origins,

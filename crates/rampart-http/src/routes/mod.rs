@@ -16,6 +16,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/.well-known/jwks.json", get(jwks))
+        .route("/openapi.json", get(openapi))
         .nest("/auth", auth::router())
         .nest("/admin", admin::router(state.clone()))
         .nest("/api", resources::router())
@@ -28,6 +29,10 @@ pub fn router(state: AppState) -> Router {
 async fn jwks(axum::extract::State(state): axum::extract::State<AppState>) -> impl axum::response::IntoResponse {
     let body = state.tokens.ring().jwks(rampart_core::clock::now_ms());
     ([(http::header::CACHE_CONTROL, "public, max-age=60")], axum::Json(body))
+}
+
+async fn openapi(axum::extract::State(state): axum::extract::State<AppState>) -> impl axum::response::IntoResponse {
+    ([(http::header::CONTENT_TYPE, "application/json")], state.openapi.clone())
 }
 
 async fn not_found() -> ApiError {

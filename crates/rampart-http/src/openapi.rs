@@ -1,0 +1,373 @@
+//! The OpenAPI 3.1 document served at `/openapi.json`: every route of the contract, and for each
+//! declared resource its paths with request and response schemas derived from the same compiled
+//! declaration that validates requests, so the document and the server cannot drift apart.
+//! Errors are documented once as the `default` response: RFC 9457 problem+json.
+
+use rampart_core::config::Config;
+use rampart_core::resources::{Field, Kind, Registry, Resource};
+use serde_json::{Map, Value, json};
+
+fn r(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn body(schema: Value) -> Value {
+    json!({ "required": true, "content": { "application/json": { "schema": schema } } })
+}
+
+fn ok(description: &str, schema: Value) -> Value {
+    json!({ "description": description, "content": { "application/json": { "schema": schema } } })
+}
+
+fn empty(description: &str) -> Value {
+    json!({ "description": description })
+}
+
+/// An operation. `public`: no credentials needed. `responses` are the success answers; the
+/// problem+json `default` covers every error status.
+fn op(summary: &str, tag: &str, public: bool, request: Option<Value>, responses: Value, params: Vec<Value>) -> Value {
+    let mut o = json!({ "summary": summary, "tags": [tag], "responses": responses });
+    o["responses"]["default"] = json!({
+        "description": "Error (RFC 9457 problem)",
+        "content": { "application/problem+json": { "schema": r("Problem") } }
+    });
+    if public {
+        o["security"] = json!([]);
+    }
+    if let Some(b) = request {
+        o["requestBody"] = b;
+    }
+    if !params.is_empty() {
+        o["parameters"] = Value::Array(params);
+    }
+    o
+}
+
+fn query(name: &str, schema: Value, description: &str) -> Value {
+    json!({ "name": name, "in": "query", "required": false, "schema": schema, "description": description })
+}
+
+fn path_id() -> Value {
+    json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } })
+}
+
+fn object(props: Value, required: &[&str]) -> Value {
+    json!({ "type": "object", "properties": props, "required": required, "additionalProperties": false })
+}
+
+pub fn document(config: &Config, resources: &Registry) -> Value {
+    let mut paths = Map::new();
+    let mut schemas = base_schemas();
+    core_paths(&mut paths);
+    admin_paths(&mut paths);
+    for res in resources.0.values() {
+        resource_paths(res, &mut paths, &mut schemas);
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Rampart",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Identity, access control and a hardened JSON API over declared resources."
+        },
+        "servers": [{ "url": config.server.public_url }],
+        "security": [{ "bearerAuth": [] }, { "cookieAuth": [] }],
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "bearerAuth": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT" },
+                "cookieAuth": { "type": "apiKey", "in": "cookie", "name": "__Host-rampart_session",
+                    "description": "Browser session; unsafe methods also need the X-CSRF-Token header." }
+            }
+        }
+    })
+}
+
+fn base_schemas() -> Map<String, Value> {
+    let ts = json!({ "type": "string", "format": "date-time" });
+    let uuid = json!({ "type": "string", "format": "uuid" });
+    let nullable_str = json!({ "type": ["string", "null"] });
+    let user_props = json!({
+        "id": uuid, "email": { "type": "string" }, "display_name": nullable_str,
+        "email_verified": { "type": "boolean" }, "roles": { "type": "array", "items": { "type": "string" } },
+        "mfa_enabled": { "type": "boolean" }, "created_at": ts,
+    });
+    let user_required = ["id", "email", "display_name", "email_verified", "roles", "mfa_enabled", "created_at"];
+    let mut admin_props = user_props.clone();
+    admin_props["locked_until"] = json!({ "type": ["string", "null"], "format": "date-time" });
+    admin_props["failed_logins"] = json!({ "type": "integer" });
+    let mut admin_required = user_required.to_vec();
+    admin_required.extend(["locked_until", "failed_logins"]);
+    let page = |item: Value| {
+        object(
+            json!({ "items": { "type": "array", "items": item }, "next_cursor": nullable_str }),
+            &["items", "next_cursor"],
+        )
+    };
+    let mut m = Map::new();
+    m.insert(
+        "Problem".into(),
+        json!({
+            "type": "object",
+            "required": ["title", "status"],
+            "properties": {
+                "type": { "type": "string" }, "title": { "type": "string" }, "status": { "type": "integer" },
+                "detail": { "type": "string" }, "request_id": { "type": "string" }, "mfa_token": { "type": "string" },
+                "errors": { "type": "array", "items": object(
+                    json!({ "field": { "type": "string" }, "message": { "type": "string" } }), &["field", "message"]) }
+            }
+        }),
+    );
+    m.insert("User".into(), object(user_props, &user_required));
+    m.insert("AdminUser".into(), object(admin_props, &admin_required));
+    m.insert("AdminUserPage".into(), page(r("AdminUser")));
+    m.insert(
+        "AuditEvent".into(),
+        object(
+            json!({
+                "id": { "type": "string" }, "at": ts, "action": { "type": "string" },
+                "actor_id": nullable_str, "target": nullable_str, "ip": nullable_str,
+                "request_id": nullable_str, "outcome": { "type": "string" },
+            }),
+            &["id", "at", "action", "actor_id", "target", "ip", "request_id", "outcome"],
+        ),
+    );
+    m.insert("AuditPage".into(), page(r("AuditEvent")));
+    m.insert(
+        "TokenResponse".into(),
+        object(
+            json!({ "access_token": { "type": "string" }, "token_type": { "const": "Bearer" },
+                    "expires_in": { "type": "integer" }, "refresh_token": { "type": "string" } }),
+            &["access_token", "token_type", "expires_in", "refresh_token"],
+        ),
+    );
+    m.insert(
+        "Credentials".into(),
+        object(json!({ "email": { "type": "string" }, "password": { "type": "string" } }), &["email", "password"]),
+    );
+    m
+}
+
+fn core_paths(p: &mut Map<String, Value>) {
+    let status = object(json!({ "status": { "type": "string" } }), &["status"]);
+    p.insert(
+        "/healthz".into(),
+        json!({ "get": op("Liveness", "health", true, None, json!({ "200": ok("Alive", status.clone()) }), vec![]) }),
+    );
+    p.insert("/readyz".into(), json!({ "get": op("Readiness: the database answers", "health", true, None,
+        json!({ "200": ok("Ready", json!({ "type": "object", "required": ["status"], "properties": { "status": { "type": "string" }, "checks": { "type": "object" } } })) }), vec![]) }));
+    p.insert("/openapi.json".into(), json!({ "get": op("This document", "meta", true, None, json!({ "200": ok("OpenAPI 3.1", json!({ "type": "object" })) }), vec![]) }));
+    p.insert("/.well-known/jwks.json".into(), json!({ "get": op("Public keys that verify access tokens (RFC 7517)", "auth", true, None,
+        json!({ "200": ok("JWKS", json!({ "type": "object", "required": ["keys"], "properties": { "keys": { "type": "array", "items": { "type": "object" } } } })) }), vec![]) }));
+    let register_201 = object(
+        json!({ "id": { "type": "string", "format": "uuid" }, "email": { "type": "string" }, "email_verified": { "type": "boolean" }, "created_at": { "type": "string", "format": "date-time" } }),
+        &["id", "email", "email_verified", "created_at"],
+    );
+    p.insert("/auth/register".into(), json!({ "post": op("Create an account", "auth", true, Some(body(r("Credentials"))),
+        json!({ "201": ok("Created", register_201), "202": ok("Verification sent (when email verification is required)", status) }), vec![]) }));
+    let login = object(json!({ "user": r("User"), "csrf_token": { "type": "string" } }), &["user", "csrf_token"]);
+    p.insert(
+        "/auth/login".into(),
+        json!({ "post": op("Log in: sets the session cookie", "auth", true, Some(body(r("Credentials"))),
+        json!({ "200": ok("Logged in", login) }), vec![]) }),
+    );
+    let token_req = json!({
+        "type": "object", "additionalProperties": false, "required": ["grant_type"],
+        "properties": { "grant_type": { "enum": ["password", "refresh_token"] }, "email": { "type": "string" },
+            "password": { "type": "string" }, "refresh_token": { "type": "string" } }
+    });
+    p.insert(
+        "/auth/token".into(),
+        json!({ "post": op("Token grant (password or refresh_token)", "auth", true, Some(body(token_req)),
+        json!({ "200": ok("Tokens", r("TokenResponse")) }), vec![]) }),
+    );
+    p.insert("/auth/revoke".into(), json!({ "post": op("Revoke a refresh token's login (RFC 7009)", "auth", true,
+        Some(body(object(json!({ "refresh_token": { "type": "string" }, "token_type_hint": { "type": "string" } }), &["refresh_token"]))),
+        json!({ "204": empty("Revoked (or nothing to revoke)") }), vec![]) }));
+    p.insert("/auth/logout".into(), json!({ "post": op("End the current login", "auth", false, None, json!({ "204": empty("Logged out") }), vec![]) }));
+    p.insert("/auth/csrf".into(), json!({ "get": op("CSRF token of the cookie session", "auth", false, None,
+        json!({ "200": ok("Token", object(json!({ "csrf_token": { "type": "string" } }), &["csrf_token"])) }), vec![]) }));
+    p.insert(
+        "/auth/me".into(),
+        json!({
+            "get": op("The caller", "auth", false, None, json!({ "200": ok("The caller", r("User")) }), vec![]),
+            "patch": op("Change the caller's display name", "auth", false,
+                Some(body(json!({ "type": "object", "additionalProperties": false,
+                    "properties": { "display_name": { "type": ["string", "null"], "maxLength": 100 } } }))),
+                json!({ "200": ok("Updated", r("User")) }), vec![]),
+        }),
+    );
+}
+
+fn admin_paths(p: &mut Map<String, Value>) {
+    let limit = query("limit", json!({ "type": "integer", "minimum": 1, "maximum": 100 }), "Page size");
+    let cursor = query("cursor", json!({ "type": "string" }), "next_cursor of the previous page");
+    p.insert(
+        "/admin/users".into(),
+        json!({ "get": op("List users (admin)", "admin", false, None,
+        json!({ "200": ok("A page of users", r("AdminUserPage")) }),
+        vec![limit.clone(), cursor.clone(), query("email", json!({ "type": "string" }), "Exact email")]) }),
+    );
+    p.insert("/admin/users/{id}".into(), json!({
+        "get": op("A user (admin)", "admin", false, None, json!({ "200": ok("The user", r("AdminUser")) }), vec![path_id()]),
+        "patch": op("Change roles or lock state (admin)", "admin", false,
+            Some(body(json!({ "type": "object", "additionalProperties": false, "properties": {
+                "roles": { "type": "array", "items": { "type": "string" }, "minItems": 1 }, "locked": { "type": "boolean" } } }))),
+            json!({ "200": ok("Updated", r("AdminUser")) }), vec![path_id()]),
+        "delete": op("Delete a user (admin)", "admin", false, None, json!({ "204": empty("Deleted") }), vec![path_id()]),
+    }));
+    p.insert(
+        "/admin/audit".into(),
+        json!({ "get": op("Audit events, newest first (admin)", "admin", false, None,
+        json!({ "200": ok("A page of events", r("AuditPage")) }),
+        vec![limit, cursor, query("actor", json!({ "type": "string", "format": "uuid" }), "Actor id"),
+             query("action", json!({ "type": "string" }), "Action name")]) }),
+    );
+}
+
+fn field_schema(f: &Field) -> Value {
+    let mut s = match &f.kind {
+        Kind::String { min_len, max_len, pattern } => {
+            let mut s = json!({ "type": "string" });
+            if let Some(n) = min_len {
+                s["minLength"] = json!(n);
+            }
+            if let Some(n) = max_len {
+                s["maxLength"] = json!(n);
+            }
+            if let Some((src, _)) = pattern {
+                s["pattern"] = json!(format!("^(?:{src})$"));
+            }
+            s
+        }
+        Kind::Integer { min, max } => bounds(json!({ "type": "integer", "format": "int64" }), *min, *max),
+        Kind::Number { min, max } => bounds(json!({ "type": "number" }), *min, *max),
+        Kind::Boolean => json!({ "type": "boolean" }),
+        Kind::Enum(values) => json!({ "type": "string", "enum": values }),
+        Kind::Timestamp => json!({ "type": "string", "format": "date-time" }),
+        Kind::Uuid => json!({ "type": "string", "format": "uuid" }),
+    };
+    if f.optional {
+        // 3.1: nullable is a type union.
+        let t = s["type"].clone();
+        s["type"] = json!([t, "null"]);
+        if let Some(e) = s.get_mut("enum").and_then(Value::as_array_mut) {
+            e.push(Value::Null);
+        }
+    }
+    s
+}
+
+fn bounds(mut s: Value, min: Option<f64>, max: Option<f64>) -> Value {
+    let num = |x: f64| if x.fract() == 0.0 && x.abs() < 9.0e15 { json!(x as i64) } else { json!(x) };
+    if let Some(m) = min {
+        s["minimum"] = num(m);
+    }
+    if let Some(m) = max {
+        s["maximum"] = num(m);
+    }
+    s
+}
+
+fn resource_paths(res: &Resource, p: &mut Map<String, Value>, schemas: &mut Map<String, Value>) {
+    let title: String = res
+        .name
+        .split('_')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next().map(|f| f.to_uppercase().chain(c).collect::<String>()).unwrap_or_default()
+        })
+        .collect();
+    let (record, create, update, page) =
+        (title.clone(), format!("{title}Create"), format!("{title}Update"), format!("{title}Page"));
+    let ts = json!({ "type": "string", "format": "date-time" });
+    let uuid = json!({ "type": "string", "format": "uuid" });
+
+    // Out: fields restricted by a read rule may be absent, so they are never required.
+    let mut out_props = Map::new();
+    let mut out_required = vec!["id".to_owned(), "created_at".to_owned(), "updated_at".to_owned()];
+    out_props.insert("id".into(), uuid.clone());
+    if let Some(o) = &res.owner {
+        out_props.insert(o.clone(), uuid.clone());
+        out_required.push(o.clone());
+    }
+    for f in &res.fields {
+        out_props.insert(f.name.clone(), field_schema(f));
+        if f.read.is_none() {
+            out_required.push(f.name.clone());
+        }
+    }
+    out_props.insert("created_at".into(), ts.clone());
+    out_props.insert("updated_at".into(), ts.clone());
+    schemas.insert(
+        record.clone(),
+        json!({ "type": "object", "properties": out_props, "required": out_required, "additionalProperties": false }),
+    );
+
+    // In: declared fields only; server fields and the owner are not accepted.
+    let in_props: Map<String, Value> = res.fields.iter().map(|f| (f.name.clone(), field_schema(f))).collect();
+    let create_required: Vec<&str> =
+        res.fields.iter().filter(|f| !f.optional && f.default.is_none()).map(|f| f.name.as_str()).collect();
+    schemas.insert(
+        create.clone(),
+        json!({ "type": "object", "properties": in_props, "required": create_required, "additionalProperties": false }),
+    );
+    schemas.insert(
+        update.clone(),
+        json!({ "type": "object", "properties": in_props, "minProperties": 1, "additionalProperties": false }),
+    );
+    schemas.insert(
+        page.clone(),
+        object(
+            json!({ "items": { "type": "array", "items": r(&record) }, "next_cursor": { "type": ["string", "null"] } }),
+            &["items", "next_cursor"],
+        ),
+    );
+
+    let mut sortable: Vec<String> = vec!["created_at".into(), "updated_at".into(), "id".into()];
+    sortable.extend(res.fields.iter().filter(|f| !f.optional && f.read.is_none()).map(|f| f.name.clone()));
+    let sort_values: Vec<String> = sortable.iter().flat_map(|s| [s.clone(), format!("-{s}")]).collect();
+    let mut params = vec![
+        query("limit", json!({ "type": "integer", "minimum": 1, "maximum": 100, "default": 50 }), "Page size"),
+        query("cursor", json!({ "type": "string" }), "next_cursor of the previous page, with the same sort"),
+        query("sort", json!({ "type": "string", "enum": sort_values }), "Field to sort by; prefix - for descending"),
+    ];
+    for f in res.fields.iter().filter(|f| f.read.is_none()) {
+        let mut s = field_schema(f);
+        if let Some(t) = s["type"].as_array().and_then(|a| a.first().cloned()) {
+            s["type"] = t;
+        }
+        if let Some(e) = s.get_mut("enum").and_then(Value::as_array_mut) {
+            e.retain(|v| !v.is_null());
+        }
+        s.as_object_mut().map(|o| {
+            o.remove("minLength");
+            o.remove("pattern");
+        });
+        params.push(query(&f.name, s.clone(), "Equals"));
+        let ordered =
+            matches!(f.kind, Kind::Integer { .. } | Kind::Number { .. } | Kind::Timestamp | Kind::String { .. });
+        let ops: &[&str] = if ordered { &["ne", "gt", "gte", "lt", "lte"] } else { &["ne"] };
+        for o in ops {
+            params.push(query(&format!("{}__{o}", f.name), s.clone(), o));
+        }
+    }
+    let base = format!("/api/{}", res.name);
+    let created = json!({ "description": "Created", "headers": { "Location": { "schema": { "type": "string" } } },
+        "content": { "application/json": { "schema": r(&record) } } });
+    p.insert(
+        base.clone(),
+        json!({
+            "get": op(&format!("List {} the caller may see", res.name), &res.name, false, None,
+                json!({ "200": ok("A page", r(&page)) }), params),
+            "post": op(&format!("Create a record of {}", res.name), &res.name, false, Some(body(r(&create))),
+                json!({ "201": created }), vec![]),
+        }),
+    );
+    p.insert(format!("{base}/{{id}}"), json!({
+        "get": op("Read a record", &res.name, false, None, json!({ "200": ok("The record", r(&record)) }), vec![path_id()]),
+        "patch": op("Update a record", &res.name, false, Some(body(r(&update))), json!({ "200": ok("Updated", r(&record)) }), vec![path_id()]),
+        "delete": op("Delete a record", &res.name, false, None, json!({ "204": empty("Deleted") }), vec![path_id()]),
+    }));
+}
