@@ -41,6 +41,12 @@ pub enum ApiError {
     PayloadTooLarge(usize),
     #[error("unsupported media type")]
     UnsupportedMediaType,
+    /// A rate limit refused the request, before any hashing or database work.
+    #[error("rate limited: {}", .0.policy.name())]
+    RateLimited(rampart_core::limit::Refusal),
+    /// Too many failed logins: the account is locked for this many more seconds.
+    #[error("account locked")]
+    Locked(u64),
     /// Hashing capacity or the database is saturated: retry shortly.
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -106,6 +112,13 @@ impl IntoResponse for ApiError {
                 "the body must be Content-Type: application/json".into(),
                 None,
             ),
+            ApiError::RateLimited(refusal) => rate_limited(&refusal),
+            ApiError::Locked(retry_after) => {
+                let detail = "too many failed logins: this account is locked for now; try again later".into();
+                let mut res = problem(StatusCode::LOCKED, "account-locked", detail, None);
+                res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after.max(1)));
+                res
+            }
             ApiError::Unavailable(cause) => {
                 tracing::warn!(cause = %cause, "service unavailable");
                 let mut res = problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable", String::new(), None);
@@ -119,6 +132,30 @@ impl IntoResponse for ApiError {
         }
     }
 }
+
+/// 429 with `Retry-After` and the IETF headers (draft-ietf-httpapi-ratelimit-headers, structured
+/// fields): `RateLimit-Policy: "login-ip";q=10;w=60` names the budget that ran out, its quota
+/// and window in seconds; `RateLimit: "login-ip";r=0;t=6` says nothing is left and when the next
+/// request can succeed.
+fn rate_limited(refusal: &rampart_core::limit::Refusal) -> Response {
+    let name = refusal.policy.name();
+    let retry = refusal.retry_after_secs();
+    let detail = format!("too many requests: retry in {retry} s");
+    let mut res = problem(StatusCode::TOO_MANY_REQUESTS, "rate-limited", detail, None);
+    let h = res.headers_mut();
+    h.insert(header::RETRY_AFTER, HeaderValue::from(retry));
+    let policy = format!("\"{name}\";q={};w={}", refusal.quota.count, refusal.quota.window.as_secs());
+    if let Ok(v) = HeaderValue::from_str(&policy) {
+        h.insert(RATELIMIT_POLICY, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{name}\";r=0;t={retry}")) {
+        h.insert(RATELIMIT, v);
+    }
+    res
+}
+
+pub const RATELIMIT_POLICY: header::HeaderName = header::HeaderName::from_static("ratelimit-policy");
+pub const RATELIMIT: header::HeaderName = header::HeaderName::from_static("ratelimit");
 
 impl From<rampart_store::StoreError> for ApiError {
     fn from(e: rampart_store::StoreError) -> Self {

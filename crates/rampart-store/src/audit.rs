@@ -13,6 +13,8 @@ pub enum AuditEvent {
     LoginFailure,
     Logout,
     RefreshTokenReuse,
+    /// Too many failed logins locked the account (written when the lock is set).
+    Lockout,
 }
 
 impl AuditEvent {
@@ -23,6 +25,7 @@ impl AuditEvent {
             AuditEvent::LoginFailure => "login_failure",
             AuditEvent::Logout => "logout",
             AuditEvent::RefreshTokenReuse => "refresh_token_reuse",
+            AuditEvent::Lockout => "lockout",
         }
     }
 }

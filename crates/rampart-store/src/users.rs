@@ -147,3 +147,77 @@ impl Store {
         Ok(())
     }
 }
+
+/// What a failed login did to the account's counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginFailure {
+    /// Consecutive failures so far, this one included.
+    pub failed_logins: i64,
+    /// Set when this failure reached the threshold and (re)locked the account.
+    pub locked_until: Option<Millis>,
+}
+
+/// Lockout. Each function is one atomic UPDATE on the single writer, so concurrent attempts can
+/// neither lose a count nor slip a success past a lock set meanwhile.
+impl Store {
+    /// Counts a failed login for an existing account. When the count reaches `threshold` the
+    /// account is locked until `lock_until`. Counting does not restart when a lock expires: the
+    /// next failure after it locks again at once, so a guesser gets one try per lock period, not
+    /// `threshold`. Only a successful login or an admin unlock resets it. `None`: no such user.
+    pub async fn record_login_failure(
+        &self,
+        id: &str,
+        threshold: u32,
+        lock_until: Millis,
+    ) -> Result<Option<LoginFailure>, StoreError> {
+        self.forget_user(id);
+        // In SQLite and PostgreSQL alike, every expression in SET sees the row as it was before
+        // the UPDATE, so `failed_logins + 1` is the new count in both places.
+        let row: Option<(i64, Option<i64>)> = sqlx::query_as(
+            "UPDATE users SET failed_logins = failed_logins + 1, \
+             locked_until = CASE WHEN failed_logins + 1 >= $2 THEN $3 ELSE locked_until END \
+             WHERE id = $1 RETURNING failed_logins, locked_until",
+        )
+        .bind(id)
+        .bind(i64::from(threshold))
+        .bind(lock_until)
+        .fetch_optional(&self.writer)
+        .await?;
+        Ok(row.map(|(failed_logins, locked_until)| LoginFailure {
+            failed_logins,
+            locked_until: locked_until.filter(|_| failed_logins >= i64::from(threshold)),
+        }))
+    }
+
+    /// A correct password: resets the failure count, unless the account is locked (a lock set by
+    /// a concurrent failure, or by an admin, after the caller read the row). Returns the lock
+    /// that is still in force, if any: `Ok(Some(Some(until)))` means "locked, refuse the login".
+    /// `None`: no such user.
+    pub async fn record_login_success(&self, id: &str, now: Millis) -> Result<Option<Option<Millis>>, StoreError> {
+        self.forget_user(id);
+        let row: Option<(Option<i64>,)> = sqlx::query_as(
+            "UPDATE users SET \
+             failed_logins = CASE WHEN locked_until IS NULL OR locked_until <= $2 THEN 0 ELSE failed_logins END, \
+             locked_until = CASE WHEN locked_until IS NULL OR locked_until <= $2 THEN NULL ELSE locked_until END \
+             WHERE id = $1 RETURNING locked_until",
+        )
+        .bind(id)
+        .bind(now)
+        .fetch_optional(&self.writer)
+        .await?;
+        Ok(row.map(|(locked_until,)| locked_until))
+    }
+
+    /// For admins: lock until a time, or unlock (`None`), which also resets the failure count so
+    /// that the owner gets a full set of attempts again. Existing logins are left alone; revoking
+    /// them is a separate decision. `None` when there is no such user.
+    pub async fn set_locked(&self, id: &str, locked_until: Option<Millis>) -> Result<Option<UserRow>, StoreError> {
+        self.forget_user(id);
+        let sql = format!(
+            "UPDATE users SET locked_until = $2, \
+             failed_logins = CASE WHEN $2 IS NULL THEN 0 ELSE failed_logins END \
+             WHERE id = $1 RETURNING {USER_COLUMNS}"
+        );
+        Ok(sqlx::query_as::<_, UserRow>(&sql).bind(id).bind(locked_until).fetch_optional(&self.writer).await?)
+    }
+}

@@ -5,12 +5,21 @@
 //! hashes running at once and starve every other request. Here at most `workers` hashes run, at
 //! most `queue` wait, and past that a caller is told `Busy` at once (the HTTP layer answers 503
 //! with `Retry-After`) instead of queueing without end.
+//!
+//! Two more things keep a flood of logins from hurting everything else:
+//!
+//! - The hashing threads run at a lower OS priority than the request threads (see
+//!   [`lower_priority`]): when the machine is saturated, the scheduler serves requests that need
+//!   no hash first, and logins absorb the wait.
+//! - Each worker owns its Argon2 memory (`memory_kib`, 19 MiB by default) and reuses it for every
+//!   hash, instead of allocating and freeing that much per attempt: no allocator churn or page
+//!   faults on the hot path, and the pool's memory is fixed at `workers × memory_kib`.
 
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand::rngs::OsRng;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::oneshot;
@@ -53,11 +62,15 @@ pub struct Hasher {
 struct Inner {
     tx: SyncSender<Job>,
     workers: usize,
+    /// Whether the OS accepted the lower priority for the hashing threads.
+    priority_lowered: bool,
 }
 
 struct Worker {
     argon2: Argon2<'static>,
     params: HashParams,
+    /// This worker's Argon2 memory, sized for the configured parameters and reused by every job.
+    blocks: Vec<Block>,
     /// A hash of a random password with the configured parameters. An unknown email is checked
     /// against it so that it costs exactly what a wrong password costs.
     dummy: String,
@@ -69,22 +82,36 @@ impl Hasher {
         let workers = workers.max(1);
         let argon2 = argon2_for(params)?;
         let dummy_pw = crate::token::generate().0;
-        let dummy = hash_with(&argon2, &dummy_pw)?;
+        let dummy = hash_with(&argon2, &mut memory_for(&argon2), &dummy_pw)?;
         let (tx, rx) = sync_channel::<Job>(queue);
         let rx = Arc::new(Mutex::new(rx));
+        let (started_tx, started) = std::sync::mpsc::channel::<bool>();
         for n in 0..workers {
-            let worker = Worker { argon2: argon2.clone(), params, dummy: dummy.clone() };
             let rx = Arc::clone(&rx);
+            let (argon2, dummy, started_tx) = (argon2.clone(), dummy.clone(), started_tx.clone());
             std::thread::Builder::new()
                 .name(format!("rampart-hash-{n}"))
-                .spawn(move || worker.run(&rx))
+                .spawn(move || {
+                    let _ = started_tx.send(lower_priority());
+                    // Allocated on the worker's own thread, once.
+                    let blocks = memory_for(&argon2);
+                    Worker { argon2, params, blocks, dummy }.run(&rx)
+                })
                 .map_err(|e| HashError::Failed(e.to_string()))?;
         }
-        Ok(Self { inner: Arc::new(Inner { tx, workers }) })
+        drop(started_tx);
+        let priority_lowered = started.iter().take(workers).all(|lowered| lowered);
+        Ok(Self { inner: Arc::new(Inner { tx, workers, priority_lowered }) })
     }
 
     pub fn workers(&self) -> usize {
         self.inner.workers
+    }
+
+    /// False when the OS refused to lower the hashing threads' priority (they then compete with
+    /// request threads as equals). `serve` logs it.
+    pub fn priority_lowered(&self) -> bool {
+        self.inner.priority_lowered
     }
 
     /// A PHC string (`$argon2id$v=19$m=...`) for a new password.
@@ -111,7 +138,7 @@ impl Hasher {
 }
 
 impl Worker {
-    fn run(self, rx: &Mutex<Receiver<Job>>) {
+    fn run(mut self, rx: &Mutex<Receiver<Job>>) {
         loop {
             let job = match rx.lock() {
                 Ok(guard) => guard.recv(),
@@ -120,7 +147,7 @@ impl Worker {
             let Ok(job) = job else { return };
             match job {
                 Job::Hash { password, reply } => {
-                    let _ = reply.send(hash_with(&self.argon2, &password));
+                    let _ = reply.send(hash_with(&self.argon2, &mut self.blocks, &password));
                 }
                 Job::Verify { password, phc, reply } => {
                     let _ = reply.send(Ok(self.verify(&password, phc.as_deref())));
@@ -129,9 +156,10 @@ impl Worker {
         }
     }
 
-    fn verify(&self, password: &SecretString, phc: Option<&str>) -> Verdict {
+    fn verify(&mut self, password: &SecretString, phc: Option<&str>) -> Verdict {
         let Some(phc) = phc else {
-            let _ = self.check(password, &self.dummy);
+            let dummy = self.dummy.clone();
+            let _ = self.check(password, &dummy);
             return Verdict::Mismatch;
         };
         if self.check(password, phc) {
@@ -141,28 +169,84 @@ impl Worker {
         }
     }
 
-    fn check(&self, password: &SecretString, phc: &str) -> bool {
-        match PasswordHash::new(phc) {
-            // The parameters are taken from the stored string, so old hashes still verify.
-            Ok(parsed) => self.argon2.verify_password(password.expose_secret().as_bytes(), &parsed).is_ok(),
-            Err(_) => {
+    fn check(&mut self, password: &SecretString, phc: &str) -> bool {
+        // The parameters are taken from the stored string, so old hashes still verify.
+        match verify_with(&mut self.blocks, password, phc) {
+            Some(matched) => matched,
+            None => {
                 // A corrupt stored hash must not be faster to reject than a real one.
-                let _ = self.argon2.verify_password(password.expose_secret().as_bytes(), &dummy_parsed(&self.dummy));
+                let dummy = self.dummy.clone();
+                let _ = verify_with(&mut self.blocks, password, &dummy);
                 false
             }
         }
     }
 }
 
-fn dummy_parsed(dummy: &str) -> PasswordHash<'_> {
-    // The dummy was produced by us at start-up; parsing cannot fail, but no panic either way.
-    PasswordHash::new(dummy).unwrap_or_else(|_| PasswordHash {
-        algorithm: argon2::ARGON2ID_IDENT,
-        version: None,
-        params: Default::default(),
-        salt: None,
-        hash: None,
-    })
+/// Lowers the calling thread below the request threads: SCHED_BATCH (no wake-up preemption of
+/// interactive threads) at nice 10, where a nice-0 thread gets about ten times the CPU share.
+/// Measured against SCHED_IDLE and plain nice 10 in docs/performance.md. Best effort: where it
+/// is refused (another OS, a seccomp policy), hashing runs at normal priority; the result is
+/// reported by [`Hasher::priority_lowered`]. Raising one's own nice value needs no privilege.
+fn lower_priority() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        use thread_priority::{
+            NormalThreadSchedulePolicy, ThreadPriority, ThreadPriorityValue, ThreadSchedulePolicy,
+            set_thread_priority_and_policy, thread_native_id,
+        };
+        let policy = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch);
+        let Ok(value) = ThreadPriorityValue::try_from(HASH_PRIORITY) else { return false };
+        set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Crossplatform(value), policy).is_ok()
+    }
+    #[cfg(not(target_os = "linux"))]
+    false
+}
+
+/// The crate's portable priority (0 to 99) that it maps to nice 10 on Linux (its raw OS value
+/// cannot be built outside the crate). Unit test `hashing_threads_run_at_nice_10_batch` reads
+/// the result back from /proc.
+const HASH_PRIORITY: u8 = 22;
+
+/// Argon2 memory for `argon2`'s parameters.
+fn memory_for(argon2: &Argon2<'_>) -> Vec<Block> {
+    vec![Block::default(); argon2.params().block_count()]
+}
+
+/// `Some(true|false)` for a well-formed PHC string, `None` for one that cannot be checked.
+fn verify_with(blocks: &mut [Block], password: &SecretString, phc: &str) -> Option<bool> {
+    let parsed = PasswordHash::new(phc).ok()?;
+    let algorithm = Algorithm::try_from(parsed.algorithm).ok()?;
+    let version = parsed.version.map(Version::try_from).transpose().ok()?.unwrap_or_default();
+    let params = Params::try_from(&parsed).ok()?;
+    let expected = parsed.hash?;
+    let mut salt = [0u8; 64];
+    let salt = parsed.salt?.decode_b64(&mut salt).ok()?;
+    let argon2 = Argon2::new(algorithm, version, params);
+    let mut out = [0u8; Output::MAX_LENGTH];
+    let out = out.get_mut(..expected.len())?;
+    run_argon2(&argon2, blocks, password, salt, out).ok()?;
+    // `Output`'s equality is constant-time.
+    Some(Output::new(out).ok()? == expected)
+}
+
+/// Runs Argon2 in the worker's memory. A stored hash that asks for more memory than configured
+/// (made before the parameters were lowered) gets a temporary buffer, so the worker's own never
+/// grows past the configured size.
+fn run_argon2(
+    argon2: &Argon2<'_>,
+    blocks: &mut [Block],
+    password: &SecretString,
+    salt: &[u8],
+    out: &mut [u8],
+) -> Result<(), argon2::Error> {
+    let pw = password.expose_secret().as_bytes();
+    let needed = argon2.params().block_count();
+    if needed <= blocks.len() {
+        argon2.hash_password_into_with_memory(pw, salt, out, &mut blocks[..needed])
+    } else {
+        argon2.hash_password_into_with_memory(pw, salt, out, vec![Block::default(); needed])
+    }
 }
 
 pub fn argon2_for(p: HashParams) -> Result<Argon2<'static>, HashError> {
@@ -171,12 +255,23 @@ pub fn argon2_for(p: HashParams) -> Result<Argon2<'static>, HashError> {
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
-fn hash_with(argon2: &Argon2<'_>, password: &SecretString) -> Result<String, HashError> {
-    let salt = SaltString::generate(&mut OsRng);
-    argon2
-        .hash_password(password.expose_secret().as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| HashError::Failed(e.to_string()))
+/// A PHC string for a new password: a random 16-byte salt, the configured parameters, and a
+/// 32-byte output computed in `blocks`.
+fn hash_with(argon2: &Argon2<'_>, blocks: &mut [Block], password: &SecretString) -> Result<String, HashError> {
+    let fail = |e: &dyn std::fmt::Display| HashError::Failed(e.to_string());
+    let mut salt_bytes = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut OsRng, &mut salt_bytes);
+    let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| fail(&e))?;
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    run_argon2(argon2, blocks, password, &salt_bytes, &mut out).map_err(|e| fail(&e))?;
+    let phc = PasswordHash {
+        algorithm: argon2::ARGON2ID_IDENT,
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(argon2.params()).map_err(|e| fail(&e))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&out).map_err(|e| fail(&e))?),
+    };
+    Ok(phc.to_string())
 }
 
 /// True when `phc` is not Argon2id v1.3 or used less memory or fewer iterations than `now`.
@@ -222,6 +317,56 @@ mod tests {
         let stronger = HashParams { memory_kib: 2048, iterations: 2, parallelism: 1 };
         let new = Hasher::start(stronger, 1, 4).unwrap();
         assert_eq!(new.verify(pw("correct horse"), Some(phc)).await.unwrap(), Verdict::Match { rehash: true });
+    }
+
+    /// The scheduling of each `rampart-hash-*` thread, from /proc: (policy, nice).
+    #[cfg(target_os = "linux")]
+    fn hash_threads() -> Vec<(u32, i32)> {
+        let mut found = Vec::new();
+        for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            if !comm.starts_with("rampart-hash") {
+                continue;
+            }
+            let stat = std::fs::read_to_string(task.path().join("stat")).unwrap();
+            // Fields after the parenthesised name: state is field 3, nice 19, policy 41.
+            let rest: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+            found.push((rest[38].parse().unwrap(), rest[16].parse().unwrap()));
+        }
+        found
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashing_threads_run_at_nice_10_batch() {
+        let h = Hasher::start(SMALL, 2, 4).unwrap();
+        assert!(h.priority_lowered());
+        let threads = hash_threads();
+        assert!(threads.len() >= 2, "{threads:?}");
+        const SCHED_BATCH: u32 = 3;
+        assert!(threads.iter().all(|t| *t == (SCHED_BATCH, 10)), "{threads:?}");
+    }
+
+    /// Hashes made in the worker's reused memory are standard PHC strings: the reference
+    /// implementation (the argon2 crate's own `PasswordVerifier`) accepts them, and ours accepts
+    /// the reference's, with other parameters and algorithms too.
+    #[tokio::test]
+    async fn reused_memory_hashes_are_standard_phc() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let h = Hasher::start(SMALL, 1, 4).unwrap();
+        let a = h.hash(pw("correct horse")).await.unwrap();
+        let b = h.hash(pw("correct horse")).await.unwrap();
+        assert_ne!(a, b, "salts must differ");
+        let reference = argon2_for(SMALL).unwrap();
+        assert!(reference.verify_password(b"correct horse", &PasswordHash::new(&a).unwrap()).is_ok());
+        assert!(reference.verify_password(b"wrong horse", &PasswordHash::new(&a).unwrap()).is_err());
+        for alg in [Algorithm::Argon2id, Algorithm::Argon2i, Algorithm::Argon2d] {
+            let other = Argon2::new(alg, Version::V0x13, Params::new(2048, 2, 2, None).unwrap());
+            let salt = SaltString::generate(&mut OsRng);
+            let phc = other.hash_password(b"correct horse", &salt).unwrap().to_string();
+            assert!(matches!(h.verify(pw("correct horse"), Some(phc.clone())).await.unwrap(), Verdict::Match { .. }));
+            assert_eq!(h.verify(pw("wrong horse"), Some(phc)).await.unwrap(), Verdict::Mismatch);
+        }
     }
 
     #[tokio::test]

@@ -5,6 +5,7 @@ use axum::extract::FromRequestParts;
 use http::header;
 use http::request::Parts;
 use rampart_core::clock::{duration_ms, now_ms};
+use rampart_core::limit::Bucket;
 use rampart_core::token::{self, TokenHash};
 use rampart_store::UserRow;
 use secrecy::SecretString;
@@ -57,8 +58,17 @@ async fn bearer(header_value: &[u8], state: &AppState) -> Result<Authenticated, 
     if state.revocations.is_revoked(&claims.sid).await {
         return Err(BAD_TOKEN);
     }
+    // `sub` is keyed on only now that the signature, expiry and revocation are checked: a forged
+    // or stale token must not be able to spend its claimed victim's budget.
+    spend_user_budget(state, &claims.sub).await?;
     let user = state.store.user_by_id_cached(&claims.sub).await?.ok_or(BAD_TOKEN)?;
     Ok(Authenticated { user, session_id: claims.sid.clone(), credential: Credential::Bearer })
+}
+
+/// The per-user API budget (`rate_limit.api_per_user_per_minute`), spent once the credential is
+/// verified and before the request does any further work.
+async fn spend_user_budget(state: &AppState, user_id: &str) -> Result<(), ApiError> {
+    state.limiter.check(Bucket::ApiUser(user_id)).await.map_err(ApiError::RateLimited)
 }
 
 async fn cookie(parts: &Parts, state: &AppState) -> Result<Authenticated, ApiError> {
@@ -74,6 +84,7 @@ async fn cookie(parts: &Parts, state: &AppState) -> Result<Authenticated, ApiErr
     if now >= s.session_expires_at || now - s.session_last_seen_at >= idle {
         return Err(ApiError::Unauthorized("invalid or expired session"));
     }
+    spend_user_budget(state, &s.user.id).await?;
     if now - s.session_last_seen_at >= TOUCH_EVERY_MS.min(idle / 10) {
         state.store.touch_session(&s.session_id, now).await?;
     }

@@ -11,16 +11,20 @@
 //!    never logged or sent (it could hold data).
 //! 5. `TimeoutLayer`: the whole request, handler included, has `limits.request_timeout`. (The
 //!    time to send the request head is bounded earlier, in the accept loop.)
-//! 6. `CorsLayer`: exact allowed origins only; answers preflights.
-//! 7. `guard`: refuses a cookie and a bearer token together (400), a declared body over the
+//! 6. `CorsLayer`: exact allowed origins only; answers preflights. Above the rate limit so that a
+//!    browser page can read a 429 and its `Retry-After`.
+//! 7. `rate_limit`: the per-IP API budget, 429 before any handler or database work (the login
+//!    budgets are spent in the credential check and the per-user budget in `Authenticated`:
+//!    both need something this layer does not have; see `rate_limit.rs`). Above the guard, so
+//!    that requests it refuses spend budget too.
+//! 8. `guard`: refuses a cookie and a bearer token together (400), a declared body over the
 //!    limit (413), and on unsafe methods a foreign `Origin`, `Sec-Fetch-Site: cross-site` or a
 //!    missing/wrong CSRF token on a cookie session (403), all before any handler or database work.
-//!
-//! Rate limiting joins between 6 and 7.
 
 mod context;
 mod guard;
 mod problem;
+mod rate_limit;
 mod security_headers;
 
 use axum::Router;
@@ -43,7 +47,12 @@ pub fn stack(router: Router, state: &AppState) -> Router {
             .allow_credentials(true)
             .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
             .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, HeaderName::from_static(CSRF_HEADER)])
-            .expose_headers([HeaderName::from_static("x-request-id"), header::RETRY_AFTER])
+            .expose_headers([
+                HeaderName::from_static("x-request-id"),
+                header::RETRY_AFTER,
+                crate::error::RATELIMIT_POLICY,
+                crate::error::RATELIMIT,
+            ])
     });
     router.layer(
         ServiceBuilder::new()
@@ -57,6 +66,7 @@ pub fn stack(router: Router, state: &AppState) -> Router {
             }))
             .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.config.limits.request_timeout))
             .option_layer(cors)
+            .layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::rate_limit))
             .layer(axum::middleware::from_fn_with_state(state.clone(), guard::guard)),
     )
 }

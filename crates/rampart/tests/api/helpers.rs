@@ -18,6 +18,15 @@ pub fn unique_email() -> String {
     format!("user-{}@example.com", uuid::Uuid::new_v4().simple())
 }
 
+/// Rate limits for tests that are not about them: high enough never to be reached.
+pub const RELAXED_LIMITS: &[(&str, &str)] = &[
+    ("RATE_LIMIT__LOGIN_PER_IP_PER_MINUTE", "100000"),
+    ("RATE_LIMIT__LOGIN_GLOBAL_PER_MINUTE", "100000"),
+    ("RATE_LIMIT__LOCKOUT_AFTER_FAILURES", "100000"),
+    ("RATE_LIMIT__API_PER_IP_PER_MINUTE", "1000000"),
+    ("RATE_LIMIT__API_PER_USER_PER_MINUTE", "1000000"),
+];
+
 /// How to start a server.
 pub struct Builder {
     env: Vec<(String, String)>,
@@ -140,6 +149,10 @@ declared = ["manager"]
         for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("RAMPART_")) {
             cmd.env_remove(k);
         }
+        // Most tests log in far more often than the production limits allow from one address;
+        // the limits and lockout tests set their own (a later `Builder::env` wins, since
+        // `Command::env` replaces an earlier value of the same variable).
+        cmd.envs(RELAXED_LIMITS.iter().map(|(k, v)| (format!("RAMPART_{k}"), *v)));
         cmd.envs(b.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null()).spawn().unwrap();
 

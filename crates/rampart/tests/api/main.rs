@@ -14,3 +14,4 @@ mod headers;
 mod input;
 mod logs;
 mod tokens;
+mod limits;

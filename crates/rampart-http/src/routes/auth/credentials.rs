@@ -1,9 +1,19 @@
 //! The credential check shared by `POST /auth/login` and the token password grant: one code path,
-//! one hashing pool, one uniform failure.
+//! one hashing pool, one uniform failure, one set of limits.
+//!
+//! In order, each step before any work the next one costs:
+//!
+//! 1. the body's email and password are well-formed (no work);
+//! 2. the login budgets, per client IP, per account and deployment-wide ([`login_gate`]): 429
+//!    before any database read or hash;
+//! 3. the account is not locked: 423 after one indexed read, without hashing (so a correct
+//!    password learns nothing while locked);
+//! 4. the hash; a failure counts towards the lockout, a success resets the count.
 
 use rampart_core::auth::hasher::Verdict;
-use rampart_core::clock::now_ms;
+use rampart_core::clock::{Millis, duration_ms, now_ms};
 use rampart_core::email::Email;
+use rampart_core::limit::Bucket;
 use rampart_core::password::check_length;
 use rampart_store::{AuditEvent, UserRow};
 use secrecy::SecretString;
@@ -16,6 +26,18 @@ use crate::{ApiError, AppState};
 /// The one answer for an unknown email and a wrong password: same status, same bytes.
 pub const INVALID_CREDENTIALS: ApiError = ApiError::Unauthorized("invalid email or password");
 
+/// Spends one login attempt from the client's IP, the account's and the deployment's budgets,
+/// in that order: a client over its own budget is refused before it can spend anyone else's.
+/// Every login-like route (login, token password grant, later MFA verify and forgot-password)
+/// calls this first; they share the one per-IP bucket. `account` is the normalized email, known
+/// or not, so a refusal says nothing about whether the account exists.
+pub async fn login_gate(state: &AppState, ctx: &RequestContext, account: &str) -> Result<(), ApiError> {
+    for bucket in [Bucket::LoginIp(ctx.ip), Bucket::LoginAccount(account), Bucket::LoginGlobal] {
+        state.limiter.check(bucket).await.map_err(ApiError::RateLimited)?;
+    }
+    Ok(())
+}
+
 /// Checks an email and password. Failures are audited and answered uniformly.
 pub async fn authenticate(
     state: &AppState,
@@ -25,26 +47,37 @@ pub async fn authenticate(
 ) -> Result<UserRow, ApiError> {
     let email = Email::parse(email).map_err(|e| ApiError::Validation(vec![FieldError::new("email", e.to_string())]))?;
     check_length(&password).map_err(|e| ApiError::Validation(vec![FieldError::new("password", e.to_string())]))?;
+    login_gate(state, ctx, email.normalized()).await?;
 
     let user = state.store.user_by_email(email.normalized()).await?;
+    if let Some(u) = &user
+        && let Some(until) = u.locked_until.filter(|until| *until > now_ms())
+    {
+        // Refused without hashing: the password is not even looked at while the lock lasts.
+        let event = Audit {
+            action: AuditEvent::LoginFailure,
+            actor_id: Some(&u.id),
+            target: Some(email.normalized()),
+            outcome: "denied",
+        };
+        record(state, ctx, event).await;
+        return Err(locked(until, now_ms()));
+    }
     // An unknown email is checked against a dummy hash: the same Argon2 work as a wrong password,
     // so response time does not reveal whether an account exists.
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let verdict = state.hasher.verify(password.clone(), stored).await?;
     let (user, rehash) = match (user, verdict) {
         (Some(user), Verdict::Match { rehash }) => (user, rehash),
-        (user, _) => {
-            let actor = user.as_ref().map(|u| u.id.as_str());
-            let event = Audit {
-                action: AuditEvent::LoginFailure,
-                actor_id: actor,
-                target: Some(email.normalized()),
-                outcome: "failure",
-            };
-            record(state, ctx, event).await;
-            return Err(INVALID_CREDENTIALS);
-        }
+        (user, _) => return Err(failed(state, ctx, user.as_ref(), email.normalized()).await),
     };
+    // Resets the failure count in the same statement that re-checks the lock: a lock set by a
+    // concurrent failure (or an admin) while this attempt was hashing still wins.
+    match state.store.record_login_success(&user.id, now_ms()).await? {
+        None => return Err(INVALID_CREDENTIALS), // deleted meanwhile
+        Some(Some(until)) if until > now_ms() => return Err(locked(until, now_ms())),
+        Some(_) => {}
+    }
     if rehash {
         // Parameters were raised since this hash was made: store a fresh one. Off the response
         // path; it only succeeds if the hash was not changed meanwhile.
@@ -60,4 +93,38 @@ pub async fn authenticate(
         });
     }
     Ok(user)
+}
+
+/// A wrong password (or an unknown email): audited, counted towards the lockout of an existing
+/// account, and answered with the uniform 401, even by the failure that sets the lock.
+async fn failed(state: &AppState, ctx: &RequestContext, user: Option<&UserRow>, email: &str) -> ApiError {
+    let actor = user.map(|u| u.id.as_str());
+    let event = Audit { action: AuditEvent::LoginFailure, actor_id: actor, target: Some(email), outcome: "failure" };
+    record(state, ctx, event).await;
+    let Some(user) = user else { return INVALID_CREDENTIALS };
+    let rl = &state.config.rate_limit;
+    let lock_until = now_ms().saturating_add(duration_ms(rl.lockout_duration));
+    match state.store.record_login_failure(&user.id, rl.lockout_after_failures, lock_until).await {
+        Ok(Some(f)) if f.locked_until.is_some() => {
+            // The owner is not logged out: a lock stops new logins, not existing ones, so an
+            // attacker cannot end someone's sessions just by failing logins in their name.
+            tracing::warn!(user_id = %user.id, failures = f.failed_logins, "account locked after failed logins");
+            let event = Audit {
+                action: AuditEvent::Lockout,
+                actor_id: Some(&user.id),
+                target: Some(&user.id),
+                outcome: "denied",
+            };
+            record(state, ctx, event).await;
+        }
+        Ok(_) => {}
+        Err(e) => return e.into(),
+    }
+    INVALID_CREDENTIALS
+}
+
+/// 423 with the lock's remaining time, in whole seconds rounded up.
+fn locked(until: Millis, now: Millis) -> ApiError {
+    let ms = u64::try_from(until.saturating_sub(now)).unwrap_or(0);
+    ApiError::Locked(ms.div_ceil(1000).max(1))
 }
