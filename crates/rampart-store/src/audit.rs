@@ -15,6 +15,11 @@ pub enum AuditEvent {
     RefreshTokenReuse,
     /// Too many failed logins locked the account (written when the lock is set).
     Lockout,
+    RoleChanged,
+    UserLocked,
+    UserUnlocked,
+    UserDeleted,
+    AuthzDenied,
 }
 
 impl AuditEvent {
@@ -26,6 +31,11 @@ impl AuditEvent {
             AuditEvent::Logout => "logout",
             AuditEvent::RefreshTokenReuse => "refresh_token_reuse",
             AuditEvent::Lockout => "lockout",
+            AuditEvent::RoleChanged => "role_changed",
+            AuditEvent::UserLocked => "user_locked",
+            AuditEvent::UserUnlocked => "user_unlocked",
+            AuditEvent::UserDeleted => "user_deleted",
+            AuditEvent::AuthzDenied => "authz_denied",
         }
     }
 }

@@ -54,7 +54,7 @@ pub struct NewUser<'a> {
     pub now: Millis,
 }
 
-const USER_COLUMNS: &str = "id, email, email_normalized, password_hash, display_name, roles, email_verified, \
+pub(crate) const USER_COLUMNS: &str = "id, email, email_normalized, password_hash, display_name, roles, email_verified, \
      mfa_enabled, failed_logins, locked_until, created_at, updated_at";
 
 impl Store {
@@ -95,7 +95,7 @@ impl Store {
         Ok(row)
     }
 
-    fn forget_user(&self, id: &str) {
+    pub(crate) fn forget_user(&self, id: &str) {
         self.users.0.remove(id);
     }
 

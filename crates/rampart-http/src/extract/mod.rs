@@ -2,8 +2,12 @@
 
 mod client;
 mod json;
+mod maybe;
+mod role;
 mod session;
 
 pub use client::{ClientIp, RequestContext, client_ip};
 pub use json::ApiJson;
+pub use maybe::MaybeAuthenticated;
+pub use role::{Admin, RequireRole, require};
 pub use session::{Authenticated, Credential};

@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod admin;
 mod audit;
 mod auth_flow;
 mod cli;
@@ -12,6 +13,8 @@ mod enumeration;
 mod hashing;
 mod headers;
 mod input;
-mod logs;
-mod tokens;
 mod limits;
+mod logs;
+mod openapi;
+mod resources;
+mod tokens;

@@ -1,0 +1,210 @@
+//! What the admin API reads and writes: the user list, role changes, locks, deletion.
+//!
+//! The last-admin rule is part of each writing statement, never a count read before the write: an
+//! `UPDATE` / `DELETE` whose `WHERE` also says "unless this would leave no admin who can sign in".
+//! Two admins demoting each other at the same moment therefore cannot both succeed: SQLite runs
+//! the statements one after the other on the single writer connection, and the second one sees the
+//! first one's result. (A PostgreSQL backend must run these in a SERIALIZABLE transaction, or lock
+//! the admin rows first: under READ COMMITTED both `EXISTS` checks could pass.)
+//!
+//! "An admin who can sign in" (an *active* admin) has the role `admin` and is not locked now. A
+//! locked admin does not count, so the last usable admin cannot delete themselves and leave only
+//! a locked one behind.
+
+use rampart_core::clock::Millis;
+use sqlx::{Sqlite, Transaction};
+
+use crate::users::USER_COLUMNS;
+use crate::{Store, StoreError, UserRow};
+
+/// `locked_until` of an account an admin locked: 9999-12-31T23:59:59Z, the last instant RFC 3339
+/// can write. Kept in the same column as the automatic lockout so that every login path that
+/// refuses a locked account (`locked_until > now`) refuses this one too, with no second check to
+/// forget.
+pub const LOCKED_INDEFINITELY: Millis = 253_402_300_799_000;
+
+/// What a PATCH does to the lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockChange {
+    Keep,
+    /// Locked until [`LOCKED_INDEFINITELY`].
+    Lock,
+    /// `locked_until` and `failed_logins` cleared (also ends an automatic lockout).
+    Unlock,
+}
+
+impl LockChange {
+    fn as_str(self) -> &'static str {
+        match self {
+            LockChange::Keep => "keep",
+            LockChange::Lock => "lock",
+            LockChange::Unlock => "unlock",
+        }
+    }
+}
+
+pub struct UserChange<'a> {
+    /// The complete new role list (already validated), or `None` to leave roles alone.
+    pub roles: Option<&'a [String]>,
+    pub lock: LockChange,
+}
+
+/// The result of an admin write.
+#[derive(Debug)]
+pub enum AdminWrite<T> {
+    Done(T),
+    NotFound,
+    /// Refused: it would leave no active admin.
+    LastAdmin,
+}
+
+#[derive(Debug)]
+pub struct Changed {
+    pub user: UserRow,
+    /// Ids of the token logins that were revoked: their access tokens must go to the revocation
+    /// set (cookie sessions are checked against the database on every request and need nothing).
+    pub revoked_token_logins: Vec<String>,
+}
+
+/// Where a page of users starts: after this `(created_at, id)`.
+pub type UserCursor<'a> = (Millis, &'a str);
+
+/// The row being written is an active admin at `now` (a placeholder such as `$5`). The role test
+/// pads with spaces so that `admin` matches the whole name only (not `sysadmin`).
+fn target_active_admin(now: &str) -> String {
+    format!("((' ' || roles || ' ') LIKE '% admin %' AND (locked_until IS NULL OR locked_until <= {now}))")
+}
+
+/// Some user other than `id` is an active admin at `now` (placeholders).
+fn another_active_admin(id: &str, now: &str) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM users o WHERE o.id <> {id} AND (' ' || o.roles || ' ') LIKE '% admin %' \
+         AND (o.locked_until IS NULL OR o.locked_until <= {now}))"
+    )
+}
+
+impl Store {
+    /// Users in creation order (`created_at`, then `id`), after `after`, at most `limit`. With
+    /// `email`, only the user whose normalized email is exactly that (0 or 1 rows).
+    pub async fn list_users(
+        &self,
+        after: Option<UserCursor<'_>>,
+        email_normalized: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<UserRow>, StoreError> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users \
+             WHERE ($1 IS NULL OR email_normalized = $1) \
+               AND ($2 IS NULL OR created_at > $2 OR (created_at = $2 AND id > $3)) \
+             ORDER BY created_at, id LIMIT $4"
+        );
+        Ok(sqlx::query_as::<_, UserRow>(&sql)
+            .bind(email_normalized)
+            .bind(after.map(|a| a.0))
+            .bind(after.map(|a| a.1))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// Changes roles and/or the lock of one user, refusing to leave no active admin, and revokes
+    /// every login of the user when the roles are set or the account is locked: old tokens carry
+    /// the old roles in their claims, and a locked account must not keep working through them.
+    ///
+    /// One transaction on the writer: the guarded `UPDATE` and the revocation of the sessions
+    /// commit together or not at all.
+    pub async fn admin_update_user(
+        &self,
+        id: &str,
+        change: &UserChange<'_>,
+        now: Millis,
+    ) -> Result<AdminWrite<Changed>, StoreError> {
+        let roles = change.roles.map(|r| r.join(" "));
+        let mode = change.lock.as_str();
+        // The guard, in words: allowed unless the target is an active admin now, will not be one
+        // afterwards (demoted, or locked), and no other active admin exists.
+        let (target_active, another_active) = (target_active_admin("$5"), another_active_admin("$1", "$5"));
+        let sql = format!(
+            "UPDATE users SET \
+                 roles = COALESCE($2, roles), \
+                 locked_until = CASE $3 WHEN 'lock' THEN $4 WHEN 'unlock' THEN NULL ELSE locked_until END, \
+                 failed_logins = CASE $3 WHEN 'unlock' THEN 0 ELSE failed_logins END, \
+                 updated_at = $5 \
+             WHERE id = $1 AND ( \
+                 NOT {target_active} \
+                 OR ((' ' || COALESCE($2, roles) || ' ') LIKE '% admin %' AND $3 <> 'lock') \
+                 OR {another_active}) \
+             RETURNING {USER_COLUMNS}"
+        );
+        let mut tx = self.writer.begin().await?;
+        let updated = sqlx::query_as::<_, UserRow>(&sql)
+            .bind(id)
+            .bind(roles.as_deref())
+            .bind(mode)
+            .bind(LOCKED_INDEFINITELY)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(user) = updated else {
+            let why = refusal(&mut tx, id).await?;
+            tx.rollback().await?;
+            return Ok(why);
+        };
+        let revoke = change.roles.is_some() || change.lock == LockChange::Lock;
+        let revoked_token_logins = if revoke { revoke_logins(&mut tx, id, now).await? } else { Vec::new() };
+        tx.commit().await?;
+        // After the commit: a read between an earlier forget and the commit could have cached
+        // the old row again.
+        self.forget_user(id);
+        Ok(AdminWrite::Done(Changed { user, revoked_token_logins }))
+    }
+
+    /// Deletes a user unless they are the last active admin. Their sessions and refresh tokens go
+    /// with them (foreign keys cascade); the ids of their token logins are returned for the
+    /// revocation set, since those rows are gone once the transaction commits.
+    pub async fn admin_delete_user(&self, id: &str, now: Millis) -> Result<AdminWrite<Vec<String>>, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        // Revoking first takes the write lock, so no login of this user can be added between the
+        // read of its ids and the delete. Rolled back with the delete if that is refused.
+        let sids = revoke_logins(&mut tx, id, now).await?;
+        let sql = format!(
+            "DELETE FROM users WHERE id = $1 AND (NOT {} OR {})",
+            target_active_admin("$2"),
+            another_active_admin("$1", "$2")
+        );
+        let done = sqlx::query(&sql).bind(id).bind(now).execute(&mut *tx).await?;
+        if done.rows_affected() == 0 {
+            let why = refusal(&mut tx, id).await?;
+            tx.rollback().await?;
+            return Ok(why);
+        }
+        tx.commit().await?;
+        self.forget_user(id);
+        Ok(AdminWrite::Done(sids))
+    }
+}
+
+/// Why a guarded write touched no row: the user does not exist, or the guard refused. Read in
+/// the same transaction, so it describes the state the write saw; it only picks the answer
+/// (404 or 409), the decision was the statement's.
+async fn refusal<T>(tx: &mut Transaction<'_, Sqlite>, id: &str) -> Result<AdminWrite<T>, StoreError> {
+    let exists =
+        sqlx::query_scalar::<_, i64>("SELECT 1 FROM users WHERE id = $1").bind(id).fetch_optional(&mut **tx).await?;
+    Ok(if exists.is_some() { AdminWrite::LastAdmin } else { AdminWrite::NotFound })
+}
+
+/// Marks every live login of the user revoked; returns the ids of the token logins among them.
+async fn revoke_logins(
+    tx: &mut Transaction<'_, Sqlite>,
+    user_id: &str,
+    now: Millis,
+) -> Result<Vec<String>, StoreError> {
+    let rows = sqlx::query_as::<_, (String, String)>(
+        "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL RETURNING id, kind",
+    )
+    .bind(user_id)
+    .bind(now)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows.into_iter().filter(|(_, kind)| kind == "token").map(|(id, _)| id).collect())
+}
