@@ -16,6 +16,7 @@ use std::time::Duration;
 
 pub use memory::{CAPACITY, MemoryLimiter};
 
+use crate::clock::Millis;
 use crate::config::RateLimitConfig;
 
 /// The budgets, each with the name that clients see in `RateLimit-Policy`.
@@ -167,6 +168,24 @@ impl Limiter {
     pub async fn check(&self, bucket: Bucket<'_>) -> Result<(), Refusal> {
         match self {
             Self::Memory(m) => m.check(bucket),
+        }
+    }
+
+    /// Lockout for emails that have no account. Real accounts are locked in the database; if
+    /// unknown emails were never locked, a 423 after a few failures would tell an attacker that
+    /// the account exists (which the dummy hash and the uniform 401 otherwise hide). So an
+    /// unknown email is counted and locked by the same rule, here. Returns the lock this failure
+    /// set, if any.
+    pub async fn unknown_account_failed(&self, email: &str, threshold: u32, lock_until: Millis) -> Option<Millis> {
+        match self {
+            Self::Memory(m) => m.unknown_account_failed(email, threshold, lock_until),
+        }
+    }
+
+    /// Until when an unknown email is locked, if it is.
+    pub async fn unknown_account_locked(&self, email: &str, now: Millis) -> Option<Millis> {
+        match self {
+            Self::Memory(m) => m.unknown_account_locked(email, now),
         }
     }
 }

@@ -284,9 +284,30 @@ async fn a_successful_login_resets_the_failure_count() {
         app.login(&email, OTHER_STRONG_PASSWORD).await.0.assert_problem(401);
     }
     assert_eq!(app.login(&email, STRONG_PASSWORD).await.0.status, 200);
-    // An unknown email is never locked: no account, no count (and no 423 to reveal anything).
+}
+
+/// If only real accounts could be locked, the 423 after five failures would tell an attacker
+/// which emails have accounts. Unknown emails are locked by the same rule, with the same answer.
+#[tokio::test]
+async fn a_lock_does_not_reveal_whether_the_account_exists() {
+    let app = TestApp::builder().env("RATE_LIMIT__LOCKOUT_AFTER_FAILURES", "5").spawn().await;
+    let (email, _) = app.user().await;
     let nobody = unique_email();
-    for _ in 0..8 {
-        app.login(&nobody, OTHER_STRONG_PASSWORD).await.0.assert_problem(401);
+    let mut answers = Vec::new();
+    for target in [&email, &nobody] {
+        for _ in 0..5 {
+            app.login(target, OTHER_STRONG_PASSWORD).await.0.assert_problem(401);
+        }
+        let r = app.login(target, OTHER_STRONG_PASSWORD).await.0;
+        assert_locked(&r);
+        answers.push(r);
     }
+    let (known, unknown) = (&answers[0], &answers[1]);
+    assert_eq!(known.body, unknown.body, "bodies differ:\n{}\n{}", known.text(), unknown.text());
+    // The two locks were set a moment apart: their Retry-After may straddle a second.
+    let secs = |r: &Resp| r.header("retry-after").unwrap().parse::<i64>().unwrap();
+    assert!((secs(known) - secs(unknown)).abs() <= 1, "{} vs {}", secs(known), secs(unknown));
+    // The token password grant sees the same lock.
+    let grant = json!({ "grant_type": "password", "email": nobody, "password": OTHER_STRONG_PASSWORD });
+    assert_locked(&app.post_json("/auth/token", &grant).await);
 }

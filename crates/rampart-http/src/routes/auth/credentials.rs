@@ -6,8 +6,8 @@
 //! 1. the body's email and password are well-formed (no work);
 //! 2. the login budgets, per client IP, per account and deployment-wide ([`login_gate`]): 429
 //!    before any database read or hash;
-//! 3. the account is not locked: 423 after one indexed read, without hashing (so a correct
-//!    password learns nothing while locked);
+//! 3. the account (or the unknown email) is not locked: 423 after one indexed read, without
+//!    hashing (so a correct password learns nothing while locked);
 //! 4. the hash; a failure counts towards the lockout, a success resets the count.
 
 use rampart_core::auth::hasher::Verdict;
@@ -50,18 +50,23 @@ pub async fn authenticate(
     login_gate(state, ctx, email.normalized()).await?;
 
     let user = state.store.user_by_email(email.normalized()).await?;
-    if let Some(u) = &user
-        && let Some(until) = u.locked_until.filter(|until| *until > now_ms())
-    {
+    let now = now_ms();
+    // Unknown emails are locked by the same rule (in the limiter's memory), so that a 423 does
+    // not tell an attacker which accounts exist.
+    let lock = match &user {
+        Some(u) => u.locked_until.filter(|until| *until > now),
+        None => state.limiter.unknown_account_locked(email.normalized(), now).await,
+    };
+    if let Some(until) = lock {
         // Refused without hashing: the password is not even looked at while the lock lasts.
         let event = Audit {
             action: AuditEvent::LoginFailure,
-            actor_id: Some(&u.id),
+            actor_id: user.as_ref().map(|u| u.id.as_str()),
             target: Some(email.normalized()),
             outcome: "denied",
         };
         record(state, ctx, event).await;
-        return Err(locked(until, now_ms()));
+        return Err(locked(until, now));
     }
     // An unknown email is checked against a dummy hash: the same Argon2 work as a wrong password,
     // so response time does not reveal whether an account exists.
@@ -95,30 +100,29 @@ pub async fn authenticate(
     Ok(user)
 }
 
-/// A wrong password (or an unknown email): audited, counted towards the lockout of an existing
-/// account, and answered with the uniform 401, even by the failure that sets the lock.
+/// A wrong password or an unknown email: audited, counted towards the lockout (in the database
+/// for an account, in the limiter for an unknown email), and answered with the uniform 401, even
+/// by the failure that sets the lock.
 async fn failed(state: &AppState, ctx: &RequestContext, user: Option<&UserRow>, email: &str) -> ApiError {
     let actor = user.map(|u| u.id.as_str());
     let event = Audit { action: AuditEvent::LoginFailure, actor_id: actor, target: Some(email), outcome: "failure" };
     record(state, ctx, event).await;
-    let Some(user) = user else { return INVALID_CREDENTIALS };
     let rl = &state.config.rate_limit;
     let lock_until = now_ms().saturating_add(duration_ms(rl.lockout_duration));
-    match state.store.record_login_failure(&user.id, rl.lockout_after_failures, lock_until).await {
-        Ok(Some(f)) if f.locked_until.is_some() => {
-            // The owner is not logged out: a lock stops new logins, not existing ones, so an
-            // attacker cannot end someone's sessions just by failing logins in their name.
-            tracing::warn!(user_id = %user.id, failures = f.failed_logins, "account locked after failed logins");
-            let event = Audit {
-                action: AuditEvent::Lockout,
-                actor_id: Some(&user.id),
-                target: Some(&user.id),
-                outcome: "denied",
-            };
-            record(state, ctx, event).await;
-        }
-        Ok(_) => {}
-        Err(e) => return e.into(),
+    let locked = match user {
+        Some(user) => match state.store.record_login_failure(&user.id, rl.lockout_after_failures, lock_until).await {
+            Ok(f) => f.is_some_and(|f| f.locked_until.is_some()),
+            Err(e) => return e.into(),
+        },
+        None => state.limiter.unknown_account_failed(email, rl.lockout_after_failures, lock_until).await.is_some(),
+    };
+    if locked {
+        // The owner is not logged out: a lock stops new logins, not existing ones, so an
+        // attacker cannot end someone's sessions just by failing logins in their name.
+        let actor = user.map(|u| u.id.as_str());
+        tracing::warn!(user_id = actor.unwrap_or("-"), "login locked after failed attempts");
+        let event = Audit { action: AuditEvent::Lockout, actor_id: actor, target: Some(email), outcome: "denied" };
+        record(state, ctx, event).await;
     }
     INVALID_CREDENTIALS
 }
