@@ -341,10 +341,11 @@ fn resource_paths(res: &Resource, p: &mut Map<String, Value>, schemas: &mut Map<
         if let Some(e) = s.get_mut("enum").and_then(Value::as_array_mut) {
             e.retain(|v| !v.is_null());
         }
-        s.as_object_mut().map(|o| {
+        // A filter value need not satisfy write constraints (it compares, it is not stored).
+        if let Some(o) = s.as_object_mut() {
             o.remove("minLength");
             o.remove("pattern");
-        });
+        }
         params.push(query(&f.name, s.clone(), "Equals"));
         let ordered =
             matches!(f.kind, Kind::Integer { .. } | Kind::Number { .. } | Kind::Timestamp | Kind::String { .. });

@@ -47,10 +47,10 @@ pub fn validate(field: &Field, v: &Value) -> Result<SqlValue, String> {
             if s.contains('\0') {
                 return Err("must not contain NUL characters".into());
             }
-            if let Some((src, re)) = pattern {
-                if !re.is_match(s) {
-                    return Err(format!("must match the pattern {src}"));
-                }
+            if let Some((src, re)) = pattern
+                && !re.is_match(s)
+            {
+                return Err(format!("must match the pattern {src}"));
             }
             Ok(SqlValue::Text(s.to_owned()))
         }

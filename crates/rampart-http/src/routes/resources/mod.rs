@@ -186,12 +186,11 @@ async fn denied(
         Audit { action: AuditEvent::AuthzDenied, actor_id: caller.id(), target: Some(&target), outcome: "denied" },
     )
     .await;
-    if write {
-        if let Some(scope) = caller.scope(res, Action::Read) {
-            if matches!(state.store.get_record(res, id, &scope).await, Ok(Some(_))) {
-                return ApiError::Forbidden("not allowed on this record");
-            }
-        }
+    if write
+        && let Some(scope) = caller.scope(res, Action::Read)
+        && matches!(state.store.get_record(res, id, &scope).await, Ok(Some(_)))
+    {
+        return ApiError::Forbidden("not allowed on this record");
     }
     ApiError::NotFound
 }
