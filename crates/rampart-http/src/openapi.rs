@@ -4,7 +4,8 @@
 //! Errors are documented once as the `default` response: RFC 9457 problem+json.
 
 use rampart_core::config::Config;
-use rampart_core::resources::{Field, Kind, Registry, Resource};
+use rampart_core::config::access::Term;
+use rampart_core::resources::{Action, Field, Kind, Registry, Resource};
 use serde_json::{Map, Value, json};
 
 fn r(name: &str) -> Value {
@@ -326,6 +327,7 @@ fn resource_paths(res: &Resource, p: &mut Map<String, Value>, schemas: &mut Map<
     );
 
     let mut sortable: Vec<String> = vec!["created_at".into(), "updated_at".into(), "id".into()];
+    sortable.extend(res.owner.clone());
     sortable.extend(res.fields.iter().filter(|f| !f.optional && f.read.is_none()).map(|f| f.name.clone()));
     let sort_values: Vec<String> = sortable.iter().flat_map(|s| [s.clone(), format!("-{s}")]).collect();
     let mut params = vec![
@@ -333,6 +335,11 @@ fn resource_paths(res: &Resource, p: &mut Map<String, Value>, schemas: &mut Map<
         query("cursor", json!({ "type": "string" }), "next_cursor of the previous page, with the same sort"),
         query("sort", json!({ "type": "string", "enum": sort_values }), "Field to sort by; prefix - for descending"),
     ];
+    if let Some(o) = &res.owner {
+        let id = json!({ "type": "string", "format": "uuid" });
+        params.push(query(o, id.clone(), "Owner equals"));
+        params.push(query(&format!("{o}__ne"), id, "Owner differs"));
+    }
     for f in res.fields.iter().filter(|f| f.read.is_none()) {
         let mut s = field_schema(f);
         if let Some(t) = s["type"].as_array().and_then(|a| a.first().cloned()) {
@@ -354,21 +361,23 @@ fn resource_paths(res: &Resource, p: &mut Map<String, Value>, schemas: &mut Map<
             params.push(query(&format!("{}__{o}", f.name), s.clone(), o));
         }
     }
+    // An action whose rule has `public` needs no credentials.
+    let public = |a: Action| res.rule(a).is_some_and(|r| r.has(&Term::Public));
     let base = format!("/api/{}", res.name);
     let created = json!({ "description": "Created", "headers": { "Location": { "schema": { "type": "string" } } },
         "content": { "application/json": { "schema": r(&record) } } });
     p.insert(
         base.clone(),
         json!({
-            "get": op(&format!("List {} the caller may see", res.name), &res.name, false, None,
+            "get": op(&format!("List {} the caller may see", res.name), &res.name, public(Action::List), None,
                 json!({ "200": ok("A page", r(&page)) }), params),
-            "post": op(&format!("Create a record of {}", res.name), &res.name, false, Some(body(r(&create))),
+            "post": op(&format!("Create a record of {}", res.name), &res.name, public(Action::Create), Some(body(r(&create))),
                 json!({ "201": created }), vec![]),
         }),
     );
     p.insert(format!("{base}/{{id}}"), json!({
-        "get": op("Read a record", &res.name, false, None, json!({ "200": ok("The record", r(&record)) }), vec![path_id()]),
-        "patch": op("Update a record", &res.name, false, Some(body(r(&update))), json!({ "200": ok("Updated", r(&record)) }), vec![path_id()]),
-        "delete": op("Delete a record", &res.name, false, None, json!({ "204": empty("Deleted") }), vec![path_id()]),
+        "get": op("Read a record", &res.name, public(Action::Read), None, json!({ "200": ok("The record", r(&record)) }), vec![path_id()]),
+        "patch": op("Update a record", &res.name, public(Action::Update), Some(body(r(&update))), json!({ "200": ok("Updated", r(&record)) }), vec![path_id()]),
+        "delete": op("Delete a record", &res.name, public(Action::Delete), None, json!({ "204": empty("Deleted") }), vec![path_id()]),
     }));
 }

@@ -95,6 +95,14 @@ pub fn check(loaded: &Loaded) -> Vec<Problem> {
     for (name, res) in &c.resources {
         check_resource(name, res, &roles, &mut r);
     }
+    // What only compiling finds (a pattern that is not a regex, a default that breaks its own
+    // field's constraints) is reported here too, so `check` agrees with `serve`.
+    if !r.problems.iter().any(|p| p.level == Level::Error && p.key.starts_with("resources."))
+        && let Err(m) = crate::resources::Registry::compile(c)
+    {
+        let (key, message) = m.split_once(": ").unwrap_or(("resources", m.as_str()));
+        r.error(key, message, "fix the declaration");
+    }
     r.problems.sort_by_key(|p| std::cmp::Reverse(p.level));
     r.problems
 }
@@ -507,6 +515,20 @@ mod tests {
             assert!(e.contains(&key), "{key} not reported: {p:?}");
         }
         assert!(p.iter().any(|p| p.key == "resources.t.access.create" && p.level == Level::Warning));
+    }
+
+    #[test]
+    fn compile_errors_are_reported_by_check() {
+        let p = problems(
+            "[resources.t]\nfields.x = { type = \"string\", max_len = 5, pattern = \"[unclosed\" }\naccess.read = \"authenticated\"\n",
+            &[],
+        );
+        assert!(errors(&p).contains(&"resources.t.fields.x.pattern"), "{p:?}");
+        let p = problems(
+            "[resources.t]\nfields.n = { type = \"integer\", min = 1, max = 5, default = 9 }\naccess.read = \"authenticated\"\n",
+            &[],
+        );
+        assert!(errors(&p).contains(&"resources.t.fields.n.default"), "{p:?}");
     }
 
     #[test]
