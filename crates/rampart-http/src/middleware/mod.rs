@@ -13,9 +13,10 @@
 //!    time to send the request head is bounded earlier, in the accept loop.)
 //! 6. `CorsLayer`: exact allowed origins only; answers preflights. Above the rate limit so that a
 //!    browser page can read a 429 and its `Retry-After`.
-//! 7. `rate_limit`: the per-IP API budget, 429 before any handler or database work (the login
-//!    budgets are spent in the credential check and the per-user budget in `Authenticated`:
-//!    both need something this layer does not have; see `rate_limit.rs`). Above the guard, so
+//! 7. `rate_limit`: the per-IP API budget, and login's per-IP budget: 429 before any handler or
+//!    database work, before the body is read (the other login budgets are spent in the
+//!    credential check and the per-user budget in `Authenticated`: both need something this
+//!    layer does not have; see `rate_limit.rs`). Above the guard, so
 //!    that requests it refuses spend budget too.
 //! 8. `guard`: refuses a cookie and a bearer token together (400), a declared body over the
 //!    limit (413), and on unsafe methods a foreign `Origin`, `Sec-Fetch-Site: cross-site` or a
@@ -37,6 +38,7 @@ use tower_http::timeout::TimeoutLayer;
 use crate::AppState;
 
 pub use guard::CSRF_HEADER;
+pub use rate_limit::LoginIpSpent;
 
 pub fn stack(router: Router, state: &AppState) -> Router {
     let origins: Vec<HeaderValue> = state.cors_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();

@@ -21,6 +21,7 @@ use secrecy::SecretString;
 use super::super::audit::{Audit, record};
 use crate::error::FieldError;
 use crate::extract::RequestContext;
+use crate::middleware::LoginIpSpent;
 use crate::{ApiError, AppState};
 
 /// The one answer for an unknown email and a wrong password: same status, same bytes.
@@ -31,8 +32,18 @@ pub const INVALID_CREDENTIALS: ApiError = ApiError::Unauthorized("invalid email 
 /// Every login-like route (login, token password grant, later MFA verify and forgot-password)
 /// calls this first; they share the one per-IP bucket. `account` is the normalized email, known
 /// or not, so a refusal says nothing about whether the account exists.
-pub async fn login_gate(state: &AppState, ctx: &RequestContext, account: &str) -> Result<(), ApiError> {
-    for bucket in [Bucket::LoginIp(ctx.ip), Bucket::LoginAccount(account), Bucket::LoginGlobal] {
+/// `ip_spent`: the rate-limit layer already spent the per-IP budget for this request (it does
+/// for `POST /auth/login`, before reading the body).
+pub async fn login_gate(
+    state: &AppState,
+    ctx: &RequestContext,
+    account: &str,
+    ip_spent: Option<LoginIpSpent>,
+) -> Result<(), ApiError> {
+    if ip_spent.is_none() {
+        state.limiter.check(Bucket::LoginIp(ctx.ip)).await.map_err(ApiError::RateLimited)?;
+    }
+    for bucket in [Bucket::LoginAccount(account), Bucket::LoginGlobal] {
         state.limiter.check(bucket).await.map_err(ApiError::RateLimited)?;
     }
     Ok(())
@@ -44,10 +55,11 @@ pub async fn authenticate(
     ctx: &RequestContext,
     email: &str,
     password: SecretString,
+    ip_spent: Option<LoginIpSpent>,
 ) -> Result<UserRow, ApiError> {
     let email = Email::parse(email).map_err(|e| ApiError::Validation(vec![FieldError::new("email", e.to_string())]))?;
     check_length(&password).map_err(|e| ApiError::Validation(vec![FieldError::new("password", e.to_string())]))?;
-    login_gate(state, ctx, email.normalized()).await?;
+    login_gate(state, ctx, email.normalized(), ip_spent).await?;
 
     let user = state.store.user_by_email(email.normalized()).await?;
     let now = now_ms();

@@ -1,8 +1,8 @@
 //! `POST /auth/login`, `POST /auth/logout`, `GET /auth/csrf`.
 
-use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use http::{HeaderMap, StatusCode, header};
 use rampart_core::clock::{duration_ms, now_ms};
 use rampart_core::token::{self, TokenHash};
@@ -15,6 +15,7 @@ use super::super::audit::{Audit, record};
 use super::credentials::authenticate;
 use crate::cookie::{clear_session, session_value, set_session};
 use crate::extract::{ApiJson, Authenticated, Credential, RequestContext};
+use crate::middleware::LoginIpSpent;
 use crate::views::UserView;
 use crate::{ApiError, AppState};
 
@@ -30,9 +31,11 @@ pub async fn login(
     State(state): State<AppState>,
     ctx: RequestContext,
     headers: HeaderMap,
+    ip_spent: Option<Extension<LoginIpSpent>>,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    let user = authenticate(&state, &ctx, &body.email, body.password).await?;
+    let ip_spent = ip_spent.map(|Extension(s)| s);
+    let user = authenticate(&state, &ctx, &body.email, body.password, ip_spent).await?;
 
     // A login always starts a new session with a new value (no fixation); a session the browser
     // still carried is revoked rather than left alive beside it.

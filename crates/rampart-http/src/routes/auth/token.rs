@@ -63,7 +63,8 @@ pub async fn token(
             let (Some(email), Some(password), true) = (body.email, body.password, errors.is_empty()) else {
                 return Err(ApiError::Validation(errors));
             };
-            let user = authenticate(&state, &ctx, &email, password).await?;
+            // Not spent by the rate-limit layer: only the body says this is a login.
+            let user = authenticate(&state, &ctx, &email, password, None).await?;
             password_grant(&state, &ctx, &user).await.map(Json)
         }
         "refresh_token" => {
