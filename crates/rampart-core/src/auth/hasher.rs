@@ -15,6 +15,7 @@
 //!   hash, instead of allocating and freeing that much per attempt: no allocator churn or page
 //!   faults on the hot path, and the pool's memory is fixed at `workers × memory_kib`.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 
@@ -62,6 +63,10 @@ pub struct Hasher {
 struct Inner {
     tx: SyncSender<Job>,
     workers: usize,
+    /// Jobs submitted and not finished yet, and how many fit (workers + queue): lets a caller see
+    /// that the pool is full before doing the work that would lead up to a hash.
+    pending: Arc<AtomicUsize>,
+    capacity: usize,
     /// Whether the OS accepted the lower priority for the hashing threads.
     priority_lowered: bool,
 }
@@ -86,8 +91,10 @@ impl Hasher {
         let (tx, rx) = sync_channel::<Job>(queue);
         let rx = Arc::new(Mutex::new(rx));
         let (started_tx, started) = std::sync::mpsc::channel::<bool>();
+        let pending = Arc::new(AtomicUsize::new(0));
         for n in 0..workers {
             let rx = Arc::clone(&rx);
+            let pending = Arc::clone(&pending);
             let (argon2, dummy, started_tx) = (argon2.clone(), dummy.clone(), started_tx.clone());
             std::thread::Builder::new()
                 .name(format!("rampart-hash-{n}"))
@@ -95,13 +102,14 @@ impl Hasher {
                     let _ = started_tx.send(lower_priority());
                     // Allocated on the worker's own thread, once.
                     let blocks = memory_for(&argon2);
-                    Worker { argon2, params, blocks, dummy }.run(&rx)
+                    Worker { argon2, params, blocks, dummy }.run(&rx, &pending)
                 })
                 .map_err(|e| HashError::Failed(e.to_string()))?;
         }
         drop(started_tx);
         let priority_lowered = started.iter().take(workers).all(|lowered| lowered);
-        Ok(Self { inner: Arc::new(Inner { tx, workers, priority_lowered }) })
+        let capacity = workers + queue;
+        Ok(Self { inner: Arc::new(Inner { tx, workers, pending, capacity, priority_lowered }) })
     }
 
     pub fn workers(&self) -> usize {
@@ -129,16 +137,27 @@ impl Hasher {
         rx.await.map_err(|_| HashError::Failed("hashing worker stopped".into()))?
     }
 
+    /// True when every worker is busy and the queue is full: a hash submitted now would be
+    /// refused with `Busy`. A hint (another caller may free or take a slot a moment later), used
+    /// to refuse a login before its database read rather than after it.
+    pub fn saturated(&self) -> bool {
+        self.inner.pending.load(Ordering::Relaxed) >= self.inner.capacity
+    }
+
     fn submit(&self, job: Job) -> Result<(), HashError> {
-        self.inner.tx.try_send(job).map_err(|e| match e {
-            TrySendError::Full(_) => HashError::Busy,
-            TrySendError::Disconnected(_) => HashError::Failed("hashing pool stopped".into()),
+        self.inner.pending.fetch_add(1, Ordering::Relaxed);
+        self.inner.tx.try_send(job).map_err(|e| {
+            self.inner.pending.fetch_sub(1, Ordering::Relaxed);
+            match e {
+                TrySendError::Full(_) => HashError::Busy,
+                TrySendError::Disconnected(_) => HashError::Failed("hashing pool stopped".into()),
+            }
         })
     }
 }
 
 impl Worker {
-    fn run(mut self, rx: &Mutex<Receiver<Job>>) {
+    fn run(mut self, rx: &Mutex<Receiver<Job>>, pending: &AtomicUsize) {
         loop {
             let job = match rx.lock() {
                 Ok(guard) => guard.recv(),
@@ -153,6 +172,7 @@ impl Worker {
                     let _ = reply.send(Ok(self.verify(&password, phc.as_deref())));
                 }
             }
+            pending.fetch_sub(1, Ordering::Relaxed);
         }
     }
 
@@ -370,6 +390,34 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn saturation_is_visible_before_submitting() {
+        let slow = HashParams { memory_kib: 32768, iterations: 8, parallelism: 1 };
+        let h = Hasher::start(slow, 1, 1).unwrap();
+        assert!(!h.saturated());
+        // One hashing and one queued fill a pool of one worker and one queue slot. The second is
+        // sent once the worker has taken the first off the queue.
+        let mut jobs = Vec::new();
+        for _ in 0..2 {
+            let h2 = h.clone();
+            jobs.push(tokio::spawn(async move { h2.hash(pw("x")).await }));
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let mut seen = false;
+        for _ in 0..200 {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            if h.saturated() {
+                seen = true;
+                break;
+            }
+        }
+        assert!(seen, "two jobs in a pool of capacity two, never saturated");
+        for j in jobs {
+            j.await.unwrap().unwrap();
+        }
+        assert!(!h.saturated(), "every job is finished, yet the pool says it is full");
+    }
+
+    #[tokio::test]
     async fn full_queue_is_refused_at_once() {
         let slow = HashParams { memory_kib: 8192, iterations: 4, parallelism: 1 };
         let h = Hasher::start(slow, 1, 1).unwrap();
@@ -386,5 +434,6 @@ mod tests {
             }
         }
         assert!(busy >= 1, "a one-slot queue took eight jobs");
+        assert!(!h.saturated(), "every job is finished, yet the pool says it is full");
     }
 }

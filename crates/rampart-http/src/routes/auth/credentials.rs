@@ -6,9 +6,10 @@
 //! 1. the body's email and password are well-formed (no work);
 //! 2. the login budgets, per client IP, per account and deployment-wide ([`login_gate`]): 429
 //!    before any database read or hash;
-//! 3. the account (or the unknown email) is not locked: 423 after one indexed read, without
+//! 3. the hashing pool has room (else 503 at once, before the database read);
+//! 4. the account (or the unknown email) is not locked: 423 after one indexed read, without
 //!    hashing (so a correct password learns nothing while locked);
-//! 4. the hash; a failure counts towards the lockout, a success resets the count.
+//! 5. the hash; a failure counts towards the lockout, a success resets the count.
 
 use rampart_core::auth::hasher::Verdict;
 use rampart_core::clock::{Millis, duration_ms, now_ms};
@@ -61,6 +62,11 @@ pub async fn authenticate(
     check_length(&password).map_err(|e| ApiError::Validation(vec![FieldError::new("password", e.to_string())]))?;
     login_gate(state, ctx, email.normalized(), ip_spent).await?;
 
+    // Every hashing slot is taken: answer 503 now, before the database read that would only
+    // lead up to a refused hash. Under a login flood this is most attempts.
+    if state.hasher.saturated() {
+        return Err(rampart_core::auth::hasher::HashError::Busy.into());
+    }
     let user = state.store.user_by_email(email.normalized()).await?;
     let now = now_ms();
     // Unknown emails are locked by the same rule (in the limiter's memory), so that a 423 does
