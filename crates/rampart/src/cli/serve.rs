@@ -32,6 +32,11 @@ pub async fn run(path: Option<&Path>) -> Result<(), Failure> {
     let workers = c.auth.hash_workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
     let hasher = Hasher::start(c.auth.password_hash.params(), workers, c.auth.hash_queue)
         .map_err(|e| Failure::runtime(format!("password hasher: {e}")))?;
+    if !hasher.priority_lowered() {
+        tracing::warn!(
+            "hashing threads run at normal priority (the OS refused to lower it): a login flood competes with every request"
+        );
+    }
     let listen = c.server.listen;
     let header_timeout = c.limits.header_read_timeout;
     let listener =
