@@ -172,10 +172,12 @@ impl Store {
     ) -> Result<Option<LoginFailure>, StoreError> {
         self.forget_user(id);
         // In SQLite and PostgreSQL alike, every expression in SET sees the row as it was before
-        // the UPDATE, so `failed_logins + 1` is the new count in both places.
+        // the UPDATE, so `failed_logins + 1` is the new count in both places. A longer lock
+        // already in place (an admin's) is never shortened by an automatic one.
         let row: Option<(i64, Option<i64>)> = sqlx::query_as(
             "UPDATE users SET failed_logins = failed_logins + 1, \
-             locked_until = CASE WHEN failed_logins + 1 >= $2 THEN $3 ELSE locked_until END \
+             locked_until = CASE WHEN failed_logins + 1 >= $2 AND (locked_until IS NULL OR locked_until < $3) \
+                 THEN $3 ELSE locked_until END \
              WHERE id = $1 RETURNING failed_logins, locked_until",
         )
         .bind(id)
@@ -206,18 +208,5 @@ impl Store {
         .fetch_optional(&self.writer)
         .await?;
         Ok(row.map(|(locked_until,)| locked_until))
-    }
-
-    /// For admins: lock until a time, or unlock (`None`), which also resets the failure count so
-    /// that the owner gets a full set of attempts again. Existing logins are left alone; revoking
-    /// them is a separate decision. `None` when there is no such user.
-    pub async fn set_locked(&self, id: &str, locked_until: Option<Millis>) -> Result<Option<UserRow>, StoreError> {
-        self.forget_user(id);
-        let sql = format!(
-            "UPDATE users SET locked_until = $2, \
-             failed_logins = CASE WHEN $2 IS NULL THEN 0 ELSE failed_logins END \
-             WHERE id = $1 RETURNING {USER_COLUMNS}"
-        );
-        Ok(sqlx::query_as::<_, UserRow>(&sql).bind(id).bind(locked_until).fetch_optional(&self.writer).await?)
     }
 }
