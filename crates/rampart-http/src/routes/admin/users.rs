@@ -21,37 +21,27 @@ use serde::{Deserialize, Deserializer, Serialize};
 use super::super::audit::{Audit, record};
 use super::page::{self, Page, invalid, is_uuid};
 use crate::extract::{Admin, ApiJson, RequestContext, RequireRole};
+use crate::views::UserView;
 use crate::{ApiError, AppState};
 
-/// A user as an admin sees it: the profile plus roles and lock state. Built field by field, so
-/// the password hash cannot reach it.
+/// A user as an admin sees it: the profile every user sees of themselves (built field by field,
+/// so the password hash cannot reach it) plus the lock state.
 #[derive(Serialize)]
 pub struct AdminUserView {
-    id: String,
-    email: String,
-    display_name: Option<String>,
-    email_verified: bool,
-    roles: Vec<String>,
-    mfa_enabled: bool,
+    #[serde(flatten)]
+    user: UserView,
     /// When the current lock ends; `null` when the account is not locked now (an expired
     /// automatic lockout shows as `null`). An admin lock shows as `9999-12-31T23:59:59Z`.
     locked_until: Option<String>,
     failed_logins: i64,
-    created_at: String,
 }
 
 impl AdminUserView {
     fn new(u: &UserRow, now: Millis) -> Self {
         Self {
-            id: u.id.clone(),
-            email: u.email.clone(),
-            display_name: u.display_name.clone(),
-            email_verified: u.email_verified,
-            roles: u.roles(),
-            mfa_enabled: u.mfa_enabled,
+            user: UserView::from(u),
             locked_until: u.locked_until.filter(|until| *until > now).map(rfc3339),
             failed_logins: u.failed_logins,
-            created_at: rfc3339(u.created_at),
         }
     }
 }

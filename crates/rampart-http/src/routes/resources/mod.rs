@@ -102,12 +102,7 @@ async fn read(
     let res = resource(&state, &name)?;
     let caller = Caller::new(&who);
     let id = record_id(&id)?;
-    let Some(scope) = caller.scope(res, Action::Read) else {
-        if caller.auth.is_none() {
-            return Err(caller.refuse());
-        }
-        return Err(denied(&state, &ctx, &caller, res, &id, false).await);
-    };
+    let scope = record_scope(&state, &ctx, &caller, res, &id, Action::Read).await?;
     match state.store.get_record(res, &id, &scope).await? {
         Some(rec) => Ok(Json(body::render(res, &rec, caller.principal()))),
         None => Err(denied(&state, &ctx, &caller, res, &id, false).await),
@@ -125,12 +120,7 @@ async fn update(
     let res = resource(&state, &name)?;
     let caller = Caller::new(&who);
     let id = record_id(&id)?;
-    let Some(scope) = caller.scope(res, Action::Update) else {
-        if caller.auth.is_none() {
-            return Err(caller.refuse());
-        }
-        return Err(denied(&state, &ctx, &caller, res, &id, true).await);
-    };
+    let scope = record_scope(&state, &ctx, &caller, res, &id, Action::Update).await?;
     // Under an owner scope the statement can only touch the caller's own row.
     let owns = matches!(scope, Scope::Owner(_));
     let values = body::writable(res, body, caller.principal(), false, owns)?;
@@ -150,16 +140,28 @@ async fn remove(
     let res = resource(&state, &name)?;
     let caller = Caller::new(&who);
     let id = record_id(&id)?;
-    let Some(scope) = caller.scope(res, Action::Delete) else {
-        if caller.auth.is_none() {
-            return Err(caller.refuse());
-        }
-        return Err(denied(&state, &ctx, &caller, res, &id, true).await);
-    };
+    let scope = record_scope(&state, &ctx, &caller, res, &id, Action::Delete).await?;
     if state.store.delete_record(res, &id, &scope).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(denied(&state, &ctx, &caller, res, &id, true).await)
+    }
+}
+
+/// The scope of a record-level action, or its refusal: 401 for an anonymous caller, else the
+/// audited 404/403 of [`denied`].
+async fn record_scope(
+    state: &AppState,
+    ctx: &RequestContext,
+    caller: &Caller,
+    res: &Resource,
+    id: &str,
+    action: Action,
+) -> Result<Scope, ApiError> {
+    match caller.scope(res, action) {
+        Some(scope) => Ok(scope),
+        None if caller.auth.is_none() => Err(caller.refuse()),
+        None => Err(denied(state, ctx, caller, res, id, action != Action::Read).await),
     }
 }
 
