@@ -37,7 +37,9 @@ impl Store {
         opts: &StoreOptions<'_>,
         resources: &rampart_core::resources::Registry,
     ) -> Result<(), StoreError> {
-        let mut conn = sqlx::SqliteConnection::connect_with(&sqlite_options(opts)?).await?;
+        let options = sqlite_options(opts)?;
+        let mut conn = sqlx::SqliteConnection::connect_with(&options).await?;
+        restrict_file(options.get_filename())?;
         SQLITE_MIGRATIONS.run(&mut conn).await.map_err(|e| StoreError::Other(e.to_string()))?;
         crate::resource_schema::ensure(&mut conn, resources).await?;
         conn.close().await?;
@@ -79,6 +81,25 @@ fn runtime_pool(max: u32) -> SqlitePoolOptions {
             rampart_sqlite_guard::install(&mut handle).map_err(|e| sqlx::Error::Configuration(e.into()))
         })
     })
+}
+
+/// The database holds password and token hashes: readable by its owner only (0600), whatever
+/// the umask was when SQLite created it. WAL side files are created with the database's mode.
+#[cfg(unix)]
+fn restrict_file(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::metadata(path) {
+        Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| StoreError::Other(format!("cannot restrict {}: {e}", path.display())))
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(not(unix))]
+fn restrict_file(_: &Path) -> Result<(), StoreError> {
+    Ok(())
 }
 
 fn sqlite_options(opts: &StoreOptions<'_>) -> Result<SqliteConnectOptions, StoreError> {

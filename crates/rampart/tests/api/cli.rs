@@ -137,4 +137,11 @@ async fn migrate_creates_the_schema() {
     }
     let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode").fetch_one(&pool).await.unwrap();
     assert_eq!(mode, "wal");
+    // Password and token hashes live in this file: owner-only.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("cli.db")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "database file mode {:o}", mode & 0o777);
+    }
 }
