@@ -35,6 +35,16 @@ pub struct Inner {
 }
 
 impl Inner {
+    /// Ends a login of `user_id`: marks it revoked in the database, and puts its id in the
+    /// revocation set so that its access tokens are refused at once, not at their `exp`. Both
+    /// halves, always together. False when there was no such live login.
+    pub async fn end_login(&self, sid: &str, user_id: &str) -> Result<bool, rampart_store::StoreError> {
+        let now = rampart_core::clock::now_ms();
+        let ended = self.store.revoke_session(sid, user_id, now).await?;
+        self.revocations.revoke(sid, self.revocation_horizon(now)).await;
+        Ok(ended)
+    }
+
     /// Until when a revocation of a login must be remembered: the life of its last access token.
     pub fn revocation_horizon(&self, from: rampart_core::clock::Millis) -> rampart_core::clock::Millis {
         from + rampart_core::clock::duration_ms(self.tokens.ttl())

@@ -89,7 +89,8 @@ impl Store {
         Ok(())
     }
 
-    /// Revokes one session of one user. False when there was no such live session.
+    /// Revokes one login (cookie session or token login) of one user. False when there was no
+    /// such live login.
     pub async fn revoke_session(&self, id: &str, user_id: &str, now: Millis) -> Result<bool, StoreError> {
         let done =
             sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL")
@@ -98,16 +99,6 @@ impl Store {
                 .bind(user_id)
                 .execute(&self.writer)
                 .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// Revokes a login whoever owns it (refresh-token reuse, password change). True when it was live.
-    pub async fn revoke_login(&self, id: &str, now: Millis) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(now)
-            .bind(id)
-            .execute(&self.writer)
-            .await?;
         Ok(done.rows_affected() == 1)
     }
 

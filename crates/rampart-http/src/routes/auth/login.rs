@@ -42,7 +42,7 @@ pub async fn login(
     if let Some(old) = session_value(&headers).filter(|v| token::well_formed(v))
         && let Some(s) = state.store.session_by_hash(TokenHash::of(old).as_str()).await?
     {
-        state.store.revoke_session(&s.session_id, &s.user.id, now_ms()).await?;
+        state.end_login(&s.session_id, &s.user.id).await?;
     }
     let (value, hash) = token::generate();
     let now = now_ms();
@@ -84,12 +84,8 @@ pub async fn logout(
     ctx: RequestContext,
     auth: Authenticated,
 ) -> Result<Response, ApiError> {
-    let now = now_ms();
-    state.store.revoke_session(&auth.session_id, &auth.user.id, now).await?;
+    state.end_login(&auth.session_id, &auth.user.id).await?;
     let cookie = matches!(auth.credential, Credential::Cookie(_));
-    if !cookie {
-        state.revocations.revoke(&auth.session_id, state.revocation_horizon(now)).await;
-    }
     let event = Audit {
         action: AuditEvent::Logout,
         actor_id: Some(&auth.user.id),

@@ -140,7 +140,7 @@ async fn refresh_grant(
         // Someone used this token before us. Read who, and when.
         let used = state.store.refresh_by_hash(hash.as_str()).await?.ok_or(BAD_REFRESH)?;
         if !concurrent_refresh(state, &used, &ip, ctx, now) {
-            return reuse_detected(state, ctx, &used, now).await;
+            return reuse_detected(state, ctx, &used).await;
         }
         // The same client racing itself: a sibling token in the same login.
         state.store.insert_refresh(new_hash.as_str(), &row.session_id, now, expires, client).await?;
@@ -157,14 +157,8 @@ fn concurrent_refresh(state: &AppState, used: &RefreshRow, ip: &str, ctx: &Reque
         && used.used_user_agent.as_deref() == ctx.user_agent.as_deref()
 }
 
-async fn reuse_detected(
-    state: &AppState,
-    ctx: &RequestContext,
-    used: &RefreshRow,
-    now: Millis,
-) -> Result<TokenResponse, ApiError> {
-    state.store.revoke_login(&used.session_id, now).await?;
-    state.revocations.revoke(&used.session_id, state.revocation_horizon(now)).await;
+async fn reuse_detected(state: &AppState, ctx: &RequestContext, used: &RefreshRow) -> Result<TokenResponse, ApiError> {
+    state.end_login(&used.session_id, &used.user.id).await?;
     tracing::warn!(sid = %used.session_id, "refresh token reuse: login revoked");
     let event = Audit {
         action: AuditEvent::RefreshTokenReuse,
@@ -214,18 +208,15 @@ pub async fn revoke(
     let presented = body.refresh_token.expose_secret();
     if token::well_formed(presented)
         && let Some(row) = state.store.refresh_by_hash(TokenHash::of(presented).as_str()).await?
+        && state.end_login(&row.session_id, &row.user.id).await?
     {
-        let now = now_ms();
-        if state.store.revoke_login(&row.session_id, now).await? {
-            state.revocations.revoke(&row.session_id, state.revocation_horizon(now)).await;
-            let event = Audit {
-                action: AuditEvent::Logout,
-                actor_id: Some(&row.user.id),
-                target: Some(&row.session_id),
-                outcome: "success",
-            };
-            record(&state, &ctx, event).await;
-        }
+        let event = Audit {
+            action: AuditEvent::Logout,
+            actor_id: Some(&row.user.id),
+            target: Some(&row.session_id),
+            outcome: "success",
+        };
+        record(&state, &ctx, event).await;
     }
     Ok(StatusCode::NO_CONTENT)
 }
