@@ -44,6 +44,16 @@ pub enum ApiError {
     /// A rate limit refused the request, before any hashing or database work.
     #[error("rate limited: {}", .0.policy.name())]
     RateLimited(rampart_core::limit::Refusal),
+    /// The password was right and the account has a second factor: finish with
+    /// `POST /auth/mfa/verify` and this token.
+    #[error("second factor required")]
+    MfaRequired(secrecy::SecretString),
+    /// The password was right but the address is not verified yet (verification required).
+    #[error("email not verified")]
+    EmailNotVerified,
+    /// A mailed token (reset, verification) that is unknown, spent or expired.
+    #[error("invalid token")]
+    InvalidToken,
     /// Too many failed logins: the account is locked for this many more seconds.
     #[error("account locked")]
     Locked(u64),
@@ -113,6 +123,19 @@ impl IntoResponse for ApiError {
                 None,
             ),
             ApiError::RateLimited(refusal) => rate_limited(&refusal),
+            ApiError::MfaRequired(token) => mfa_required(&token),
+            ApiError::EmailNotVerified => problem(
+                StatusCode::FORBIDDEN,
+                "email-not-verified",
+                "this email address is not verified yet: follow the link we mailed (a new one is on its way)".into(),
+                None,
+            ),
+            ApiError::InvalidToken => problem(
+                StatusCode::BAD_REQUEST,
+                "invalid-token",
+                "the token is invalid, expired or already used".into(),
+                None,
+            ),
             ApiError::Locked(retry_after) => {
                 let detail = "too many failed logins: this account is locked for now; try again later".into();
                 let mut res = problem(StatusCode::LOCKED, "account-locked", detail, None);
@@ -131,6 +154,22 @@ impl IntoResponse for ApiError {
             }
         }
     }
+}
+
+/// 401 `mfa-required`: the problem document carries the `mfa_token` the client sends back with a
+/// code. Only a client that just proved the password gets one.
+fn mfa_required(token: &secrecy::SecretString) -> Response {
+    let body = serde_json::json!({
+        "type": format!("{TYPE_BASE}mfa-required"),
+        "title": "Unauthorized",
+        "status": 401,
+        "detail": "a second factor is required: send this mfa_token and a code to POST /auth/mfa/verify",
+        "mfa_token": secrecy::ExposeSecret::expose_secret(token),
+    });
+    let mut res = (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"rampart\""));
+    res
 }
 
 /// 429 with `Retry-After` and the IETF headers (draft-ietf-httpapi-ratelimit-headers, structured

@@ -19,6 +19,10 @@ pub struct Inner {
     pub hasher: Hasher,
     pub tokens: TokenService,
     pub revocations: Revocations,
+    /// Seals TOTP secrets at rest.
+    pub data_key: rampart_core::auth::data_key::DataKey,
+    /// Outgoing mail, queued off the request path.
+    pub mailer: rampart_mail::Mailer,
     /// Rate limits (per IP, per account, per user, global). In memory, built from `[rate_limit]`.
     pub limiter: rampart_core::limit::Limiter,
     /// The declared resources, compiled at start-up.
@@ -45,6 +49,15 @@ impl Inner {
         Ok(ended)
     }
 
+    /// Puts token logins that a store write just revoked into the revocation set, so that their
+    /// access tokens die now rather than at their `exp`. (Cookie sessions are read from the
+    /// database on every request and need nothing more.)
+    pub async fn revoke_token_logins(&self, sids: &[String], now: rampart_core::clock::Millis) {
+        for sid in sids {
+            self.revocations.revoke(sid, self.revocation_horizon(now)).await;
+        }
+    }
+
     /// Until when a revocation of a login must be remembered: the life of its last access token.
     pub fn revocation_horizon(&self, from: rampart_core::clock::Millis) -> rampart_core::clock::Millis {
         from + rampart_core::clock::duration_ms(self.tokens.ttl())
@@ -66,10 +79,12 @@ pub struct Services {
     pub hasher: Hasher,
     pub tokens: TokenService,
     pub revocations: Revocations,
+    pub data_key: rampart_core::auth::data_key::DataKey,
+    pub mailer: rampart_mail::Mailer,
 }
 
 pub fn build_state(config: Config, services: Services) -> AppState {
-    let Services { resources, store, hasher, tokens, revocations } = services;
+    let Services { resources, store, hasher, tokens, revocations, data_key, mailer } = services;
     let own_origin = rampart_core::config::check::origin_of(&config.server.public_url).unwrap_or_default();
     let trusted_proxies =
         config.server.trusted_proxies.iter().filter_map(|p| rampart_core::config::check::parse_cidr(p)).collect();
@@ -84,6 +99,8 @@ pub fn build_state(config: Config, services: Services) -> AppState {
         hasher,
         tokens,
         revocations,
+        data_key,
+        mailer,
         limiter,
         resources,
         openapi,

@@ -14,6 +14,7 @@
 use rampart_core::clock::Millis;
 use sqlx::{Sqlite, Transaction};
 
+use crate::sessions::revoke_logins;
 use crate::users::USER_COLUMNS;
 use crate::{Store, StoreError, UserRow};
 
@@ -151,7 +152,7 @@ impl Store {
             return Ok(why);
         };
         let revoke = change.roles.is_some() || change.lock == LockChange::Lock;
-        let revoked_token_logins = if revoke { revoke_logins(&mut tx, id, now).await? } else { Vec::new() };
+        let revoked_token_logins = if revoke { revoke_logins(&mut tx, id, None, now).await? } else { Vec::new() };
         tx.commit().await?;
         // After the commit: a read between an earlier forget and the commit could have cached
         // the old row again.
@@ -166,7 +167,7 @@ impl Store {
         let mut tx = self.writer.begin().await?;
         // Revoking first takes the write lock, so no login of this user can be added between the
         // read of its ids and the delete. Rolled back with the delete if that is refused.
-        let sids = revoke_logins(&mut tx, id, now).await?;
+        let sids = revoke_logins(&mut tx, id, None, now).await?;
         let sql = format!(
             "DELETE FROM users WHERE id = $1 AND (NOT {} OR {})",
             target_active_admin("$2"),
@@ -191,20 +192,4 @@ async fn refusal<T>(tx: &mut Transaction<'_, Sqlite>, id: &str) -> Result<AdminW
     let exists =
         sqlx::query_scalar::<_, i64>("SELECT 1 FROM users WHERE id = $1").bind(id).fetch_optional(&mut **tx).await?;
     Ok(if exists.is_some() { AdminWrite::LastAdmin } else { AdminWrite::NotFound })
-}
-
-/// Marks every live login of the user revoked; returns the ids of the token logins among them.
-async fn revoke_logins(
-    tx: &mut Transaction<'_, Sqlite>,
-    user_id: &str,
-    now: Millis,
-) -> Result<Vec<String>, StoreError> {
-    let rows = sqlx::query_as::<_, (String, String)>(
-        "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL RETURNING id, kind",
-    )
-    .bind(user_id)
-    .bind(now)
-    .fetch_all(&mut **tx)
-    .await?;
-    Ok(rows.into_iter().filter(|(_, kind)| kind == "token").map(|(id, _)| id).collect())
 }

@@ -20,6 +20,14 @@ pub enum AuditEvent {
     UserUnlocked,
     UserDeleted,
     AuthzDenied,
+    MfaEnabled,
+    MfaDisabled,
+    MfaFailure,
+    PasswordChanged,
+    PasswordResetRequested,
+    PasswordResetCompleted,
+    EmailVerified,
+    SessionRevoked,
 }
 
 impl AuditEvent {
@@ -36,6 +44,14 @@ impl AuditEvent {
             AuditEvent::UserUnlocked => "user_unlocked",
             AuditEvent::UserDeleted => "user_deleted",
             AuditEvent::AuthzDenied => "authz_denied",
+            AuditEvent::MfaEnabled => "mfa_enabled",
+            AuditEvent::MfaDisabled => "mfa_disabled",
+            AuditEvent::MfaFailure => "mfa_failure",
+            AuditEvent::PasswordChanged => "password_changed",
+            AuditEvent::PasswordResetRequested => "password_reset_requested",
+            AuditEvent::PasswordResetCompleted => "password_reset_completed",
+            AuditEvent::EmailVerified => "email_verified",
+            AuditEvent::SessionRevoked => "session_revoked",
         }
     }
 }

@@ -4,21 +4,25 @@
 //! numbered parameters), so the PostgreSQL backend can run the same text; dialects differ only in
 //! their migration files. Every value is a bound parameter.
 
+mod account_tokens;
 mod admin;
 mod audit;
 mod db;
 mod error;
+mod mfa;
 mod records;
 mod refresh;
 mod resource_schema;
 mod sessions;
 mod users;
 
+pub use account_tokens::Purpose;
 pub use admin::{AdminWrite, Changed, LOCKED_INDEFINITELY, LockChange, UserChange, UserCursor};
 pub use audit::{AuditEvent, AuditRow, NewAuditEvent};
 pub use db::{Store, StoreOptions};
 pub use error::StoreError;
+pub use mfa::{ChallengeRow, MFA_MAX_ATTEMPTS, MfaProof, TotpRow};
 pub use records::{Filter, Op, Record, Sort};
 pub use refresh::RefreshRow;
-pub use sessions::{NewSession, SessionAuth, SessionKind};
+pub use sessions::{NewSession, SESSION_LIST_MAX, SessionAuth, SessionKind, SessionRow};
 pub use users::{LoginFailure, NewUser, UserRow};

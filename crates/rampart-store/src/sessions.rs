@@ -2,6 +2,8 @@
 
 use rampart_core::clock::Millis;
 
+use sqlx::{Sqlite, Transaction};
+
 use crate::{Store, StoreError, UserRow};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,4 +123,63 @@ impl Store {
             .await?;
         Ok(done.rows_affected())
     }
+}
+
+/// One live login as its owner sees it in `GET /auth/sessions`.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionRow {
+    pub id: String,
+    pub kind: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// The most logins `GET /auth/sessions` lists (newest first).
+pub const SESSION_LIST_MAX: i64 = 200;
+
+impl Store {
+    /// The user's live logins: not revoked, not past their absolute limit, and (cookie sessions)
+    /// not idle for `idle_ms` or more. Scoped by `user_id` in the statement.
+    pub async fn list_sessions(
+        &self,
+        user_id: &str,
+        now: Millis,
+        idle_ms: Millis,
+    ) -> Result<Vec<SessionRow>, StoreError> {
+        Ok(sqlx::query_as::<_, SessionRow>(
+            "SELECT id, kind, created_at, last_seen_at, ip, user_agent FROM sessions \
+             WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 \
+               AND (kind = 'token' OR last_seen_at > $3) \
+             ORDER BY created_at DESC, id LIMIT $4",
+        )
+        .bind(user_id)
+        .bind(now)
+        .bind(now - idle_ms)
+        .bind(SESSION_LIST_MAX)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
+
+/// Marks every live login of the user revoked, but `except` (the caller's own, when it stays);
+/// returns the ids of the token logins among them, for the revocation set (cookie sessions are
+/// read from the database on every request and need nothing more).
+pub(crate) async fn revoke_logins(
+    tx: &mut Transaction<'_, Sqlite>,
+    user_id: &str,
+    except: Option<&str>,
+    now: Millis,
+) -> Result<Vec<String>, StoreError> {
+    let rows = sqlx::query_as::<_, (String, String)>(
+        "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL AND ($3 IS NULL OR id <> $3) \
+         RETURNING id, kind",
+    )
+    .bind(user_id)
+    .bind(now)
+    .bind(except)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows.into_iter().filter(|(_, kind)| kind == "token").map(|(id, _)| id).collect())
 }

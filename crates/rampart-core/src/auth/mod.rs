@@ -1,6 +1,8 @@
-//! Credential logic shared by every login path (cookie login, token grant, later MFA).
+//! Credential logic shared by every login path (cookie login, token grant, MFA).
 
+pub mod data_key;
 pub mod hasher;
 pub mod keys;
 pub mod revocation;
 pub mod tokens;
+pub mod totp;

@@ -221,6 +221,27 @@ fn check_auth(c: &Config, r: &mut Report) {
             "make it at least session_idle_timeout",
         );
     }
+    for (key, d, max) in [
+        ("auth.password_reset_ttl", a.password_reset_ttl, Duration::from_secs(24 * 3600)),
+        ("auth.email_verification_ttl", a.email_verification_ttl, Duration::from_secs(30 * 86400)),
+        ("auth.mfa_challenge_ttl", a.mfa_challenge_ttl, Duration::from_secs(30 * 60)),
+    ] {
+        if d.is_zero() || d > max {
+            r.error(
+                key,
+                format!("must be positive and at most {}", humantime::format_duration(max)),
+                "see docs/configuration.md for the defaults",
+            );
+        }
+    }
+    let issuer = a.totp_issuer.trim();
+    if issuer.is_empty() || issuer.len() > 64 || issuer.chars().any(|ch| ch.is_control() || ch == ':') {
+        r.error(
+            "auth.totp_issuer",
+            "must be 1 to 64 characters, without ':' or control characters",
+            "the default is \"Rampart\"",
+        );
+    }
     if c.require_email_verification() && c.mail.smtp_url.is_none() {
         r.production_only(
             "auth.require_email_verification",
@@ -286,8 +307,31 @@ fn check_misc(c: &Config, r: &mut Report) {
     if level.contains("debug") || level.contains("trace") {
         r.production_only("log.level", "debug-level logging in production", "use info or warn");
     }
-    if c.data_key.as_ref().is_some_and(|k| k.expose().trim().is_empty()) {
-        r.error("data_key", "is empty", "32 random bytes, base64 (e.g. `openssl rand -base64 32`)");
+    match &c.data_key {
+        Some(k) if crate::auth::data_key::DataKey::from_base64(k.expose()).is_err() => {
+            r.error(
+                "data_key",
+                "is not 32 bytes of base64",
+                "32 random bytes, base64 (e.g. `openssl rand -base64 32`)",
+            );
+        }
+        Some(_) => {}
+        None => r.production_only(
+            "data_key",
+            "no data key: one would have to be generated on the spot, and TOTP secrets need it",
+            "set RAMPART_DATA_KEY (or data_key_file) to 32 random bytes, base64 (`openssl rand -base64 32`)",
+        ),
+    }
+    for (key, link) in [("mail.reset_link", &c.mail.reset_link), ("mail.verify_link", &c.mail.verify_link)] {
+        if let Some(l) = link
+            && (!l.contains("{token}") || !(l.starts_with("https://") || l.starts_with("http://")))
+        {
+            r.error(
+                key,
+                "must be an http(s) URL containing {token}",
+                "e.g. \"https://app.example.com/reset#token={token}\"",
+            );
+        }
     }
 }
 

@@ -66,6 +66,12 @@ pub struct Config {
 }
 
 impl Config {
+    /// Where the dev profile keeps the data key it generates: beside the keys directory
+    /// (`rampart-data/data.key` by default).
+    pub fn dev_data_key_path(&self) -> PathBuf {
+        self.auth.keys_dir.parent().unwrap_or(&self.auth.keys_dir).join("data.key")
+    }
+
     pub fn require_email_verification(&self) -> bool {
         self.auth.require_email_verification.unwrap_or(self.profile == Profile::Production)
     }
@@ -195,6 +201,17 @@ pub struct AuthConfig {
     #[serde(with = "duration")]
     pub refresh_reuse_grace: Duration,
     pub require_email_verification: Option<bool>,
+    /// How long a password-reset link works.
+    #[serde(with = "duration")]
+    pub password_reset_ttl: Duration,
+    /// How long an email-verification link works.
+    #[serde(with = "duration")]
+    pub email_verification_ttl: Duration,
+    /// How long an `mfa_token` (a login waiting for its second factor) lives.
+    #[serde(with = "duration")]
+    pub mfa_challenge_ttl: Duration,
+    /// The service name authenticator apps show next to the account.
+    pub totp_issuer: String,
 }
 
 impl Default for AuthConfig {
@@ -215,6 +232,10 @@ impl Default for AuthConfig {
             refresh_token_idle_timeout: Duration::from_secs(7 * 86400),
             refresh_reuse_grace: Duration::from_secs(10),
             require_email_verification: None,
+            password_reset_ttl: Duration::from_secs(30 * 60),
+            email_verification_ttl: Duration::from_secs(24 * 3600),
+            mfa_challenge_ttl: Duration::from_secs(5 * 60),
+            totp_issuer: "Rampart".into(),
         }
     }
 }
@@ -256,6 +277,11 @@ pub struct MailConfig {
     pub smtp_url: Option<SecretUrl>,
     pub smtp_url_file: Option<PathBuf>,
     pub from: Option<String>,
+    /// The link a password-reset mail carries; `{token}` is replaced by the token. Default:
+    /// `{public_url}/reset-password#token={token}` (a fragment never reaches a server log).
+    pub reset_link: Option<String>,
+    /// The link an email-verification mail carries. Default: `{public_url}/verify-email#token={token}`.
+    pub verify_link: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -22,7 +22,16 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 /// Routes that do not act through the session cookie (they create one, or authenticate by a
 /// token in the body), so they need no CSRF token. Origin and Sec-Fetch-Site are still checked on
 /// them, which stops login CSRF (a page logging the victim into the attacker's account).
-const NO_SESSION_ROUTES: &[&str] = &["/auth/login", "/auth/register", "/auth/token", "/auth/revoke"];
+const NO_SESSION_ROUTES: &[&str] = &[
+    "/auth/login",
+    "/auth/register",
+    "/auth/token",
+    "/auth/revoke",
+    "/auth/mfa/verify",
+    "/auth/password/forgot",
+    "/auth/password/reset",
+    "/auth/email/verify",
+];
 
 pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
     match check(&state, req.method(), req.uri().path(), req.headers()) {

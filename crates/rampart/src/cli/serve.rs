@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use rampart_core::auth::data_key::DataKey;
 use rampart_core::auth::hasher::Hasher;
 use rampart_core::auth::keys::KeyRing;
 use rampart_core::auth::revocation::Revocations;
@@ -51,7 +52,10 @@ pub async fn run(path: Option<&Path>) -> Result<(), Failure> {
     let keys_watch =
         (c.auth.keys_dir.clone(), c.auth.jwt_algorithm, c.auth.keys_reload_interval, super::keys::max_token_life(c));
 
-    let services = rampart_http::Services { resources, store: store.clone(), hasher, tokens, revocations };
+    let data_key = data_key(c)?;
+    let mailer = mailer(c)?;
+    let services =
+        rampart_http::Services { resources, store: store.clone(), hasher, tokens, revocations, data_key, mailer };
     let state = rampart_http::build_state(loaded.config, services);
     let app = rampart_http::app(state.clone());
     spawn_housekeeping(store.clone());
@@ -66,6 +70,56 @@ pub async fn run(path: Option<&Path>) -> Result<(), Failure> {
         .map_err(|e| Failure::runtime(format!("server: {e}")))?;
     store.close().await;
     Ok(())
+}
+
+/// The data-encryption key: configured (`RAMPART_DATA_KEY` or `data_key_file`), or, in the dev
+/// profile only, read from or generated into `rampart-data/data.key` (mode 0600), like the dev
+/// signing key. Production refuses to start without one (`rampart check` says so first).
+fn data_key(c: &rampart_core::config::Config) -> Result<DataKey, Failure> {
+    let bad = |e: rampart_core::auth::data_key::DataKeyError| Failure::config(format!("config key `data_key`: {e}"));
+    if let Some(k) = &c.data_key {
+        return DataKey::from_base64(k.expose()).map_err(bad);
+    }
+    if c.profile == Profile::Production {
+        return Err(Failure::config(
+            "config key `data_key`: not set; set RAMPART_DATA_KEY (`openssl rand -base64 32`)",
+        ));
+    }
+    let path = c.dev_data_key_path();
+    let io = |e: std::io::Error| Failure::runtime(format!("{}: {e}", path.display()));
+    if !path.exists() {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let text = DataKey::generate_base64().map_err(bad)?;
+        write_private(&path, text.as_bytes()).map_err(io)?;
+        tracing::warn!(path = %path.display(), "dev profile: generated a data key");
+    }
+    DataKey::from_base64(&std::fs::read_to_string(&path).map_err(io)?).map_err(bad)
+}
+
+/// Creates a file readable by its owner only (0600), failing if it exists.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(bytes)
+}
+
+/// SMTP when `mail.smtp_url` is set; in the dev profile without it, every message is logged as a
+/// `dev_mail` event; otherwise mail is off (and messages are dropped with a warning).
+fn mailer(c: &rampart_core::config::Config) -> Result<rampart_mail::Mailer, Failure> {
+    let settings = match (&c.mail.smtp_url, c.profile) {
+        (Some(url), _) => {
+            rampart_mail::Settings::Smtp { url: url.expose(), from: c.mail.from.as_deref().unwrap_or_default() }
+        }
+        (None, Profile::Dev) => rampart_mail::Settings::DevLog,
+        (None, Profile::Production) => rampart_mail::Settings::Off,
+    };
+    // The error names the problem, never the URL (it may hold the SMTP password).
+    rampart_mail::Mailer::start(settings).map_err(|e| Failure::config(format!("config key `mail`: {e}")))
 }
 
 /// Logins revoked recently enough that some of their access tokens may still be alive.
@@ -110,16 +164,25 @@ fn spawn_key_reload(
     });
 }
 
-/// Hourly: drop sessions that can no longer be used.
+/// Hourly: drop sessions, pending second-factor logins and mailed tokens that can no longer be
+/// used.
 fn spawn_housekeeping(store: rampart_store::Store) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(3600));
         loop {
             tick.tick().await;
-            match store.purge_sessions(now_ms()).await {
-                Ok(n) if n > 0 => tracing::info!(sessions = n, "purged dead sessions"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "session purge failed"),
+            let now = now_ms();
+            let purged = [
+                ("sessions", store.purge_sessions(now).await),
+                ("mfa_challenges", store.purge_mfa_challenges(now).await),
+                ("account_tokens", store.purge_account_tokens(now).await),
+            ];
+            for (table, result) in purged {
+                match result {
+                    Ok(n) if n > 0 => tracing::info!(table, rows = n, "purged dead rows"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(table, error = %e, "purge failed"),
+                }
             }
         }
     });

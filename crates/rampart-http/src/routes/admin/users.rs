@@ -155,9 +155,7 @@ pub async fn patch(
     };
     // Tokens carry the old roles in their claims and are checked against the database only
     // through this set: every one of them dies now, not at its `exp`.
-    for sid in &changed.revoked_token_logins {
-        state.revocations.revoke(sid, state.revocation_horizon(now)).await;
-    }
+    state.revoke_token_logins(&changed.revoked_token_logins, now).await;
     let actions = [
         roles.is_some().then_some(AuditEvent::RoleChanged),
         (lock == LockChange::Lock).then_some(AuditEvent::UserLocked),
@@ -217,9 +215,7 @@ pub async fn delete(
         }
     };
     // The sessions are gone with the user; their tokens must not outlive them.
-    for sid in &sids {
-        state.revocations.revoke(sid, state.revocation_horizon(now)).await;
-    }
+    state.revoke_token_logins(&sids, now).await;
     let event = Audit {
         action: AuditEvent::UserDeleted,
         actor_id: Some(&admin.user.id),

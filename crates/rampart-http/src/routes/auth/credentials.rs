@@ -9,7 +9,10 @@
 //! 3. the hashing pool has room (else 503 at once, before the database read);
 //! 4. the account (or the unknown email) is not locked: 423 after one indexed read, without
 //!    hashing (so a correct password learns nothing while locked);
-//! 5. the hash; a failure counts towards the lockout, a success resets the count.
+//! 5. the hash; a failure counts towards the lockout;
+//! 6. ([`first_factor`]) email verification when required, then the second factor when the
+//!    account has one (401 `mfa-required` with an `mfa_token`); only a complete login resets the
+//!    failure count, so that knowing the password does not reset the lockout of code guesses.
 
 use rampart_core::auth::hasher::Verdict;
 use rampart_core::clock::{Millis, duration_ms, now_ms};
@@ -50,8 +53,74 @@ pub async fn login_gate(
     Ok(())
 }
 
+/// Which flow a login started as, and so what a completed second factor answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// `POST /auth/login`: a cookie session.
+    Cookie,
+    /// `POST /auth/token` with the password grant: access and refresh tokens.
+    Token,
+}
+
+impl Flow {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Flow::Cookie => "cookie",
+            Flow::Token => "token",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "cookie" => Some(Flow::Cookie),
+            "token" => Some(Flow::Token),
+            _ => None,
+        }
+    }
+}
+
+/// The password step of a login, and what must follow it: the user when the login is complete;
+/// 403 `email-not-verified` (with a fresh verification mail) when verification is required and
+/// missing; 401 `mfa-required` with a new challenge when the account has a second factor.
+pub async fn first_factor(
+    state: &AppState,
+    ctx: &RequestContext,
+    email: &str,
+    password: SecretString,
+    ip_spent: Option<LoginIpSpent>,
+    flow: Flow,
+) -> Result<UserRow, ApiError> {
+    let user = authenticate(state, ctx, email, password, ip_spent).await?;
+    if state.config.require_email_verification() && !user.email_verified {
+        // Only someone who knows the password learns this, and gets the link resent to the
+        // owner's mailbox (rate limited like every login).
+        super::mailing::send_verification(state, &user);
+        return Err(ApiError::EmailNotVerified);
+    }
+    if user.mfa_enabled {
+        let (token, hash) = rampart_core::token::generate();
+        let now = now_ms();
+        let expires = now + duration_ms(state.config.auth.mfa_challenge_ttl);
+        state.store.insert_mfa_challenge(hash.as_str(), &user.id, flow.as_str(), now, expires).await?;
+        return Err(ApiError::MfaRequired(token));
+    }
+    login_complete(state, &user).await?;
+    Ok(user)
+}
+
+/// Every factor is proven: resets the failure count, in the same statement that re-checks the
+/// lock, so a lock set by a concurrent failure (or an admin) while this attempt was hashing
+/// still wins.
+pub async fn login_complete(state: &AppState, user: &UserRow) -> Result<(), ApiError> {
+    let now = now_ms();
+    match state.store.record_login_success(&user.id, now).await? {
+        None => Err(INVALID_CREDENTIALS), // deleted meanwhile
+        Some(Some(until)) if until > now => Err(locked(until, now)),
+        Some(_) => Ok(()),
+    }
+}
+
 /// Checks an email and password. Failures are audited and answered uniformly.
-pub async fn authenticate(
+async fn authenticate(
     state: &AppState,
     ctx: &RequestContext,
     email: &str,
@@ -94,13 +163,6 @@ pub async fn authenticate(
         (Some(user), Verdict::Match { rehash }) => (user, rehash),
         (user, _) => return Err(failed(state, ctx, user.as_ref(), email.normalized()).await),
     };
-    // Resets the failure count in the same statement that re-checks the lock: a lock set by a
-    // concurrent failure (or an admin) while this attempt was hashing still wins.
-    match state.store.record_login_success(&user.id, now_ms()).await? {
-        None => return Err(INVALID_CREDENTIALS), // deleted meanwhile
-        Some(Some(until)) if until > now_ms() => return Err(locked(until, now_ms())),
-        Some(_) => {}
-    }
     if rehash {
         // Parameters were raised since this hash was made: store a fresh one. Off the response
         // path; it only succeeds if the hash was not changed meanwhile.
@@ -125,13 +187,28 @@ async fn failed(state: &AppState, ctx: &RequestContext, user: Option<&UserRow>, 
     let actor = user.map(|u| u.id.as_str());
     let event = Audit { action: AuditEvent::LoginFailure, actor_id: actor, target: Some(email), outcome: "failure" };
     record(state, ctx, event).await;
+    match count_failure(state, ctx, user, email).await {
+        Ok(()) => INVALID_CREDENTIALS,
+        Err(e) => e,
+    }
+}
+
+/// Counts one failed attempt (a wrong password, or a wrong second-factor code) towards the
+/// lockout, and when it sets the lock: audits `lockout` and tells the owner by mail.
+pub(super) async fn count_failure(
+    state: &AppState,
+    ctx: &RequestContext,
+    user: Option<&UserRow>,
+    email: &str,
+) -> Result<(), ApiError> {
     let rl = &state.config.rate_limit;
     let lock_until = now_ms().saturating_add(duration_ms(rl.lockout_duration));
     let locked = match user {
-        Some(user) => match state.store.record_login_failure(&user.id, rl.lockout_after_failures, lock_until).await {
-            Ok(f) => f.is_some_and(|f| f.locked_until.is_some()),
-            Err(e) => return e.into(),
-        },
+        Some(user) => state
+            .store
+            .record_login_failure(&user.id, rl.lockout_after_failures, lock_until)
+            .await?
+            .is_some_and(|f| f.locked_until.is_some()),
         None => state.limiter.unknown_account_failed(email, rl.lockout_after_failures, lock_until).await.is_some(),
     };
     if locked {
@@ -141,12 +218,15 @@ async fn failed(state: &AppState, ctx: &RequestContext, user: Option<&UserRow>, 
         tracing::warn!(user_id = actor.unwrap_or("-"), "login locked after failed attempts");
         let event = Audit { action: AuditEvent::Lockout, actor_id: actor, target: Some(email), outcome: "denied" };
         record(state, ctx, event).await;
+        if let Some(u) = user {
+            state.mailer.send(rampart_mail::templates::account_locked(&u.email, rl.lockout_duration));
+        }
     }
-    INVALID_CREDENTIALS
+    Ok(())
 }
 
 /// 423 with the lock's remaining time, in whole seconds rounded up.
-fn locked(until: Millis, now: Millis) -> ApiError {
+pub(super) fn locked(until: Millis, now: Millis) -> ApiError {
     let ms = u64::try_from(until.saturating_sub(now)).unwrap_or(0);
     ApiError::Locked(ms.div_ceil(1000).max(1))
 }

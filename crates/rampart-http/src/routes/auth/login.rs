@@ -6,13 +6,13 @@ use axum::{Extension, Json};
 use http::{HeaderMap, StatusCode, header};
 use rampart_core::clock::{duration_ms, now_ms};
 use rampart_core::token::{self, TokenHash};
-use rampart_store::{AuditEvent, NewSession, SessionKind};
+use rampart_store::{AuditEvent, NewSession, SessionKind, UserRow};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::super::audit::{Audit, record};
-use super::credentials::authenticate;
+use super::credentials::{Flow, first_factor};
 use crate::cookie::{clear_session, session_value, set_session};
 use crate::extract::{ApiJson, Authenticated, Credential, RequestContext};
 use crate::middleware::LoginIpSpent;
@@ -35,11 +35,21 @@ pub async fn login(
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
     let ip_spent = ip_spent.map(|Extension(s)| s);
-    let user = authenticate(&state, &ctx, &body.email, body.password, ip_spent).await?;
+    let user = first_factor(&state, &ctx, &body.email, body.password, ip_spent, Flow::Cookie).await?;
+    start_session(&state, &ctx, &headers, &user).await
+}
 
+/// A complete cookie login (password, and second factor if any): a new session, its cookie, and
+/// the login's answer `{user, csrf_token}`.
+pub(super) async fn start_session(
+    state: &AppState,
+    ctx: &RequestContext,
+    headers: &HeaderMap,
+    user: &UserRow,
+) -> Result<Response, ApiError> {
     // A login always starts a new session with a new value (no fixation); a session the browser
     // still carried is revoked rather than left alive beside it.
-    if let Some(old) = session_value(&headers).filter(|v| token::well_formed(v))
+    if let Some(old) = session_value(headers).filter(|v| token::well_formed(v))
         && let Some(s) = state.store.session_by_hash(TokenHash::of(old).as_str()).await?
     {
         state.end_login(&s.session_id, &s.user.id).await?;
@@ -68,11 +78,11 @@ pub async fn login(
         target: Some(&session_id),
         outcome: "success",
     };
-    record(&state, &ctx, event).await;
+    record(state, ctx, event).await;
 
     let cookie = set_session(value.expose_secret(), absolute.as_secs())
         .ok_or_else(|| ApiError::Internal("session cookie could not be built".into()))?;
-    let body = json!({ "user": UserView::from(&user), "csrf_token": token::csrf_token(&value) });
+    let body = json!({ "user": UserView::from(user), "csrf_token": token::csrf_token(&value) });
     Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
 }
 

@@ -1,13 +1,19 @@
-//! `/auth`: registration, login, logout, CSRF token, the caller's own profile.
+//! `/auth`: registration, login, logout, CSRF token, the caller's own profile, second factor,
+//! password change and recovery, email verification, the caller's sessions.
 
 mod credentials;
+mod email;
 mod login;
+mod mailing;
 mod me;
+mod mfa;
+mod password;
 mod register;
+mod sessions;
 mod token;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 
 use crate::AppState;
 
@@ -20,4 +26,14 @@ pub fn router() -> Router<AppState> {
         .route("/revoke", post(token::revoke))
         .route("/csrf", get(login::csrf))
         .route("/me", get(me::get_me).patch(me::patch_me))
+        .route("/sessions", get(sessions::list))
+        .route("/sessions/{id}", delete(sessions::revoke))
+        .route("/password/change", post(password::change))
+        .route("/password/forgot", post(password::forgot))
+        .route("/password/reset", post(password::reset))
+        .route("/email/verify", post(email::verify))
+        .route("/mfa/verify", post(mfa::verify))
+        .route("/mfa/totp/setup", post(mfa::setup))
+        .route("/mfa/totp/enable", post(mfa::enable))
+        .route("/mfa/totp/disable", post(mfa::disable))
 }

@@ -73,6 +73,7 @@ pub async fn register(
                 },
             )
             .await;
+            super::mailing::send_verification(&state, &user);
             if verification {
                 return Ok(verification_sent());
             }

@@ -18,7 +18,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::super::audit::{Audit, record};
-use super::credentials::authenticate;
+use super::credentials::{Flow, first_factor};
 use crate::error::FieldError;
 use crate::extract::{ApiJson, RequestContext};
 use crate::{ApiError, AppState};
@@ -33,7 +33,7 @@ pub struct TokenRequest {
 }
 
 #[derive(Serialize)]
-pub struct TokenResponse {
+pub(super) struct TokenResponse {
     access_token: String,
     token_type: &'static str,
     expires_in: u64,
@@ -64,7 +64,7 @@ pub async fn token(
                 return Err(ApiError::Validation(errors));
             };
             // Not spent by the rate-limit layer: only the body says this is a login.
-            let user = authenticate(&state, &ctx, &email, password, None).await?;
+            let user = first_factor(&state, &ctx, &email, password, None, Flow::Token).await?;
             password_grant(&state, &ctx, &user).await.map(Json)
         }
         "refresh_token" => {
@@ -88,8 +88,13 @@ pub async fn token(
     }
 }
 
-/// A new token login: its id is the `sid` of every access token it issues.
-async fn password_grant(state: &AppState, ctx: &RequestContext, user: &UserRow) -> Result<TokenResponse, ApiError> {
+/// A new token login (password, and second factor if any): its id is the `sid` of every access
+/// token it issues.
+pub(super) async fn password_grant(
+    state: &AppState,
+    ctx: &RequestContext,
+    user: &UserRow,
+) -> Result<TokenResponse, ApiError> {
     let now = now_ms();
     let sid = token::new_id();
     let ip = ctx.ip.to_string();

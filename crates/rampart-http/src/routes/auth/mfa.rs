@@ -1,0 +1,266 @@
+//! `/auth/mfa`: TOTP setup, enable and disable, and `verify`, which completes a login that
+//! answered `mfa-required`.
+//!
+//! Code attempts are limited like password attempts: `verify` spends the per-IP login budget in
+//! the rate-limit layer and the per-account one here, `enable` and `disable` both; every wrong
+//! code counts towards the account lockout, and an `mfa_token` dies after
+//! [`MFA_MAX_ATTEMPTS`](rampart_store::MFA_MAX_ATTEMPTS) wrong codes. Each code works once: a
+//! TOTP step only if later than the last accepted one, a recovery code only while unused.
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use http::{HeaderMap, StatusCode};
+use rampart_core::auth::hasher::Verdict;
+use rampart_core::auth::totp::{self, Totp};
+use rampart_core::clock::now_ms;
+use rampart_core::password::check_length;
+use rampart_core::token::{self, TokenHash};
+use rampart_store::{AuditEvent, MfaProof, UserRow};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::super::audit::{Audit, record};
+use super::credentials::{Flow, count_failure, locked, login_complete, login_gate};
+use crate::error::FieldError;
+use crate::extract::{ApiJson, Authenticated, RequestContext};
+use crate::middleware::LoginIpSpent;
+use crate::{ApiError, AppState};
+
+const ALREADY_ENABLED: ApiError =
+    ApiError::Conflict("two-factor authentication is already enabled: disable it before setting it up again");
+const BAD_CHALLENGE: ApiError = ApiError::Unauthorized("invalid or expired mfa_token");
+const BAD_CODE: ApiError = ApiError::Unauthorized("invalid code");
+const BAD_REAUTH: ApiError = ApiError::Forbidden("the password or code is not correct");
+/// Longer than any code we issue (a recovery code with spaces); longer input is refused unread.
+const CODE_MAX: usize = 64;
+
+/// `POST /auth/mfa/totp/setup`: a new secret, waiting to be confirmed by `enable`. Calling it
+/// again before that replaces the secret.
+#[tracing::instrument(skip_all)]
+pub async fn setup(State(state): State<AppState>, auth: Authenticated) -> Result<Json<Value>, ApiError> {
+    if auth.user.mfa_enabled {
+        return Err(ALREADY_ENABLED);
+    }
+    let secret = Totp::generate_secret();
+    let totp = Totp::new(secret.clone(), &state.config.auth.totp_issuer, &auth.user.email).map_err(internal)?;
+    let sealed = state.data_key.seal(&secret, &auth.user.id).map_err(internal)?;
+    if !state.store.put_pending_totp(&auth.user.id, &sealed, now_ms()).await? {
+        return Err(ALREADY_ENABLED);
+    }
+    Ok(Json(json!({
+        "secret": totp.secret_base32(),
+        "otpauth_uri": totp.otpauth_uri(),
+        "qr_svg": totp.qr_svg().map_err(internal)?,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnableRequest {
+    code: String,
+}
+
+/// `POST /auth/mfa/totp/enable`: a code from the app proves it holds the secret; answers the
+/// recovery codes, shown this once and stored only hashed.
+#[tracing::instrument(skip_all)]
+pub async fn enable(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    auth: Authenticated,
+    ApiJson(body): ApiJson<EnableRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let code = code_field(&body.code).map_err(one)?;
+    login_gate(&state, &ctx, &auth.user.email_normalized, None).await?;
+    let user = &auth.user;
+    let row = state.store.totp_secret(&user.id).await?;
+    let pending = match row {
+        Some(r) if r.enabled_at.is_some() => return Err(ALREADY_ENABLED),
+        Some(r) => r,
+        None => return Err(ApiError::Conflict("no TOTP setup in progress: call POST /auth/mfa/totp/setup first")),
+    };
+    let wrong = || ApiError::Validation(vec![FieldError::new("code", "is not the current code of the authenticator")]);
+    let step = open_totp(&state, user, &pending.secret_enc)?.matching_step(&code, unix_secs()).ok_or_else(wrong)?;
+    let codes = totp::generate_recovery_codes();
+    let hashes: Vec<String> = codes.iter().map(|c| totp::stored_recovery_hash(c).as_str().to_owned()).collect();
+    if !state.store.enable_totp(&user.id, step_i64(step), &hashes, now_ms()).await? {
+        return Err(wrong());
+    }
+    let event =
+        Audit { action: AuditEvent::MfaEnabled, actor_id: Some(&user.id), target: Some(&user.id), outcome: "success" };
+    record(&state, &ctx, event).await;
+    let codes: Vec<&str> = codes.iter().map(|c| c.expose_secret()).collect();
+    Ok(Json(json!({ "recovery_codes": codes })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisableRequest {
+    password: SecretString,
+    code: String,
+}
+
+/// `POST /auth/mfa/totp/disable`: needs the password and a code (TOTP or recovery), so a stolen
+/// session alone cannot remove the second factor.
+#[tracing::instrument(skip_all)]
+pub async fn disable(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    auth: Authenticated,
+    ApiJson(body): ApiJson<DisableRequest>,
+) -> Result<StatusCode, ApiError> {
+    let mut errors = Vec::new();
+    let code = code_field(&body.code).map_err(|e| errors.push(e)).ok();
+    if let Err(e) = check_length(&body.password) {
+        errors.push(FieldError::new("password", e.to_string()));
+    }
+    let Some(code) = code.filter(|_| errors.is_empty()) else {
+        return Err(ApiError::Validation(errors));
+    };
+    let user = &auth.user;
+    login_gate(&state, &ctx, &user.email_normalized, None).await?;
+    if !user.mfa_enabled {
+        return Err(ApiError::Conflict("two-factor authentication is not enabled"));
+    }
+    if state.hasher.saturated() {
+        return Err(rampart_core::auth::hasher::HashError::Busy.into());
+    }
+    let verdict = state.hasher.verify(body.password, Some(user.password_hash.clone())).await?;
+    let proof = read_proof(&state, user, &code).await?;
+    let disabled = match (&verdict, &proof) {
+        (Verdict::Match { .. }, Some(p)) => state.store.disable_totp(&user.id, p.as_store(), now_ms()).await?,
+        _ => false,
+    };
+    if !disabled {
+        let event = Audit {
+            action: AuditEvent::MfaFailure,
+            actor_id: Some(&user.id),
+            target: Some(&user.id),
+            outcome: "failure",
+        };
+        record(&state, &ctx, event).await;
+        return Err(BAD_REAUTH);
+    }
+    let event =
+        Audit { action: AuditEvent::MfaDisabled, actor_id: Some(&user.id), target: Some(&user.id), outcome: "success" };
+    record(&state, &ctx, event).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyRequest {
+    mfa_token: SecretString,
+    code: String,
+}
+
+/// `POST /auth/mfa/verify`: completes the login or token grant that answered `mfa-required`,
+/// with the answer that flow would have given.
+#[tracing::instrument(skip_all)]
+pub async fn verify(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    headers: HeaderMap,
+    ip_spent: Option<Extension<LoginIpSpent>>,
+    ApiJson(body): ApiJson<VerifyRequest>,
+) -> Result<Response, ApiError> {
+    let code = code_field(&body.code).map_err(one)?;
+    let presented = body.mfa_token.expose_secret();
+    if !token::well_formed(presented) {
+        return Err(BAD_CHALLENGE);
+    }
+    let hash = TokenHash::of(presented);
+    let now = now_ms();
+    let challenge = state.store.mfa_challenge(hash.as_str(), now).await?.ok_or(BAD_CHALLENGE)?;
+    let flow = Flow::parse(&challenge.flow).ok_or(BAD_CHALLENGE)?;
+    let user = state.store.user_by_id(&challenge.user_id).await?.ok_or(BAD_CHALLENGE)?;
+    login_gate(&state, &ctx, &user.email_normalized, ip_spent.map(|Extension(s)| s)).await?;
+    if let Some(until) = user.locked_until.filter(|until| *until > now) {
+        return Err(locked(until, now));
+    }
+    let proof = read_proof(&state, &user, &code).await?;
+    let completed = match &proof {
+        Some(p) => state.store.complete_mfa(hash.as_str(), &user.id, p.as_store(), now_ms()).await?,
+        None => false,
+    };
+    if !completed {
+        state.store.fail_mfa_challenge(hash.as_str()).await?;
+        let event = Audit {
+            action: AuditEvent::MfaFailure,
+            actor_id: Some(&user.id),
+            target: Some(&user.id),
+            outcome: "failure",
+        };
+        record(&state, &ctx, event).await;
+        count_failure(&state, &ctx, Some(&user), &user.email_normalized).await?;
+        return Err(BAD_CODE);
+    }
+    login_complete(&state, &user).await?;
+    match flow {
+        Flow::Cookie => super::login::start_session(&state, &ctx, &headers, &user).await,
+        Flow::Token => Ok(Json(super::token::password_grant(&state, &ctx, &user).await?).into_response()),
+    }
+}
+
+/// A second-factor proof, owned: a TOTP step or a recovery code's hash.
+enum Proof {
+    Totp(i64),
+    Recovery(TokenHash),
+}
+
+impl Proof {
+    fn as_store(&self) -> MfaProof<'_> {
+        match self {
+            Proof::Totp(step) => MfaProof::Totp(*step),
+            Proof::Recovery(hash) => MfaProof::Recovery(hash.as_str()),
+        }
+    }
+}
+
+/// What `code` proves: six digits are a TOTP code of the enabled secret (checked here, spent by
+/// the store), anything else may be a recovery code (looked up by the store). `None`: it cannot
+/// be right.
+async fn read_proof(state: &AppState, user: &UserRow, code: &str) -> Result<Option<Proof>, ApiError> {
+    if code.len() == totp::DIGITS && code.bytes().all(|b| b.is_ascii_digit()) {
+        let Some(row) = state.store.totp_secret(&user.id).await?.filter(|r| r.enabled_at.is_some()) else {
+            return Ok(None);
+        };
+        let step = open_totp(state, user, &row.secret_enc)?.matching_step(code, unix_secs());
+        return Ok(step.map(|s| Proof::Totp(step_i64(s))));
+    }
+    Ok(totp::recovery_code_hash(code).map(Proof::Recovery))
+}
+
+/// The code as typed, without the spaces apps and people put in it; refused when too long.
+fn code_field(raw: &str) -> Result<String, FieldError> {
+    if raw.len() > CODE_MAX {
+        return Err(FieldError::new("code", format!("must be at most {CODE_MAX} characters")));
+    }
+    let code: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
+    if code.is_empty() {
+        return Err(FieldError::new("code", "is required"));
+    }
+    Ok(code)
+}
+
+fn one(e: FieldError) -> ApiError {
+    ApiError::Validation(vec![e])
+}
+
+fn open_totp(state: &AppState, user: &UserRow, sealed: &str) -> Result<Totp, ApiError> {
+    let secret = state.data_key.open(sealed, &user.id).map_err(internal)?;
+    Totp::new(secret, &state.config.auth.totp_issuer, &user.email).map_err(internal)
+}
+
+fn unix_secs() -> u64 {
+    u64::try_from(now_ms() / 1000).unwrap_or(0)
+}
+
+fn step_i64(step: u64) -> i64 {
+    i64::try_from(step).unwrap_or(i64::MAX)
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError::Internal(format!("mfa: {e}"))
+}

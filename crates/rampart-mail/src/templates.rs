@@ -1,0 +1,56 @@
+//! The plain-text messages. Each takes what it shows and nothing else; links carry tokens in the
+//! URL fragment (`#token=`), which browsers never send to a server or put in a `Referer`.
+
+use crate::Message;
+
+fn minutes(d: std::time::Duration) -> String {
+    let m = d.as_secs().div_ceil(60).max(1);
+    if m % 60 == 0 && m >= 60 { format!("{} hour(s)", m / 60) } else { format!("{m} minute(s)") }
+}
+
+pub fn password_reset(to: &str, link: &str, valid_for: std::time::Duration) -> Message {
+    Message {
+        to: to.to_owned(),
+        subject: "Reset your password".into(),
+        body: format!(
+            "Someone (hopefully you) asked to reset the password of this account.\n\n\
+             To choose a new password, open this link within {}:\n\n{link}\n\n\
+             The link works once. If you did not ask for this, ignore this message: your password stays as it is.\n",
+            minutes(valid_for)
+        ),
+    }
+}
+
+pub fn verify_email(to: &str, link: &str, valid_for: std::time::Duration) -> Message {
+    Message {
+        to: to.to_owned(),
+        subject: "Verify your email address".into(),
+        body: format!(
+            "Please confirm that this address belongs to you by opening this link within {}:\n\n{link}\n\n\
+             If you did not create an account, ignore this message.\n",
+            minutes(valid_for)
+        ),
+    }
+}
+
+pub fn password_changed(to: &str) -> Message {
+    Message {
+        to: to.to_owned(),
+        subject: "Your password was changed".into(),
+        body: "The password of your account was just changed, and every other session was signed out.\n\n\
+               If this was not you, reset your password now and contact the administrator.\n"
+            .into(),
+    }
+}
+
+pub fn account_locked(to: &str, for_how_long: std::time::Duration) -> Message {
+    Message {
+        to: to.to_owned(),
+        subject: "Your account was locked".into(),
+        body: format!(
+            "There were too many failed sign-in attempts on your account, so new sign-ins are refused for {}.\n\n\
+             Your existing sessions were not signed out. If these attempts were not yours, consider changing your password.\n",
+            minutes(for_how_long)
+        ),
+    }
+}

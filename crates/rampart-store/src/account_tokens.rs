@@ -1,0 +1,197 @@
+//! Mailed single-use tokens (password reset, email verification) and the password writes.
+//!
+//! A token is spent by one guarded `UPDATE ... WHERE used_at IS NULL AND expires_at > now`, in
+//! the same transaction as what it authorizes: of two requests racing with one token, one wins.
+
+use rampart_core::clock::Millis;
+use sqlx::{Sqlite, Transaction};
+
+use crate::admin::LOCKED_INDEFINITELY;
+use crate::sessions::revoke_logins;
+use crate::users::USER_COLUMNS;
+use crate::{Store, StoreError, UserRow};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    PasswordReset,
+    EmailVerify,
+}
+
+impl Purpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            Purpose::PasswordReset => "password_reset",
+            Purpose::EmailVerify => "email_verify",
+        }
+    }
+}
+
+impl Store {
+    pub async fn insert_account_token(
+        &self,
+        token_hash: &str,
+        user_id: &str,
+        purpose: Purpose,
+        now: Millis,
+        expires_at: Millis,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO account_tokens (token_hash, user_id, purpose, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(token_hash)
+        .bind(user_id)
+        .bind(purpose.as_str())
+        .bind(now)
+        .bind(expires_at)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    /// The user a still-usable token belongs to (the token is not spent).
+    pub async fn account_token_user(
+        &self,
+        token_hash: &str,
+        purpose: Purpose,
+        now: Millis,
+    ) -> Result<Option<UserRow>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM users WHERE id = (SELECT user_id FROM account_tokens \
+             WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3)",
+            USER_COLUMNS
+        );
+        Ok(sqlx::query_as::<_, UserRow>(&sql)
+            .bind(token_hash)
+            .bind(purpose.as_str())
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// Spends a verification token and marks the address verified. `None`: no usable token.
+    pub async fn verify_email(&self, token_hash: &str, now: Millis) -> Result<Option<String>, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let Some(user_id) = spend(&mut tx, token_hash, Purpose::EmailVerify, now).await? else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        sqlx::query("UPDATE users SET email_verified = TRUE, updated_at = $2 WHERE id = $1")
+            .bind(&user_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.forget_user(&user_id);
+        Ok(Some(user_id))
+    }
+
+    /// Spends a reset token of `user_id` and sets the new hash, in one transaction that also ends
+    /// every login of the user, voids their other reset tokens and pending MFA logins, and lifts
+    /// an automatic lockout (not an admin's lock: a reset proves control of the mailbox, which is
+    /// not what an admin lock is about). `None`: the token was spent or expired meanwhile. Else
+    /// the ids of the token logins that were revoked.
+    pub async fn reset_password(
+        &self,
+        token_hash: &str,
+        user_id: &str,
+        new_hash: &str,
+        now: Millis,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        match spend(&mut tx, token_hash, Purpose::PasswordReset, now).await? {
+            Some(owner) if owner == user_id => {}
+            _ => {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+        }
+        sqlx::query(
+            "UPDATE users SET password_hash = $2, failed_logins = 0, \
+                 locked_until = CASE WHEN locked_until = $4 THEN locked_until ELSE NULL END, updated_at = $3 \
+             WHERE id = $1",
+        )
+        .bind(user_id)
+        .bind(new_hash)
+        .bind(now)
+        .bind(LOCKED_INDEFINITELY)
+        .execute(&mut *tx)
+        .await?;
+        let revoked = after_password_write(&mut tx, user_id, None, now).await?;
+        tx.commit().await?;
+        self.forget_user(user_id);
+        Ok(Some(revoked))
+    }
+
+    /// Sets a new hash if the stored one is still `old_hash` (no concurrent change), and ends every
+    /// login of the user but `keep`. `None`: the password changed meanwhile.
+    pub async fn change_password(
+        &self,
+        user_id: &str,
+        old_hash: &str,
+        new_hash: &str,
+        keep: &str,
+        now: Millis,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let done =
+            sqlx::query("UPDATE users SET password_hash = $3, updated_at = $4 WHERE id = $1 AND password_hash = $2")
+                .bind(user_id)
+                .bind(old_hash)
+                .bind(new_hash)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+        if done.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let revoked = after_password_write(&mut tx, user_id, Some(keep), now).await?;
+        tx.commit().await?;
+        self.forget_user(user_id);
+        Ok(Some(revoked))
+    }
+
+    /// Drops tokens that can no longer be used.
+    pub async fn purge_account_tokens(&self, now: Millis) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM account_tokens WHERE expires_at < $1 OR used_at IS NOT NULL")
+            .bind(now)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+/// A new password makes everything issued under the old one worthless: other logins, reset links
+/// already mailed, logins waiting for their second factor.
+async fn after_password_write(
+    tx: &mut Transaction<'_, Sqlite>,
+    user_id: &str,
+    keep: Option<&str>,
+    now: Millis,
+) -> Result<Vec<String>, StoreError> {
+    sqlx::query("UPDATE account_tokens SET used_at = $2 WHERE user_id = $1 AND purpose = $3 AND used_at IS NULL")
+        .bind(user_id)
+        .bind(now)
+        .bind(Purpose::PasswordReset.as_str())
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("DELETE FROM mfa_challenges WHERE user_id = $1").bind(user_id).execute(&mut **tx).await?;
+    revoke_logins(tx, user_id, keep, now).await
+}
+
+async fn spend(
+    tx: &mut Transaction<'_, Sqlite>,
+    token_hash: &str,
+    purpose: Purpose,
+    now: Millis,
+) -> Result<Option<String>, StoreError> {
+    Ok(sqlx::query_scalar::<_, String>(
+        "UPDATE account_tokens SET used_at = $3 \
+         WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3 RETURNING user_id",
+    )
+    .bind(token_hash)
+    .bind(purpose.as_str())
+    .bind(now)
+    .fetch_optional(&mut **tx)
+    .await?)
+}

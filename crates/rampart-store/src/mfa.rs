@@ -1,0 +1,243 @@
+//! TOTP enrolment, recovery codes and logins waiting for their second factor.
+//!
+//! Each "use once" rule is one guarded `UPDATE` whose `WHERE` says "not used yet": a TOTP step is
+//! accepted only if later than the last one (`last_step`), a recovery code only while `used_at` is
+//! NULL, an `mfa_token` only while unused, unexpired and under its attempt limit. Completing a
+//! login spends the challenge and the code in one transaction, so neither is spent alone.
+
+use rampart_core::clock::Millis;
+use sqlx::{Sqlite, Transaction};
+
+use crate::{Store, StoreError};
+
+/// Wrong codes an `mfa_token` survives; the next attempt finds it dead.
+pub const MFA_MAX_ATTEMPTS: i64 = 5;
+
+/// What proves the second factor.
+#[derive(Debug, Clone, Copy)]
+pub enum MfaProof<'a> {
+    /// A TOTP code of this time step (Unix time / 30).
+    Totp(i64),
+    /// The hash of a recovery code.
+    Recovery(&'a str),
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TotpRow {
+    pub secret_enc: String,
+    pub enabled_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ChallengeRow {
+    pub user_id: String,
+    /// `cookie` or `token`: the flow the login started as.
+    pub flow: String,
+}
+
+impl Store {
+    /// Stores a new, not yet confirmed, TOTP secret (replacing an earlier unconfirmed one). False
+    /// when TOTP is already enabled: an enabled secret is only replaced by disabling it first.
+    pub async fn put_pending_totp(&self, user_id: &str, secret_enc: &str, now: Millis) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO totp_secrets (user_id, secret_enc, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (user_id) DO UPDATE SET secret_enc = excluded.secret_enc, created_at = excluded.created_at, \
+                 last_step = NULL \
+             WHERE totp_secrets.enabled_at IS NULL",
+        )
+        .bind(user_id)
+        .bind(secret_enc)
+        .bind(now)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn totp_secret(&self, user_id: &str) -> Result<Option<TotpRow>, StoreError> {
+        Ok(sqlx::query_as::<_, TotpRow>("SELECT secret_enc, enabled_at FROM totp_secrets WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_optional(&self.writer)
+            .await?)
+    }
+
+    /// Confirms the pending secret with the step of a valid code (which is thereby used), and
+    /// replaces the recovery codes. False when there is no pending secret or the step was used.
+    pub async fn enable_totp(
+        &self,
+        user_id: &str,
+        step: i64,
+        recovery_hashes: &[String],
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let done = sqlx::query(
+            "UPDATE totp_secrets SET enabled_at = $2, last_step = $3 \
+             WHERE user_id = $1 AND enabled_at IS NULL AND (last_step IS NULL OR last_step < $3)",
+        )
+        .bind(user_id)
+        .bind(now)
+        .bind(step)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
+        for hash in recovery_hashes {
+            sqlx::query("INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)")
+                .bind(user_id)
+                .bind(hash)
+                .execute(&mut *tx)
+                .await?;
+        }
+        set_mfa_enabled(&mut tx, user_id, true, now).await?;
+        tx.commit().await?;
+        self.forget_user(user_id);
+        Ok(true)
+    }
+
+    /// Spends the proof and removes the second factor (secret, recovery codes, pending logins).
+    /// False when the proof was already used.
+    pub async fn disable_totp(&self, user_id: &str, proof: MfaProof<'_>, now: Millis) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        if !spend_proof(&mut tx, user_id, proof, now).await? {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        for table in ["totp_secrets", "recovery_codes", "mfa_challenges"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1")).bind(user_id).execute(&mut *tx).await?;
+        }
+        set_mfa_enabled(&mut tx, user_id, false, now).await?;
+        tx.commit().await?;
+        self.forget_user(user_id);
+        Ok(true)
+    }
+
+    pub async fn insert_mfa_challenge(
+        &self,
+        token_hash: &str,
+        user_id: &str,
+        flow: &str,
+        now: Millis,
+        expires_at: Millis,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO mfa_challenges (token_hash, user_id, flow, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(token_hash)
+        .bind(user_id)
+        .bind(flow)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    /// The challenge, if it can still be completed.
+    pub async fn mfa_challenge(&self, token_hash: &str, now: Millis) -> Result<Option<ChallengeRow>, StoreError> {
+        Ok(sqlx::query_as::<_, ChallengeRow>(
+            "SELECT user_id, flow FROM mfa_challenges \
+             WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 AND failed_attempts < $3",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .bind(MFA_MAX_ATTEMPTS)
+        .fetch_optional(&self.writer)
+        .await?)
+    }
+
+    /// Counts a wrong code against the challenge.
+    pub async fn fail_mfa_challenge(&self, token_hash: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE mfa_challenges SET failed_attempts = failed_attempts + 1 WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    /// Spends the challenge and the proof together. False (nothing spent) when either was
+    /// already used, or the challenge died meanwhile.
+    pub async fn complete_mfa(
+        &self,
+        token_hash: &str,
+        user_id: &str,
+        proof: MfaProof<'_>,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let done = sqlx::query(
+            "UPDATE mfa_challenges SET used_at = $3 \
+             WHERE token_hash = $1 AND user_id = $2 AND used_at IS NULL AND expires_at > $3 AND failed_attempts < $4",
+        )
+        .bind(token_hash)
+        .bind(user_id)
+        .bind(now)
+        .bind(MFA_MAX_ATTEMPTS)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 || !spend_proof(&mut tx, user_id, proof, now).await? {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Drops challenges that can no longer be completed.
+    pub async fn purge_mfa_challenges(&self, now: Millis) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM mfa_challenges WHERE expires_at < $1 OR used_at IS NOT NULL")
+            .bind(now)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+/// Uses a TOTP step (only if later than the last used one) or a recovery code (only if unused).
+async fn spend_proof(
+    tx: &mut Transaction<'_, Sqlite>,
+    user_id: &str,
+    proof: MfaProof<'_>,
+    now: Millis,
+) -> Result<bool, StoreError> {
+    let done = match proof {
+        MfaProof::Totp(step) => {
+            sqlx::query(
+                "UPDATE totp_secrets SET last_step = $2 \
+                 WHERE user_id = $1 AND enabled_at IS NOT NULL AND (last_step IS NULL OR last_step < $2)",
+            )
+            .bind(user_id)
+            .bind(step)
+            .execute(&mut **tx)
+            .await?
+        }
+        MfaProof::Recovery(hash) => {
+            sqlx::query(
+                "UPDATE recovery_codes SET used_at = $3 WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL",
+            )
+            .bind(user_id)
+            .bind(hash)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?
+        }
+    };
+    Ok(done.rows_affected() == 1)
+}
+
+async fn set_mfa_enabled(
+    tx: &mut Transaction<'_, Sqlite>,
+    user_id: &str,
+    enabled: bool,
+    now: Millis,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE users SET mfa_enabled = $2, updated_at = $3 WHERE id = $1")
+        .bind(user_id)
+        .bind(enabled)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
