@@ -199,6 +199,72 @@ fn core_paths(p: &mut Map<String, Value>) {
                 json!({ "200": ok("Updated", r("User")) }), vec![]),
         }),
     );
+    account_paths(p);
+}
+
+/// Second factor, password recovery, email verification, sessions.
+fn account_paths(p: &mut Map<String, Value>) {
+    let s = json!({ "type": "string" });
+    let status = object(json!({ "status": { "type": "string" } }), &["status"]);
+    let login = object(json!({ "user": r("User"), "csrf_token": s }), &["user", "csrf_token"]);
+    p.insert("/auth/mfa/verify".into(), json!({ "post": op(
+        "Complete a login or token grant that answered 401 mfa-required", "mfa", true,
+        Some(body(object(json!({ "mfa_token": s, "code": { "type": "string", "maxLength": 64 } }), &["mfa_token", "code"]))),
+        json!({ "200": ok("The answer the login (session cookie) or token grant would have given",
+            json!({ "oneOf": [login, r("TokenResponse")] })) }), vec![]) }));
+    p.insert("/auth/mfa/totp/setup".into(), json!({ "post": op("Start TOTP enrolment: a new secret", "mfa", false, None,
+        json!({ "200": ok("Secret, otpauth URI and QR code (SVG)",
+            object(json!({ "secret": s, "otpauth_uri": s, "qr_svg": s }), &["secret", "otpauth_uri", "qr_svg"])) }), vec![]) }));
+    p.insert(
+        "/auth/mfa/totp/enable".into(),
+        json!({ "post": op("Confirm TOTP with a code; returns recovery codes once", "mfa", false,
+        Some(body(object(json!({ "code": { "type": "string", "maxLength": 64 } }), &["code"]))),
+        json!({ "200": ok("Recovery codes", object(json!({ "recovery_codes":
+            { "type": "array", "items": s, "minItems": 10, "maxItems": 10 } }), &["recovery_codes"])) }), vec![]) }),
+    );
+    p.insert("/auth/mfa/totp/disable".into(), json!({ "post": op("Remove TOTP (needs the password and a code)", "mfa", false,
+        Some(body(object(json!({ "password": s, "code": { "type": "string", "maxLength": 64 } }), &["password", "code"]))),
+        json!({ "204": empty("Disabled") }), vec![]) }));
+    p.insert(
+        "/auth/password/change".into(),
+        json!({ "post": op("Change the password; ends every other login", "password", false,
+        Some(body(object(json!({ "current_password": s, "new_password": s }), &["current_password", "new_password"]))),
+        json!({ "204": empty("Changed") }), vec![]) }),
+    );
+    p.insert(
+        "/auth/password/forgot".into(),
+        json!({ "post": op("Mail a reset link (same answer for every address)", "password", true,
+        Some(body(object(json!({ "email": s }), &["email"]))),
+        json!({ "202": ok("Accepted", status) }), vec![]) }),
+    );
+    p.insert(
+        "/auth/password/reset".into(),
+        json!({ "post": op("Set a new password with a mailed token; ends every login", "password", true,
+        Some(body(object(json!({ "token": s, "new_password": s }), &["token", "new_password"]))),
+        json!({ "204": empty("Reset") }), vec![]) }),
+    );
+    p.insert(
+        "/auth/email/verify".into(),
+        json!({ "post": op("Verify the email address with a mailed token", "auth", true,
+        Some(body(object(json!({ "token": s }), &["token"]))),
+        json!({ "204": empty("Verified") }), vec![]) }),
+    );
+    let session = object(
+        json!({ "id": { "type": "string", "format": "uuid" }, "created_at": { "type": "string", "format": "date-time" },
+                "last_seen_at": { "type": "string", "format": "date-time" }, "ip": { "type": ["string", "null"] },
+                "user_agent": { "type": ["string", "null"] }, "current": { "type": "boolean" } }),
+        &["id", "created_at", "last_seen_at", "ip", "user_agent", "current"],
+    );
+    p.insert(
+        "/auth/sessions".into(),
+        json!({ "get": op("The caller's live logins", "auth", false, None,
+        json!({ "200": ok("Sessions, newest first", json!({ "type": "array", "items": session })) }), vec![]) }),
+    );
+    p.insert(
+        "/auth/sessions/{id}".into(),
+        json!({ "delete": op("End one of the caller's logins", "auth", false, None,
+        json!({ "204": empty("Ended") }), vec![path_id()]) }),
+    );
 }
 
 fn admin_paths(p: &mut Map<String, Value>) {
