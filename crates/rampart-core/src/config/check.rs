@@ -296,6 +296,9 @@ fn check_misc(c: &Config, r: &mut Report) {
             );
         }
     }
+    if let Some(url) = &c.mail.smtp_url {
+        check_smtp_url(url.expose(), r);
+    }
     if c.mail.smtp_url.is_some() && c.mail.from.is_none() {
         r.error(
             "mail.from",
@@ -332,6 +335,35 @@ fn check_misc(c: &Config, r: &mut Report) {
                 "e.g. \"https://app.example.com/reset#token={token}\"",
             );
         }
+    }
+}
+
+/// `smtp://` (plain, or STARTTLS with `?tls=required`) or `smtps://` (implicit TLS). Mail carries
+/// reset links: plain SMTP to another host is only a warning (some relays sit on a private
+/// network), but it is said. Problems never quote the URL, which may hold a password.
+fn check_smtp_url(url: &str, r: &mut Report) {
+    let lower = url.to_ascii_lowercase();
+    let Some((scheme, rest)) = lower.split_once("://") else {
+        r.error("mail.smtp_url", "is not a URL", "e.g. smtps://user:password@smtp.example.com:465");
+        return;
+    };
+    if scheme != "smtp" && scheme != "smtps" {
+        r.error(
+            "mail.smtp_url",
+            "must start with smtp:// or smtps://",
+            "e.g. smtps://user:password@smtp.example.com:465",
+        );
+        return;
+    }
+    let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let host = host.split(['/', '?', ':']).next().unwrap_or_default();
+    let loopback = host == "localhost" || host.starts_with("127.") || rest.contains("[::1]");
+    if scheme == "smtp" && !lower.contains("tls=required") && !loopback {
+        r.warn(
+            "mail.smtp_url",
+            "mail (with reset links) would travel to the relay unencrypted",
+            "use smtps:// or add ?tls=required for STARTTLS",
+        );
     }
 }
 
@@ -573,6 +605,24 @@ mod tests {
             &[],
         );
         assert!(errors(&p).contains(&"resources.t.fields.n.default"), "{p:?}");
+    }
+
+    #[test]
+    fn account_lifecycle_settings() {
+        let p = problems(
+            "[mail]\nsmtp_url = \"http://x\"\nfrom = \"a@b.c\"\nreset_link = \"https://x/no-token\"\n[auth]\nmfa_challenge_ttl = \"0s\"\ntotp_issuer = \"a:b\"\n",
+            &[],
+        );
+        let e = errors(&p);
+        for key in ["mail.smtp_url", "mail.reset_link", "auth.mfa_challenge_ttl", "auth.totp_issuer"] {
+            assert!(e.contains(&key), "{key} not refused: {p:?}");
+        }
+        let p = problems("[mail]\nsmtp_url = \"smtp://relay.example.com:25\"\nfrom = \"a@b.c\"\n", &[]);
+        assert!(p.iter().any(|p| p.key == "mail.smtp_url" && p.level == Level::Warning), "{p:?}");
+        let p = problems("[mail]\nsmtp_url = \"smtp://127.0.0.1:2525\"\nfrom = \"a@b.c\"\n", &[]);
+        assert!(!p.iter().any(|p| p.key == "mail.smtp_url"), "{p:?}");
+        let p = problems("", &[("RAMPART_DATA_KEY", "dG9vIHNob3J0")]);
+        assert!(errors(&p).contains(&"data_key"), "{p:?}");
     }
 
     #[test]
