@@ -242,6 +242,11 @@ declared = ["manager"]
         Self::send(rb).await
     }
 
+    /// GET with a bearer access token.
+    pub async fn get_bearer(&self, path: &str, token: &str) -> Resp {
+        Self::send(self.request(reqwest::Method::GET, path).bearer_auth(token)).await
+    }
+
     pub async fn register(&self, email: &str, password: &str) -> Resp {
         self.post_json("/auth/register", &json!({ "email": email, "password": password })).await
     }
@@ -269,6 +274,25 @@ declared = ["manager"]
         n.0
     }
 
+    /// How many audit events with this action were written.
+    pub async fn audit_count(&self, action: &str) -> i64 {
+        let pool = self.db().await;
+        let n: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM audit_log WHERE action = $1")
+            .bind(action)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        n.0
+    }
+
+    /// The raw bytes of the database file and its write-ahead log: what a stolen copy would hold.
+    pub fn db_file_bytes(&self) -> Vec<u8> {
+        let mut bytes = std::fs::read(self.db_path()).unwrap();
+        bytes.extend(std::fs::read(self.dir.path().join("rampart.db-wal")).unwrap_or_default());
+        bytes
+    }
+
     /// Stops the server (the data directory stays for a successor).
     pub fn stop(&mut self) {
         let _ = self.child.kill();
@@ -292,6 +316,11 @@ pub fn session_from(r: &Resp) -> Option<Session> {
     let cookie = set_cookie.split(';').next()?.split_once('=')?.1.to_owned();
     let csrf = r.json()["csrf_token"].as_str()?.to_owned();
     Some(Session { cookie, csrf, set_cookie: set_cookie.to_owned() })
+}
+
+/// Whether `needle` occurs anywhere in `haystack`.
+pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 pub async fn db_at(path: &Path) -> sqlx::SqlitePool {

@@ -3,18 +3,23 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod helpers;
+mod mail_sink;
 
 mod admin;
 mod audit;
 mod auth_flow;
 mod cli;
 mod csrf;
+mod email_verification;
 mod enumeration;
 mod hashing;
 mod headers;
 mod input;
 mod limits;
 mod logs;
+mod mfa;
 mod openapi;
+mod password;
 mod resources;
+mod sessions;
 mod tokens;
