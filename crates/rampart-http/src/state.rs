@@ -45,7 +45,13 @@ impl Inner {
     pub async fn end_login(&self, sid: &str, user_id: &str) -> Result<bool, rampart_store::StoreError> {
         let now = rampart_core::clock::now_ms();
         let ended = self.store.revoke_session(sid, user_id, now).await?;
-        self.revocations.revoke(sid, self.revocation_horizon(now)).await;
+        // Only a login this user really ended goes into the set: the set is keyed by `sid` alone,
+        // so adding an id the scoped UPDATE did not match would let one user kill another user's
+        // tokens by naming their `sid` (e.g. in `DELETE /auth/sessions/{id}`). A login that was
+        // already revoked is in the set since then (or rebuilt into it at start-up).
+        if ended {
+            self.revocations.revoke(sid, self.revocation_horizon(now)).await;
+        }
         Ok(ended)
     }
 

@@ -5,7 +5,7 @@ use crate::Message;
 
 fn minutes(d: std::time::Duration) -> String {
     let m = d.as_secs().div_ceil(60).max(1);
-    if m % 60 == 0 && m >= 60 { format!("{} hour(s)", m / 60) } else { format!("{m} minute(s)") }
+    if m.is_multiple_of(60) && m >= 60 { format!("{} hour(s)", m / 60) } else { format!("{m} minute(s)") }
 }
 
 pub fn password_reset(to: &str, link: &str, valid_for: std::time::Duration) -> Message {

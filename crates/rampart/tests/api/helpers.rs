@@ -276,12 +276,19 @@ declared = ["manager"]
 
     /// How many audit events with this action were written.
     pub async fn audit_count(&self, action: &str) -> i64 {
+        self.audit_count_with(action, None).await
+    }
+
+    /// Audit events with this action and, when given, this outcome (`success`, `failure`, `denied`).
+    pub async fn audit_count_with(&self, action: &str, outcome: Option<&str>) -> i64 {
         let pool = self.db().await;
-        let n: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM audit_log WHERE action = $1")
-            .bind(action)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+        let n: (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM audit_log WHERE action = $1 AND ($2 IS NULL OR outcome = $2)")
+                .bind(action)
+                .bind(outcome)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
         pool.close().await;
         n.0
     }

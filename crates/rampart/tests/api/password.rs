@@ -84,7 +84,9 @@ async fn change_needs_the_current_password_and_a_strong_new_one() {
         assert_eq!(login_status(&app, &email, p).await, 401, "{p}");
     }
     assert_eq!(app.get_as("/auth/me", &s).await.status, 200);
-    assert_eq!(app.audit_count("password_changed").await, 0);
+    // The refused attempts are audited as failures; no change was.
+    assert_eq!(app.audit_count_with("password_changed", Some("success")).await, 0);
+    assert_eq!(app.audit_count_with("password_changed", Some("failure")).await, 1);
 }
 
 #[tokio::test]
@@ -106,7 +108,7 @@ async fn change_ends_every_other_login_at_once() {
     refresh(&app, &grant.refresh).await.assert_problem(401);
     assert_eq!(login_status(&app, &email, STRONG_PASSWORD).await, 401);
     assert_eq!(login_status(&app, &email, OTHER_STRONG_PASSWORD).await, 200);
-    assert_eq!(app.audit_count("password_changed").await, 1);
+    assert_eq!(app.audit_count_with("password_changed", Some("success")).await, 1);
 }
 
 #[tokio::test]

@@ -169,3 +169,30 @@ async fn another_users_session_answers_404_and_survives() {
     assert_eq!(ids(&list(&app, &bob).await), vec![bob_id]);
     assert_eq!(app.audit_count("session_revoked").await, 0);
 }
+
+/// A token login's id is its `sid`, readable in every access token of it. Naming it in a DELETE
+/// must not put it in the revocation set for the other user's tokens (the set is keyed by `sid`
+/// alone; only a login the caller really ended may enter it).
+#[tokio::test]
+async fn another_users_token_login_answers_404_and_its_tokens_keep_working() {
+    let app = TestApp::spawn().await;
+    let (_, alice) = app.user().await;
+    let bob_email = unique_email();
+    assert_eq!(app.register(&bob_email, STRONG_PASSWORD).await.status, 201);
+    let (bob_access, bob_refresh) = grant_ua(&app, &bob_email, "bob-agent").await;
+    let payload = bob_access.split('.').nth(1).unwrap();
+    use base64::Engine;
+    let claims: serde_json::Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    let bob_sid = claims["sid"].as_str().unwrap().to_owned();
+
+    delete(&app, &alice, &bob_sid).await.assert_problem(404);
+
+    let me = app.request(Method::GET, "/auth/me").bearer_auth(&bob_access);
+    assert_eq!(TestApp::send(me).await.status, 200, "Alice's DELETE killed Bob's access token");
+    let refreshed = app
+        .request(Method::POST, "/auth/token")
+        .header("user-agent", "bob-agent")
+        .json(&json!({ "grant_type": "refresh_token", "refresh_token": bob_refresh }));
+    assert_eq!(TestApp::send(refreshed).await.status, 200);
+}

@@ -2,8 +2,8 @@
 //! answered `mfa-required`.
 //!
 //! Code attempts are limited like password attempts: `verify` spends the per-IP login budget in
-//! the rate-limit layer and the per-account one here, `enable` and `disable` both; every wrong
-//! code counts towards the account lockout, and an `mfa_token` dies after
+//! the rate-limit layer and the per-account one here, `disable` (a password and a code) both;
+//! every wrong code counts towards the account lockout, and an `mfa_token` dies after
 //! [`MFA_MAX_ATTEMPTS`](rampart_store::MFA_MAX_ATTEMPTS) wrong codes. Each code works once: a
 //! TOTP step only if later than the last accepted one, a recovery code only while unused.
 
@@ -71,8 +71,9 @@ pub async fn enable(
     auth: Authenticated,
     ApiJson(body): ApiJson<EnableRequest>,
 ) -> Result<Json<Value>, ApiError> {
+    // No login budget here: the caller is signed in and holds the secret it is confirming, so a
+    // wrong code guesses nothing (the per-user API budget still applies).
     let code = code_field(&body.code).map_err(one)?;
-    login_gate(&state, &ctx, &auth.user.email_normalized, None).await?;
     let user = &auth.user;
     let row = state.store.totp_secret(&user.id).await?;
     let pending = match row {
