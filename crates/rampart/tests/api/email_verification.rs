@@ -186,3 +186,32 @@ async fn without_smtp_the_dev_profile_logs_the_mail_and_nothing_else_carries_the
     let carrying = app.logs().lines().filter(|l| l.contains(&token)).count();
     assert_eq!(carrying, 1, "{}", app.logs());
 }
+
+/// The relay is down when the mail is due: registration still answers 201 at once (a mail failure
+/// is never the user's problem), the failure is logged without the token, and the message is
+/// retried until the relay comes up, then works like any other.
+#[tokio::test]
+async fn a_mail_the_relay_refused_is_retried_until_it_arrives() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let app = TestApp::builder()
+        .env("MAIL__SMTP_URL", &format!("smtp://127.0.0.1:{port}"))
+        .env("MAIL__FROM", crate::mail_sink::MAIL_FROM)
+        .spawn()
+        .await;
+    let email = unique_email();
+    let started = Instant::now();
+    assert_eq!(app.register(&email, STRONG_PASSWORD).await.status, 201);
+    assert!(started.elapsed() < Duration::from_secs(2), "registration waited for the mail");
+    // The first attempt is refused (nothing listens yet) and logged as such.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !app.logs().contains("will retry") {
+        assert!(Instant::now() < deadline, "no retry logged: {}", app.logs());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let sink = MailSink::start_on(port);
+    let mail = sink.wait_for(&email, "Verify your email address", MAIL_TIMEOUT).await;
+    let token = mail.token();
+    assert!(!app.logs().contains(&token), "the token reached a log line");
+    assert_eq!(verify_email(&app, &token).await.status, 204);
+    assert_eq!(email_verified(&app, &email).await, json!(true));
+}

@@ -56,9 +56,19 @@ pub struct MailSink {
 
 impl MailSink {
     pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// A sink on this port (one a server was already told to send to).
+    pub fn start_on(port: u16) -> Self {
+        Self::start_with(Some(port))
+    }
+
+    fn start_with(port: Option<u16>) -> Self {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api/smtp_sink.py");
         let mut child = Command::new("python3")
             .arg(script)
+            .args(port.map(|p| p.to_string()))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

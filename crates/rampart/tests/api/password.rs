@@ -271,3 +271,44 @@ async fn reset_links_use_the_configured_origin_whatever_the_request_says() {
         assert!(!mail.body.contains("evil"), "the link follows the request's host:\n{}", mail.body);
     }
 }
+
+fn median(mut v: Vec<std::time::Duration>) -> std::time::Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// `forgot` must not take longer for an address that has an account. The mail relay here accepts
+/// connections and then never says a word: a server that looked the account up, stored a token or
+/// talked SMTP before answering would hang (or at least slow down) on the known address only.
+/// Answers stay 202 (a mail failure is never the user's 5xx), and the medians of the two, taken
+/// interleaved, stay close.
+#[tokio::test]
+async fn forgot_takes_as_long_for_known_and_unknown_emails_even_when_mail_hangs() {
+    let silent_relay = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let relay = format!("smtp://{}", silent_relay.local_addr().unwrap());
+    let app = TestApp::builder()
+        .env("MAIL__SMTP_URL", &relay)
+        .env("MAIL__FROM", "Rampart <no-reply@example.com>")
+        .spawn()
+        .await;
+    let email = unique_email();
+    assert_eq!(app.register(&email, STRONG_PASSWORD).await.status, 201);
+    let (mut known, mut unknown) = (Vec::new(), Vec::new());
+    for i in 0..20 {
+        let target = if i % 2 == 0 { email.clone() } else { unique_email() };
+        let started = std::time::Instant::now();
+        let r = forgot(&app, &target).await;
+        let took = started.elapsed();
+        assert_eq!(r.status, 202, "{}", r.text());
+        assert!(took < std::time::Duration::from_secs(2), "forgot took {took:?}");
+        if i >= 2 {
+            if i % 2 == 0 { known.push(took) } else { unknown.push(took) }
+        }
+    }
+    // An absolute margin, not a ratio: both medians are around a millisecond on loopback, where
+    // a ratio is mostly noise; work done inline for the known address (a database round trip, an
+    // SMTP greeting that never comes) would show as tens of milliseconds or a timeout.
+    let (k, u) = (median(known), median(unknown));
+    assert!(k <= u + std::time::Duration::from_millis(50), "known median {k:?} vs unknown median {u:?}");
+    drop(silent_relay);
+}

@@ -63,7 +63,9 @@ def _free_port():
 
 
 def main():
-    controller = Controller(Handler(), hostname="127.0.0.1", port=_free_port())
+    # An explicit port (argv[1]) lets a test start the sink where a server already sends.
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else _free_port()
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
     controller.start()
     _emit("PORT %d" % controller.port)
     try:
