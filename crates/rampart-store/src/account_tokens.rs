@@ -4,7 +4,6 @@
 //! the same transaction as what it authorizes: of two requests racing with one token, one wins.
 
 use rampart_core::clock::Millis;
-use sqlx::{Sqlite, Transaction};
 
 use crate::admin::LOCKED_INDEFINITELY;
 use crate::sessions::revoke_logins;
@@ -26,6 +25,36 @@ impl Purpose {
     }
 }
 
+/// A new password makes everything issued under the old one worthless: other logins, reset links
+/// already mailed, logins waiting for their second factor. Evaluates to the revoked token logins.
+macro_rules! after_password_write {
+    ($tx:expr, $user_id:expr, $keep:expr, $now:expr) => {{
+        sqlx::query("UPDATE account_tokens SET used_at = $2 WHERE user_id = $1 AND purpose = $3 AND used_at IS NULL")
+            .bind($user_id)
+            .bind($now)
+            .bind(Purpose::PasswordReset.as_str())
+            .execute(&mut *$tx)
+            .await?;
+        sqlx::query("DELETE FROM mfa_challenges WHERE user_id = $1").bind($user_id).execute(&mut *$tx).await?;
+        revoke_logins!($tx, $user_id, $keep, $now)
+    }};
+}
+
+/// Spends a usable token of this purpose; evaluates to its user id, if there was one.
+macro_rules! spend {
+    ($tx:expr, $token_hash:expr, $purpose:expr, $now:expr) => {
+        sqlx::query_scalar::<_, String>(
+            "UPDATE account_tokens SET used_at = $3 \
+             WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3 RETURNING user_id",
+        )
+        .bind($token_hash)
+        .bind($purpose.as_str())
+        .bind($now)
+        .fetch_optional(&mut *$tx)
+        .await?
+    };
+}
+
 impl Store {
     pub async fn insert_account_token(
         &self,
@@ -35,7 +64,7 @@ impl Store {
         now: Millis,
         expires_at: Millis,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        on_write!(self, db => sqlx::query(
             "INSERT INTO account_tokens (token_hash, user_id, purpose, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(token_hash)
@@ -43,8 +72,9 @@ impl Store {
         .bind(purpose.as_str())
         .bind(now)
         .bind(expires_at)
-        .execute(&self.writer)
-        .await?;
+        .execute(db)
+        .await
+        .map(|r| r.rows_affected()))?;
         Ok(())
     }
 
@@ -60,18 +90,19 @@ impl Store {
              WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3)",
             USER_COLUMNS
         );
-        Ok(sqlx::query_as::<_, UserRow>(&sql)
+        Ok(on_read!(self, db => sqlx::query_as::<_, UserRow>(&sql)
             .bind(token_hash)
             .bind(purpose.as_str())
             .bind(now)
-            .fetch_optional(&self.pool)
-            .await?)
+            .fetch_optional(db)
+            .await)?)
     }
 
     /// Spends a verification token and marks the address verified. `None`: no usable token.
     pub async fn verify_email(&self, token_hash: &str, now: Millis) -> Result<Option<String>, StoreError> {
-        let mut tx = self.writer.begin().await?;
-        let Some(user_id) = spend(&mut tx, token_hash, Purpose::EmailVerify, now).await? else {
+        on_write!(self, db => {
+        let mut tx = db.begin().await?;
+        let Some(user_id) = spend!(tx, token_hash, Purpose::EmailVerify, now) else {
             tx.rollback().await?;
             return Ok(None);
         };
@@ -83,6 +114,7 @@ impl Store {
         tx.commit().await?;
         self.forget_user(&user_id);
         Ok(Some(user_id))
+        })
     }
 
     /// Spends a reset token of `user_id` and sets the new hash, in one transaction that also ends
@@ -97,8 +129,9 @@ impl Store {
         new_hash: &str,
         now: Millis,
     ) -> Result<Option<Vec<String>>, StoreError> {
-        let mut tx = self.writer.begin().await?;
-        match spend(&mut tx, token_hash, Purpose::PasswordReset, now).await? {
+        on_write!(self, db => {
+        let mut tx = db.begin().await?;
+        match spend!(tx, token_hash, Purpose::PasswordReset, now) {
             Some(owner) if owner == user_id => {}
             _ => {
                 tx.rollback().await?;
@@ -116,10 +149,11 @@ impl Store {
         .bind(LOCKED_INDEFINITELY)
         .execute(&mut *tx)
         .await?;
-        let revoked = after_password_write(&mut tx, user_id, None, now).await?;
+        let revoked = after_password_write!(tx, user_id, None, now);
         tx.commit().await?;
         self.forget_user(user_id);
         Ok(Some(revoked))
+        })
     }
 
     /// Sets a new hash if the stored one is still `old_hash` (no concurrent change), and ends every
@@ -132,7 +166,8 @@ impl Store {
         keep: &str,
         now: Millis,
     ) -> Result<Option<Vec<String>>, StoreError> {
-        let mut tx = self.writer.begin().await?;
+        on_write!(self, db => {
+        let mut tx = db.begin().await?;
         let done =
             sqlx::query("UPDATE users SET password_hash = $3, updated_at = $4 WHERE id = $1 AND password_hash = $2")
                 .bind(user_id)
@@ -145,53 +180,20 @@ impl Store {
             tx.rollback().await?;
             return Ok(None);
         }
-        let revoked = after_password_write(&mut tx, user_id, Some(keep), now).await?;
+        let revoked = after_password_write!(tx, user_id, Some(keep), now);
         tx.commit().await?;
         self.forget_user(user_id);
         Ok(Some(revoked))
+        })
     }
 
     /// Drops tokens that can no longer be used.
     pub async fn purge_account_tokens(&self, now: Millis) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM account_tokens WHERE expires_at < $1 OR used_at IS NOT NULL")
+        let done = on_write!(self, db => sqlx::query("DELETE FROM account_tokens WHERE expires_at < $1 OR used_at IS NOT NULL")
             .bind(now)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected())
+            .execute(db)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(done)
     }
-}
-
-/// A new password makes everything issued under the old one worthless: other logins, reset links
-/// already mailed, logins waiting for their second factor.
-async fn after_password_write(
-    tx: &mut Transaction<'_, Sqlite>,
-    user_id: &str,
-    keep: Option<&str>,
-    now: Millis,
-) -> Result<Vec<String>, StoreError> {
-    sqlx::query("UPDATE account_tokens SET used_at = $2 WHERE user_id = $1 AND purpose = $3 AND used_at IS NULL")
-        .bind(user_id)
-        .bind(now)
-        .bind(Purpose::PasswordReset.as_str())
-        .execute(&mut **tx)
-        .await?;
-    sqlx::query("DELETE FROM mfa_challenges WHERE user_id = $1").bind(user_id).execute(&mut **tx).await?;
-    revoke_logins(tx, user_id, keep, now).await
-}
-
-async fn spend(
-    tx: &mut Transaction<'_, Sqlite>,
-    token_hash: &str,
-    purpose: Purpose,
-    now: Millis,
-) -> Result<Option<String>, StoreError> {
-    Ok(sqlx::query_scalar::<_, String>(
-        "UPDATE account_tokens SET used_at = $3 \
-         WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3 RETURNING user_id",
-    )
-    .bind(token_hash)
-    .bind(purpose.as_str())
-    .bind(now)
-    .fetch_optional(&mut **tx)
-    .await?)
 }

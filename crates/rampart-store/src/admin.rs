@@ -4,15 +4,14 @@
 //! `UPDATE` / `DELETE` whose `WHERE` also says "unless this would leave no admin who can sign in".
 //! Two admins demoting each other at the same moment therefore cannot both succeed: SQLite runs
 //! the statements one after the other on the single writer connection, and the second one sees the
-//! first one's result. (A PostgreSQL backend must run these in a SERIALIZABLE transaction, or lock
-//! the admin rows first: under READ COMMITTED both `EXISTS` checks could pass.)
+//! first one's result. On PostgreSQL, where both `EXISTS` checks could pass under READ COMMITTED,
+//! admin writes first take a transaction-scoped advisory lock (see `serialize_admin_writes!`).
 //!
 //! "An admin who can sign in" (an *active* admin) has the role `admin` and is not locked now. A
 //! locked admin does not count, so the last usable admin cannot delete themselves and leave only
 //! a locked one behind.
 
 use rampart_core::clock::Millis;
-use sqlx::{Sqlite, Transaction};
 
 use crate::sessions::revoke_logins;
 use crate::users::USER_COLUMNS;
@@ -84,6 +83,31 @@ fn another_active_admin(id: &str, now: &str) -> String {
     )
 }
 
+/// The last-admin guard is a statement reading other rows than the one it writes. SQLite runs
+/// writes one after the other on its single writer connection; under PostgreSQL's READ COMMITTED
+/// two such statements could both see the other admin still there, so admin writes take one
+/// transaction-scoped advisory lock first and run one at a time (they are rare).
+macro_rules! serialize_admin_writes {
+    ($tx:expr) => {
+        if crate::db::is_postgres(&mut *$tx) {
+            sqlx::query("SELECT pg_advisory_xact_lock(7263157)").execute(&mut *$tx).await?;
+        }
+    };
+}
+
+/// Why a guarded write touched no row: the user does not exist, or the guard refused. Read in
+/// the same transaction, so it describes the state the write saw; it only picks the answer
+/// (404 or 409), the decision was the statement's.
+macro_rules! refusal {
+    ($tx:expr, $id:expr) => {{
+        let exists = sqlx::query_scalar::<_, i32>("SELECT 1 FROM users WHERE id = $1")
+            .bind($id)
+            .fetch_optional(&mut *$tx)
+            .await?;
+        if exists.is_some() { AdminWrite::LastAdmin } else { AdminWrite::NotFound }
+    }};
+}
+
 impl Store {
     /// Users in creation order (`created_at`, then `id`), after `after`, at most `limit`. With
     /// `email`, only the user whose normalized email is exactly that (0 or 1 rows).
@@ -99,13 +123,13 @@ impl Store {
                AND ($2 IS NULL OR created_at > $2 OR (created_at = $2 AND id > $3)) \
              ORDER BY created_at, id LIMIT $4"
         );
-        Ok(sqlx::query_as::<_, UserRow>(&sql)
+        Ok(on_read!(self, db => sqlx::query_as::<_, UserRow>(&sql)
             .bind(email_normalized)
             .bind(after.map(|a| a.0))
             .bind(after.map(|a| a.1))
             .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?)
+            .fetch_all(db)
+            .await)?)
     }
 
     /// Changes roles and/or the lock of one user, refusing to leave no active admin, and revokes
@@ -137,7 +161,9 @@ impl Store {
                  OR {another_active}) \
              RETURNING {USER_COLUMNS}"
         );
-        let mut tx = self.writer.begin().await?;
+        on_write!(self, db => {
+        let mut tx = db.begin().await?;
+        serialize_admin_writes!(tx);
         let updated = sqlx::query_as::<_, UserRow>(&sql)
             .bind(id)
             .bind(roles.as_deref())
@@ -147,27 +173,30 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
         let Some(user) = updated else {
-            let why = refusal(&mut tx, id).await?;
+            let why = refusal!(tx, id);
             tx.rollback().await?;
             return Ok(why);
         };
         let revoke = change.roles.is_some() || change.lock == LockChange::Lock;
-        let revoked_token_logins = if revoke { revoke_logins(&mut tx, id, None, now).await? } else { Vec::new() };
+        let revoked_token_logins = if revoke { revoke_logins!(tx, id, None, now) } else { Vec::new() };
         tx.commit().await?;
         // After the commit: a read between an earlier forget and the commit could have cached
         // the old row again.
         self.forget_user(id);
         Ok(AdminWrite::Done(Changed { user, revoked_token_logins }))
+        })
     }
 
     /// Deletes a user unless they are the last active admin. Their sessions and refresh tokens go
     /// with them (foreign keys cascade); the ids of their token logins are returned for the
     /// revocation set, since those rows are gone once the transaction commits.
     pub async fn admin_delete_user(&self, id: &str, now: Millis) -> Result<AdminWrite<Vec<String>>, StoreError> {
-        let mut tx = self.writer.begin().await?;
+        on_write!(self, db => {
+        let mut tx = db.begin().await?;
+        serialize_admin_writes!(tx);
         // Revoking first takes the write lock, so no login of this user can be added between the
         // read of its ids and the delete. Rolled back with the delete if that is refused.
-        let sids = revoke_logins(&mut tx, id, None, now).await?;
+        let sids = revoke_logins!(tx, id, None, now);
         let sql = format!(
             "DELETE FROM users WHERE id = $1 AND (NOT {} OR {})",
             target_active_admin("$2"),
@@ -175,21 +204,13 @@ impl Store {
         );
         let done = sqlx::query(&sql).bind(id).bind(now).execute(&mut *tx).await?;
         if done.rows_affected() == 0 {
-            let why = refusal(&mut tx, id).await?;
+            let why = refusal!(tx, id);
             tx.rollback().await?;
             return Ok(why);
         }
         tx.commit().await?;
         self.forget_user(id);
         Ok(AdminWrite::Done(sids))
+        })
     }
-}
-
-/// Why a guarded write touched no row: the user does not exist, or the guard refused. Read in
-/// the same transaction, so it describes the state the write saw; it only picks the answer
-/// (404 or 409), the decision was the statement's.
-async fn refusal<T>(tx: &mut Transaction<'_, Sqlite>, id: &str) -> Result<AdminWrite<T>, StoreError> {
-    let exists =
-        sqlx::query_scalar::<_, i64>("SELECT 1 FROM users WHERE id = $1").bind(id).fetch_optional(&mut **tx).await?;
-    Ok(if exists.is_some() { AdminWrite::LastAdmin } else { AdminWrite::NotFound })
 }

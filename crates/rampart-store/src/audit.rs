@@ -82,7 +82,7 @@ pub struct AuditRow {
 
 impl Store {
     pub async fn append_audit(&self, e: &NewAuditEvent<'_>) -> Result<(), StoreError> {
-        sqlx::query(
+        on_write!(self, db => sqlx::query(
             "INSERT INTO audit_log (id, at, action, actor_id, target, ip, request_id, outcome) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
@@ -94,8 +94,9 @@ impl Store {
         .bind(e.ip)
         .bind(e.request_id)
         .bind(e.outcome)
-        .execute(&self.writer)
-        .await?;
+        .execute(db)
+        .await
+        .map(|r| r.rows_affected()))?;
         Ok(())
     }
 
@@ -107,7 +108,7 @@ impl Store {
         action: Option<&str>,
         limit: u32,
     ) -> Result<Vec<AuditRow>, StoreError> {
-        Ok(sqlx::query_as::<_, AuditRow>(
+        Ok(on_read!(self, db => sqlx::query_as::<_, AuditRow>(
             "SELECT seq, id, at, action, actor_id, target, ip, request_id, outcome FROM audit_log \
              WHERE ($1 IS NULL OR seq < $1) AND ($2 IS NULL OR actor_id = $2) AND ($3 IS NULL OR action = $3) \
              ORDER BY seq DESC LIMIT $4",
@@ -116,7 +117,7 @@ impl Store {
         .bind(actor)
         .bind(action)
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?)
+        .fetch_all(db)
+        .await)?)
     }
 }

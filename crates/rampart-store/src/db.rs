@@ -1,26 +1,64 @@
-//! Opening the database: the runtime pool and the separate migration connection.
+//! Opening the database: the runtime pools and the separate migration connection, on SQLite or
+//! PostgreSQL, chosen by the URL's scheme.
+//!
+//! Every statement is written once and run on either backend through [`on_read!`] and
+//! [`on_write!`], which expand the same code for each pool type: one text, one code path per
+//! query, two drivers.
 
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Connection, SqlitePool};
+use sqlx::{Connection, PgPool, SqlitePool};
 
 use crate::StoreError;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The pools behind a [`Store`].
+#[derive(Clone)]
+pub(crate) enum Db {
+    /// Two pools on SQLite: `read` for reads (WAL lets them run beside a writer), and `write`, one
+    /// connection that every write goes through. SQLite admits one writer at a time anyway;
+    /// letting several connections race for the lock only adds SQLITE_BUSY retries, whose
+    /// back-off sleeps for milliseconds. Queued on one connection, writes run back to back.
+    Sqlite { read: SqlitePool, write: SqlitePool },
+    /// One pool: PostgreSQL handles concurrent writers itself.
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$p` bound to the pool for reads, whichever the backend.
+macro_rules! on_read {
+    ($store:expr, $p:ident => $body:expr) => {
+        match &$store.db {
+            $crate::db::Db::Sqlite { read: $p, .. } => $body,
+            $crate::db::Db::Postgres($p) => $body,
+        }
+    };
+}
+
+/// Runs `$body` with `$p` bound to the pool for writes (SQLite's single writer connection).
+macro_rules! on_write {
+    ($store:expr, $p:ident => $body:expr) => {
+        match &$store.db {
+            $crate::db::Db::Sqlite { write: $p, .. } => $body,
+            $crate::db::Db::Postgres($p) => $body,
+        }
+    };
+}
+
+/// Whether a connection is PostgreSQL's, for the few statements only one dialect needs.
+pub(crate) fn is_postgres<C: sqlx::Connection>(_: &mut C) -> bool {
+    std::any::TypeId::of::<C::Database>() == std::any::TypeId::of::<sqlx::Postgres>()
+}
 
 /// The handle every request uses. Cheap to clone.
-///
-/// Two pools on SQLite: `pool` for reads (WAL lets them run beside a writer), and `writer`, one
-/// connection that every write goes through. SQLite admits one writer at a time anyway; letting
-/// several connections race for the lock only adds SQLITE_BUSY retries, whose back-off sleeps
-/// for milliseconds. Queued on one connection, writes run back to back.
 #[derive(Clone)]
 pub struct Store {
-    pub(crate) pool: SqlitePool,
-    pub(crate) writer: SqlitePool,
+    pub(crate) db: Db,
     pub(crate) users: std::sync::Arc<crate::users::UserCache>,
 }
 
@@ -30,45 +68,122 @@ pub struct StoreOptions<'a> {
     pub busy_timeout: Duration,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn of(url: &str) -> Result<Self, StoreError> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres)
+        } else {
+            Err(StoreError::Other("database.url must start with sqlite:// or postgres://".into()))
+        }
+    }
+}
+
+/// The role a `postgres://` URL connects as (the runtime role, for `migrate`'s grants).
+pub fn postgres_user(url: &str) -> Option<String> {
+    PgConnectOptions::from_str(url).ok().map(|o| o.get_username().to_owned())
+}
+
 impl Store {
-    /// Applies pending migrations over a dedicated connection, separate from the runtime pool.
-    /// Also creates or migrates the tables of the declared resources (see `resource_schema`).
+    /// Applies pending migrations over a dedicated connection, separate from the runtime pools,
+    /// and creates or migrates the tables of the declared resources (see `resource_schema`). On
+    /// PostgreSQL, when `runtime_role` is another role than the one migrating, it is then granted
+    /// exactly what the server needs (see `grants`).
     pub async fn migrate(
         opts: &StoreOptions<'_>,
         resources: &rampart_core::resources::Registry,
+        runtime_role: Option<&str>,
     ) -> Result<(), StoreError> {
-        let options = sqlite_options(opts)?;
-        let mut conn = sqlx::SqliteConnection::connect_with(&options).await?;
-        restrict_file(options.get_filename())?;
-        SQLITE_MIGRATIONS.run(&mut conn).await.map_err(|e| StoreError::Other(e.to_string()))?;
-        crate::resource_schema::ensure(&mut conn, resources).await?;
-        conn.close().await?;
+        match Backend::of(opts.url)? {
+            Backend::Sqlite => {
+                let options = sqlite_options(opts)?;
+                let mut conn = sqlx::SqliteConnection::connect_with(&options).await?;
+                restrict_file(options.get_filename())?;
+                SQLITE_MIGRATIONS.run(&mut conn).await.map_err(|e| StoreError::Other(e.to_string()))?;
+                crate::resource_schema::sqlite::ensure(&mut conn, resources).await?;
+                conn.close().await?;
+            }
+            Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect_with(&pg_options(opts)?).await?;
+                POSTGRES_MIGRATIONS.run(&mut conn).await.map_err(|e| StoreError::Other(e.to_string()))?;
+                crate::resource_schema::postgres::ensure(&mut conn, resources).await?;
+                if let Some(role) = runtime_role {
+                    crate::grants::apply(&mut conn, role, resources).await?;
+                }
+                conn.close().await?;
+            }
+        }
         Ok(())
     }
 
-    /// Opens the runtime pool: WAL (readers never wait for the writer), foreign keys enforced,
-    /// and a busy timeout so concurrent writers queue instead of failing at once.
+    /// Opens the runtime pools. SQLite: WAL (readers never wait for the writer), foreign keys
+    /// enforced, a busy timeout so concurrent writers queue instead of failing at once, and the
+    /// authorizer on every connection. PostgreSQL: one pool as the runtime role, whose grants
+    /// are its least privilege.
     pub async fn connect(opts: &StoreOptions<'_>) -> Result<Self, StoreError> {
-        let options = sqlite_options(opts)?;
-        let pool = runtime_pool(opts.max_connections.max(1)).connect_with(options.clone()).await?;
-        let writer = runtime_pool(1).connect_with(options).await?;
-        Ok(Self { pool, writer, users: std::sync::Arc::new(crate::users::UserCache::new()) })
+        let users = std::sync::Arc::new(crate::users::UserCache::new());
+        let db = match Backend::of(opts.url)? {
+            Backend::Sqlite => {
+                let options = sqlite_options(opts)?;
+                let read = runtime_pool(opts.max_connections.max(1)).connect_with(options.clone()).await?;
+                let write = runtime_pool(1).connect_with(options).await?;
+                Db::Sqlite { read, write }
+            }
+            Backend::Postgres => Db::Postgres(
+                PgPoolOptions::new()
+                    .max_connections(opts.max_connections.max(1))
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect_with(pg_options(opts)?)
+                    .await?,
+            ),
+        };
+        Ok(Self { db, users })
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.db {
+            Db::Sqlite { .. } => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
     }
 
     /// Readiness: one round trip.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        on_read!(self, p => sqlx::query("SELECT 1").execute(p).await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 
     pub async fn close(&self) {
-        self.pool.close().await;
-        self.writer.close().await;
+        match &self.db {
+            Db::Sqlite { read, write } => {
+                read.close().await;
+                write.close().await;
+            }
+            Db::Postgres(p) => p.close().await,
+        }
     }
 
-    /// The runtime pools (readers, writer), for tests that attack them directly.
-    pub fn sqlite_pools(&self) -> [&SqlitePool; 2] {
-        [&self.pool, &self.writer]
+    /// The SQLite runtime pools (readers, writer), for tests that attack them directly.
+    pub fn sqlite_pools(&self) -> Vec<&SqlitePool> {
+        match &self.db {
+            Db::Sqlite { read, write } => vec![read, write],
+            Db::Postgres(_) => Vec::new(),
+        }
+    }
+
+    /// The PostgreSQL runtime pool, for tests that attack it directly.
+    pub fn postgres_pool(&self) -> Option<&PgPool> {
+        match &self.db {
+            Db::Postgres(p) => Some(p),
+            Db::Sqlite { .. } => None,
+        }
     }
 }
 
@@ -103,11 +218,7 @@ fn restrict_file(_: &Path) -> Result<(), StoreError> {
 }
 
 fn sqlite_options(opts: &StoreOptions<'_>) -> Result<SqliteConnectOptions, StoreError> {
-    let url = opts.url;
-    if !url.starts_with("sqlite:") {
-        return Err(StoreError::Other("database.url: only sqlite:// URLs are supported by this build".into()));
-    }
-    let options = SqliteConnectOptions::from_str(url)
+    let options = SqliteConnectOptions::from_str(opts.url)
         .map_err(|_| StoreError::Other("database.url is not a valid sqlite:// URL".into()))?;
     if let Some(parent) = Path::new(options.get_filename()).parent()
         && !parent.as_os_str().is_empty()
@@ -121,4 +232,13 @@ fn sqlite_options(opts: &StoreOptions<'_>) -> Result<SqliteConnectOptions, Store
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
         .busy_timeout(opts.busy_timeout))
+}
+
+fn pg_options(opts: &StoreOptions<'_>) -> Result<PgConnectOptions, StoreError> {
+    // The parse error could quote the URL, password included: say only what is wrong.
+    let options = PgConnectOptions::from_str(opts.url)
+        .map_err(|_| StoreError::Other("database URL is not a valid postgres:// URL".into()))?;
+    // A statement that runs longer than this is cancelled by the server: a slow query must not
+    // hold a connection (and a request) forever.
+    Ok(options.options([("statement_timeout", "15000")]).application_name("rampart"))
 }

@@ -1,14 +1,17 @@
 //! Persistence behind one `Store` handle.
 //!
 //! Every statement is written once, in portable SQL with `$N` placeholders (SQLite accepts them as
-//! numbered parameters), so the PostgreSQL backend can run the same text; dialects differ only in
-//! their migration files. Every value is a bound parameter.
+//! numbered parameters), and runs on SQLite or PostgreSQL through the same code (`on_read!` /
+//! `on_write!` in `db`); the dialects differ only in their migration files. Every value is a bound
+//! parameter.
 
+#[macro_use]
+mod db;
 mod account_tokens;
 mod admin;
 mod audit;
-mod db;
 mod error;
+pub mod grants;
 mod mfa;
 mod records;
 mod refresh;
@@ -19,7 +22,7 @@ mod users;
 pub use account_tokens::Purpose;
 pub use admin::{AdminWrite, Changed, LOCKED_INDEFINITELY, LockChange, UserChange, UserCursor};
 pub use audit::{AuditEvent, AuditRow, NewAuditEvent};
-pub use db::{Store, StoreOptions};
+pub use db::{Backend, Store, StoreOptions, postgres_user};
 pub use error::StoreError;
 pub use mfa::{ChallengeRow, MFA_MAX_ATTEMPTS, MfaProof, TotpRow};
 pub use records::{Filter, Op, Record, Sort};

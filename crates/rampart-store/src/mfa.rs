@@ -5,10 +5,8 @@
 //! NULL, an `mfa_token` only while unused, unexpired and under its attempt limit. Completing a
 //! login spends the challenge and the code in one transaction, so neither is spent alone.
 
-use rampart_core::clock::Millis;
-use sqlx::{Sqlite, Transaction};
-
 use crate::{Store, StoreError};
+use rampart_core::clock::Millis;
 
 /// Wrong codes an `mfa_token` survives; the next attempt finds it dead.
 pub const MFA_MAX_ATTEMPTS: i64 = 5;
@@ -35,11 +33,51 @@ pub struct ChallengeRow {
     pub flow: String,
 }
 
+/// Uses a TOTP step (only if later than the last used one) or a recovery code (only if unused);
+/// evaluates to whether it was usable.
+macro_rules! spend_proof {
+    ($tx:expr, $user_id:expr, $proof:expr, $now:expr) => {{
+        let done =
+            match $proof {
+                MfaProof::Totp(step) => {
+                    sqlx::query(
+                        "UPDATE totp_secrets SET last_step = $2 \
+                     WHERE user_id = $1 AND enabled_at IS NOT NULL AND (last_step IS NULL OR last_step < $2)",
+                    )
+                    .bind($user_id)
+                    .bind(step)
+                    .execute(&mut *$tx)
+                    .await?
+                }
+                MfaProof::Recovery(hash) => sqlx::query(
+                    "UPDATE recovery_codes SET used_at = $3 WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL",
+                )
+                .bind($user_id)
+                .bind(hash)
+                .bind($now)
+                .execute(&mut *$tx)
+                .await?,
+            };
+        done.rows_affected() == 1
+    }};
+}
+
+macro_rules! set_mfa_enabled {
+    ($tx:expr, $user_id:expr, $enabled:expr, $now:expr) => {
+        sqlx::query("UPDATE users SET mfa_enabled = $2, updated_at = $3 WHERE id = $1")
+            .bind($user_id)
+            .bind($enabled)
+            .bind($now)
+            .execute(&mut *$tx)
+            .await?
+    };
+}
+
 impl Store {
     /// Stores a new, not yet confirmed, TOTP secret (replacing an earlier unconfirmed one). False
     /// when TOTP is already enabled: an enabled secret is only replaced by disabling it first.
     pub async fn put_pending_totp(&self, user_id: &str, secret_enc: &str, now: Millis) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+        let done = on_write!(self, db => sqlx::query(
             "INSERT INTO totp_secrets (user_id, secret_enc, created_at) VALUES ($1, $2, $3) \
              ON CONFLICT (user_id) DO UPDATE SET secret_enc = excluded.secret_enc, created_at = excluded.created_at, \
                  last_step = NULL \
@@ -48,16 +86,19 @@ impl Store {
         .bind(user_id)
         .bind(secret_enc)
         .bind(now)
-        .execute(&self.writer)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        .execute(db)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(done == 1)
     }
 
     pub async fn totp_secret(&self, user_id: &str) -> Result<Option<TotpRow>, StoreError> {
-        Ok(sqlx::query_as::<_, TotpRow>("SELECT secret_enc, enabled_at FROM totp_secrets WHERE user_id = $1")
+        Ok(
+            on_write!(self, db => sqlx::query_as::<_, TotpRow>("SELECT secret_enc, enabled_at FROM totp_secrets WHERE user_id = $1")
             .bind(user_id)
-            .fetch_optional(&self.writer)
-            .await?)
+            .fetch_optional(db)
+            .await)?,
+        )
     }
 
     /// Confirms the pending secret with the step of a valid code (which is thereby used), and
@@ -69,7 +110,8 @@ impl Store {
         recovery_hashes: &[String],
         now: Millis,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.writer.begin().await?;
+        on_write!(self, db => {
+        let mut tx = db.begin().await?;
         let done = sqlx::query(
             "UPDATE totp_secrets SET enabled_at = $2, last_step = $3 \
              WHERE user_id = $1 AND enabled_at IS NULL AND (last_step IS NULL OR last_step < $3)",
@@ -91,27 +133,30 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        set_mfa_enabled(&mut tx, user_id, true, now).await?;
+        set_mfa_enabled!(tx, user_id, true, now);
         tx.commit().await?;
         self.forget_user(user_id);
         Ok(true)
+        })
     }
 
     /// Spends the proof and removes the second factor (secret, recovery codes, pending logins).
     /// False when the proof was already used.
     pub async fn disable_totp(&self, user_id: &str, proof: MfaProof<'_>, now: Millis) -> Result<bool, StoreError> {
-        let mut tx = self.writer.begin().await?;
-        if !spend_proof(&mut tx, user_id, proof, now).await? {
+        on_write!(self, db => {
+        let mut tx = db.begin().await?;
+        if !spend_proof!(tx, user_id, proof, now) {
             tx.rollback().await?;
             return Ok(false);
         }
         for table in ["totp_secrets", "recovery_codes", "mfa_challenges"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1")).bind(user_id).execute(&mut *tx).await?;
         }
-        set_mfa_enabled(&mut tx, user_id, false, now).await?;
+        set_mfa_enabled!(tx, user_id, false, now);
         tx.commit().await?;
         self.forget_user(user_id);
         Ok(true)
+        })
     }
 
     pub async fn insert_mfa_challenge(
@@ -122,7 +167,7 @@ impl Store {
         now: Millis,
         expires_at: Millis,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        on_write!(self, db => sqlx::query(
             "INSERT INTO mfa_challenges (token_hash, user_id, flow, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(token_hash)
@@ -130,30 +175,32 @@ impl Store {
         .bind(flow)
         .bind(now)
         .bind(expires_at)
-        .execute(&self.writer)
-        .await?;
+        .execute(db)
+        .await
+        .map(|r| r.rows_affected()))?;
         Ok(())
     }
 
     /// The challenge, if it can still be completed.
     pub async fn mfa_challenge(&self, token_hash: &str, now: Millis) -> Result<Option<ChallengeRow>, StoreError> {
-        Ok(sqlx::query_as::<_, ChallengeRow>(
+        Ok(on_write!(self, db => sqlx::query_as::<_, ChallengeRow>(
             "SELECT user_id, flow FROM mfa_challenges \
              WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 AND failed_attempts < $3",
         )
         .bind(token_hash)
         .bind(now)
         .bind(MFA_MAX_ATTEMPTS)
-        .fetch_optional(&self.writer)
-        .await?)
+        .fetch_optional(db)
+        .await)?)
     }
 
     /// Counts a wrong code against the challenge.
     pub async fn fail_mfa_challenge(&self, token_hash: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE mfa_challenges SET failed_attempts = failed_attempts + 1 WHERE token_hash = $1")
+        on_write!(self, db => sqlx::query("UPDATE mfa_challenges SET failed_attempts = failed_attempts + 1 WHERE token_hash = $1")
             .bind(token_hash)
-            .execute(&self.writer)
-            .await?;
+            .execute(db)
+            .await
+            .map(|r| r.rows_affected()))?;
         Ok(())
     }
 
@@ -166,7 +213,8 @@ impl Store {
         proof: MfaProof<'_>,
         now: Millis,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.writer.begin().await?;
+        on_write!(self, db => {
+        let mut tx = db.begin().await?;
         let done = sqlx::query(
             "UPDATE mfa_challenges SET used_at = $3 \
              WHERE token_hash = $1 AND user_id = $2 AND used_at IS NULL AND expires_at > $3 AND failed_attempts < $4",
@@ -177,67 +225,22 @@ impl Store {
         .bind(MFA_MAX_ATTEMPTS)
         .execute(&mut *tx)
         .await?;
-        if done.rows_affected() != 1 || !spend_proof(&mut tx, user_id, proof, now).await? {
+        if done.rows_affected() != 1 || !spend_proof!(tx, user_id, proof, now) {
             tx.rollback().await?;
             return Ok(false);
         }
         tx.commit().await?;
         Ok(true)
+        })
     }
 
     /// Drops challenges that can no longer be completed.
     pub async fn purge_mfa_challenges(&self, now: Millis) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM mfa_challenges WHERE expires_at < $1 OR used_at IS NOT NULL")
+        let done = on_write!(self, db => sqlx::query("DELETE FROM mfa_challenges WHERE expires_at < $1 OR used_at IS NOT NULL")
             .bind(now)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected())
+            .execute(db)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(done)
     }
-}
-
-/// Uses a TOTP step (only if later than the last used one) or a recovery code (only if unused).
-async fn spend_proof(
-    tx: &mut Transaction<'_, Sqlite>,
-    user_id: &str,
-    proof: MfaProof<'_>,
-    now: Millis,
-) -> Result<bool, StoreError> {
-    let done = match proof {
-        MfaProof::Totp(step) => {
-            sqlx::query(
-                "UPDATE totp_secrets SET last_step = $2 \
-                 WHERE user_id = $1 AND enabled_at IS NOT NULL AND (last_step IS NULL OR last_step < $2)",
-            )
-            .bind(user_id)
-            .bind(step)
-            .execute(&mut **tx)
-            .await?
-        }
-        MfaProof::Recovery(hash) => {
-            sqlx::query(
-                "UPDATE recovery_codes SET used_at = $3 WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL",
-            )
-            .bind(user_id)
-            .bind(hash)
-            .bind(now)
-            .execute(&mut **tx)
-            .await?
-        }
-    };
-    Ok(done.rows_affected() == 1)
-}
-
-async fn set_mfa_enabled(
-    tx: &mut Transaction<'_, Sqlite>,
-    user_id: &str,
-    enabled: bool,
-    now: Millis,
-) -> Result<(), StoreError> {
-    sqlx::query("UPDATE users SET mfa_enabled = $2, updated_at = $3 WHERE id = $1")
-        .bind(user_id)
-        .bind(enabled)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
 }

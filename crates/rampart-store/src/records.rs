@@ -4,8 +4,7 @@
 
 use rampart_core::clock::Millis;
 use rampart_core::resources::{Kind, Resource, Scope, SqlValue};
-use sqlx::sqlite::{SqliteArguments, SqliteRow};
-use sqlx::{Row, Sqlite};
+use sqlx::{Decode, Row, Type};
 
 use crate::{Store, StoreError};
 
@@ -66,22 +65,15 @@ impl Statement {
     fn new(sql: impl Into<String>) -> Self {
         Self { sql: sql.into(), args: Vec::new() }
     }
+    /// The placeholder for `v`. A NULL is written as the literal: a bound NULL must carry a type,
+    /// and PostgreSQL refuses a text-typed NULL for a BIGINT column. No client value is ever
+    /// written into the text.
     fn arg(&mut self, v: SqlValue) -> String {
+        if v == SqlValue::Null {
+            return "NULL".into();
+        }
         self.args.push(v);
         format!("${}", self.args.len())
-    }
-    fn query(&self) -> sqlx::query::Query<'_, Sqlite, SqliteArguments<'_>> {
-        let mut q = sqlx::query(&self.sql);
-        for a in &self.args {
-            q = match a {
-                SqlValue::Null => q.bind(Option::<String>::None),
-                SqlValue::Text(s) => q.bind(s.as_str()),
-                SqlValue::Int(i) => q.bind(*i),
-                SqlValue::Float(f) => q.bind(*f),
-                SqlValue::Bool(b) => q.bind(*b),
-            };
-        }
-        q
     }
     /// `AND "owner" = $n` when the scope is the caller's own rows.
     fn scope(&mut self, res: &Resource, scope: &Scope) -> Result<(), StoreError> {
@@ -95,6 +87,23 @@ impl Statement {
         }
         Ok(())
     }
+}
+
+/// The statement as a query with every argument bound, for whichever backend runs it.
+macro_rules! query {
+    ($st:expr) => {{
+        let mut q = sqlx::query(&$st.sql);
+        for a in &$st.args {
+            q = match a {
+                SqlValue::Null => q.bind(Option::<String>::None),
+                SqlValue::Text(s) => q.bind(s.as_str()),
+                SqlValue::Int(i) => q.bind(*i),
+                SqlValue::Float(f) => q.bind(*f),
+                SqlValue::Bool(b) => q.bind(*b),
+            };
+        }
+        q
+    }};
 }
 
 /// Quotes an identifier. Identifiers come only from the validated declaration.
@@ -113,7 +122,14 @@ fn columns(res: &Resource) -> String {
     cols.join(", ")
 }
 
-fn decode(res: &Resource, row: &SqliteRow) -> Result<Record, sqlx::Error> {
+fn decode<R: Row>(res: &Resource, row: &R) -> Result<Record, sqlx::Error>
+where
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> f64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> bool: Decode<'r, R::Database> + Type<R::Database>,
+{
     let mut i = 0;
     let mut next = || {
         i += 1;
@@ -173,8 +189,7 @@ impl Store {
             vals.join(", "),
             columns(res)
         );
-        let row = st.query().fetch_one(&self.writer).await?;
-        Ok(decode(res, &row)?)
+        Ok(on_write!(self, db => query!(st).fetch_one(db).await.and_then(|row| decode(res, &row)))?)
     }
 
     pub async fn get_record(&self, res: &Resource, id: &str, scope: &Scope) -> Result<Option<Record>, StoreError> {
@@ -182,8 +197,8 @@ impl Store {
         let p = st.arg(SqlValue::Text(id.to_owned()));
         st.sql.push_str(&p);
         st.scope(res, scope)?;
-        let row = st.query().fetch_optional(&self.pool).await?;
-        Ok(row.map(|r| decode(res, &r)).transpose()?)
+        let row = on_read!(self, db => query!(st).fetch_optional(db).await.map(|r| r.map(|r| decode(res, &r))))?;
+        Ok(row.transpose()?)
     }
 
     /// One page, ordered by `sort` then `id`, after the keyset cursor `(sort value, id)`.
@@ -210,8 +225,9 @@ impl Store {
         }
         let lim = st.arg(SqlValue::Int(i64::from(limit)));
         st.sql.push_str(&format!(" ORDER BY {} {dir}, {} {dir} LIMIT {lim}", q(&sort.column), q("id")));
-        let rows = st.query().fetch_all(&self.pool).await?;
-        Ok(rows.iter().map(|r| decode(res, r)).collect::<Result<_, _>>()?)
+        Ok(
+            on_read!(self, db => query!(st).fetch_all(db).await?.iter().map(|r| decode(res, r)).collect::<Result<_, _>>())?,
+        )
     }
 
     /// `None` when no row matched the id within the scope.
@@ -235,8 +251,8 @@ impl Store {
         st.sql = format!("UPDATE {} SET {} WHERE {} = {idp}", q(&res.table), sets.join(", "), q("id"));
         st.scope(res, scope)?;
         st.sql.push_str(&format!(" RETURNING {}", columns(res)));
-        let row = st.query().fetch_optional(&self.writer).await?;
-        Ok(row.map(|r| decode(res, &r)).transpose()?)
+        let row = on_write!(self, db => query!(st).fetch_optional(db).await.map(|r| r.map(|r| decode(res, &r))))?;
+        Ok(row.transpose()?)
     }
 
     /// False when no row matched the id within the scope.
@@ -245,6 +261,6 @@ impl Store {
         let p = st.arg(SqlValue::Text(id.to_owned()));
         st.sql.push_str(&p);
         st.scope(res, scope)?;
-        Ok(st.query().execute(&self.writer).await?.rows_affected() == 1)
+        Ok(on_write!(self, db => query!(st).execute(db).await.map(|r| r.rows_affected()))? == 1)
     }
 }

@@ -34,7 +34,7 @@ impl Store {
         expires_at: Millis,
         client: Client<'_>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        on_write!(self, db => sqlx::query(
             "INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at, created_ip, created_user_agent) \
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -44,8 +44,9 @@ impl Store {
         .bind(expires_at)
         .bind(client.0)
         .bind(client.1)
-        .execute(&self.writer)
-        .await?;
+        .execute(db)
+        .await
+        .map(|r| r.rows_affected()))?;
         Ok(())
     }
 
@@ -60,7 +61,7 @@ impl Store {
         expires_at: Millis,
         client: Client<'_>,
     ) -> Result<bool, StoreError> {
-        let inserted = sqlx::query(
+        let inserted = on_write!(self, db => sqlx::query(
             "INSERT INTO refresh_tokens (token_hash, session_id, parent_hash, created_at, expires_at, created_ip, created_user_agent) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
@@ -71,8 +72,9 @@ impl Store {
         .bind(expires_at)
         .bind(client.0)
         .bind(client.1)
-        .execute(&self.writer)
-        .await;
+        .execute(db)
+        .await
+        .map(|r| r.rows_affected()));
         match inserted {
             Ok(_) => Ok(true),
             Err(e) => match StoreError::from(e) {
@@ -83,7 +85,7 @@ impl Store {
     }
 
     pub async fn refresh_by_hash(&self, token_hash: &str) -> Result<Option<RefreshRow>, StoreError> {
-        Ok(sqlx::query_as::<_, RefreshRow>(
+        Ok(on_read!(self, db => sqlx::query_as::<_, RefreshRow>(
             "SELECT r.token_hash, r.session_id, r.expires_at AS token_expires_at, \
                     c.created_at AS used_at, c.created_ip AS used_ip, c.created_user_agent AS used_user_agent, \
                     s.expires_at AS session_expires_at, s.revoked_at AS session_revoked_at, \
@@ -94,7 +96,7 @@ impl Store {
              WHERE r.token_hash = $1",
         )
         .bind(token_hash)
-        .fetch_optional(&self.pool)
-        .await?)
+        .fetch_optional(db)
+        .await)?)
     }
 }

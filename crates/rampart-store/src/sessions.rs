@@ -2,8 +2,6 @@
 
 use rampart_core::clock::Millis;
 
-use sqlx::{Sqlite, Transaction};
-
 use crate::{Store, StoreError, UserRow};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +47,7 @@ pub struct SessionAuth {
 
 impl Store {
     pub async fn insert_session(&self, s: &NewSession<'_>) -> Result<(), StoreError> {
-        sqlx::query(
+        on_write!(self, db => sqlx::query(
             "INSERT INTO sessions (id, token_hash, user_id, kind, created_at, last_seen_at, expires_at, ip, user_agent) \
              VALUES ($1, $2, $3, $8, $4, $4, $5, $6, $7)",
         )
@@ -61,15 +59,16 @@ impl Store {
         .bind(s.ip)
         .bind(s.user_agent)
         .bind(s.kind.as_str())
-        .execute(&self.writer)
-        .await?;
+        .execute(db)
+        .await
+        .map(|r| r.rows_affected()))?;
         Ok(())
     }
 
     /// The session with this token hash, with its user, unless revoked. Timeouts are the
     /// caller's to judge (it knows the configured idle limit).
     pub async fn session_by_hash(&self, token_hash: &str) -> Result<Option<SessionAuth>, StoreError> {
-        Ok(sqlx::query_as::<_, SessionAuth>(
+        Ok(on_read!(self, db => sqlx::query_as::<_, SessionAuth>(
             "SELECT s.id AS session_id, s.created_at AS session_created_at, s.last_seen_at AS session_last_seen_at, \
                     s.expires_at AS session_expires_at, \
                     u.id, u.email, u.email_normalized, u.password_hash, u.display_name, u.roles, u.email_verified, \
@@ -78,50 +77,54 @@ impl Store {
              WHERE s.token_hash = $1 AND s.revoked_at IS NULL",
         )
         .bind(token_hash)
-        .fetch_optional(&self.pool)
-        .await?)
+        .fetch_optional(db)
+        .await)?)
     }
 
     pub async fn touch_session(&self, id: &str, now: Millis) -> Result<(), StoreError> {
-        sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+        on_write!(self, db => sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND revoked_at IS NULL")
             .bind(now)
             .bind(id)
-            .execute(&self.writer)
-            .await?;
+            .execute(db)
+            .await
+            .map(|r| r.rows_affected()))?;
         Ok(())
     }
 
     /// Revokes one login (cookie session or token login) of one user. False when there was no
     /// such live login.
     pub async fn revoke_session(&self, id: &str, user_id: &str, now: Millis) -> Result<bool, StoreError> {
-        let done =
-            sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL")
+        let done = on_write!(self, db => sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL")
                 .bind(now)
                 .bind(id)
                 .bind(user_id)
-                .execute(&self.writer)
-                .await?;
-        Ok(done.rows_affected() == 1)
+                .execute(db)
+                .await
+                .map(|r| r.rows_affected()))?;
+        Ok(done == 1)
     }
 
     /// Logins revoked since `since`, to rebuild the in-memory revocation set at start-up.
     pub async fn revoked_since(&self, since: Millis) -> Result<Vec<(String, i64)>, StoreError> {
-        Ok(sqlx::query_as::<_, (String, i64)>("SELECT id, revoked_at FROM sessions WHERE revoked_at > $1")
+        Ok(
+            on_read!(self, db => sqlx::query_as::<_, (String, i64)>("SELECT id, revoked_at FROM sessions WHERE revoked_at > $1")
             .bind(since)
-            .fetch_all(&self.pool)
-            .await?)
+            .fetch_all(db)
+            .await)?,
+        )
     }
 
     /// Deletes sessions that can no longer be used (expired or revoked a day ago), so the table
     /// does not grow without end.
     pub async fn purge_sessions(&self, now: Millis) -> Result<u64, StoreError> {
         let day = 86_400_000;
-        let done = sqlx::query("DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $2")
+        let done = on_write!(self, db => sqlx::query("DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $2")
             .bind(now)
             .bind(now - day)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected())
+            .execute(db)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(done)
     }
 }
 
@@ -148,7 +151,7 @@ impl Store {
         now: Millis,
         idle_ms: Millis,
     ) -> Result<Vec<SessionRow>, StoreError> {
-        Ok(sqlx::query_as::<_, SessionRow>(
+        Ok(on_read!(self, db => sqlx::query_as::<_, SessionRow>(
             "SELECT id, kind, created_at, last_seen_at, ip, user_agent FROM sessions \
              WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 \
                AND (kind = 'token' OR last_seen_at > $3) \
@@ -158,28 +161,27 @@ impl Store {
         .bind(now)
         .bind(now - idle_ms)
         .bind(SESSION_LIST_MAX)
-        .fetch_all(&self.pool)
-        .await?)
+        .fetch_all(db)
+        .await)?)
     }
 }
 
 /// Marks every live login of the user revoked, but `except` (the caller's own, when it stays);
 /// returns the ids of the token logins among them, for the revocation set (cookie sessions are
 /// read from the database on every request and need nothing more).
-pub(crate) async fn revoke_logins(
-    tx: &mut Transaction<'_, Sqlite>,
-    user_id: &str,
-    except: Option<&str>,
-    now: Millis,
-) -> Result<Vec<String>, StoreError> {
-    let rows = sqlx::query_as::<_, (String, String)>(
-        "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL AND ($3 IS NULL OR id <> $3) \
-         RETURNING id, kind",
-    )
-    .bind(user_id)
-    .bind(now)
-    .bind(except)
-    .fetch_all(&mut **tx)
-    .await?;
-    Ok(rows.into_iter().filter(|(_, kind)| kind == "token").map(|(id, _)| id).collect())
+macro_rules! revoke_logins {
+    ($tx:expr, $user_id:expr, $except:expr, $now:expr) => {{
+        let except: Option<&str> = $except;
+        let rows = sqlx::query_as::<_, (String, String)>(
+            "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL AND ($3 IS NULL OR id <> $3) \
+             RETURNING id, kind",
+        )
+        .bind($user_id)
+        .bind($now)
+        .bind(except)
+        .fetch_all(&mut *$tx)
+        .await?;
+        rows.into_iter().filter(|(_, kind)| kind == "token").map(|(id, _)| id).collect::<Vec<String>>()
+    }};
 }
+pub(crate) use revoke_logins;

@@ -64,20 +64,20 @@ impl Store {
             "INSERT INTO users (id, email, email_normalized, password_hash, roles, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {USER_COLUMNS}"
         );
-        Ok(sqlx::query_as::<_, UserRow>(&sql)
+        Ok(on_write!(self, db => sqlx::query_as::<_, UserRow>(&sql)
             .bind(u.id)
             .bind(u.email)
             .bind(u.email_normalized)
             .bind(u.password_hash)
             .bind(u.roles.join(" "))
             .bind(u.now)
-            .fetch_one(&self.writer)
-            .await?)
+            .fetch_one(db)
+            .await)?)
     }
 
     pub async fn user_by_email(&self, email_normalized: &str) -> Result<Option<UserRow>, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email_normalized = $1");
-        Ok(sqlx::query_as::<_, UserRow>(&sql).bind(email_normalized).fetch_optional(&self.pool).await?)
+        Ok(on_read!(self, db => sqlx::query_as::<_, UserRow>(&sql).bind(email_normalized).fetch_optional(db).await)?)
     }
 
     /// [`Store::user_by_id`] through the short-lived cache (see [`UserCache`]).
@@ -101,7 +101,7 @@ impl Store {
 
     pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRow>, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
-        Ok(sqlx::query_as::<_, UserRow>(&sql).bind(id).fetch_optional(&self.pool).await?)
+        Ok(on_read!(self, db => sqlx::query_as::<_, UserRow>(&sql).bind(id).fetch_optional(db).await)?)
     }
 
     /// Replaces the stored hash, but only if it is still `old_hash`: a concurrent password change
@@ -114,13 +114,14 @@ impl Store {
         now: Millis,
     ) -> Result<(), StoreError> {
         self.forget_user(id);
-        sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3 AND password_hash = $4")
+        on_write!(self, db => sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3 AND password_hash = $4")
             .bind(new_hash)
             .bind(now)
             .bind(id)
             .bind(old_hash)
-            .execute(&self.writer)
-            .await?;
+            .execute(db)
+            .await
+            .map(|r| r.rows_affected()))?;
         Ok(())
     }
 
@@ -132,18 +133,21 @@ impl Store {
     ) -> Result<Option<UserRow>, StoreError> {
         self.forget_user(id);
         let sql = format!("UPDATE users SET display_name = $1, updated_at = $2 WHERE id = $3 RETURNING {USER_COLUMNS}");
-        Ok(sqlx::query_as::<_, UserRow>(&sql).bind(name).bind(now).bind(id).fetch_optional(&self.writer).await?)
+        Ok(
+            on_write!(self, db => sqlx::query_as::<_, UserRow>(&sql).bind(name).bind(now).bind(id).fetch_optional(db).await)?,
+        )
     }
 
     /// Adds a role to an existing user (used by `rampart user create --role`).
     pub async fn set_roles(&self, id: &str, roles: &[&str], now: Millis) -> Result<(), StoreError> {
         self.forget_user(id);
-        sqlx::query("UPDATE users SET roles = $1, updated_at = $2 WHERE id = $3")
+        on_write!(self, db => sqlx::query("UPDATE users SET roles = $1, updated_at = $2 WHERE id = $3")
             .bind(roles.join(" "))
             .bind(now)
             .bind(id)
-            .execute(&self.writer)
-            .await?;
+            .execute(db)
+            .await
+            .map(|r| r.rows_affected()))?;
         Ok(())
     }
 }
@@ -174,7 +178,7 @@ impl Store {
         // In SQLite and PostgreSQL alike, every expression in SET sees the row as it was before
         // the UPDATE, so `failed_logins + 1` is the new count in both places. A longer lock
         // already in place (an admin's) is never shortened by an automatic one.
-        let row: Option<(i64, Option<i64>)> = sqlx::query_as(
+        let row: Option<(i64, Option<i64>)> = on_write!(self, db => sqlx::query_as(
             "UPDATE users SET failed_logins = failed_logins + 1, \
              locked_until = CASE WHEN failed_logins + 1 >= $2 AND (locked_until IS NULL OR locked_until < $3) \
                  THEN $3 ELSE locked_until END \
@@ -183,8 +187,8 @@ impl Store {
         .bind(id)
         .bind(i64::from(threshold))
         .bind(lock_until)
-        .fetch_optional(&self.writer)
-        .await?;
+        .fetch_optional(db)
+        .await)?;
         Ok(row.map(|(failed_logins, locked_until)| LoginFailure {
             failed_logins,
             locked_until: locked_until.filter(|_| failed_logins >= i64::from(threshold)),
@@ -197,7 +201,7 @@ impl Store {
     /// `None`: no such user.
     pub async fn record_login_success(&self, id: &str, now: Millis) -> Result<Option<Option<Millis>>, StoreError> {
         self.forget_user(id);
-        let row: Option<(Option<i64>,)> = sqlx::query_as(
+        let row: Option<(Option<i64>,)> = on_write!(self, db => sqlx::query_as(
             "UPDATE users SET \
              failed_logins = CASE WHEN locked_until IS NULL OR locked_until <= $2 THEN 0 ELSE failed_logins END, \
              locked_until = CASE WHEN locked_until IS NULL OR locked_until <= $2 THEN NULL ELSE locked_until END \
@@ -205,8 +209,8 @@ impl Store {
         )
         .bind(id)
         .bind(now)
-        .fetch_optional(&self.writer)
-        .await?;
+        .fetch_optional(db)
+        .await)?;
         Ok(row.map(|(locked_until,)| locked_until))
     }
 }

@@ -13,7 +13,7 @@ async fn runtime_connections_refuse_ddl_and_audit_rewrites() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/guard.db", dir.path().display());
     let opts = StoreOptions { url: &url, max_connections: 2, busy_timeout: Duration::from_secs(1) };
-    Store::migrate(&opts, &Registry::default()).await.unwrap();
+    Store::migrate(&opts, &Registry::default(), None).await.unwrap();
     let store = Store::connect(&opts).await.unwrap();
     for pool in store.sqlite_pools() {
         // Ordinary work is allowed.
@@ -48,5 +48,5 @@ async fn runtime_connections_refuse_ddl_and_audit_rewrites() {
         sqlx::query_as("SELECT COUNT(*) FROM audit_log").fetch_one(store.sqlite_pools()[0]).await.unwrap();
     assert_eq!(n, 2, "audit rows untouched");
     // The migration path is not affected: migrating again works.
-    Store::migrate(&opts, &Registry::default()).await.unwrap();
+    Store::migrate(&opts, &Registry::default(), None).await.unwrap();
 }

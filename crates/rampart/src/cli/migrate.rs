@@ -12,7 +12,7 @@ pub async fn run(path: Option<&Path>) -> Result<(), Failure> {
     let url = c.database.migrate_url.as_ref().unwrap_or(&c.database.url);
     let opts = StoreOptions { url: url.expose(), ..super::store_options(c) };
     let resources = super::registry(c)?;
-    Store::migrate(&opts, &resources)
+    Store::migrate(&opts, &resources, super::runtime_role(c).as_deref())
         .await
         .map_err(|e| Failure::runtime(format!("database {}: migration failed: {e}", url.redacted())))?;
     println!("migrations applied to {}", url.redacted());

@@ -56,12 +56,23 @@ pub fn registry(c: &config::Config) -> Result<rampart_core::resources::Registry,
     rampart_core::resources::Registry::compile(c).map_err(|e| Failure::config(format!("config key `{e}")))
 }
 
+/// The role `migrate` grants to: on PostgreSQL with a separate migration URL, the user of
+/// `database.url`. (Without one, the server migrates as itself and there is nothing to grant.)
+pub fn runtime_role(c: &config::Config) -> Option<String> {
+    let postgres = matches!(rampart_store::Backend::of(c.database.url.expose()), Ok(rampart_store::Backend::Postgres));
+    c.database
+        .migrate_url
+        .as_ref()
+        .filter(|_| postgres)
+        .and_then(|_| rampart_store::postgres_user(c.database.url.expose()))
+}
+
 /// Migrates (with the migration URL when there is one), brings the resource tables in line with
 /// the declarations, and opens the runtime pool.
 pub async fn open_store(c: &config::Config, resources: &rampart_core::resources::Registry) -> Result<Store, Failure> {
     let migrate_url = c.database.migrate_url.as_ref().unwrap_or(&c.database.url);
     let migrate = StoreOptions { url: migrate_url.expose(), ..store_options(c) };
-    Store::migrate(&migrate, resources)
+    Store::migrate(&migrate, resources, runtime_role(c).as_deref())
         .await
         .map_err(|e| Failure::runtime(format!("database {}: migration failed: {e}", migrate_url.redacted())))?;
     Store::connect(&store_options(c))

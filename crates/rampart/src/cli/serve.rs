@@ -21,7 +21,7 @@ pub async fn run(path: Option<&Path>) -> Result<(), Failure> {
     if loaded.origin == Origin::BuiltInDev || c.profile == Profile::Dev {
         tracing::warn!(
             database = %c.database.url.redacted(),
-            "DEV PROFILE: not for production. Relaxed checks, local SQLite; set profile = \"production\" to enforce every safety check"
+            "DEV PROFILE: not for production. Relaxed checks; set profile = \"production\" to enforce every safety check"
         );
     }
     for w in &warnings {
