@@ -56,6 +56,93 @@ impl Builder {
     }
 }
 
+/// The PostgreSQL server the suite runs against instead of SQLite, when set: an admin URL such as
+/// `postgres://postgres@127.0.0.1:5432/test`. Each server (or each chain of servers sharing a data
+/// directory) gets its own database, created from here and dropped after.
+pub const POSTGRES_ENV: &str = "RAMPART_TEST_POSTGRES_URL";
+/// The role the servers run as on PostgreSQL: it owns nothing, and gets only `migrate`'s grants.
+pub const RUNTIME_ROLE: &str = "rampart_test_app";
+
+pub fn postgres_admin_url() -> Option<String> {
+    std::env::var(POSTGRES_ENV).ok().filter(|u| !u.is_empty())
+}
+
+/// One test database on PostgreSQL, dropped when the last server using it is gone.
+pub struct PgDatabase {
+    pub name: String,
+    /// Admin URL of this database (the owner role, which also migrates).
+    pub admin_url: String,
+    /// URL of this database as the runtime role.
+    pub runtime_url: String,
+    server_url: String,
+}
+
+fn with_url_db(url: &str, db: &str) -> String {
+    let base = url.rsplit_once('/').map_or(url, |(b, _)| b);
+    format!("{base}/{db}")
+}
+
+fn with_url_user(url: &str, user: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    format!("{scheme}://{user}@{host}")
+}
+
+/// Runs an async block to completion on a runtime of its own (from sync code, or from a `Drop`).
+pub fn block_on<F: std::future::Future + Send>(f: F) -> F::Output
+where
+    F::Output: Send,
+{
+    std::thread::scope(|s| {
+        s.spawn(|| tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f))
+            .join()
+            .unwrap()
+    })
+}
+
+impl PgDatabase {
+    fn create(server_url: &str) -> Self {
+        let name = format!("rampart_t_{}", uuid::Uuid::new_v4().simple());
+        let admin_url = with_url_db(server_url, &name);
+        let runtime_url = with_url_user(&admin_url, RUNTIME_ROLE);
+        block_on(async {
+            use sqlx::Connection;
+            let mut c = sqlx::PgConnection::connect(server_url).await.expect("the PostgreSQL test server answers");
+            // Roles are cluster-wide: created once, by whichever test gets here first.
+            let _ = sqlx::query(&format!("CREATE ROLE {RUNTIME_ROLE} LOGIN")).execute(&mut c).await;
+            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut c).await.unwrap();
+            c.close().await.unwrap();
+        });
+        Self { name, admin_url, runtime_url, server_url: server_url.to_owned() }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let (server, name) = (self.server_url.clone(), self.name.clone());
+        block_on(async move {
+            use sqlx::Connection;
+            if let Ok(mut c) = sqlx::PgConnection::connect(&server).await {
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut c).await;
+                let _ = c.close().await;
+            }
+        });
+    }
+}
+
+/// The test database of a data directory, shared by the servers that reuse the directory.
+fn pg_database_for(dir: &Path, server_url: &str) -> Arc<PgDatabase> {
+    static DATABASES: Mutex<Vec<(PathBuf, std::sync::Weak<PgDatabase>)>> = Mutex::new(Vec::new());
+    let mut all = DATABASES.lock().unwrap();
+    all.retain(|(_, w)| w.strong_count() > 0);
+    if let Some(db) = all.iter().find(|(d, _)| d == dir).and_then(|(_, w)| w.upgrade()) {
+        return db;
+    }
+    let db = Arc::new(PgDatabase::create(server_url));
+    all.push((dir.to_owned(), Arc::downgrade(&db)));
+    db
+}
+
 pub struct TestApp {
     pub addr: SocketAddr,
     pub base: String,
@@ -64,6 +151,8 @@ pub struct TestApp {
     pub config_path: PathBuf,
     child: Child,
     stdout: Arc<Mutex<Vec<String>>>,
+    /// The PostgreSQL database, when the suite runs on PostgreSQL.
+    pub pg: Option<Arc<PgDatabase>>,
 }
 
 #[derive(Debug, Clone)]
@@ -127,13 +216,18 @@ impl TestApp {
     fn start(b: Builder) -> Self {
         let dir = b.dir.unwrap_or_else(|| Arc::new(tempfile::tempdir().unwrap()));
         let d = dir.path().display().to_string();
+        let pg = postgres_admin_url().map(|server| pg_database_for(dir.path(), &server));
+        let database = match &pg {
+            Some(db) => format!("url = \"{}\"\nmigrate_url = \"{}\"", db.runtime_url, db.admin_url),
+            None => format!("url = \"sqlite://{d}/rampart.db\""),
+        };
         let config = format!(
             r#"profile = "dev"
 [server]
 listen = "127.0.0.1:0"
 public_url = "http://localhost"
 [database]
-url = "sqlite://{d}/rampart.db"
+{database}
 [auth]
 password_hash = {{ algorithm = "argon2id", memory_kib = 1024, iterations = 1, parallelism = 1 }}
 keys_dir = "{d}/keys"
@@ -187,7 +281,7 @@ declared = ["manager"]
             }
         };
         let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        TestApp { addr, base: format!("http://{addr}"), client, dir, config_path, child, stdout }
+        TestApp { addr, base: format!("http://{addr}"), client, dir, config_path, child, stdout, pg }
     }
 
     /// Everything the server has logged so far.
@@ -199,9 +293,30 @@ declared = ["manager"]
         self.dir.path().join("rampart.db")
     }
 
-    /// A separate connection to the server's database file, for checking what was stored.
-    pub async fn db(&self) -> sqlx::SqlitePool {
-        db_at(&self.db_path()).await
+    /// A separate connection to the server's database (as its owner on PostgreSQL), for checking
+    /// what was stored. Statements use `$N` placeholders, which both backends accept.
+    pub async fn db(&self) -> sqlx::AnyPool {
+        match &self.pg {
+            Some(pg) => any_pool(&pg.admin_url).await,
+            None => db_at(&self.db_path()).await,
+        }
+    }
+
+    pub fn on_postgres(&self) -> bool {
+        self.pg.is_some()
+    }
+
+    /// The names of the tables in the server's database.
+    pub async fn table_names(&self) -> Vec<String> {
+        let sql = if self.on_postgres() {
+            "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
+        } else {
+            "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+        };
+        let pool = self.db().await;
+        let rows: Vec<(String,)> = sqlx::query_as(sql).fetch_all(&pool).await.unwrap();
+        pool.close().await;
+        rows.into_iter().map(|(n,)| n).collect()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -294,9 +409,25 @@ declared = ["manager"]
     }
 
     /// The raw bytes of the database file and its write-ahead log: what a stolen copy would hold.
-    pub fn db_file_bytes(&self) -> Vec<u8> {
-        let mut bytes = std::fs::read(self.db_path()).unwrap();
-        bytes.extend(std::fs::read(self.dir.path().join("rampart.db-wal")).unwrap_or_default());
+    /// Everything the database holds, as bytes: the SQLite file and its WAL, or on PostgreSQL the
+    /// text of every row of every table. What is not in here is not stored in clear.
+    pub async fn db_file_bytes(&self) -> Vec<u8> {
+        if !self.on_postgres() {
+            let mut bytes = std::fs::read(self.db_path()).unwrap();
+            bytes.extend(std::fs::read(self.dir.path().join("rampart.db-wal")).unwrap_or_default());
+            return bytes;
+        }
+        let pool = self.db().await;
+        let mut bytes = Vec::new();
+        for table in self.table_names().await {
+            let rows: Vec<(String,)> =
+                sqlx::query_as(&format!("SELECT t::text FROM \"{table}\" t")).fetch_all(&pool).await.unwrap();
+            for (r,) in rows {
+                bytes.extend(r.into_bytes());
+                bytes.push(b'\n');
+            }
+        }
+        pool.close().await;
         bytes
     }
 
@@ -330,9 +461,27 @@ pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-pub async fn db_at(path: &Path) -> sqlx::SqlitePool {
-    let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(path).busy_timeout(Duration::from_secs(5));
-    sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect_with(opts).await.unwrap()
+/// A connection to a SQLite file (with a busy timeout, beside a running server).
+pub async fn db_at(path: &Path) -> sqlx::AnyPool {
+    any_pool(&format!("sqlite://{}?mode=rw", path.display())).await
+}
+
+pub async fn any_pool(url: &str) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                // SQLite only: wait for the server's writer instead of failing at once.
+                if conn.backend_name() == "SQLite" {
+                    sqlx::query("PRAGMA busy_timeout = 5000").execute(&mut *conn).await?;
+                }
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await
+        .unwrap()
 }
 
 /// Runs the binary with arguments and stdin; returns (exit code, stdout, stderr).

@@ -83,12 +83,8 @@ struct Snapshot {
 }
 
 async fn snapshot(app: &TestApp) -> Snapshot {
+    let tables = app.table_names().await;
     let pool = app.db().await;
-    let tables: Vec<(String,)> = sqlx::query_as("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-    let tables: Vec<String> = tables.into_iter().map(|t| t.0).collect();
     for t in ["users", "sessions", "audit_log"] {
         assert!(tables.iter().any(|n| n == t), "table {t} is gone: {tables:?}");
     }
@@ -218,7 +214,7 @@ async fn sql_injection_strings_are_inert_in_every_field() {
     assert_eq!(r.json()["email"], json!(sqlish));
     assert_eq!(app.count("users").await, users_before + 1);
     let pool = app.db().await;
-    let stored: (String,) = sqlx::query_as("SELECT email FROM users WHERE email_normalized = ?")
+    let stored: (String,) = sqlx::query_as("SELECT email FROM users WHERE email_normalized = $1")
         .bind(sqlish.to_lowercase())
         .fetch_one(&pool)
         .await

@@ -407,7 +407,7 @@ async fn the_secret_and_recovery_codes_are_not_stored_or_logged_in_clear() {
     let app = TestApp::spawn().await;
     let u = mfa_user(&app).await;
     let raw = base32_decode(&u.secret);
-    let db = app.db_file_bytes();
+    let db = app.db_file_bytes().await;
     let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
     let mut needles: Vec<(String, Vec<u8>)> = vec![
         ("secret (raw bytes)".into(), raw.clone()),

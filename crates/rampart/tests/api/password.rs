@@ -174,7 +174,7 @@ async fn a_reset_token_works_once_and_ends_every_login() {
     let grant = password_grant(&app, &email).await;
     let token = mailed_reset_token(&app, &sink, &email).await;
     // Stored only as a hash, and never logged (the mail goes by SMTP here).
-    assert!(!contains_bytes(&app.db_file_bytes(), token.as_bytes()), "the reset token is stored in clear");
+    assert!(!contains_bytes(&app.db_file_bytes().await, token.as_bytes()), "the reset token is stored in clear");
     assert!(!app.logs().contains(&token), "the reset token was logged");
 
     for bad in [tampered(&token), "A".repeat(43), "garbage".to_owned()] {

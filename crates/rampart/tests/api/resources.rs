@@ -91,11 +91,12 @@ async fn order(app: &TestApp, who: &Actor, item: &str) -> Value {
 
 async fn snapshot(app: &TestApp, table: &str) -> Vec<String> {
     let pool = app.db().await;
-    let rows: Vec<(String,)> =
-        sqlx::query_as(&format!("SELECT id || '|' || quote(item) || '|' || quantity || '|' || status || '|' || updated_at FROM {table} ORDER BY id"))
-            .fetch_all(&pool)
-            .await
-            .unwrap();
+    let rows: Vec<(String,)> = sqlx::query_as(&format!(
+        "SELECT id || '|' || item || '|' || quantity || '|' || status || '|' || updated_at FROM {table} ORDER BY id"
+    ))
+    .fetch_all(&pool)
+    .await
+    .unwrap();
     pool.close().await;
     rows.into_iter().map(|r| r.0).collect()
 }
@@ -413,8 +414,9 @@ async fn lossy_schema_changes_are_refused_additive_ones_applied() {
     std::fs::write(&cfg, format!("{base}{added}")).unwrap();
     let (code, out, err) = run_cli(&["migrate", "--config", cfg.to_str().unwrap()], None, dir.path(), &[]);
     assert_eq!(code, 0, "{out}{err}");
-    let pool = db_at(&dir.path().join("rampart.db")).await;
-    let (n, gift): (i64, Option<bool>) =
-        sqlx::query_as("SELECT COUNT(*), MAX(gift) FROM res_orders").fetch_one(&pool).await.unwrap();
-    assert_eq!((n, gift), (1, None));
+    // The stopped server's database, whichever the backend (the migrations above ran on it too).
+    let pool = app.db().await;
+    let (n, gifts): (i64, i64) =
+        sqlx::query_as("SELECT COUNT(*), COUNT(gift) FROM res_orders").fetch_one(&pool).await.unwrap();
+    assert_eq!((n, gifts), (1, 0), "one row, and no value in the new column");
 }
