@@ -10,5 +10,6 @@ pub mod email;
 pub mod ident;
 pub mod limit;
 pub mod password;
+mod redis_link;
 pub mod resources;
 pub mod token;

@@ -1,16 +1,38 @@
 //! The set of revoked logins (`sid`s), checked on every bearer request.
 //!
 //! Narrow on purpose: revoke, ask, forget. In one process it is an in-memory map with expiry;
-//! the scale-out backend (Redis) implements the same three operations. An entry lives as long as a
-//! token of that login can: after that, every such token is expired anyway.
+//! with several instances it lives in Redis ([`RedisRevocations`]), so that a logout on one
+//! instance holds on all of them at once. An entry lives as long as a token of that login can:
+//! after that, every such token is expired anyway.
+//!
+//! The set is a cache of what the database already knows (an ended login is ended there), so
+//! when Redis cannot answer, [`Revocations::is_revoked`] says [`Revoked::Unknown`] rather than
+//! guessing: the caller then asks the database. Failing open would let a logged-out token work
+//! during a Redis outage; failing closed would log everyone out.
+
+mod redis;
 
 use std::collections::HashMap;
 use std::sync::RwLock;
 
+// `self::`: a bare `redis::` would be ambiguous with the redis crate.
+pub use self::redis::RedisRevocations;
 use crate::clock::{Millis, now_ms};
+use crate::config::SecretUrl;
+
+/// The answer to "is this login revoked?".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revoked {
+    Yes,
+    No,
+    /// The shared set did not answer and this instance has not seen the login revoked: ask the
+    /// database, which is the source of truth.
+    Unknown,
+}
 
 pub enum Revocations {
     Memory(MemoryRevocations),
+    Redis(RedisRevocations),
 }
 
 impl Revocations {
@@ -18,16 +40,43 @@ impl Revocations {
         Self::Memory(MemoryRevocations::default())
     }
 
+    /// The set shared through Redis at `url`, connected once now. The error names the URL with
+    /// its password hidden.
+    pub async fn redis(url: &SecretUrl) -> Result<Self, String> {
+        Ok(Self::Redis(RedisRevocations::connect(url).await?))
+    }
+
     /// `sid` is revoked until `until` (when its last possible token expires).
     pub async fn revoke(&self, sid: &str, until: Millis) {
         match self {
             Self::Memory(m) => m.revoke(sid, until),
+            Self::Redis(r) => r.revoke(sid, until).await,
         }
     }
 
-    pub async fn is_revoked(&self, sid: &str) -> bool {
+    /// [`Revoked::Yes`] or [`Revoked::No`]; [`Revoked::Unknown`] only from Redis, when it does not
+    /// answer and this instance has not revoked the login itself.
+    pub async fn is_revoked(&self, sid: &str) -> Revoked {
         match self {
             Self::Memory(m) => m.is_revoked(sid, now_ms()),
+            Self::Redis(r) => r.is_revoked(sid).await,
+        }
+    }
+
+    /// True while Redis does not answer (never for memory).
+    pub async fn degraded(&self) -> bool {
+        match self {
+            Self::Memory(_) => false,
+            Self::Redis(r) => r.degraded(),
+        }
+    }
+
+    /// For readiness: whether the shared set answers (memory always does). The error names no
+    /// URL.
+    pub async fn ping(&self) -> Result<(), String> {
+        match self {
+            Self::Memory(_) => Ok(()),
+            Self::Redis(r) => r.ping().await,
         }
     }
 }
@@ -48,9 +97,16 @@ impl MemoryRevocations {
         map.insert(sid.to_owned(), until);
     }
 
-    fn is_revoked(&self, sid: &str, now: Millis) -> bool {
+    /// The entries still in force, for replaying them into Redis.
+    fn live(&self, now: Millis) -> Vec<(String, Millis)> {
+        let Ok(map) = self.map.read() else { return Vec::new() };
+        map.iter().filter(|(_, until)| **until > now).map(|(sid, until)| (sid.clone(), *until)).collect()
+    }
+
+    fn is_revoked(&self, sid: &str, now: Millis) -> Revoked {
         // A poisoned lock fails closed: treat the login as revoked.
-        self.map.read().map(|m| m.get(sid).is_some_and(|until| *until > now)).unwrap_or(true)
+        let revoked = self.map.read().map(|m| m.get(sid).is_some_and(|until| *until > now)).unwrap_or(true);
+        if revoked { Revoked::Yes } else { Revoked::No }
     }
 }
 
@@ -61,10 +117,12 @@ mod tests {
     #[tokio::test]
     async fn revoked_until_expiry() {
         let r = Revocations::memory();
-        assert!(!r.is_revoked("a").await);
+        assert_eq!(r.is_revoked("a").await, Revoked::No);
         r.revoke("a", now_ms() + 60_000).await;
-        assert!(r.is_revoked("a").await);
+        assert_eq!(r.is_revoked("a").await, Revoked::Yes);
         r.revoke("b", now_ms() - 1).await;
-        assert!(!r.is_revoked("b").await);
+        assert_eq!(r.is_revoked("b").await, Revoked::No);
+        assert!(!r.degraded().await);
+        assert_eq!(r.ping().await, Ok(()));
     }
 }

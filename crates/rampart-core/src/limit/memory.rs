@@ -101,6 +101,12 @@ impl MemoryLimiter {
         locked
     }
 
+    /// Records what the shared store says about an unknown email, so that its lock holds here
+    /// should the store stop answering (see [`super::RedisLimiter`]).
+    pub(super) fn remember_unknown(&self, email: &str, failures: u32, locked_until: Millis) {
+        self.unknown.insert(self.key(Bucket::LoginAccount(email)), (failures, locked_until));
+    }
+
     /// Until when an unknown email is locked, if it is.
     pub fn unknown_account_locked(&self, email: &str, now: Millis) -> Option<Millis> {
         let key = self.key(Bucket::LoginAccount(email));

@@ -1,23 +1,27 @@
 //! Rate limits: GCRA budgets per client IP, per account, per user and across the deployment.
 //!
 //! Narrow on purpose, like [`crate::auth::revocation`]: one operation, "may this bucket spend one
-//! cell now?". In one process the counters live in memory ([`MemoryLimiter`]); the scale-out
-//! backend (Redis, an atomic GCRA in Lua) will be another variant of [`Limiter`] with the same
-//! operation, which is why `check` is `async` although the in-memory one never waits.
+//! cell now?". In one process the counters live in memory ([`MemoryLimiter`]); with several
+//! instances they live in Redis ([`RedisLimiter`], an atomic GCRA in Lua, falling back to local
+//! counters while Redis does not answer), which is why `check` is `async` although the
+//! in-memory one never waits.
 //!
 //! A quota of `n` per minute is GCRA with a burst of `n` and one cell back every `60/n` seconds:
 //! `n` attempts at once are allowed, the next one is refused, and the budget refills steadily
 //! rather than all at the top of a minute (no double burst across a window edge).
 
 mod memory;
+mod redis;
 
 use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
 
 pub use memory::{CAPACITY, MemoryLimiter};
+// `self::`: a bare `redis::` would be ambiguous with the redis crate.
+pub use self::redis::{LOCKOUT_IDLE_TTL, RedisLimiter};
 
 use crate::clock::Millis;
-use crate::config::RateLimitConfig;
+use crate::config::{RateLimitConfig, SecretUrl};
 
 /// The budgets, each with the name that clients see in `RateLimit-Policy`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -154,8 +158,11 @@ impl Refusal {
     }
 }
 
+// One per process, built at start-up and never moved again: the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Limiter {
     Memory(MemoryLimiter),
+    Redis(RedisLimiter),
 }
 
 impl Limiter {
@@ -164,10 +171,17 @@ impl Limiter {
         Self::Memory(MemoryLimiter::new(quotas, CAPACITY))
     }
 
+    /// Counters shared through Redis at `url`, connected once now. The error names the URL with
+    /// its password hidden.
+    pub async fn redis(url: &SecretUrl, quotas: Quotas) -> Result<Self, String> {
+        Ok(Self::Redis(RedisLimiter::connect(url, quotas).await?))
+    }
+
     /// Spends one cell of `bucket`, or says why not. A refused request spends nothing.
     pub async fn check(&self, bucket: Bucket<'_>) -> Result<(), Refusal> {
         match self {
             Self::Memory(m) => m.check(bucket),
+            Self::Redis(r) => r.check(bucket).await,
         }
     }
 
@@ -179,6 +193,7 @@ impl Limiter {
     pub async fn unknown_account_failed(&self, email: &str, threshold: u32, lock_until: Millis) -> Option<Millis> {
         match self {
             Self::Memory(m) => m.unknown_account_failed(email, threshold, lock_until),
+            Self::Redis(r) => r.unknown_account_failed(email, threshold, lock_until).await,
         }
     }
 
@@ -186,6 +201,24 @@ impl Limiter {
     pub async fn unknown_account_locked(&self, email: &str, now: Millis) -> Option<Millis> {
         match self {
             Self::Memory(m) => m.unknown_account_locked(email, now),
+            Self::Redis(r) => r.unknown_account_locked(email, now).await,
+        }
+    }
+
+    /// True while limits are per instance because Redis does not answer (never for memory).
+    pub async fn degraded(&self) -> bool {
+        match self {
+            Self::Memory(_) => false,
+            Self::Redis(r) => r.degraded(),
+        }
+    }
+
+    /// For readiness: whether the shared store answers (memory always does). The error names no
+    /// URL and no key.
+    pub async fn ping(&self) -> Result<(), String> {
+        match self {
+            Self::Memory(_) => Ok(()),
+            Self::Redis(r) => r.ping().await,
         }
     }
 }

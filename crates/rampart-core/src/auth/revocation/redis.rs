@@ -1,0 +1,91 @@
+//! The revocation set in Redis: `rampart:revoked:{sid}`, set with `PXAT` the moment its last
+//! token expires, so Redis forgets it by itself. Needs Redis 6.2 or later (`PXAT`).
+//!
+//! Every revocation made here is also kept in a local [`MemoryRevocations`]:
+//! - A login this instance revoked is answered from there without asking Redis (a revocation is
+//!   never undone), and so still answers [`Revoked::Yes`] while Redis is down. For any other
+//!   login, a Redis that does not answer (250 ms per call, see `crate::redis_link`) gives
+//!   [`Revoked::Unknown`], and the caller asks the database.
+//! - When Redis answers again after failing, this instance writes its whole local set back
+//!   into it: a revocation whose `SET` failed during the outage reaches the other instances after
+//!   all, and so do the ones a restarted Redis without persistence has lost.
+
+use redis::Pipeline;
+
+use super::{MemoryRevocations, Revoked};
+use crate::clock::{Millis, now_ms};
+use crate::config::SecretUrl;
+use crate::redis_link::Link;
+
+pub struct RedisRevocations {
+    link: Link,
+    local: MemoryRevocations,
+}
+
+impl RedisRevocations {
+    /// Connects once; the error message hides the URL's password.
+    pub async fn connect(url: &SecretUrl) -> Result<Self, String> {
+        let link = Link::connect(url, "revocations", "revocation checks go to the database until it answers").await?;
+        Ok(Self { link, local: MemoryRevocations::default() })
+    }
+
+    /// Records the revocation locally, then in Redis. If Redis does not take it now, it is
+    /// written there when Redis answers again (module comment).
+    pub async fn revoke(&self, sid: &str, until: Millis) {
+        self.local.revoke(sid, until);
+        if until <= now_ms() {
+            return; // Every token of this login has expired already.
+        }
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(key(sid)).arg(1).arg("PXAT").arg(until);
+        if self.link.call(|mut conn| async move { cmd.query_async::<()>(&mut conn).await }).await.is_some() {
+            self.replay_if_recovered().await;
+        }
+    }
+
+    pub async fn is_revoked(&self, sid: &str) -> Revoked {
+        if self.local.is_revoked(sid, now_ms()) == Revoked::Yes {
+            return Revoked::Yes;
+        }
+        let mut cmd = redis::cmd("EXISTS");
+        cmd.arg(key(sid));
+        let answer = match self.link.call(|mut conn| async move { cmd.query_async::<bool>(&mut conn).await }).await {
+            Some(true) => Revoked::Yes,
+            Some(false) => Revoked::No,
+            None => return Revoked::Unknown,
+        };
+        self.replay_if_recovered().await;
+        answer
+    }
+
+    pub fn degraded(&self) -> bool {
+        self.link.degraded()
+    }
+
+    pub async fn ping(&self) -> Result<(), String> {
+        self.link.ping().await?;
+        self.replay_if_recovered().await;
+        Ok(())
+    }
+
+    /// After an outage, writes every local revocation still in force back into Redis, in one
+    /// pipeline. Should that fail, the link is degraded again and the next recovery retries.
+    async fn replay_if_recovered(&self) {
+        if !self.link.take_recovered() {
+            return;
+        }
+        let live = self.local.live(now_ms());
+        if live.is_empty() {
+            return;
+        }
+        let mut pipe = Pipeline::new();
+        for (sid, until) in &live {
+            pipe.cmd("SET").arg(key(sid)).arg(1).arg("PXAT").arg(*until).ignore();
+        }
+        self.link.call(|mut conn| async move { pipe.query_async::<()>(&mut conn).await }).await;
+    }
+}
+
+fn key(sid: &str) -> String {
+    format!("rampart:revoked:{sid}")
+}

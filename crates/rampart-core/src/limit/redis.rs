@@ -1,0 +1,223 @@
+//! Rate limits and unknown-email lockouts shared by every instance, in Redis.
+//!
+//! **The GCRA is the in-memory one, moved into Redis.** A quota of `n` per window is a burst of
+//! `n` and one cell back every `window / n` (`t`): a bucket's state is its theoretical arrival
+//! time (TAT); a request at `now` is allowed when `now >= TAT - t·(n-1)`, and then moves the TAT
+//! to `max(TAT, now) + t`; a refused request writes nothing, so it spends nothing, and waits
+//! `TAT - t·(n-1) - now`. One Lua script reads, decides and writes in one round trip, atomically
+//! (Redis runs a script alone), and takes `now` from the Redis server's `TIME`, not from the
+//! calling instance, so instances with skewed clocks still share one budget. The key expires
+//! (`PX`) when its TAT has passed: an idle bucket has refilled completely, and a missing key
+//! reads as a full one. Needs Redis 5 or later (scripts replicated by effect, so `TIME` before a
+//! write is allowed).
+//!
+//! **Keys**: `rampart:rl:{policy}:{key}`, where the key of an IP budget is its [`client_key`]
+//! (IPv6: the /64) and that of an email or user id is a SHA-256 prefix (128 bits, hex), so Redis
+//! never holds a raw email. `rampart:rl:login-global:all` is the deployment's login budget. The
+//! lockout of unknown emails lives in `rampart:lockout:{hash}`, a hash of (`failures`, `until`)
+//! kept for [`LOCKOUT_IDLE_TTL`] after the last failure (or until the lock ends, if later).
+//!
+//! **When Redis does not answer** (down, erroring, or slower than 250 ms), the call is answered
+//! by a [`MemoryLimiter`] inside this one, with the same quotas: limits become per instance for
+//! as long as the outage lasts (with N instances, up to N times the quota), never unlimited, and
+//! a lockout this instance has seen stays in force. A warning is logged at most every 30 s (no
+//! keys, no URL). After a failure, calls stay local for 1 s and then try Redis again, so they go
+//! back to the shared state within about a second of Redis answering (see `crate::redis_link`).
+//! To make the local state worth having, every answer from Redis is mirrored into it: a cell
+//! Redis granted is also spent locally, a lockout Redis reports is recorded locally. So a client
+//! that used its budget through this instance does not get a fresh one the moment Redis goes
+//! away.
+//!
+//! The alternatives were rejected: failing closed (refusing every request) would turn a Redis
+//! outage into a full outage of login and API; failing open (no limits) would hand an attacker
+//! unlimited password guesses by knocking Redis over.
+
+use std::time::Duration;
+
+use redis::Script;
+use sha2::{Digest, Sha256};
+
+use super::{Bucket, CAPACITY, MemoryLimiter, Quota, Quotas, Refusal, client_key};
+use crate::clock::{Millis, duration_ms, now_ms};
+use crate::config::SecretUrl;
+use crate::redis_link::Link;
+
+/// An unknown email's failure count is forgotten after this long without a failure.
+pub const LOCKOUT_IDLE_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// KEYS[1] the bucket; ARGV[1] `t`, ARGV[2] `tau = t·(n-1)`, both in microseconds. Returns 0 when
+/// the cell is granted, else the wait in microseconds (at least 1).
+const GCRA: &str = r"
+local t = tonumber(ARGV[1])
+local tau = tonumber(ARGV[2])
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local tat = tonumber(redis.call('GET', KEYS[1])) or now
+local earliest = tat - tau
+if now < earliest then
+  return earliest - now
+end
+if tat < now then
+  tat = now
+end
+tat = tat + t
+-- '%.0f': tostring() would print 1.7e+15 and lose the microseconds.
+redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.max(1, math.ceil((tat - now) / 1000)))
+return 0
+";
+
+/// KEYS[1] the lockout; ARGV[1] threshold, ARGV[2] lock until (ms), ARGV[3] expiry (ms).
+/// The rule of [`MemoryLimiter::unknown_account_failed`]: the failure that reaches the threshold
+/// locks, and the count does not restart when the lock ends. Returns the count.
+const FAILED: &str = r"
+local n = redis.call('HINCRBY', KEYS[1], 'failures', 1)
+local lock = '0'
+if n >= tonumber(ARGV[1]) then
+  lock = ARGV[2]
+end
+redis.call('HSET', KEYS[1], 'until', lock)
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return n
+";
+
+pub struct RedisLimiter {
+    link: Link,
+    quotas: Quotas,
+    /// Answers while Redis does not, and mirrors what Redis answered (module comment).
+    local: MemoryLimiter,
+    gcra: Script,
+    failed: Script,
+}
+
+impl RedisLimiter {
+    /// Connects once; the error message hides the URL's password.
+    pub async fn connect(url: &SecretUrl, quotas: Quotas) -> Result<Self, String> {
+        let link = Link::connect(url, "rate-limit", "rate limits are per instance until it answers").await?;
+        Ok(Self {
+            link,
+            quotas,
+            local: MemoryLimiter::new(quotas, CAPACITY),
+            gcra: Script::new(GCRA),
+            failed: Script::new(FAILED),
+        })
+    }
+
+    pub async fn check(&self, bucket: Bucket<'_>) -> Result<(), Refusal> {
+        let policy = bucket.policy();
+        let quota = self.quotas.of(policy);
+        let (t, tau) = gcra_params(quota);
+        let mut call = self.gcra.key(bucket_key(bucket));
+        call.arg(t).arg(tau);
+        let outcome = self.link.call(|mut conn| async move { call.invoke_async::<u64>(&mut conn).await }).await;
+        match outcome {
+            Some(0) => {
+                // Mirror the spent cell; the shared answer is the one that counts.
+                let _ = self.local.check(bucket);
+                Ok(())
+            }
+            Some(wait_us) => Err(Refusal { policy, quota, retry_after: Duration::from_micros(wait_us) }),
+            None => self.local.check(bucket),
+        }
+    }
+
+    pub async fn unknown_account_failed(&self, email: &str, threshold: u32, lock_until: Millis) -> Option<Millis> {
+        // Kept at least until the lock ends, so a long lock cannot outlive its record.
+        let ttl = duration_ms(LOCKOUT_IDLE_TTL).max(lock_until.saturating_sub(now_ms()));
+        let mut call = self.failed.key(lockout_key(email));
+        call.arg(threshold).arg(lock_until).arg(ttl);
+        match self.link.call(|mut conn| async move { call.invoke_async::<u32>(&mut conn).await }).await {
+            Some(failures) => {
+                let locked = (failures >= threshold).then_some(lock_until);
+                self.local.remember_unknown(email, failures, locked.unwrap_or(0));
+                locked
+            }
+            None => self.local.unknown_account_failed(email, threshold, lock_until),
+        }
+    }
+
+    pub async fn unknown_account_locked(&self, email: &str, now: Millis) -> Option<Millis> {
+        let cmd = redis::cmd("HMGET").arg(lockout_key(email)).arg("failures").arg("until").to_owned();
+        let got = self
+            .link
+            .call(|mut conn| async move { cmd.query_async::<(Option<u32>, Option<Millis>)>(&mut conn).await })
+            .await;
+        match got {
+            Some((failures, until)) => {
+                let until = until.unwrap_or(0);
+                if let Some(failures) = failures {
+                    self.local.remember_unknown(email, failures, until);
+                }
+                (until > now).then_some(until)
+            }
+            None => self.local.unknown_account_locked(email, now),
+        }
+    }
+
+    /// True from a failed Redis call until the next successful one: limits are per instance.
+    pub fn degraded(&self) -> bool {
+        self.link.degraded()
+    }
+
+    /// Asks Redis for a PONG (readiness); the error names no URL.
+    pub async fn ping(&self) -> Result<(), String> {
+        self.link.ping().await
+    }
+}
+
+/// `t` and `tau` in microseconds, as governor derives them (see `memory::gcra`).
+fn gcra_params(q: Quota) -> (u64, u64) {
+    // The config check refuses 0; should one slip through, 1 is the strictest safe reading.
+    let count = q.count.max(1);
+    let t = u64::try_from((q.window / count).as_micros()).unwrap_or(u64::MAX).max(1);
+    (t, t.saturating_mul(u64::from(count - 1)))
+}
+
+fn bucket_key(bucket: Bucket<'_>) -> String {
+    let policy = bucket.policy().name();
+    match bucket {
+        Bucket::LoginIp(ip) | Bucket::ApiIp(ip) => format!("rampart:rl:{policy}:{}", client_key(ip)),
+        Bucket::LoginAccount(s) | Bucket::ApiUser(s) => format!("rampart:rl:{policy}:{}", hashed(s)),
+        Bucket::LoginGlobal => format!("rampart:rl:{policy}:all"),
+    }
+}
+
+fn lockout_key(email: &str) -> String {
+    format!("rampart:lockout:{}", hashed(email))
+}
+
+/// The first 128 bits of SHA-256, in hex, under a prefix of our own (so the value is not the
+/// plain hash of an email that some other system may also store).
+fn hashed(s: &str) -> String {
+    let digest = Sha256::new().chain_update(b"rampart-limit\0").chain_update(s.as_bytes()).finalize();
+    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::IpAddr;
+
+    #[test]
+    fn keys_hide_emails_and_share_an_ipv6_64() {
+        let k = bucket_key(Bucket::LoginAccount("alice@example.com"));
+        assert!(k.starts_with("rampart:rl:login-account:"), "{k}");
+        assert!(!k.contains("alice") && !k.contains("example"), "{k}");
+        assert_eq!(k.len(), "rampart:rl:login-account:".len() + 32);
+        assert_ne!(k, bucket_key(Bucket::LoginAccount("bob@example.com")));
+        assert!(!lockout_key("alice@example.com").contains("alice"));
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        assert_eq!(bucket_key(Bucket::LoginIp(a)), bucket_key(Bucket::LoginIp(b)));
+        assert_eq!(bucket_key(Bucket::ApiIp("192.0.2.7".parse().unwrap())), "rampart:rl:api-ip:192.0.2.7");
+        assert_eq!(bucket_key(Bucket::LoginGlobal), "rampart:rl:login-global:all");
+    }
+
+    #[test]
+    fn gcra_parameters_match_governor() {
+        let q = |count| Quota { count, window: Duration::from_secs(60) };
+        // 10 a minute: one cell every 6 s, and 9 more on top of the first.
+        assert_eq!(gcra_params(q(10)), (6_000_000, 54_000_000));
+        assert_eq!(gcra_params(q(1)), (60_000_000, 0));
+        assert_eq!(gcra_params(q(0)), (60_000_000, 0));
+    }
+}
