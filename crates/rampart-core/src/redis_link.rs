@@ -33,6 +33,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub(crate) struct Link {
     conn: ConnectionManager,
+    /// Put before every key (`{prefix}:rl:...`), so that deployments (or test servers) can share
+    /// one Redis without sharing counters.
+    prefix: String,
     /// Which backend this is and what a fallback means for it, for the log.
     backend: &'static str,
     fallback: &'static str,
@@ -52,6 +55,7 @@ impl Link {
     /// Connects once, at start-up. The error names the URL with its password hidden.
     pub(crate) async fn connect(
         url: &SecretUrl,
+        prefix: &str,
         backend: &'static str,
         fallback: &'static str,
     ) -> Result<Self, String> {
@@ -69,9 +73,14 @@ impl Link {
             .await
             .map_err(|_| format!("cannot connect to redis at {}: timed out", url.redacted()))?
             .map_err(|e| format!("cannot connect to redis at {}: {}", url.redacted(), reason(&e)))?;
-        let link = Self { conn, backend, fallback, state: Mutex::new(State::default()) };
+        let link = Self { conn, prefix: prefix.to_owned(), backend, fallback, state: Mutex::new(State::default()) };
         link.ping().await.map_err(|e| format!("redis at {} does not answer PING: {e}", url.redacted()))?;
         Ok(link)
+    }
+
+    /// The full key for `rest` under this deployment's prefix.
+    pub(crate) fn key(&self, rest: &str) -> String {
+        format!("{}:{rest}", self.prefix)
     }
 
     /// Runs one call against Redis, or returns `None` (and the caller falls back to local

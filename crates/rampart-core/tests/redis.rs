@@ -113,8 +113,8 @@ async fn eventually<F: AsyncFnMut() -> bool>(limit: Duration, mut f: F) -> bool 
 async fn two_instances_share_one_budget() {
     let redis = TestRedis::start();
     let q = quotas(5, Duration::from_secs(60));
-    let a = Limiter::redis(&redis.url(), q).await.unwrap();
-    let b = Limiter::redis(&redis.url(), q).await.unwrap();
+    let a = Limiter::redis(&redis.url(), "rampart", q).await.unwrap();
+    let b = Limiter::redis(&redis.url(), "rampart", q).await.unwrap();
     let client = ip("192.0.2.10");
     for i in 0..5 {
         let l = if i % 2 == 0 { &a } else { &b };
@@ -160,8 +160,8 @@ async fn a_refused_check_spends_nothing() {
     let redis = TestRedis::start();
     // 2 per 4 s: one cell back every 2 s.
     let q = quotas(2, Duration::from_secs(4));
-    let a = Limiter::redis(&redis.url(), q).await.unwrap();
-    let b = Limiter::redis(&redis.url(), q).await.unwrap();
+    let a = Limiter::redis(&redis.url(), "rampart", q).await.unwrap();
+    let b = Limiter::redis(&redis.url(), "rampart", q).await.unwrap();
     let client = ip("192.0.2.20");
     assert!(a.check(Bucket::LoginIp(client)).await.is_ok());
     assert!(b.check(Bucket::LoginIp(client)).await.is_ok());
@@ -198,8 +198,8 @@ async fn a_refused_check_spends_nothing() {
 async fn unknown_account_lockout_is_shared() {
     let redis = TestRedis::start();
     let q = quotas(100, Duration::from_secs(60));
-    let a = Limiter::redis(&redis.url(), q).await.unwrap();
-    let b = Limiter::redis(&redis.url(), q).await.unwrap();
+    let a = Limiter::redis(&redis.url(), "rampart", q).await.unwrap();
+    let b = Limiter::redis(&redis.url(), "rampart", q).await.unwrap();
     let email = "nobody@example.com";
     let now = now_ms();
     let until = now + 15 * 60_000;
@@ -228,8 +228,8 @@ async fn unknown_account_lockout_is_shared() {
 #[tokio::test]
 async fn a_revocation_is_seen_by_every_instance_and_expires() {
     let redis = TestRedis::start();
-    let a = Revocations::redis(&redis.url()).await.unwrap();
-    let b = Revocations::redis(&redis.url()).await.unwrap();
+    let a = Revocations::redis(&redis.url(), "rampart").await.unwrap();
+    let b = Revocations::redis(&redis.url(), "rampart").await.unwrap();
     assert_eq!(b.is_revoked("sid-1").await, Revoked::No);
     a.revoke("sid-1", now_ms() + 1_500).await;
     assert_eq!(b.is_revoked("sid-1").await, Revoked::Yes, "at once, on the other instance");
@@ -250,8 +250,14 @@ async fn a_revocation_is_seen_by_every_instance_and_expires() {
 async fn while_redis_is_down_limits_are_per_instance_and_revocations_fail_safe() {
     let mut redis = TestRedis::start();
     let q = quotas(3, Duration::from_secs(60));
-    let (a, b) = (Limiter::redis(&redis.url(), q).await.unwrap(), Limiter::redis(&redis.url(), q).await.unwrap());
-    let (ra, rb) = (Revocations::redis(&redis.url()).await.unwrap(), Revocations::redis(&redis.url()).await.unwrap());
+    let (a, b) = (
+        Limiter::redis(&redis.url(), "rampart", q).await.unwrap(),
+        Limiter::redis(&redis.url(), "rampart", q).await.unwrap(),
+    );
+    let (ra, rb) = (
+        Revocations::redis(&redis.url(), "rampart").await.unwrap(),
+        Revocations::redis(&redis.url(), "rampart").await.unwrap(),
+    );
     let horizon = now_ms() + 120_000;
     ra.revoke("sid-before", horizon).await;
     assert_eq!(rb.is_revoked("sid-before").await, Revoked::Yes);
@@ -314,8 +320,8 @@ async fn while_redis_is_down_limits_are_per_instance_and_revocations_fail_safe()
 async fn a_hung_redis_costs_a_request_at_most_the_timeout() {
     let redis = TestRedis::start();
     let q = quotas(2, Duration::from_secs(60));
-    let a = Limiter::redis(&redis.url(), q).await.unwrap();
-    let r = Revocations::redis(&redis.url()).await.unwrap();
+    let a = Limiter::redis(&redis.url(), "rampart", q).await.unwrap();
+    let r = Revocations::redis(&redis.url(), "rampart").await.unwrap();
     redis.signal("-STOP");
     let started = Instant::now();
     assert!(a.check(Bucket::ApiUser("u1")).await.is_ok());
@@ -344,13 +350,15 @@ async fn connect_errors_hide_the_password() {
     let url = SecretUrl::new(&format!("redis://rampart:s3cret-pw@127.0.0.1:{port}"));
     let q = quotas(1, Duration::from_secs(60));
     let started = Instant::now();
-    let Err(e) = Limiter::redis(&url, q).await else { panic!("nothing listens there") };
+    let Err(e) = Limiter::redis(&url, "rampart", q).await else { panic!("nothing listens there") };
     assert!(!e.contains("s3cret-pw") && e.contains("rampart:***@127.0.0.1"), "{e}");
     assert!(e.ends_with("connection refused"), "{e}");
     assert!(started.elapsed() < Duration::from_secs(3), "start-up should fail fast: {:?}", started.elapsed());
-    let Err(e) = Revocations::redis(&url).await else { panic!("nothing listens there") };
+    let Err(e) = Revocations::redis(&url, "rampart").await else { panic!("nothing listens there") };
     assert!(!e.contains("s3cret-pw"), "{e}");
-    let Err(e) = Revocations::redis(&SecretUrl::new("nosuch://u:s3cret-pw@x")).await else { panic!("bad scheme") };
+    let Err(e) = Revocations::redis(&SecretUrl::new("nosuch://u:s3cret-pw@x"), "rampart").await else {
+        panic!("bad scheme")
+    };
     assert!(!e.contains("s3cret-pw"), "{e}");
 }
 

@@ -23,7 +23,8 @@ pub struct Inner {
     pub data_key: rampart_core::auth::data_key::DataKey,
     /// Outgoing mail, queued off the request path.
     pub mailer: rampart_mail::Mailer,
-    /// Rate limits (per IP, per account, per user, global). In memory, built from `[rate_limit]`.
+    /// Rate limits (per IP, per account, per user, global), from `[rate_limit]`: in memory, or in
+    /// Redis when `redis.url` is set.
     pub limiter: rampart_core::limit::Limiter,
     /// The declared resources, compiled at start-up.
     pub resources: rampart_core::resources::Registry,
@@ -87,17 +88,18 @@ pub struct Services {
     pub revocations: Revocations,
     pub data_key: rampart_core::auth::data_key::DataKey,
     pub mailer: rampart_mail::Mailer,
+    /// In memory, or in Redis when `redis.url` is set.
+    pub limiter: rampart_core::limit::Limiter,
 }
 
 pub fn build_state(config: Config, services: Services) -> AppState {
-    let Services { resources, store, hasher, tokens, revocations, data_key, mailer } = services;
+    let Services { resources, store, hasher, tokens, revocations, data_key, mailer, limiter } = services;
     let own_origin = rampart_core::config::check::origin_of(&config.server.public_url).unwrap_or_default();
     let trusted_proxies =
         config.server.trusted_proxies.iter().filter_map(|p| rampart_core::config::check::parse_cidr(p)).collect();
     let cors_origins = config.cors.allowed_origins.clone();
     let policy = PasswordPolicy { min_score: config.auth.password_min_score };
     let https = own_origin.starts_with("https://");
-    let limiter = rampart_core::limit::Limiter::memory(rampart_core::limit::Quotas::from_config(&config.rate_limit));
     let openapi = bytes::Bytes::from(crate::openapi::document(&config, &resources).to_string());
     AppState(Arc::new(Inner {
         config,

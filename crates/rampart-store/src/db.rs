@@ -170,6 +170,18 @@ impl Store {
         }
     }
 
+    /// On PostgreSQL, whether the runtime role owns the schema or a table in it (it could then
+    /// alter or drop them whatever it was granted). `None` on SQLite, which has no roles.
+    pub async fn runtime_role_owns_schema(&self) -> Result<Option<bool>, StoreError> {
+        match &self.db {
+            Db::Sqlite { .. } => Ok(None),
+            Db::Postgres(pool) => {
+                let mut conn = pool.acquire().await?;
+                crate::grants::runtime_role_owns_schema(&mut conn).await.map(Some)
+            }
+        }
+    }
+
     /// The SQLite runtime pools (readers, writer), for tests that attack them directly.
     pub fn sqlite_pools(&self) -> Vec<&SqlitePool> {
         match &self.db {

@@ -104,6 +104,16 @@ impl Store {
         Ok(done == 1)
     }
 
+    /// Whether a login exists and is not revoked: the revocation check's source of truth when the
+    /// shared revocation set does not answer.
+    pub async fn login_live(&self, id: &str) -> Result<bool, StoreError> {
+        let found = on_read!(self, db => sqlx::query_scalar::<_, i32>("SELECT 1 FROM sessions WHERE id = $1 AND revoked_at IS NULL")
+            .bind(id)
+            .fetch_optional(db)
+            .await)?;
+        Ok(found.is_some())
+    }
+
     /// Logins revoked since `since`, to rebuild the in-memory revocation set at start-up.
     pub async fn revoked_since(&self, since: Millis) -> Result<Vec<(String, i64)>, StoreError> {
         Ok(

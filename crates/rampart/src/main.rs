@@ -96,7 +96,7 @@ fn main() -> ExitCode {
             }
             Command::Keys { command: KeysCommand::Generate } => cli::keys::generate(config),
             Command::Keys { command: KeysCommand::Rotate } => cli::keys::rotate(config),
-            Command::Check => cli::check::run(config),
+            Command::Check => cli::check::run(config).await,
         }
     });
     match result {

@@ -42,8 +42,8 @@ impl Revocations {
 
     /// The set shared through Redis at `url`, connected once now. The error names the URL with
     /// its password hidden.
-    pub async fn redis(url: &SecretUrl) -> Result<Self, String> {
-        Ok(Self::Redis(RedisRevocations::connect(url).await?))
+    pub async fn redis(url: &SecretUrl, prefix: &str) -> Result<Self, String> {
+        Ok(Self::Redis(RedisRevocations::connect(url, prefix).await?))
     }
 
     /// `sid` is revoked until `until` (when its last possible token expires).

@@ -310,6 +310,13 @@ fn check_misc(c: &Config, r: &mut Report) {
     if level.contains("debug") || level.contains("trace") {
         r.production_only("log.level", "debug-level logging in production", "use info or warn");
     }
+    let prefix = &c.redis.key_prefix;
+    if prefix.is_empty()
+        || prefix.len() > 64
+        || !prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+    {
+        r.error("redis.key_prefix", "must be 1 to 64 letters, digits, '_', '-' or '.'", "the default is \"rampart\"");
+    }
     match &c.data_key {
         Some(k) if crate::auth::data_key::DataKey::from_base64(k.expose()).is_err() => {
             r.error(

@@ -127,11 +127,19 @@ impl Default for DatabaseConfig {
     }
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RedisConfig {
     pub url: Option<SecretUrl>,
     pub url_file: Option<PathBuf>,
+    /// Put before every key Rampart writes, so that deployments can share one Redis.
+    pub key_prefix: String,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self { url: None, url_file: None, key_prefix: "rampart".into() }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

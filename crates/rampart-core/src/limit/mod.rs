@@ -173,8 +173,8 @@ impl Limiter {
 
     /// Counters shared through Redis at `url`, connected once now. The error names the URL with
     /// its password hidden.
-    pub async fn redis(url: &SecretUrl, quotas: Quotas) -> Result<Self, String> {
-        Ok(Self::Redis(RedisLimiter::connect(url, quotas).await?))
+    pub async fn redis(url: &SecretUrl, prefix: &str, quotas: Quotas) -> Result<Self, String> {
+        Ok(Self::Redis(RedisLimiter::connect(url, prefix, quotas).await?))
     }
 
     /// Spends one cell of `bucket`, or says why not. A refused request spends nothing.

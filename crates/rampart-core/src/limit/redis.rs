@@ -11,7 +11,7 @@
 //! reads as a full one. Needs Redis 5 or later (scripts replicated by effect, so `TIME` before a
 //! write is allowed).
 //!
-//! **Keys**: `rampart:rl:{policy}:{key}`, where the key of an IP budget is its [`client_key`]
+//! **Keys** (under `redis.key_prefix`, `rampart` by default): `rampart:rl:{policy}:{key}`, where the key of an IP budget is its [`client_key`]
 //! (IPv6: the /64) and that of an email or user id is a SHA-256 prefix (128 bits, hex), so Redis
 //! never holds a raw email. `rampart:rl:login-global:all` is the deployment's login budget. The
 //! lockout of unknown emails lives in `rampart:lockout:{hash}`, a hash of (`failures`, `until`)
@@ -91,8 +91,8 @@ pub struct RedisLimiter {
 
 impl RedisLimiter {
     /// Connects once; the error message hides the URL's password.
-    pub async fn connect(url: &SecretUrl, quotas: Quotas) -> Result<Self, String> {
-        let link = Link::connect(url, "rate-limit", "rate limits are per instance until it answers").await?;
+    pub async fn connect(url: &SecretUrl, prefix: &str, quotas: Quotas) -> Result<Self, String> {
+        let link = Link::connect(url, prefix, "rate-limit", "rate limits are per instance until it answers").await?;
         Ok(Self {
             link,
             quotas,
@@ -106,7 +106,7 @@ impl RedisLimiter {
         let policy = bucket.policy();
         let quota = self.quotas.of(policy);
         let (t, tau) = gcra_params(quota);
-        let mut call = self.gcra.key(bucket_key(bucket));
+        let mut call = self.gcra.key(self.link.key(&bucket_key(bucket)));
         call.arg(t).arg(tau);
         let outcome = self.link.call(|mut conn| async move { call.invoke_async::<u64>(&mut conn).await }).await;
         match outcome {
@@ -123,7 +123,7 @@ impl RedisLimiter {
     pub async fn unknown_account_failed(&self, email: &str, threshold: u32, lock_until: Millis) -> Option<Millis> {
         // Kept at least until the lock ends, so a long lock cannot outlive its record.
         let ttl = duration_ms(LOCKOUT_IDLE_TTL).max(lock_until.saturating_sub(now_ms()));
-        let mut call = self.failed.key(lockout_key(email));
+        let mut call = self.failed.key(self.link.key(&lockout_key(email)));
         call.arg(threshold).arg(lock_until).arg(ttl);
         match self.link.call(|mut conn| async move { call.invoke_async::<u32>(&mut conn).await }).await {
             Some(failures) => {
@@ -136,7 +136,7 @@ impl RedisLimiter {
     }
 
     pub async fn unknown_account_locked(&self, email: &str, now: Millis) -> Option<Millis> {
-        let cmd = redis::cmd("HMGET").arg(lockout_key(email)).arg("failures").arg("until").to_owned();
+        let cmd = redis::cmd("HMGET").arg(self.link.key(&lockout_key(email))).arg("failures").arg("until").to_owned();
         let got = self
             .link
             .call(|mut conn| async move { cmd.query_async::<(Option<u32>, Option<Millis>)>(&mut conn).await })
@@ -175,14 +175,14 @@ fn gcra_params(q: Quota) -> (u64, u64) {
 fn bucket_key(bucket: Bucket<'_>) -> String {
     let policy = bucket.policy().name();
     match bucket {
-        Bucket::LoginIp(ip) | Bucket::ApiIp(ip) => format!("rampart:rl:{policy}:{}", client_key(ip)),
-        Bucket::LoginAccount(s) | Bucket::ApiUser(s) => format!("rampart:rl:{policy}:{}", hashed(s)),
-        Bucket::LoginGlobal => format!("rampart:rl:{policy}:all"),
+        Bucket::LoginIp(ip) | Bucket::ApiIp(ip) => format!("rl:{policy}:{}", client_key(ip)),
+        Bucket::LoginAccount(s) | Bucket::ApiUser(s) => format!("rl:{policy}:{}", hashed(s)),
+        Bucket::LoginGlobal => format!("rl:{policy}:all"),
     }
 }
 
 fn lockout_key(email: &str) -> String {
-    format!("rampart:lockout:{}", hashed(email))
+    format!("lockout:{}", hashed(email))
 }
 
 /// The first 128 bits of SHA-256, in hex, under a prefix of our own (so the value is not the
@@ -200,16 +200,16 @@ mod tests {
     #[test]
     fn keys_hide_emails_and_share_an_ipv6_64() {
         let k = bucket_key(Bucket::LoginAccount("alice@example.com"));
-        assert!(k.starts_with("rampart:rl:login-account:"), "{k}");
+        assert!(k.starts_with("rl:login-account:"), "{k}");
         assert!(!k.contains("alice") && !k.contains("example"), "{k}");
-        assert_eq!(k.len(), "rampart:rl:login-account:".len() + 32);
+        assert_eq!(k.len(), "rl:login-account:".len() + 32);
         assert_ne!(k, bucket_key(Bucket::LoginAccount("bob@example.com")));
         assert!(!lockout_key("alice@example.com").contains("alice"));
         let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
         let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
         assert_eq!(bucket_key(Bucket::LoginIp(a)), bucket_key(Bucket::LoginIp(b)));
-        assert_eq!(bucket_key(Bucket::ApiIp("192.0.2.7".parse().unwrap())), "rampart:rl:api-ip:192.0.2.7");
-        assert_eq!(bucket_key(Bucket::LoginGlobal), "rampart:rl:login-global:all");
+        assert_eq!(bucket_key(Bucket::ApiIp("192.0.2.7".parse().unwrap())), "rl:api-ip:192.0.2.7");
+        assert_eq!(bucket_key(Bucket::LoginGlobal), "rl:login-global:all");
     }
 
     #[test]

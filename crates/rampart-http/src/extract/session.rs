@@ -4,6 +4,7 @@
 use axum::extract::FromRequestParts;
 use http::header;
 use http::request::Parts;
+use rampart_core::auth::revocation::Revoked;
 use rampart_core::clock::{duration_ms, now_ms};
 use rampart_core::limit::Bucket;
 use rampart_core::token::{self, TokenHash};
@@ -55,8 +56,16 @@ async fn bearer(header_value: &[u8], state: &AppState) -> Result<Authenticated, 
         BAD_TOKEN
     })?;
     // Checked on every request, cache hit or not: a revoked login dies at once.
-    if state.revocations.is_revoked(&claims.sid).await {
-        return Err(BAD_TOKEN);
+    match state.revocations.is_revoked(&claims.sid).await {
+        Revoked::Yes => return Err(BAD_TOKEN),
+        Revoked::No => {}
+        // The shared set did not answer: the database, where every revocation is written first,
+        // decides. Slower, never wrong, and never a pass by default.
+        Revoked::Unknown => {
+            if !state.store.login_live(&claims.sid).await? {
+                return Err(BAD_TOKEN);
+            }
+        }
     }
     // `sub` is keyed on only now that the signature, expiry and revocation are checked: a forged
     // or stale token must not be able to spend its claimed victim's budget.

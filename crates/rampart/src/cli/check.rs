@@ -6,9 +6,12 @@ use rampart_core::config::{self, Level, Profile};
 
 use crate::Failure;
 
-pub fn run(path: Option<&Path>) -> Result<(), Failure> {
+pub async fn run(path: Option<&Path>) -> Result<(), Failure> {
     let loaded = config::load(path, std::env::vars()).map_err(|e| Failure::config(e.to_string()))?;
-    let problems = config::check(&loaded);
+    let mut problems = config::check(&loaded);
+    if !problems.iter().any(|p| p.level == Level::Error) {
+        problems.extend(super::database_problems(&loaded.config).await);
+    }
     for p in &problems {
         println!("{p}");
     }

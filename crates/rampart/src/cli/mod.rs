@@ -56,6 +56,45 @@ pub fn registry(c: &config::Config) -> Result<rampart_core::resources::Registry,
     rampart_core::resources::Registry::compile(c).map_err(|e| Failure::config(format!("config key `{e}")))
 }
 
+/// What only the database can tell: on PostgreSQL, a runtime role that owns the schema (or a
+/// table in it) is refused in production and warned about in dev; a database that cannot be
+/// reached is a warning (`check` may run where the database is not reachable).
+pub async fn database_problems(c: &config::Config) -> Vec<config::Problem> {
+    let production = c.profile == config::Profile::Production;
+    let problem = |level, message: String, fix: &str| config::Problem {
+        level,
+        key: "database.url".into(),
+        message,
+        fix: fix.into(),
+    };
+    if !matches!(rampart_store::Backend::of(c.database.url.expose()), Ok(rampart_store::Backend::Postgres)) {
+        return Vec::new();
+    }
+    let opts = StoreOptions { max_connections: 1, ..store_options(c) };
+    let owns = match Store::connect(&opts).await {
+        Ok(store) => {
+            let owns = store.runtime_role_owns_schema().await;
+            store.close().await;
+            owns
+        }
+        Err(e) => Err(e),
+    };
+    match owns {
+        Ok(Some(true)) => vec![problem(
+            if production { Level::Error } else { Level::Warning },
+            "the runtime role owns the schema or a table in it, so it could alter or drop them whatever it is granted"
+                .into(),
+            "run the server as a role that owns nothing, and set database.migrate_url to the owner: `rampart migrate` grants the runtime role only what it needs",
+        )],
+        Ok(_) => Vec::new(),
+        Err(e) => vec![problem(
+            Level::Warning,
+            format!("could not connect to check the runtime role's privileges: {e}"),
+            "run `rampart check` where the database is reachable",
+        )],
+    }
+}
+
 /// The role `migrate` grants to: on PostgreSQL with a separate migration URL, the user of
 /// `database.url`. (Without one, the server migrates as itself and there is nothing to grant.)
 pub fn runtime_role(c: &config::Config) -> Option<String> {

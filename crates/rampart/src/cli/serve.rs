@@ -10,6 +10,7 @@ use rampart_core::auth::revocation::Revocations;
 use rampart_core::auth::tokens::{TokenService, algorithm};
 use rampart_core::clock::{duration_ms, now_ms};
 use rampart_core::config::{Origin, Profile};
+use rampart_core::limit::{Limiter, Quotas};
 use tokio::net::TcpListener;
 
 use crate::Failure;
@@ -30,6 +31,11 @@ pub async fn run(path: Option<&Path>) -> Result<(), Failure> {
 
     let resources = super::registry(c)?;
     let store = super::open_store(c, &resources).await?;
+    if c.profile == Profile::Production && matches!(store.runtime_role_owns_schema().await, Ok(Some(true))) {
+        return Err(Failure::config(
+            "config key `database.url`: the runtime role owns the schema; run as a role that owns nothing and set database.migrate_url to the owner",
+        ));
+    }
     let workers = c.auth.hash_workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
     let hasher = Hasher::start(c.auth.password_hash.params(), workers, c.auth.hash_queue)
         .map_err(|e| Failure::runtime(format!("password hasher: {e}")))?;
@@ -48,14 +54,23 @@ pub async fn run(path: Option<&Path>) -> Result<(), Failure> {
     let issuer = rampart_core::config::check::origin_of(&c.server.public_url).map_err(Failure::config)?;
     let audience = c.auth.jwt_audience.clone().unwrap_or_else(|| issuer.clone());
     let tokens = TokenService::new(ring, algorithm(c.auth.jwt_algorithm), issuer, audience, c.auth.access_token_ttl);
-    let revocations = rebuild_revocations(&store, c).await?;
+    let (limiter, revocations) = shared_state(c).await?;
+    rebuild_revocations(&store, c, &revocations).await?;
     let keys_watch =
         (c.auth.keys_dir.clone(), c.auth.jwt_algorithm, c.auth.keys_reload_interval, super::keys::max_token_life(c));
 
     let data_key = data_key(c)?;
     let mailer = mailer(c)?;
-    let services =
-        rampart_http::Services { resources, store: store.clone(), hasher, tokens, revocations, data_key, mailer };
+    let services = rampart_http::Services {
+        resources,
+        store: store.clone(),
+        hasher,
+        tokens,
+        revocations,
+        data_key,
+        mailer,
+        limiter,
+    };
     let state = rampart_http::build_state(loaded.config, services);
     let app = rampart_http::app(state.clone());
     spawn_housekeeping(store.clone());
@@ -122,18 +137,35 @@ fn mailer(c: &rampart_core::config::Config) -> Result<rampart_mail::Mailer, Fail
     rampart_mail::Mailer::start(settings).map_err(|e| Failure::config(format!("config key `mail`: {e}")))
 }
 
-/// Logins revoked recently enough that some of their access tokens may still be alive.
+/// Rate limits and the revocation set: in this process, or in Redis when `redis.url` is set, so
+/// that every instance shares them. An unreachable Redis at start-up is an error (a typo in the
+/// URL must not silently give per-instance limits); once running, an outage falls back to local
+/// state (see `limit::redis`).
+async fn shared_state(c: &rampart_core::config::Config) -> Result<(Limiter, Revocations), Failure> {
+    let quotas = Quotas::from_config(&c.rate_limit);
+    let Some(url) = &c.redis.url else {
+        return Ok((Limiter::memory(quotas), Revocations::memory()));
+    };
+    let prefix = &c.redis.key_prefix;
+    let limiter = Limiter::redis(url, prefix, quotas).await.map_err(Failure::runtime)?;
+    let revocations = Revocations::redis(url, prefix).await.map_err(Failure::runtime)?;
+    tracing::info!(redis = %url.redacted(), "rate limits and revocations are shared through redis");
+    Ok((limiter, revocations))
+}
+
+/// Logins revoked recently enough that some of their access tokens may still be alive, put (back)
+/// into the set: the database is the record; a Redis that restarted empty gets them again.
 async fn rebuild_revocations(
     store: &rampart_store::Store,
     c: &rampart_core::config::Config,
-) -> Result<Revocations, Failure> {
+    set: &Revocations,
+) -> Result<(), Failure> {
     let life = duration_ms(super::keys::max_token_life(c));
     let revoked = store.revoked_since(now_ms() - life).await.map_err(|e| Failure::runtime(format!("database: {e}")))?;
-    let set = Revocations::memory();
     for (sid, at) in revoked {
         set.revoke(&sid, at + life).await;
     }
-    Ok(set)
+    Ok(())
 }
 
 /// Re-reads the keys directory every `auth.keys_reload_interval`, so `rampart keys rotate` takes

@@ -63,6 +63,23 @@ pub const POSTGRES_ENV: &str = "RAMPART_TEST_POSTGRES_URL";
 /// The role the servers run as on PostgreSQL: it owns nothing, and gets only `migrate`'s grants.
 pub const RUNTIME_ROLE: &str = "rampart_test_app";
 
+/// The Redis the servers share their limits and revocations through, when set (e.g.
+/// `redis://127.0.0.1:6379`). Each data directory gets its own key prefix, so tests running at
+/// once do not share counters.
+pub const REDIS_ENV: &str = "RAMPART_TEST_REDIS_URL";
+
+pub fn redis_url() -> Option<String> {
+    std::env::var(REDIS_ENV).ok().filter(|u| !u.is_empty())
+}
+
+/// A key prefix of the data directory's own.
+pub fn redis_prefix(dir: &Path) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    dir.hash(&mut h);
+    format!("t{:016x}", h.finish())
+}
+
 pub fn postgres_admin_url() -> Option<String> {
     std::env::var(POSTGRES_ENV).ok().filter(|u| !u.is_empty())
 }
@@ -221,8 +238,13 @@ impl TestApp {
             Some(db) => format!("url = \"{}\"\nmigrate_url = \"{}\"", db.runtime_url, db.admin_url),
             None => format!("url = \"sqlite://{d}/rampart.db\""),
         };
+        let redis = match redis_url() {
+            Some(url) => format!("[redis]\nurl = \"{url}\"\nkey_prefix = \"{}\"", redis_prefix(dir.path())),
+            None => String::new(),
+        };
         let config = format!(
             r#"profile = "dev"
+{redis}
 [server]
 listen = "127.0.0.1:0"
 public_url = "http://localhost"

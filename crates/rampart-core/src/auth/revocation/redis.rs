@@ -24,8 +24,9 @@ pub struct RedisRevocations {
 
 impl RedisRevocations {
     /// Connects once; the error message hides the URL's password.
-    pub async fn connect(url: &SecretUrl) -> Result<Self, String> {
-        let link = Link::connect(url, "revocations", "revocation checks go to the database until it answers").await?;
+    pub async fn connect(url: &SecretUrl, prefix: &str) -> Result<Self, String> {
+        let link =
+            Link::connect(url, prefix, "revocations", "revocation checks go to the database until it answers").await?;
         Ok(Self { link, local: MemoryRevocations::default() })
     }
 
@@ -37,7 +38,7 @@ impl RedisRevocations {
             return; // Every token of this login has expired already.
         }
         let mut cmd = redis::cmd("SET");
-        cmd.arg(key(sid)).arg(1).arg("PXAT").arg(until);
+        cmd.arg(self.link.key(&key(sid))).arg(1).arg("PXAT").arg(until);
         if self.link.call(|mut conn| async move { cmd.query_async::<()>(&mut conn).await }).await.is_some() {
             self.replay_if_recovered().await;
         }
@@ -48,7 +49,7 @@ impl RedisRevocations {
             return Revoked::Yes;
         }
         let mut cmd = redis::cmd("EXISTS");
-        cmd.arg(key(sid));
+        cmd.arg(self.link.key(&key(sid)));
         let answer = match self.link.call(|mut conn| async move { cmd.query_async::<bool>(&mut conn).await }).await {
             Some(true) => Revoked::Yes,
             Some(false) => Revoked::No,
@@ -80,12 +81,12 @@ impl RedisRevocations {
         }
         let mut pipe = Pipeline::new();
         for (sid, until) in &live {
-            pipe.cmd("SET").arg(key(sid)).arg(1).arg("PXAT").arg(*until).ignore();
+            pipe.cmd("SET").arg(self.link.key(&key(sid))).arg(1).arg("PXAT").arg(*until).ignore();
         }
         self.link.call(|mut conn| async move { pipe.query_async::<()>(&mut conn).await }).await;
     }
 }
 
 fn key(sid: &str) -> String {
-    format!("rampart:revoked:{sid}")
+    format!("revoked:{sid}")
 }
