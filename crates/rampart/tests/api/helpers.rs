@@ -32,6 +32,8 @@ pub struct Builder {
     env: Vec<(String, String)>,
     extra_toml: String,
     dir: Option<Arc<tempfile::TempDir>>,
+    redis: Option<String>,
+    postgres_port: Option<u16>,
 }
 
 impl Builder {
@@ -49,6 +51,17 @@ impl Builder {
     /// Reuse the data directory (and so the database) of an earlier server.
     pub fn in_dir(mut self, dir: Arc<tempfile::TempDir>) -> Self {
         self.dir = Some(dir);
+        self
+    }
+    /// Use this Redis instead of the suite's (e.g. a private one the test stops and restarts).
+    pub fn redis(mut self, url: &str) -> Self {
+        self.redis = Some(url.to_owned());
+        self
+    }
+    /// On PostgreSQL: the server reaches its database through this port on 127.0.0.1 (e.g. a
+    /// proxy the test can cut) instead of the server's own; migrations still go direct.
+    pub fn postgres_port(mut self, port: u16) -> Self {
+        self.postgres_port = Some(port);
         self
     }
     pub async fn spawn(self) -> TestApp {
@@ -97,6 +110,13 @@ pub struct PgDatabase {
 fn with_url_db(url: &str, db: &str) -> String {
     let base = url.rsplit_once('/').map_or(url, |(b, _)| b);
     format!("{base}/{db}")
+}
+
+fn with_url_host(url: &str, hostport: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (user, after) = rest.split_once('@').unwrap();
+    let db = after.split_once('/').map_or("", |(_, d)| d);
+    format!("{scheme}://{user}@{hostport}/{db}")
 }
 
 fn with_url_user(url: &str, user: &str) -> String {
@@ -223,7 +243,7 @@ impl Session {
 
 impl TestApp {
     pub fn builder() -> Builder {
-        Builder { env: Vec::new(), extra_toml: String::new(), dir: None }
+        Builder { env: Vec::new(), extra_toml: String::new(), dir: None, redis: None, postgres_port: None }
     }
 
     pub async fn spawn() -> Self {
@@ -235,10 +255,16 @@ impl TestApp {
         let d = dir.path().display().to_string();
         let pg = postgres_admin_url().map(|server| pg_database_for(dir.path(), &server));
         let database = match &pg {
-            Some(db) => format!("url = \"{}\"\nmigrate_url = \"{}\"", db.runtime_url, db.admin_url),
+            Some(db) => {
+                let runtime = match b.postgres_port {
+                    Some(port) => with_url_host(&db.runtime_url, &format!("127.0.0.1:{port}")),
+                    None => db.runtime_url.clone(),
+                };
+                format!("url = \"{runtime}\"\nmigrate_url = \"{}\"", db.admin_url)
+            }
             None => format!("url = \"sqlite://{d}/rampart.db\""),
         };
-        let redis = match redis_url() {
+        let redis = match b.redis.clone().or_else(redis_url) {
             Some(url) => format!("[redis]\nurl = \"{url}\"\nkey_prefix = \"{}\"", redis_prefix(dir.path())),
             None => String::new(),
         };

@@ -21,5 +21,6 @@ mod mfa;
 mod openapi;
 mod password;
 mod resources;
+mod scale;
 mod sessions;
 mod tokens;

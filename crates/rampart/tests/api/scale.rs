@@ -1,0 +1,336 @@
+//! Several instances on one PostgreSQL and one Redis: what must be shared is shared (login
+//! limits, lockouts, revocations, refresh-token single use), a Redis or database outage is
+//! survived the documented way, and everything comes back by itself.
+//!
+//! These need the suite's PostgreSQL and Redis (`RAMPART_TEST_POSTGRES_URL`,
+//! `RAMPART_TEST_REDIS_URL`, set by `.ci/run`); without them they pass without running, and the
+//! SQLite pass says so on stderr.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::*;
+
+fn scaled_out() -> bool {
+    let on = postgres_admin_url().is_some() && redis_url().is_some();
+    if !on {
+        eprintln!("scale tests need {POSTGRES_ENV} and {REDIS_ENV}; not run in this pass");
+    }
+    on
+}
+
+const PROXY: &str = r#"["127.0.0.1/32"]"#;
+
+/// Two instances on one data directory: the same database and the same Redis prefix.
+async fn pair(env: &[(&str, &str)], redis: Option<&str>) -> (TestApp, TestApp) {
+    let build = |dir: Option<Arc<tempfile::TempDir>>| {
+        let mut b = TestApp::builder().env("SERVER__TRUSTED_PROXIES", PROXY);
+        for (k, v) in env {
+            b = b.env(k, v);
+        }
+        if let Some(url) = redis {
+            b = b.redis(url);
+        }
+        match dir {
+            Some(d) => b.in_dir(d),
+            None => b,
+        }
+    };
+    let a = build(None).spawn().await;
+    let b = build(Some(a.dir.clone())).spawn().await;
+    (a, b)
+}
+
+async fn login_as(app: &TestApp, ip: &str, email: &str, password: &str) -> Resp {
+    let rb = app
+        .request(Method::POST, "/auth/login")
+        .header("x-forwarded-for", ip)
+        .json(&json!({ "email": email, "password": password }));
+    TestApp::send(rb).await
+}
+
+async fn grant(app: &TestApp, email: &str) -> (String, String) {
+    let r = app
+        .post_json("/auth/token", &json!({ "grant_type": "password", "email": email, "password": STRONG_PASSWORD }))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let b = r.json();
+    (b["access_token"].as_str().unwrap().to_owned(), b["refresh_token"].as_str().unwrap().to_owned())
+}
+
+async fn me(app: &TestApp, access: &str) -> u16 {
+    TestApp::send(app.request(Method::GET, "/auth/me").bearer_auth(access)).await.status
+}
+
+async fn refresh(app: &TestApp, token: &str, ua: &str) -> Resp {
+    let rb = app
+        .request(Method::POST, "/auth/token")
+        .header("user-agent", ua)
+        .json(&json!({ "grant_type": "refresh_token", "refresh_token": token }));
+    TestApp::send(rb).await
+}
+
+/// Attempts from one client alternate between the instances until one is refused; returns how
+/// many were answered before that (at most `max`).
+async fn attempts_until_429(apps: [&TestApp; 2], ip: &str, max: usize) -> usize {
+    for i in 0..max {
+        let r = login_as(apps[i % 2], ip, &unique_email(), OTHER_STRONG_PASSWORD).await;
+        if r.status == 429 {
+            return i;
+        }
+        assert_eq!(r.status, 401, "{}", r.text());
+    }
+    max
+}
+
+#[tokio::test]
+async fn the_login_limit_is_shared_across_instances() {
+    if !scaled_out() {
+        return;
+    }
+    let (a, b) = pair(&[("RATE_LIMIT__LOGIN_PER_IP_PER_MINUTE", "4")], None).await;
+    // Four attempts spread over both instances spend one budget: the fifth is refused, on either.
+    assert_eq!(attempts_until_429([&a, &b], "198.51.100.7", 10).await, 4);
+    let r = login_as(&a, "198.51.100.7", &unique_email(), OTHER_STRONG_PASSWORD).await;
+    assert_eq!(r.status, 429);
+    // Another client is not affected.
+    assert_eq!(login_as(&b, "198.51.100.8", &unique_email(), OTHER_STRONG_PASSWORD).await.status, 401);
+}
+
+#[tokio::test]
+async fn lockouts_are_shared_across_instances() {
+    if !scaled_out() {
+        return;
+    }
+    let (a, b) = pair(&[("RATE_LIMIT__LOCKOUT_AFTER_FAILURES", "3")], None).await;
+    let email = unique_email();
+    assert_eq!(a.register(&email, STRONG_PASSWORD).await.status, 201);
+    let unknown = unique_email();
+    for (i, target) in [&email, &unknown].into_iter().enumerate() {
+        let ip = format!("198.51.100.{}", 20 + i);
+        for app in [&a, &b, &a] {
+            assert_eq!(login_as(app, &ip, target, OTHER_STRONG_PASSWORD).await.status, 401);
+        }
+        // Locked on the other instance too, even with the right password; for an unknown email
+        // exactly alike (the count lives in Redis there, not in the database).
+        let r = login_as(&b, &ip, target, STRONG_PASSWORD).await;
+        r.assert_problem(423);
+        assert!(r.header("retry-after").is_some());
+    }
+}
+
+#[tokio::test]
+async fn a_logout_on_one_instance_ends_the_token_on_the_other_at_once() {
+    if !scaled_out() {
+        return;
+    }
+    let (a, b) = pair(&[], None).await;
+    let email = unique_email();
+    assert_eq!(a.register(&email, STRONG_PASSWORD).await.status, 201);
+    let (access, refresh_token) = grant(&a, &email).await;
+    assert_eq!(me(&b, &access).await, 200);
+    let out = TestApp::send(a.request(Method::POST, "/auth/logout").bearer_auth(&access)).await;
+    assert_eq!(out.status, 204);
+    assert_eq!(me(&b, &access).await, 401, "the other instance still accepted a logged-out token");
+    assert_eq!(refresh(&b, &refresh_token, "ua").await.status, 401);
+}
+
+#[tokio::test]
+async fn a_refresh_token_used_on_one_instance_cannot_be_reused_on_the_other() {
+    if !scaled_out() {
+        return;
+    }
+    let (a, b) = pair(&[], None).await;
+    let email = unique_email();
+    assert_eq!(a.register(&email, STRONG_PASSWORD).await.status, 201);
+    let (_, first) = grant(&a, &email).await;
+    let rotated = refresh(&a, &first, "client-on-a").await;
+    assert_eq!(rotated.status, 200, "{}", rotated.text());
+    let (new_access, new_refresh) = (
+        rotated.json()["access_token"].as_str().unwrap().to_owned(),
+        rotated.json()["refresh_token"].as_str().unwrap().to_owned(),
+    );
+    // Replayed elsewhere: refused, and the whole login is revoked, on both instances.
+    refresh(&b, &first, "thief-on-b").await.assert_problem(401);
+    assert_eq!(refresh(&a, &new_refresh, "client-on-a").await.status, 401);
+    assert_eq!(me(&a, &new_access).await, 401);
+    assert_eq!(me(&b, &new_access).await, 401);
+}
+
+/// A Redis of the test's own, to stop and start.
+struct PrivateRedis {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl PrivateRedis {
+    fn start_on(port: u16) -> Self {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { port, child: Some(child) }
+    }
+    fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        Self::start_on(port)
+    }
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+async fn wait_ready(app: &TestApp, want: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = app.get("/readyz").await;
+        if r.status == want {
+            if want == 503 {
+                r.assert_problem(503);
+            }
+            return;
+        }
+        assert!(Instant::now() < deadline, "readyz stayed {} ({})", r.status, r.text());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The documented behaviour: without Redis each instance limits on its own (never unlimited),
+/// revocations still hold (the database decides), readiness says 503; when Redis is back the
+/// limits are shared again, without a restart.
+#[tokio::test]
+async fn redis_down_limits_stay_per_instance_and_come_back_shared() {
+    if !scaled_out() {
+        return;
+    }
+    let mut redis = PrivateRedis::start();
+    let (a, b) = pair(&[("RATE_LIMIT__LOGIN_PER_IP_PER_MINUTE", "3")], Some(&redis.url())).await;
+    let email = unique_email();
+    assert_eq!(a.register(&email, STRONG_PASSWORD).await.status, 201);
+    let (access, _) = grant(&a, &email).await;
+    wait_ready(&a, 200).await;
+    assert_eq!(attempts_until_429([&a, &b], "203.0.113.1", 10).await, 3, "shared while Redis is up");
+
+    redis.stop();
+    wait_ready(&a, 503).await;
+    wait_ready(&b, 503).await;
+    // Each instance now counts alone: at most its own quota each, so never more than 6 in all.
+    let answered = attempts_until_429([&a, &b], "203.0.113.2", 20).await;
+    assert!((3..=6).contains(&answered), "{answered} attempts before a refusal without Redis");
+    for app in [&a, &b] {
+        let r = login_as(app, "203.0.113.2", &unique_email(), OTHER_STRONG_PASSWORD).await;
+        assert_eq!(r.status, 429, "an instance without Redis stopped limiting");
+    }
+    // A logout on one instance still ends the token on the other at once.
+    assert_eq!(me(&b, &access).await, 200);
+    assert_eq!(TestApp::send(a.request(Method::POST, "/auth/logout").bearer_auth(&access)).await.status, 204);
+    assert_eq!(me(&b, &access).await, 401, "a revocation was lost while Redis was down");
+
+    let _redis = PrivateRedis::start_on(redis.port);
+    wait_ready(&a, 200).await;
+    wait_ready(&b, 200).await;
+    assert_eq!(attempts_until_429([&a, &b], "203.0.113.3", 10).await, 3, "shared again once Redis is back");
+    assert_eq!(me(&b, &access).await, 401);
+}
+
+/// A TCP relay to the suite's PostgreSQL that the test can cut and restore.
+struct Relay {
+    port: u16,
+    down: Arc<AtomicBool>,
+    generation: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Relay {
+    async fn start(target: String) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let down = Arc::new(AtomicBool::new(false));
+        let generation = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (d, g) = (Arc::clone(&down), Arc::clone(&generation));
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else { return };
+                if d.load(Ordering::SeqCst) {
+                    continue; // dropped: the connection is closed at once
+                }
+                let (target, d, g) = (target.clone(), Arc::clone(&d), Arc::clone(&g));
+                let born = g.load(Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(&target).await else { return };
+                    let copy = tokio::io::copy_bidirectional(&mut client, &mut server);
+                    let cut = async {
+                        while !d.load(Ordering::SeqCst) && g.load(Ordering::SeqCst) == born {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    };
+                    tokio::select! { _ = copy => {}, () = cut => {} }
+                });
+            }
+        });
+        Self { port, down, generation }
+    }
+    fn cut(&self) {
+        self.down.store(true, Ordering::SeqCst);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+    fn restore(&self) {
+        self.down.store(false, Ordering::SeqCst);
+    }
+}
+
+/// The database goes away under a running server: readiness and requests answer 503 problem+json
+/// (never a 500, never the driver's words), and the server recovers by itself when it is back.
+/// (Multi-threaded: the relay must keep running while the harness blocks waiting for the server.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_is_503_and_the_server_recovers() {
+    if !scaled_out() {
+        return;
+    }
+    let admin = postgres_admin_url().unwrap();
+    let hostport = admin.split_once("://").unwrap().1.rsplit_once('@').map_or("", |(_, h)| h);
+    let relay = Relay::start(hostport.split('/').next().unwrap().to_owned()).await;
+    let app = TestApp::builder().postgres_port(relay.port).spawn().await;
+    let email = unique_email();
+    assert_eq!(app.register(&email, STRONG_PASSWORD).await.status, 201);
+    wait_ready(&app, 200).await;
+
+    relay.cut();
+    wait_ready(&app, 503).await;
+    for r in [app.login(&email, STRONG_PASSWORD).await.0, app.get("/readyz").await] {
+        let body = r.assert_problem(503);
+        let text = r.text().to_lowercase();
+        for leak in ["postgres", "sqlx", "connection", "127.0.0.1", "refused", "io error"] {
+            assert!(!text.contains(leak), "the 503 body says {leak:?}: {text}");
+        }
+        assert!(body["request_id"].is_string(), "{body}");
+    }
+
+    relay.restore();
+    wait_ready(&app, 200).await;
+    assert_eq!(app.login(&email, STRONG_PASSWORD).await.0.status, 200);
+}
