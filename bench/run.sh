@@ -4,6 +4,8 @@
 #
 #   bash bench/run.sh                # 10 s per endpoint
 #   DURATION=30s bash bench/run.sh
+#   BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test BENCH_REDIS_URL=redis://127.0.0.1:6379 \
+#     bash bench/run.sh              # the scale-out backends: a fresh database, dropped after
 #
 # Prints requests/s per endpoint and its ratio to /healthz.
 set -euo pipefail
@@ -18,13 +20,27 @@ BIN=target/release/rampart
 WORK=$(mktemp -d)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 BASE="http://127.0.0.1:$PORT"
+DATABASE_URL="sqlite://$WORK/bench.db"
+BENCH_DB=""
+if [ -n "${BENCH_POSTGRES_URL:-}" ]; then
+  BENCH_DB="rampart_bench_$$"
+  psql -q "$BENCH_POSTGRES_URL" -c "CREATE DATABASE $BENCH_DB" >/dev/null
+  DATABASE_URL="${BENCH_POSTGRES_URL%/*}/$BENCH_DB"
+fi
+REDIS_TOML=""
+if [ -n "${BENCH_REDIS_URL:-}" ]; then
+  REDIS_TOML="[redis]
+url = \"$BENCH_REDIS_URL\"
+key_prefix = \"bench$$\""
+fi
 cat > "$WORK/rampart.toml" <<TOML
 profile = "dev"
+$REDIS_TOML
 [server]
 listen = "127.0.0.1:$PORT"
 public_url = "http://localhost:$PORT"
 [database]
-url = "sqlite://$WORK/bench.db"
+url = "$DATABASE_URL"
 [auth]
 keys_dir = "$WORK/keys"
 jwt_algorithm = "${ALG:-RS256}"
@@ -39,7 +55,13 @@ TOML
 sed -n '/^\[roles\]/,$p' config/rampart.example.toml >> "$WORK/rampart.toml"
 "$BIN" serve --config "$WORK/rampart.toml" > "$WORK/server.log" 2>&1 &
 SERVER=$!
-trap 'kill $SERVER 2>/dev/null; rm -rf "$WORK"' EXIT
+cleanup() {
+  kill $SERVER 2>/dev/null || true
+  wait $SERVER 2>/dev/null || true
+  [ -n "$BENCH_DB" ] && psql -q "$BENCH_POSTGRES_URL" -c "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)" >/dev/null
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
 for _ in $(seq 100); do curl -sf "$BASE/healthz" >/dev/null && break; sleep 0.1; done
 
 EMAIL="bench-$RANDOM@example.com"
@@ -63,7 +85,7 @@ for _ in $(seq 60); do order >/dev/null; done
 rps() { awk '/Requests\/sec/ {print $2}'; }
 run() { wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@"; }
 
-echo "machine: $(nproc) cores, $(uname -sr); wrk -t$THREADS -c$CONNECTIONS -d$DURATION; jwt_algorithm ${ALG:-RS256}"
+echo "machine: $(nproc) cores, $(uname -sr); wrk -t$THREADS -c$CONNECTIONS -d$DURATION; jwt_algorithm ${ALG:-RS256}; database ${DATABASE_URL%%:*}; redis $([ -n "${BENCH_REDIS_URL:-}" ] && echo yes || echo no)"
 HEALTH=$(run "$BASE/healthz" | rps)
 ME=$(run -H "Authorization: Bearer $ACCESS" "$BASE/auth/me" | tee "$WORK/me.txt" | rps)
 grep -q "Non-2xx" "$WORK/me.txt" && { echo "bench: /auth/me answered non-2xx" >&2; exit 1; }

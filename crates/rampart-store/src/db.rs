@@ -112,12 +112,21 @@ impl Store {
             }
             Backend::Postgres => {
                 let mut conn = sqlx::PgConnection::connect_with(&pg_options(opts)?).await?;
-                POSTGRES_MIGRATIONS.run(&mut conn).await.map_err(|e| StoreError::Other(e.to_string()))?;
-                crate::resource_schema::postgres::ensure(&mut conn, resources).await?;
-                if let Some(role) = runtime_role {
-                    crate::grants::apply(&mut conn, role, resources).await?;
+                // Instances starting together migrate one at a time: sqlx locks only its own
+                // files, not the resource tables and grants that follow.
+                sqlx::query("SELECT pg_advisory_lock(7263158)").execute(&mut conn).await?;
+                let done = async {
+                    POSTGRES_MIGRATIONS.run(&mut conn).await.map_err(|e| StoreError::Other(e.to_string()))?;
+                    crate::resource_schema::postgres::ensure(&mut conn, resources).await?;
+                    if let Some(role) = runtime_role {
+                        crate::grants::apply(&mut conn, role, resources).await?;
+                    }
+                    Ok::<_, StoreError>(())
                 }
+                .await;
+                // Closing the connection releases the lock too, whatever happened.
                 conn.close().await?;
+                done?;
             }
         }
         Ok(())

@@ -17,9 +17,11 @@ impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
             sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
-            // SQLITE_BUSY / SQLITE_LOCKED after the busy timeout, PostgreSQL 53xxx / 57Pxx.
+            // SQLITE_BUSY / SQLITE_LOCKED after the busy timeout; PostgreSQL 53xxx (resources),
+            // 57Pxx (shutdown), 57014 (statement timeout), 40001 / 40P01 (serialization failure,
+            // deadlock): all worth a retry, none the client's fault.
             sqlx::Error::Database(db)
-                if matches!(db.code().as_deref(), Some("5" | "6" | "517" | "262"))
+                if matches!(db.code().as_deref(), Some("5" | "6" | "517" | "262" | "57014" | "40001" | "40P01"))
                     || db.code().is_some_and(|c| c.starts_with("53") || c.starts_with("57P")) =>
             {
                 StoreError::Unavailable(e.to_string())

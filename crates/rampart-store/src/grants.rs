@@ -6,8 +6,8 @@
 //! migration:
 //!
 //! - no DDL: the runtime role owns nothing and gets no CREATE (PostgreSQL 15 no longer grants
-//!   CREATE on `public` to everyone; older servers should `REVOKE CREATE ON SCHEMA public FROM
-//!   PUBLIC`, which `rampart check` reports);
+//!   CREATE on `public` to everyone; on older servers run `REVOKE CREATE ON SCHEMA public FROM
+//!   PUBLIC` once, see docs/deployment.md);
 //! - the audit log: SELECT and INSERT only (and its triggers refuse UPDATE, DELETE, TRUNCATE even
 //!   to the owner);
 //! - identity tables: SELECT, INSERT, UPDATE, and DELETE only where the server deletes (expired
@@ -58,19 +58,26 @@ pub(crate) async fn apply(conn: &mut PgConnection, role: &str, resources: &Regis
             statements.push(format!("GRANT DELETE ON {table} TO {r}"));
         }
     }
+    // One transaction: a running instance never sees the moment between the REVOKE and the
+    // GRANTs (it would get "permission denied").
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
     for sql in statements {
-        sqlx::query(&sql).execute(&mut *conn).await?;
+        sqlx::query(&sql).execute(&mut *tx).await?;
     }
+    tx.commit().await?;
     Ok(())
 }
 
-/// Whether `role` owns the current schema or any table in it: a runtime role that does could
-/// alter or drop the schema whatever it was granted. For `rampart check`.
+/// Whether the connected role owns the current schema or any table in it, directly or through
+/// a role it is a member of (which includes owning the database, for a schema owned by
+/// `pg_database_owner`): such a role could alter or drop them whatever it was granted. For
+/// `rampart check` and `serve`.
 pub async fn runtime_role_owns_schema(conn: &mut PgConnection) -> Result<bool, StoreError> {
     let (owns,): (bool,) = sqlx::query_as(
-        "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = current_schema() AND nspowner = \
-             (SELECT oid FROM pg_roles WHERE rolname = current_user)) \
-         OR EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tableowner = current_user)",
+        "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = current_schema() \
+                        AND pg_has_role(current_user, nspowner, 'USAGE')) \
+         OR EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema() \
+                        AND pg_has_role(current_user, tableowner::name, 'USAGE'))",
     )
     .fetch_one(&mut *conn)
     .await?;

@@ -310,6 +310,14 @@ fn check_misc(c: &Config, r: &mut Report) {
     if level.contains("debug") || level.contains("trace") {
         r.production_only("log.level", "debug-level logging in production", "use info or warn");
     }
+    let url = c.database.url.expose();
+    if (url.starts_with("postgres://") || url.starts_with("postgresql://")) && c.redis.url.is_none() {
+        r.warn(
+            "redis.url",
+            "PostgreSQL without Redis: rate limits, unknown-email lockouts and the revocation set stay in each process, so several instances would not share them",
+            "set redis.url when running more than one instance (see docs/deployment.md)",
+        );
+    }
     let prefix = &c.redis.key_prefix;
     if prefix.is_empty()
         || prefix.len() > 64
@@ -630,6 +638,12 @@ mod tests {
         assert!(!p.iter().any(|p| p.key == "mail.smtp_url"), "{p:?}");
         let p = problems("", &[("RAMPART_DATA_KEY", "dG9vIHNob3J0")]);
         assert!(errors(&p).contains(&"data_key"), "{p:?}");
+        for bad in ["", "a b", "x:y", &"p".repeat(65)] {
+            let p = problems(&format!("[redis]\nkey_prefix = \"{bad}\"\n"), &[]);
+            assert!(errors(&p).contains(&"redis.key_prefix"), "{bad:?} accepted: {p:?}");
+        }
+        let p = problems("[database]\nurl = \"postgres://app@db/x\"\n", &[]);
+        assert!(p.iter().any(|p| p.key == "redis.url" && p.level == Level::Warning), "{p:?}");
     }
 
     #[test]

@@ -334,3 +334,90 @@ async fn a_database_outage_is_503_and_the_server_recovers() {
     wait_ready(&app, 200).await;
     assert_eq!(app.login(&email, STRONG_PASSWORD).await.0.status, 200);
 }
+
+/// A production config that is clean but for what a test changes: https behind a proxy, keys
+/// generated, a data key from the environment, mail not needed.
+fn production_config(dir: &std::path::Path, database: &str, redis: &str) -> String {
+    let keys = dir.join("keys");
+    let (code, out, err) = run_cli(
+        &[
+            "keys",
+            "generate",
+            "--config",
+            &write_config(dir, "keys.toml", &format!("[auth]\nkeys_dir = \"{}\"\n", keys.display())),
+        ],
+        None,
+        dir,
+        &[],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    write_config(
+        dir,
+        "production.toml",
+        &format!(
+            "profile = \"production\"\n[server]\npublic_url = \"https://auth.example.com\"\ntrusted_proxies = [\"10.0.0.0/8\"]\n\
+             [database]\n{database}\n[redis]\n{redis}\n[auth]\nrequire_email_verification = false\nkeys_dir = \"{}\"\n",
+            keys.display()
+        ),
+    )
+}
+
+fn write_config(dir: &std::path::Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+const DATA_KEY: (&str, &str) = ("RAMPART_DATA_KEY", "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=");
+
+/// Production refuses a runtime role that owns the schema (it could alter or drop it whatever it
+/// is granted), in `check` and in `serve`; the same deployment with a role that owns nothing and
+/// the owner as `migrate_url` is accepted.
+#[tokio::test]
+async fn production_refuses_a_runtime_role_that_owns_the_schema() {
+    if !scaled_out() {
+        return;
+    }
+    // A server creates the database and runs migrate's grants; then it stops.
+    let mut app = TestApp::spawn().await;
+    app.stop();
+    let pg = app.pg.clone().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let redis = format!("url = \"{}\"", redis_url().unwrap());
+
+    let owner = production_config(dir.path(), &format!("url = \"{}\"", pg.admin_url), &redis);
+    let (code, out, err) = run_cli(&["check", "--config", &owner], None, dir.path(), &[DATA_KEY]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(out.contains("runtime role owns the schema"), "{out}{err}");
+    let (code, _, err) = run_cli(&["serve", "--config", &owner], None, dir.path(), &[DATA_KEY]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("runtime role owns the schema"), "{err}");
+
+    let runtime = production_config(
+        dir.path(),
+        &format!("url = \"{}\"\nmigrate_url = \"{}\"", pg.runtime_url, pg.admin_url),
+        &redis,
+    );
+    let (code, out, err) = run_cli(&["check", "--config", &runtime], None, dir.path(), &[DATA_KEY]);
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+/// A Redis that cannot be reached at start-up is an error, not a silent switch to per-instance
+/// limits; the message hides the URL's password.
+#[tokio::test]
+async fn serve_refuses_to_start_without_its_redis() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let cfg = write_config(
+        dir.path(),
+        "r.toml",
+        &format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[database]\nurl = \"sqlite://{d}/r.db\"\n[auth]\nkeys_dir = \"{d}/keys\"\n",
+            d = dir.path().display()
+        ),
+    );
+    let url = format!("redis://rampart:hunter2-secret@127.0.0.1:{port}");
+    let (code, _, err) = run_cli(&["serve", "--config", &cfg], None, dir.path(), &[("RAMPART_REDIS__URL", &url)]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("redis") && !err.contains("hunter2-secret"), "{err}");
+}

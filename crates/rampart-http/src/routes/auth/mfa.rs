@@ -134,13 +134,7 @@ pub async fn disable(
         _ => false,
     };
     if !disabled {
-        let event = Audit {
-            action: AuditEvent::MfaFailure,
-            actor_id: Some(&user.id),
-            target: Some(&user.id),
-            outcome: "failure",
-        };
-        record(&state, &ctx, event).await;
+        record_failure(&state, &ctx, user).await;
         return Err(BAD_REAUTH);
     }
     let event =
@@ -187,13 +181,7 @@ pub async fn verify(
     };
     if !completed {
         state.store.fail_mfa_challenge(hash.as_str()).await?;
-        let event = Audit {
-            action: AuditEvent::MfaFailure,
-            actor_id: Some(&user.id),
-            target: Some(&user.id),
-            outcome: "failure",
-        };
-        record(&state, &ctx, event).await;
+        record_failure(&state, &ctx, &user).await;
         count_failure(&state, &ctx, Some(&user), &user.email_normalized).await?;
         return Err(BAD_CODE);
     }
@@ -202,6 +190,12 @@ pub async fn verify(
         Flow::Cookie => super::login::start_session(&state, &ctx, &headers, &user).await,
         Flow::Token => Ok(Json(super::token::password_grant(&state, &ctx, &user).await?).into_response()),
     }
+}
+
+async fn record_failure(state: &AppState, ctx: &RequestContext, user: &UserRow) {
+    let event =
+        Audit { action: AuditEvent::MfaFailure, actor_id: Some(&user.id), target: Some(&user.id), outcome: "failure" };
+    record(state, ctx, event).await;
 }
 
 /// A second-factor proof, owned: a TOTP step or a recovery code's hash.
