@@ -120,7 +120,8 @@ impl Store {
     /// Spends a reset token of `user_id` and sets the new hash, in one transaction that also ends
     /// every login of the user, voids their other reset tokens and pending MFA logins, and lifts
     /// an automatic lockout (not an admin's lock: a reset proves control of the mailbox, which is
-    /// not what an admin lock is about). `None`: the token was spent or expired meanwhile. Else
+    /// not what an admin lock is about). Following the mailed link proves the address too, so it
+    /// is marked verified. `None`: the token was spent or expired meanwhile. Else
     /// the ids of the token logins that were revoked.
     pub async fn reset_password(
         &self,
@@ -139,7 +140,7 @@ impl Store {
             }
         }
         sqlx::query(
-            "UPDATE users SET password_hash = $2, failed_logins = 0, \
+            "UPDATE users SET password_hash = $2, failed_logins = 0, email_verified = TRUE, \
                  locked_until = CASE WHEN locked_until = $4 THEN locked_until ELSE NULL END, updated_at = $3 \
              WHERE id = $1",
         )

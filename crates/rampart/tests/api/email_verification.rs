@@ -215,3 +215,22 @@ async fn a_mail_the_relay_refused_is_retried_until_it_arrives() {
     assert_eq!(verify_email(&app, &token).await.status, 204);
     assert_eq!(email_verified(&app, &email).await, json!(true));
 }
+
+/// Following a mailed reset link proves the address as much as a verification link does: an
+/// account that never verified can recover its access by a reset, and is verified by it.
+#[tokio::test]
+async fn a_password_reset_verifies_the_address() {
+    let sink = MailSink::start();
+    let app = sink.configure(TestApp::builder().env("AUTH__REQUIRE_EMAIL_VERIFICATION", "true")).spawn().await;
+    let email = unique_email();
+    assert_eq!(app.register(&email, STRONG_PASSWORD).await.status, 202);
+    app.login(&email, STRONG_PASSWORD).await.0.assert_problem(403);
+
+    assert_eq!(app.post_json("/auth/password/forgot", &json!({ "email": email })).await.status, 202);
+    let token = sink.wait_for(&email, "Reset your password", MAIL_TIMEOUT).await.token();
+    let reset = json!({ "token": token, "new_password": OTHER_STRONG_PASSWORD });
+    assert_eq!(app.post_json("/auth/password/reset", &reset).await.status, 204);
+    let (r, s) = app.login(&email, OTHER_STRONG_PASSWORD).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(app.get_as("/auth/me", &s.unwrap()).await.json()["email_verified"], json!(true));
+}
