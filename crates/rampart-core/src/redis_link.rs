@@ -149,6 +149,7 @@ impl Link {
         }
         s.degraded = false;
         s.skip_until = None;
+        metrics::gauge!("rampart_redis_degraded", "backend" => self.backend).set(0.0);
     }
 
     fn failed(&self, why: &str) {
@@ -156,6 +157,7 @@ impl Link {
         let now = Instant::now();
         s.degraded = true;
         s.skip_until = Some(now + RETRY_EVERY);
+        metrics::gauge!("rampart_redis_degraded", "backend" => self.backend).set(1.0);
         if s.last_warned.is_none_or(|at| now.duration_since(at) >= WARN_EVERY) {
             s.last_warned = Some(now);
             tracing::warn!(backend = self.backend, reason = why, "redis does not answer: {}", self.fallback);

@@ -178,6 +178,7 @@ fn mfa_required(token: &secrecy::SecretString) -> Response {
 /// request can succeed.
 fn rate_limited(refusal: &rampart_core::limit::Refusal) -> Response {
     let name = refusal.policy.name();
+    metrics::counter!("rampart_rate_limited_total", "policy" => name).increment(1);
     let retry = refusal.retry_after_secs();
     let detail = format!("too many requests: retry in {retry} s");
     let mut res = problem(StatusCode::TOO_MANY_REQUESTS, "rate-limited", detail, None);

@@ -3,6 +3,7 @@
 mod cookie;
 mod error;
 mod extract;
+pub mod metrics;
 mod middleware;
 mod openapi;
 mod routes;

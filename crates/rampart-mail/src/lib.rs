@@ -94,10 +94,12 @@ impl Mailer {
     pub fn send(&self, message: Message) {
         let Some(tx) = &self.tx else {
             tracing::warn!(subject = %message.subject, "mail is not configured: message dropped");
+            metrics::counter!("rampart_mail_total", "outcome" => "dropped").increment(1);
             return;
         };
         if tx.try_send(message).is_err() {
             tracing::error!("mail queue is full: message dropped");
+            metrics::counter!("rampart_mail_total", "outcome" => "dropped").increment(1);
         }
     }
 }
@@ -136,6 +138,7 @@ async fn deliver((transport, from): &Smtp, m: Message) {
         match transport.send(email.clone()).await {
             Ok(_) => {
                 tracing::info!(subject = %m.subject, attempt, "mail sent");
+                metrics::counter!("rampart_mail_total", "outcome" => "sent").increment(1);
                 return;
             }
             // lettre's errors name the server's reply, never the message or the credentials.
@@ -144,7 +147,10 @@ async fn deliver((transport, from): &Smtp, m: Message) {
                 tokio::time::sleep(wait).await;
                 wait *= 2;
             }
-            Err(e) => tracing::error!(subject = %m.subject, attempt, error = %e, "mail send failed; giving up"),
+            Err(e) => {
+                tracing::error!(subject = %m.subject, attempt, error = %e, "mail send failed; giving up");
+                metrics::counter!("rampart_mail_total", "outcome" => "failed").increment(1);
+            }
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use http::HeaderValue;
@@ -38,8 +38,11 @@ pub async fn context(State(state): State<AppState>, mut req: Request, next: Next
     let path: String = req.uri().path().chars().take(256).collect();
     req.extensions_mut().insert(RequestContext { request_id: request_id.clone(), ip, user_agent });
 
+    // The route template, for the metrics (a concrete path would be one label per record id).
+    let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
     let span = tracing::info_span!("request", request_id = %request_id);
     let mut res = next.run(req).instrument(span.clone()).await;
+    crate::metrics::record_request(&method, &route, res.status().as_u16(), started.elapsed());
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         res.headers_mut().insert(REQUEST_ID, v);
     }

@@ -16,6 +16,9 @@ pub struct Audit<'a> {
 /// Appends an event. A failed write is logged loudly but does not fail the user's request: the
 /// action it records has already happened, and refusing the response would not undo it.
 pub async fn record(state: &AppState, ctx: &RequestContext, event: Audit<'_>) {
+    // Every security event is also a counter (action and outcome only: both from fixed sets).
+    metrics::counter!("rampart_audit_events_total", "action" => event.action.as_str(), "outcome" => event.outcome.to_owned())
+        .increment(1);
     let ip = ctx.ip.to_string();
     let row = NewAuditEvent {
         action: event.action,

@@ -45,6 +45,7 @@ pub async fn run(path: Option<&Path>) -> Result<(), Failure> {
         );
     }
     let listen = c.server.listen;
+    let (c_metrics_listen, profile) = (c.server.metrics_listen, c.profile);
     let header_timeout = c.limits.header_read_timeout;
     let listener =
         TcpListener::bind(listen).await.map_err(|e| Failure::runtime(format!("cannot listen on {listen}: {e}")))?;
@@ -73,6 +74,7 @@ pub async fn run(path: Option<&Path>) -> Result<(), Failure> {
     };
     let state = rampart_http::build_state(loaded.config, services);
     let app = rampart_http::app(state.clone());
+    spawn_metrics_listener(c_metrics_listen, header_timeout, profile).await?;
     spawn_housekeeping(store.clone());
     spawn_key_reload(state, keys_watch);
     tracing::info!(addr = %addr, hash_workers = workers, "listening");
@@ -84,6 +86,34 @@ pub async fn run(path: Option<&Path>) -> Result<(), Failure> {
         .map_err(|e| Failure::runtime(format!("server task: {e}")))?
         .map_err(|e| Failure::runtime(format!("server: {e}")))?;
     store.close().await;
+    Ok(())
+}
+
+/// Prometheus metrics on their own listener (`server.metrics_listen`), never on the public one.
+/// The recorder is installed whatever the listener does, so counting costs the same either way.
+/// A dev server whose metrics port is taken logs it and goes on without metrics; production
+/// treats it as a start-up failure (the operator asked for metrics there).
+async fn spawn_metrics_listener(
+    listen: Option<std::net::SocketAddr>,
+    header_timeout: Duration,
+    profile: Profile,
+) -> Result<(), Failure> {
+    let handle = rampart_http::metrics::install().map_err(Failure::runtime)?;
+    let Some(addr) = listen else { return Ok(()) };
+    let listener = match TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) if profile == Profile::Production => {
+            return Err(Failure::runtime(format!("cannot listen on {addr} (server.metrics_listen): {e}")));
+        }
+        Err(e) => {
+            tracing::warn!(addr = %addr, error = %e, "metrics listener could not bind: no /metrics");
+            return Ok(());
+        }
+    };
+    let bound = listener.local_addr().map_err(|e| Failure::runtime(e.to_string()))?;
+    tracing::info!(addr = %bound, "metrics listening");
+    let app = rampart_http::metrics::router(handle);
+    tokio::spawn(rampart_http::serve(listener, app, header_timeout, std::future::pending()));
     Ok(())
 }
 

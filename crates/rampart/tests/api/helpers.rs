@@ -190,6 +190,8 @@ pub struct TestApp {
     stdout: Arc<Mutex<Vec<String>>>,
     /// The PostgreSQL database, when the suite runs on PostgreSQL.
     pub pg: Option<Arc<PgDatabase>>,
+    /// The metrics listener (`server.metrics_listen`), once the server logged it.
+    metrics: Arc<Mutex<Option<SocketAddr>>>,
 }
 
 #[derive(Debug, Clone)]
@@ -274,6 +276,7 @@ impl TestApp {
 [server]
 listen = "127.0.0.1:0"
 public_url = "http://localhost"
+metrics_listen = "127.0.0.1:0"
 [database]
 {database}
 [auth]
@@ -299,6 +302,8 @@ declared = ["manager"]
         let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null()).spawn().unwrap();
 
         let stdout = Arc::new(Mutex::new(Vec::new()));
+        let metrics = Arc::new(Mutex::new(None));
+        let metrics_seen = Arc::clone(&metrics);
         let (tx, rx) = mpsc::channel::<SocketAddr>();
         let out = child.stdout.take().unwrap();
         let lines = Arc::clone(&stdout);
@@ -309,6 +314,11 @@ declared = ["manager"]
                     && let Some(addr) = v["addr"].as_str().and_then(|a| a.parse().ok())
                 {
                     let _ = tx.send(addr);
+                }
+                if let Ok(v) = serde_json::from_str::<Value>(&line)
+                    && v["message"] == "metrics listening"
+                {
+                    *metrics_seen.lock().unwrap() = v["addr"].as_str().and_then(|a| a.parse::<SocketAddr>().ok());
                 }
                 lines.lock().unwrap().push(line);
             }
@@ -329,7 +339,16 @@ declared = ["manager"]
             }
         };
         let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        TestApp { addr, base: format!("http://{addr}"), client, dir, config_path, child, stdout, pg }
+        TestApp { addr, base: format!("http://{addr}"), client, dir, config_path, child, stdout, pg, metrics }
+    }
+
+    /// The Prometheus text from the metrics listener.
+    pub async fn metrics(&self) -> String {
+        let addr = self.metrics.lock().unwrap().expect("the server logged its metrics listener");
+        let r = self.client.get(format!("http://{addr}/metrics")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+        r.text().await.unwrap()
     }
 
     /// Everything the server has logged so far.

@@ -17,6 +17,7 @@ mod headers;
 mod input;
 mod limits;
 mod logs;
+mod metrics;
 mod mfa;
 mod openapi;
 mod password;
