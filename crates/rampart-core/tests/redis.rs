@@ -380,3 +380,29 @@ fn the_futures_are_send() {
     }
     let _ = all;
 }
+
+/// A bearer request's two checks in one round trip: a revoked login (revoked by another
+/// instance) spends nothing of the user's budget; a live one spends one cell, shared.
+#[tokio::test]
+async fn the_bearer_check_refuses_revoked_logins_without_spending_and_shares_the_user_budget() {
+    let redis = TestRedis::start();
+    let q = quotas(3, Duration::from_secs(60));
+    let (a, b) = (
+        Limiter::redis(&redis.url(), "rampart", q).await.unwrap(),
+        Limiter::redis(&redis.url(), "rampart", q).await.unwrap(),
+    );
+    let (ra, rb) = (
+        Revocations::redis(&redis.url(), "rampart").await.unwrap(),
+        Revocations::redis(&redis.url(), "rampart").await.unwrap(),
+    );
+    rb.revoke("gone", now_ms() + 60_000).await;
+    for _ in 0..5 {
+        assert_eq!(a.check_bearer(&ra, "gone", "user-1").await, Ok(Revoked::Yes));
+    }
+    // Nothing was spent by the revoked token: the live login still has its three cells, shared.
+    assert_eq!(a.check_bearer(&ra, "live", "user-1").await, Ok(Revoked::No));
+    assert_eq!(b.check_bearer(&rb, "live", "user-1").await, Ok(Revoked::No));
+    assert_eq!(a.check_bearer(&ra, "live", "user-1").await, Ok(Revoked::No));
+    let refused = b.check_bearer(&rb, "live", "user-1").await.expect_err("the fourth cell");
+    assert_eq!(refused.policy, Policy::ApiUser);
+}

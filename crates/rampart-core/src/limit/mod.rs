@@ -16,6 +16,8 @@ mod redis;
 use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
 
+use self::redis::Unless;
+use crate::auth::revocation::{Revocations, Revoked};
 pub use memory::{CAPACITY, MemoryLimiter};
 // `self::`: a bare `redis::` would be ambiguous with the redis crate.
 pub use self::redis::{LOCKOUT_IDLE_TTL, RedisLimiter};
@@ -183,6 +185,38 @@ impl Limiter {
             Self::Memory(m) => m.check(bucket),
             Self::Redis(r) => r.check(bucket).await,
         }
+    }
+
+    /// For a verified bearer token: whether its login is revoked and, when it is not, one cell of
+    /// the user's API budget (never spent for a revoked login: a stale token must not spend its
+    /// victim's budget). With Redis for both, one round trip instead of two; when Redis does not
+    /// answer, the two checks run apart, each with its own fallback. Nothing is spent for a
+    /// [`Revoked::Unknown`]: the caller asks the database, then spends with [`Limiter::check`].
+    pub async fn check_bearer(&self, revocations: &Revocations, sid: &str, user_id: &str) -> Result<Revoked, Refusal> {
+        let bucket = Bucket::ApiUser(user_id);
+        if let (Self::Redis(limiter), Revocations::Redis(set)) = (self, revocations) {
+            if set.known_revoked(sid) {
+                return Ok(Revoked::Yes);
+            }
+            if let Some(answer) = limiter.check_unless_revoked(set.key_for(sid), bucket).await {
+                // Redis answers again: a revocation set still marked down would not notice by
+                // itself (this path does not use its connection), and must write back what it
+                // recorded during the outage.
+                if set.degraded() {
+                    let _ = set.ping().await;
+                }
+                return match answer {
+                    Unless::Revoked => Ok(Revoked::Yes),
+                    Unless::Granted => Ok(Revoked::No),
+                    Unless::Refused(refusal) => Err(refusal),
+                };
+            }
+        }
+        let revoked = revocations.is_revoked(sid).await;
+        if revoked == Revoked::No {
+            self.check(bucket).await?;
+        }
+        Ok(revoked)
     }
 
     /// Lockout for emails that have no account. Real accounts are locked in the database; if

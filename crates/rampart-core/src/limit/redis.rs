@@ -66,6 +66,30 @@ redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.max(1, math.ce
 return 0
 ";
 
+/// KEYS[1] a revoked-login key, KEYS[2] a bucket; ARGV as for [`GCRA`]. A verified bearer token's
+/// two checks in one round trip: -1 when the login is revoked (and nothing is spent), else what
+/// [`GCRA`] answers for the bucket.
+const GCRA_UNLESS_REVOKED: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return -1
+end
+local t = tonumber(ARGV[1])
+local tau = tonumber(ARGV[2])
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local tat = tonumber(redis.call('GET', KEYS[2])) or now
+local earliest = tat - tau
+if now < earliest then
+  return earliest - now
+end
+if tat < now then
+  tat = now
+end
+tat = tat + t
+redis.call('SET', KEYS[2], string.format('%.0f', tat), 'PX', math.max(1, math.ceil((tat - now) / 1000)))
+return 0
+";
+
 /// KEYS[1] the lockout; ARGV[1] threshold, ARGV[2] lock until (ms), ARGV[3] expiry (ms).
 /// The rule of [`MemoryLimiter::unknown_account_failed`]: the failure that reaches the threshold
 /// locks, and the count does not restart when the lock ends. Returns the count.
@@ -86,7 +110,17 @@ pub struct RedisLimiter {
     /// Answers while Redis does not, and mirrors what Redis answered (module comment).
     local: MemoryLimiter,
     gcra: Script,
+    gcra_unless_revoked: Script,
     failed: Script,
+}
+
+/// What [`RedisLimiter::check_unless_revoked`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Unless {
+    /// The login is revoked; nothing was spent.
+    Revoked,
+    Granted,
+    Refused(Refusal),
 }
 
 impl RedisLimiter {
@@ -98,6 +132,7 @@ impl RedisLimiter {
             quotas,
             local: MemoryLimiter::new(quotas, CAPACITY),
             gcra: Script::new(GCRA),
+            gcra_unless_revoked: Script::new(GCRA_UNLESS_REVOKED),
             failed: Script::new(FAILED),
         })
     }
@@ -118,6 +153,31 @@ impl RedisLimiter {
             Some(wait_us) => Err(Refusal { policy, quota, retry_after: Duration::from_micros(wait_us) }),
             None => self.local.check(bucket),
         }
+    }
+
+    /// The revocation check of a verified bearer token and, unless revoked, one cell of `bucket`,
+    /// in one round trip (`revoked_key` is the full key of the login in the revocation set).
+    /// `None` when Redis does not answer: the caller then makes both checks with their own
+    /// fallbacks.
+    pub async fn check_unless_revoked(&self, revoked_key: String, bucket: Bucket<'_>) -> Option<Unless> {
+        let policy = bucket.policy();
+        let quota = self.quotas.of(policy);
+        let (t, tau) = gcra_params(quota);
+        let mut call = self.gcra_unless_revoked.key(revoked_key);
+        call.key(self.link.key(&bucket_key(bucket))).arg(t).arg(tau);
+        let outcome = self.link.call(|mut conn| async move { call.invoke_async::<i64>(&mut conn).await }).await?;
+        Some(match outcome {
+            -1 => Unless::Revoked,
+            0 => {
+                let _ = self.local.check(bucket);
+                Unless::Granted
+            }
+            wait_us => Unless::Refused(Refusal {
+                policy,
+                quota,
+                retry_after: Duration::from_micros(u64::try_from(wait_us).unwrap_or(1)),
+            }),
+        })
     }
 
     pub async fn unknown_account_failed(&self, email: &str, threshold: u32, lock_until: Millis) -> Option<Millis> {

@@ -55,8 +55,16 @@ async fn bearer(header_value: &[u8], state: &AppState) -> Result<Authenticated, 
         tracing::debug!(reason = %e, "bearer token refused");
         BAD_TOKEN
     })?;
-    // Checked on every request, cache hit or not: a revoked login dies at once.
-    match state.revocations.is_revoked(&claims.sid).await {
+    // Checked on every request, cache hit or not: a revoked login dies at once. Then, and only
+    // for a live login, the per-user budget is spent: `sub` is keyed on only once the signature,
+    // expiry and revocation are checked, so a forged or stale token cannot spend its claimed
+    // victim's budget. With Redis, both in one round trip.
+    let revoked = state
+        .limiter
+        .check_bearer(&state.revocations, &claims.sid, &claims.sub)
+        .await
+        .map_err(ApiError::RateLimited)?;
+    match revoked {
         Revoked::Yes => return Err(BAD_TOKEN),
         Revoked::No => {}
         // The shared set did not answer: the database, where every revocation is written first,
@@ -65,11 +73,9 @@ async fn bearer(header_value: &[u8], state: &AppState) -> Result<Authenticated, 
             if !state.store.login_live(&claims.sid).await? {
                 return Err(BAD_TOKEN);
             }
+            spend_user_budget(state, &claims.sub).await?;
         }
     }
-    // `sub` is keyed on only now that the signature, expiry and revocation are checked: a forged
-    // or stale token must not be able to spend its claimed victim's budget.
-    spend_user_budget(state, &claims.sub).await?;
     let user = state.store.user_by_id_cached(&claims.sub).await?.ok_or(BAD_TOKEN)?;
     Ok(Authenticated { user, session_id: claims.sid.clone(), credential: Credential::Bearer })
 }

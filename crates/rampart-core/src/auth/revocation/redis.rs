@@ -59,6 +59,17 @@ impl RedisRevocations {
         answer
     }
 
+    /// Revoked as far as this instance knows by itself (no Redis call).
+    pub fn known_revoked(&self, sid: &str) -> bool {
+        self.local.is_revoked(sid, now_ms()) == Revoked::Yes
+    }
+
+    /// The full Redis key of a login in the set, for a script that checks it together with
+    /// something else.
+    pub fn key_for(&self, sid: &str) -> String {
+        self.link.key(&key(sid))
+    }
+
     pub fn degraded(&self) -> bool {
         self.link.degraded()
     }
