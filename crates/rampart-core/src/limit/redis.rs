@@ -45,14 +45,20 @@ use crate::redis_link::Link;
 /// An unknown email's failure count is forgotten after this long without a failure.
 pub const LOCKOUT_IDLE_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// KEYS[1] the bucket; ARGV[1] `t`, ARGV[2] `tau = t·(n-1)`, both in microseconds. Returns 0 when
-/// the cell is granted, else the wait in microseconds (at least 1).
+/// KEYS[last] the bucket; ARGV[1] `t`, ARGV[2] `tau = t·(n-1)`, both in microseconds. Returns 0
+/// when the cell is granted, else the wait in microseconds (at least 1). With two keys, KEYS[1] is
+/// a revoked-login key checked first: a verified bearer token's two checks in one round trip,
+/// -1 (and nothing spent) when the login is revoked.
 const GCRA: &str = r"
+if #KEYS == 2 and redis.call('EXISTS', KEYS[1]) == 1 then
+  return -1
+end
+local bucket = KEYS[#KEYS]
 local t = tonumber(ARGV[1])
 local tau = tonumber(ARGV[2])
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
-local tat = tonumber(redis.call('GET', KEYS[1])) or now
+local tat = tonumber(redis.call('GET', bucket)) or now
 local earliest = tat - tau
 if now < earliest then
   return earliest - now
@@ -62,31 +68,7 @@ if tat < now then
 end
 tat = tat + t
 -- '%.0f': tostring() would print 1.7e+15 and lose the microseconds.
-redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.max(1, math.ceil((tat - now) / 1000)))
-return 0
-";
-
-/// KEYS[1] a revoked-login key, KEYS[2] a bucket; ARGV as for [`GCRA`]. A verified bearer token's
-/// two checks in one round trip: -1 when the login is revoked (and nothing is spent), else what
-/// [`GCRA`] answers for the bucket.
-const GCRA_UNLESS_REVOKED: &str = r"
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  return -1
-end
-local t = tonumber(ARGV[1])
-local tau = tonumber(ARGV[2])
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
-local tat = tonumber(redis.call('GET', KEYS[2])) or now
-local earliest = tat - tau
-if now < earliest then
-  return earliest - now
-end
-if tat < now then
-  tat = now
-end
-tat = tat + t
-redis.call('SET', KEYS[2], string.format('%.0f', tat), 'PX', math.max(1, math.ceil((tat - now) / 1000)))
+redis.call('SET', bucket, string.format('%.0f', tat), 'PX', math.max(1, math.ceil((tat - now) / 1000)))
 return 0
 ";
 
@@ -110,7 +92,6 @@ pub struct RedisLimiter {
     /// Answers while Redis does not, and mirrors what Redis answered (module comment).
     local: MemoryLimiter,
     gcra: Script,
-    gcra_unless_revoked: Script,
     failed: Script,
 }
 
@@ -132,7 +113,6 @@ impl RedisLimiter {
             quotas,
             local: MemoryLimiter::new(quotas, CAPACITY),
             gcra: Script::new(GCRA),
-            gcra_unless_revoked: Script::new(GCRA_UNLESS_REVOKED),
             failed: Script::new(FAILED),
         })
     }
@@ -163,7 +143,7 @@ impl RedisLimiter {
         let policy = bucket.policy();
         let quota = self.quotas.of(policy);
         let (t, tau) = gcra_params(quota);
-        let mut call = self.gcra_unless_revoked.key(revoked_key);
+        let mut call = self.gcra.key(revoked_key);
         call.key(self.link.key(&bucket_key(bucket))).arg(t).arg(tau);
         let outcome = self.link.call(|mut conn| async move { call.invoke_async::<i64>(&mut conn).await }).await?;
         Some(match outcome {
