@@ -439,6 +439,16 @@ declared = ["manager"]
         (r, session)
     }
 
+    /// A password grant for an existing user: (access token, refresh token).
+    pub async fn password_grant(&self, email: &str) -> (String, String) {
+        let r = self
+            .post_json("/auth/token", &json!({ "grant_type": "password", "email": email, "password": STRONG_PASSWORD }))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let b = r.json();
+        (b["access_token"].as_str().unwrap().to_owned(), b["refresh_token"].as_str().unwrap().to_owned())
+    }
+
     /// Registers a fresh user and logs in.
     pub async fn user(&self) -> (String, Session) {
         let email = unique_email();

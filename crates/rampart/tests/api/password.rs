@@ -14,23 +14,6 @@ use crate::mail_sink::{MAIL_TIMEOUT, MailSink};
 const THIRD_PASSWORD: &str = "quantum marmalade bicycle orchestra";
 const RESET_SUBJECT: &str = "Reset your password";
 
-struct Grant {
-    access: String,
-    refresh: String,
-}
-
-async fn password_grant(app: &TestApp, email: &str) -> Grant {
-    let r = app
-        .post_json("/auth/token", &json!({ "grant_type": "password", "email": email, "password": STRONG_PASSWORD }))
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    let body = r.json();
-    Grant {
-        access: body["access_token"].as_str().unwrap().into(),
-        refresh: body["refresh_token"].as_str().unwrap().into(),
-    }
-}
-
 async fn refresh(app: &TestApp, token: &str) -> Resp {
     app.post_json("/auth/token", &json!({ "grant_type": "refresh_token", "refresh_token": token })).await
 }
@@ -94,9 +77,9 @@ async fn change_ends_every_other_login_at_once() {
     let app = TestApp::spawn().await;
     let (email, current) = app.user().await;
     let other = app.login(&email, STRONG_PASSWORD).await.1.unwrap();
-    let grant = password_grant(&app, &email).await;
+    let (access, refresh_token) = app.password_grant(&email).await;
     assert_eq!(app.get_as("/auth/me", &other).await.status, 200);
-    assert_eq!(app.get_bearer("/auth/me", &grant.access).await.status, 200);
+    assert_eq!(app.get_bearer("/auth/me", &access).await.status, 200);
 
     let r = change(&app, &current, STRONG_PASSWORD, OTHER_STRONG_PASSWORD).await;
     assert_eq!(r.status, 204, "{}", r.text());
@@ -104,8 +87,8 @@ async fn change_ends_every_other_login_at_once() {
     // token of the token login, are dead at once.
     assert_eq!(app.get_as("/auth/me", &current).await.status, 200);
     app.get_as("/auth/me", &other).await.assert_problem(401);
-    app.get_bearer("/auth/me", &grant.access).await.assert_problem(401);
-    refresh(&app, &grant.refresh).await.assert_problem(401);
+    app.get_bearer("/auth/me", &access).await.assert_problem(401);
+    refresh(&app, &refresh_token).await.assert_problem(401);
     assert_eq!(login_status(&app, &email, STRONG_PASSWORD).await, 401);
     assert_eq!(login_status(&app, &email, OTHER_STRONG_PASSWORD).await, 200);
     assert_eq!(app.audit_count_with("password_changed", Some("success")).await, 1);
@@ -171,7 +154,7 @@ async fn a_reset_token_works_once_and_ends_every_login() {
     let sink = MailSink::start();
     let app = sink.configure(TestApp::builder()).spawn().await;
     let (email, session) = app.user().await;
-    let grant = password_grant(&app, &email).await;
+    let (access, refresh_token) = app.password_grant(&email).await;
     let token = mailed_reset_token(&app, &sink, &email).await;
     // Stored only as a hash, and never logged (the mail goes by SMTP here).
     assert!(!contains_bytes(&app.db_file_bytes().await, token.as_bytes()), "the reset token is stored in clear");
@@ -190,8 +173,8 @@ async fn a_reset_token_works_once_and_ends_every_login() {
     assert_eq!(r.status, 204, "{}", r.text());
     // Whoever held a session or a token before the reset (the reason for a reset) is out.
     app.get_as("/auth/me", &session).await.assert_problem(401);
-    app.get_bearer("/auth/me", &grant.access).await.assert_problem(401);
-    refresh(&app, &grant.refresh).await.assert_problem(401);
+    app.get_bearer("/auth/me", &access).await.assert_problem(401);
+    refresh(&app, &refresh_token).await.assert_problem(401);
     assert_eq!(login_status(&app, &email, STRONG_PASSWORD).await, 401);
     assert_eq!(login_status(&app, &email, OTHER_STRONG_PASSWORD).await, 200);
 

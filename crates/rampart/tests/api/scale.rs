@@ -55,15 +55,6 @@ async fn login_as(app: &TestApp, ip: &str, email: &str, password: &str) -> Resp 
     TestApp::send(rb).await
 }
 
-async fn grant(app: &TestApp, email: &str) -> (String, String) {
-    let r = app
-        .post_json("/auth/token", &json!({ "grant_type": "password", "email": email, "password": STRONG_PASSWORD }))
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    let b = r.json();
-    (b["access_token"].as_str().unwrap().to_owned(), b["refresh_token"].as_str().unwrap().to_owned())
-}
-
 async fn me(app: &TestApp, access: &str) -> u16 {
     TestApp::send(app.request(Method::GET, "/auth/me").bearer_auth(access)).await.status
 }
@@ -133,7 +124,7 @@ async fn a_logout_on_one_instance_ends_the_token_on_the_other_at_once() {
     let (a, b) = pair(&[], None).await;
     let email = unique_email();
     assert_eq!(a.register(&email, STRONG_PASSWORD).await.status, 201);
-    let (access, refresh_token) = grant(&a, &email).await;
+    let (access, refresh_token) = a.password_grant(&email).await;
     assert_eq!(me(&b, &access).await, 200);
     let out = TestApp::send(a.request(Method::POST, "/auth/logout").bearer_auth(&access)).await;
     assert_eq!(out.status, 204);
@@ -149,7 +140,7 @@ async fn a_refresh_token_used_on_one_instance_cannot_be_reused_on_the_other() {
     let (a, b) = pair(&[], None).await;
     let email = unique_email();
     assert_eq!(a.register(&email, STRONG_PASSWORD).await.status, 201);
-    let (_, first) = grant(&a, &email).await;
+    let (_, first) = a.password_grant(&email).await;
     let rotated = refresh(&a, &first, "client-on-a").await;
     assert_eq!(rotated.status, 200, "{}", rotated.text());
     let (new_access, new_refresh) = (
@@ -232,7 +223,7 @@ async fn redis_down_limits_stay_per_instance_and_come_back_shared() {
     let (a, b) = pair(&[("RATE_LIMIT__LOGIN_PER_IP_PER_MINUTE", "3")], Some(&redis.url())).await;
     let email = unique_email();
     assert_eq!(a.register(&email, STRONG_PASSWORD).await.status, 201);
-    let (access, _) = grant(&a, &email).await;
+    let (access, _) = a.password_grant(&email).await;
     wait_ready(&a, 200).await;
     assert_eq!(attempts_until_429([&a, &b], "203.0.113.1", 10).await, 3, "shared while Redis is up");
 
