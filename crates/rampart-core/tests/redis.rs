@@ -195,37 +195,6 @@ async fn a_refused_check_spends_nothing() {
 }
 
 #[tokio::test]
-async fn unknown_account_lockout_is_shared() {
-    let redis = TestRedis::start();
-    let q = quotas(100, Duration::from_secs(60));
-    let a = Limiter::redis(&redis.url(), "rampart", q).await.unwrap();
-    let b = Limiter::redis(&redis.url(), "rampart", q).await.unwrap();
-    let email = "nobody@example.com";
-    let now = now_ms();
-    let until = now + 15 * 60_000;
-    for l in [&a, &b, &a, &b] {
-        assert_eq!(l.unknown_account_failed(email, 5, until).await, None);
-    }
-    assert_eq!(a.unknown_account_locked(email, now).await, None);
-    // The fifth failure, counted across both instances, locks, and both see the lock.
-    assert_eq!(a.unknown_account_failed(email, 5, until).await, Some(until));
-    assert_eq!(b.unknown_account_locked(email, now).await, Some(until));
-    assert_eq!(a.unknown_account_locked(email, now).await, Some(until));
-    assert_eq!(b.unknown_account_locked(email, until).await, None, "expired");
-    assert_eq!(b.unknown_account_locked("other@example.com", now).await, None);
-    // The count does not restart when the lock ends: the next failure locks again at once.
-    assert_eq!(b.unknown_account_failed(email, 5, until + 60_000).await, Some(until + 60_000));
-    assert_eq!(a.unknown_account_locked(email, until).await, Some(until + 60_000));
-
-    let mut conn = redis.conn().await;
-    let keys: Vec<String> = redis::cmd("KEYS").arg("rampart:lockout:*").query_async(&mut conn).await.unwrap();
-    assert_eq!(keys.len(), 1, "{keys:?}");
-    assert!(!keys[0].contains("nobody"));
-    let ttl: i64 = redis::cmd("PTTL").arg(&keys[0]).query_async(&mut conn).await.unwrap();
-    assert!(ttl > 23 * 3_600_000 && ttl <= 24 * 3_600_000, "{ttl}");
-}
-
-#[tokio::test]
 async fn a_revocation_is_seen_by_every_instance_and_expires() {
     let redis = TestRedis::start();
     let a = Revocations::redis(&redis.url(), "rampart").await.unwrap();
@@ -275,10 +244,6 @@ async fn while_redis_is_down_limits_are_per_instance_and_revocations_fail_safe()
         assert!(l.degraded().await);
         assert!(l.ping().await.is_err());
     }
-    // Lockouts too: counted locally meanwhile.
-    let until = now_ms() + 60_000;
-    assert_eq!(a.unknown_account_failed("x@example.com", 1, until).await, Some(until));
-    assert_eq!(a.unknown_account_locked("x@example.com", now_ms()).await, Some(until));
     // A login this instance revoked is known here; any other one is for the database to say.
     assert_eq!(ra.is_revoked("sid-before").await, Revoked::Yes);
     assert_eq!(rb.is_revoked("sid-before").await, Revoked::Unknown);
@@ -368,8 +333,6 @@ fn the_futures_are_send() {
     fn send<T: Send>(_: &T) {}
     async fn all(l: &Limiter, r: &Revocations) {
         let f = l.check(Bucket::LoginGlobal);
-        send(&f);
-        let f = l.unknown_account_failed("a", 1, 0);
         send(&f);
         let f = r.is_revoked("s");
         send(&f);

@@ -23,9 +23,25 @@ use sqlx::PgConnection;
 
 use crate::StoreError;
 
-const READ_WRITE: &[&str] =
-    &["users", "sessions", "refresh_tokens", "totp_secrets", "recovery_codes", "mfa_challenges", "account_tokens"];
-const DELETES: &[&str] = &["users", "sessions", "totp_secrets", "recovery_codes", "mfa_challenges", "account_tokens"];
+const READ_WRITE: &[&str] = &[
+    "users",
+    "sessions",
+    "refresh_tokens",
+    "totp_secrets",
+    "recovery_codes",
+    "mfa_challenges",
+    "account_tokens",
+    "unknown_login_failures",
+];
+const DELETES: &[&str] = &[
+    "users",
+    "sessions",
+    "totp_secrets",
+    "recovery_codes",
+    "mfa_challenges",
+    "account_tokens",
+    "unknown_login_failures",
+];
 
 /// `"name"`, with embedded quotes doubled: role and schema names come from the operator's URL,
 /// not from clients, but are quoted like any identifier.

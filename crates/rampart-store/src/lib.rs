@@ -9,6 +9,7 @@
 mod db;
 mod account_tokens;
 mod admin;
+mod attempts;
 mod audit;
 mod error;
 pub mod grants;
@@ -21,6 +22,7 @@ mod users;
 
 pub use account_tokens::Purpose;
 pub use admin::{AdminWrite, Changed, LOCKED_INDEFINITELY, LockChange, UserChange, UserCursor};
+pub use attempts::{AttemptKey, FAILURE_MEMORY_MS, LockRule, Reservation};
 pub use audit::{AuditEvent, AuditRow, NewAuditEvent};
 pub use db::{Backend, Store, StoreOptions, postgres_user};
 pub use error::StoreError;
@@ -28,4 +30,4 @@ pub use mfa::{ChallengeRow, MFA_MAX_ATTEMPTS, MfaProof, TotpRow};
 pub use records::{Filter, Op, Record, Sort};
 pub use refresh::RefreshRow;
 pub use sessions::{NewSession, SESSION_LIST_MAX, SessionAuth, SessionKind, SessionRow};
-pub use users::{LoginFailure, NewUser, UserRow};
+pub use users::{NewUser, UserRow};

@@ -24,12 +24,10 @@ use governor::middleware::NoOpMiddleware;
 use governor::state::{InMemoryState, NotKeyed};
 
 use super::{Bucket, Quota, Quotas, Refusal, client_key};
-use crate::clock::Millis;
 
 /// Distinct (policy, key) pairs remembered at once: at about 190 bytes each (measured: 18 MiB
 /// for a full cache), 100 000 entries are under 20 MiB. That covers 100 000 distinct clients a minute on one instance; past
-/// that, the least used keys are forgotten first (see the module comment). The lockout state of
-/// unknown emails is a second cache of the same capacity, with smaller entries.
+/// that, the least used keys are forgotten first (see the module comment).
 pub const CAPACITY: usize = 100_000;
 
 type Cell =
@@ -41,23 +39,13 @@ pub struct MemoryLimiter {
     seed: RandomState,
     cells: quick_cache::sync::Cache<u64, Arc<Cell>>,
     global: Cell,
-    /// Failed logins on unknown emails: (consecutive failures, locked until), by the same kind
-    /// of hashed key and with the same bound. See [`super::Limiter::unknown_account_failed`].
-    unknown: quick_cache::sync::Cache<u64, (u32, Millis)>,
 }
 
 impl MemoryLimiter {
     pub fn new(quotas: Quotas, capacity: usize) -> Self {
         let clock = QuantaClock::default();
         let global = Cell::direct_with_clock(gcra(quotas.login_global), clock.clone());
-        Self {
-            quotas,
-            clock,
-            seed: RandomState::new(),
-            cells: quick_cache::sync::Cache::new(capacity.max(1)),
-            global,
-            unknown: quick_cache::sync::Cache::new(capacity.max(1)),
-        }
+        Self { quotas, clock, seed: RandomState::new(), cells: quick_cache::sync::Cache::new(capacity.max(1)), global }
     }
 
     /// Keys currently remembered (never more than the capacity).
@@ -86,31 +74,6 @@ impl MemoryLimiter {
             quota: self.quotas.of(policy),
             retry_after: not_until.wait_time_from(self.clock.now()),
         })
-    }
-
-    /// Counts a failed login on an unknown email; returns the lock it sets, if any. The same
-    /// rule as for real accounts: the failure that reaches `threshold` locks, and the count does not
-    /// restart when the lock expires, so the next failure locks again.
-    pub fn unknown_account_failed(&self, email: &str, threshold: u32, lock_until: Millis) -> Option<Millis> {
-        let key = self.key(Bucket::LoginAccount(email));
-        let failures = self.unknown.get(&key).map_or(0, |(n, _)| n).saturating_add(1);
-        let locked = (failures >= threshold).then_some(lock_until);
-        // Two racing failures may both read the old count and lose one increment: the lock then
-        // comes one attempt later, under a per-account rate limit that bounds the attempts anyway.
-        self.unknown.insert(key, (failures, locked.unwrap_or(0)));
-        locked
-    }
-
-    /// Records what the shared store says about an unknown email, so that its lock holds here
-    /// should the store stop answering (see [`super::RedisLimiter`]).
-    pub(super) fn remember_unknown(&self, email: &str, failures: u32, locked_until: Millis) {
-        self.unknown.insert(self.key(Bucket::LoginAccount(email)), (failures, locked_until));
-    }
-
-    /// Until when an unknown email is locked, if it is.
-    pub fn unknown_account_locked(&self, email: &str, now: Millis) -> Option<Millis> {
-        let key = self.key(Bucket::LoginAccount(email));
-        self.unknown.get(&key).map(|(_, until)| until).filter(|until| *until > now)
     }
 
     fn key(&self, bucket: Bucket<'_>) -> u64 {
@@ -189,22 +152,6 @@ mod tests {
         }
         let next = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 9, 9, 9, 9));
         assert!(l.check(Bucket::LoginIp(next)).is_err());
-    }
-
-    #[test]
-    fn unknown_emails_lock_like_real_accounts() {
-        let l = MemoryLimiter::new(quotas(10), 1000);
-        let (now, until) = (1_000, 61_000);
-        for _ in 0..4 {
-            assert_eq!(l.unknown_account_failed("nobody@example.com", 5, until), None);
-        }
-        assert_eq!(l.unknown_account_locked("nobody@example.com", now), None);
-        assert_eq!(l.unknown_account_failed("nobody@example.com", 5, until), Some(until));
-        assert_eq!(l.unknown_account_locked("nobody@example.com", now), Some(until));
-        assert_eq!(l.unknown_account_locked("nobody@example.com", until), None, "expired");
-        assert_eq!(l.unknown_account_locked("other@example.com", now), None);
-        // After expiry the next failure locks again at once, as for a real account.
-        assert_eq!(l.unknown_account_failed("nobody@example.com", 5, until + 60_000), Some(until + 60_000));
     }
 
     /// Resident set size of this process, from /proc/self/status (Linux).

@@ -20,9 +20,8 @@ use self::redis::Unless;
 use crate::auth::revocation::{Revocations, Revoked};
 pub use memory::{CAPACITY, MemoryLimiter};
 // `self::`: a bare `redis::` would be ambiguous with the redis crate.
-pub use self::redis::{LOCKOUT_IDLE_TTL, RedisLimiter};
+pub use self::redis::RedisLimiter;
 
-use crate::clock::Millis;
 use crate::config::{RateLimitConfig, SecretUrl};
 
 /// The budgets, each with the name that clients see in `RateLimit-Policy`.
@@ -217,26 +216,6 @@ impl Limiter {
             self.check(bucket).await?;
         }
         Ok(revoked)
-    }
-
-    /// Lockout for emails that have no account. Real accounts are locked in the database; if
-    /// unknown emails were never locked, a 423 after a few failures would tell an attacker that
-    /// the account exists (which the dummy hash and the uniform 401 otherwise hide). So an
-    /// unknown email is counted and locked by the same rule, here. Returns the lock this failure
-    /// set, if any.
-    pub async fn unknown_account_failed(&self, email: &str, threshold: u32, lock_until: Millis) -> Option<Millis> {
-        match self {
-            Self::Memory(m) => m.unknown_account_failed(email, threshold, lock_until),
-            Self::Redis(r) => r.unknown_account_failed(email, threshold, lock_until).await,
-        }
-    }
-
-    /// Until when an unknown email is locked, if it is.
-    pub async fn unknown_account_locked(&self, email: &str, now: Millis) -> Option<Millis> {
-        match self {
-            Self::Memory(m) => m.unknown_account_locked(email, now),
-            Self::Redis(r) => r.unknown_account_locked(email, now).await,
-        }
     }
 
     /// True while limits are per instance because Redis does not answer (never for memory).

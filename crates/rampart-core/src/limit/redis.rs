@@ -1,4 +1,4 @@
-//! Rate limits and unknown-email lockouts shared by every instance, in Redis.
+//! Rate limits shared by every instance, in Redis.
 //!
 //! **The GCRA is the in-memory one, moved into Redis.** A quota of `n` per window is a burst of
 //! `n` and one cell back every `window / n` (`t`): a bucket's state is its theoretical arrival
@@ -13,18 +13,16 @@
 //!
 //! **Keys** (under `redis.key_prefix`, `rampart` by default): `rampart:rl:{policy}:{key}`, where the key of an IP budget is its [`client_key`]
 //! (IPv6: the /64) and that of an email or user id is a SHA-256 prefix (128 bits, hex), so Redis
-//! never holds a raw email. `rampart:rl:login-global:all` is the deployment's login budget. The
-//! lockout of unknown emails lives in `rampart:lockout:{hash}`, a hash of (`failures`, `until`)
-//! kept for [`LOCKOUT_IDLE_TTL`] after the last failure (or until the lock ends, if later).
+//! never holds a raw email. `rampart:rl:login-global:all` is the deployment's login budget. (Lockouts, of accounts and of
+//! unknown emails alike, live in the database: see `rampart_store::attempts`.)
 //!
 //! **When Redis does not answer** (down, erroring, or slower than 250 ms), the call is answered
 //! by a [`MemoryLimiter`] inside this one, with the same quotas: limits become per instance for
-//! as long as the outage lasts (with N instances, up to N times the quota), never unlimited, and
-//! a lockout this instance has seen stays in force. A warning is logged at most every 30 s (no
+//! as long as the outage lasts (with N instances, up to N times the quota), never unlimited. A warning is logged at most every 30 s (no
 //! keys, no URL). After a failure, calls stay local for 1 s and then try Redis again, so they go
 //! back to the shared state within about a second of Redis answering (see `crate::redis_link`).
 //! To make the local state worth having, every answer from Redis is mirrored into it: a cell
-//! Redis granted is also spent locally, a lockout Redis reports is recorded locally. So a client
+//! Redis granted is also spent locally. So a client
 //! that used its budget through this instance does not get a fresh one the moment Redis goes
 //! away.
 //!
@@ -38,12 +36,8 @@ use redis::Script;
 use sha2::{Digest, Sha256};
 
 use super::{Bucket, CAPACITY, MemoryLimiter, Quota, Quotas, Refusal, client_key};
-use crate::clock::{Millis, duration_ms, now_ms};
 use crate::config::SecretUrl;
 use crate::redis_link::Link;
-
-/// An unknown email's failure count is forgotten after this long without a failure.
-pub const LOCKOUT_IDLE_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// KEYS[last] the bucket; ARGV[1] `t`, ARGV[2] `tau = t·(n-1)`, both in microseconds. Returns 0
 /// when the cell is granted, else the wait in microseconds (at least 1). With two keys, KEYS[1] is
@@ -72,27 +66,12 @@ redis.call('SET', bucket, string.format('%.0f', tat), 'PX', math.max(1, math.cei
 return 0
 ";
 
-/// KEYS[1] the lockout; ARGV[1] threshold, ARGV[2] lock until (ms), ARGV[3] expiry (ms).
-/// The rule of [`MemoryLimiter::unknown_account_failed`]: the failure that reaches the threshold
-/// locks, and the count does not restart when the lock ends. Returns the count.
-const FAILED: &str = r"
-local n = redis.call('HINCRBY', KEYS[1], 'failures', 1)
-local lock = '0'
-if n >= tonumber(ARGV[1]) then
-  lock = ARGV[2]
-end
-redis.call('HSET', KEYS[1], 'until', lock)
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return n
-";
-
 pub struct RedisLimiter {
     link: Link,
     quotas: Quotas,
     /// Answers while Redis does not, and mirrors what Redis answered (module comment).
     local: MemoryLimiter,
     gcra: Script,
-    failed: Script,
 }
 
 /// What [`RedisLimiter::check_unless_revoked`] found.
@@ -108,13 +87,7 @@ impl RedisLimiter {
     /// Connects once; the error message hides the URL's password.
     pub async fn connect(url: &SecretUrl, prefix: &str, quotas: Quotas) -> Result<Self, String> {
         let link = Link::connect(url, prefix, "rate-limit", "rate limits are per instance until it answers").await?;
-        Ok(Self {
-            link,
-            quotas,
-            local: MemoryLimiter::new(quotas, CAPACITY),
-            gcra: Script::new(GCRA),
-            failed: Script::new(FAILED),
-        })
+        Ok(Self { link, quotas, local: MemoryLimiter::new(quotas, CAPACITY), gcra: Script::new(GCRA) })
     }
 
     pub async fn check(&self, bucket: Bucket<'_>) -> Result<(), Refusal> {
@@ -160,39 +133,6 @@ impl RedisLimiter {
         })
     }
 
-    pub async fn unknown_account_failed(&self, email: &str, threshold: u32, lock_until: Millis) -> Option<Millis> {
-        // Kept at least until the lock ends, so a long lock cannot outlive its record.
-        let ttl = duration_ms(LOCKOUT_IDLE_TTL).max(lock_until.saturating_sub(now_ms()));
-        let mut call = self.failed.key(self.link.key(&lockout_key(email)));
-        call.arg(threshold).arg(lock_until).arg(ttl);
-        match self.link.call(|mut conn| async move { call.invoke_async::<u32>(&mut conn).await }).await {
-            Some(failures) => {
-                let locked = (failures >= threshold).then_some(lock_until);
-                self.local.remember_unknown(email, failures, locked.unwrap_or(0));
-                locked
-            }
-            None => self.local.unknown_account_failed(email, threshold, lock_until),
-        }
-    }
-
-    pub async fn unknown_account_locked(&self, email: &str, now: Millis) -> Option<Millis> {
-        let cmd = redis::cmd("HMGET").arg(self.link.key(&lockout_key(email))).arg("failures").arg("until").to_owned();
-        let got = self
-            .link
-            .call(|mut conn| async move { cmd.query_async::<(Option<u32>, Option<Millis>)>(&mut conn).await })
-            .await;
-        match got {
-            Some((failures, until)) => {
-                let until = until.unwrap_or(0);
-                if let Some(failures) = failures {
-                    self.local.remember_unknown(email, failures, until);
-                }
-                (until > now).then_some(until)
-            }
-            None => self.local.unknown_account_locked(email, now),
-        }
-    }
-
     /// True from a failed Redis call until the next successful one: limits are per instance.
     pub fn degraded(&self) -> bool {
         self.link.degraded()
@@ -221,10 +161,6 @@ fn bucket_key(bucket: Bucket<'_>) -> String {
     }
 }
 
-fn lockout_key(email: &str) -> String {
-    format!("lockout:{}", hashed(email))
-}
-
 /// The first 128 bits of SHA-256, in hex, under a prefix of our own (so the value is not the
 /// plain hash of an email that some other system may also store).
 fn hashed(s: &str) -> String {
@@ -244,7 +180,6 @@ mod tests {
         assert!(!k.contains("alice") && !k.contains("example"), "{k}");
         assert_eq!(k.len(), "rl:login-account:".len() + 32);
         assert_ne!(k, bucket_key(Bucket::LoginAccount("bob@example.com")));
-        assert!(!lockout_key("alice@example.com").contains("alice"));
         let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
         let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
         assert_eq!(bucket_key(Bucket::LoginIp(a)), bucket_key(Bucket::LoginIp(b)));

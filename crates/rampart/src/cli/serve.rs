@@ -226,8 +226,8 @@ fn spawn_key_reload(
     });
 }
 
-/// Hourly: drop sessions, pending second-factor logins and mailed tokens that can no longer be
-/// used.
+/// Hourly: drop sessions, pending second-factor logins, mailed tokens and unknown-email failure
+/// counts that can no longer be used.
 fn spawn_housekeeping(store: rampart_store::Store) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(3600));
@@ -238,6 +238,7 @@ fn spawn_housekeeping(store: rampart_store::Store) {
                 ("sessions", store.purge_sessions(now).await),
                 ("mfa_challenges", store.purge_mfa_challenges(now).await),
                 ("account_tokens", store.purge_account_tokens(now).await),
+                ("unknown_login_failures", store.purge_unknown_login_failures(now).await),
             ];
             for (table, result) in purged {
                 match result {

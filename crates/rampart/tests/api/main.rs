@@ -16,6 +16,7 @@ mod hashing;
 mod headers;
 mod input;
 mod limits;
+mod lockout;
 mod logs;
 mod metrics;
 mod mfa;

@@ -512,3 +512,47 @@ async fn the_right_password_does_not_reset_the_code_failures() {
     assert!(matches!(third.status, 401 | 423), "{}", third.text());
     assert_locked(&verify(&app, &second, &u.next_code()).await);
 }
+
+/// Codes sent together after a lock expires: checked-then-counted, every one was looked at
+/// (each challenge allows five); reserved first, the rule's one guess per lock period holds.
+#[tokio::test]
+async fn a_burst_of_codes_after_the_lock_expires_gets_one_guess() {
+    let app = TestApp::builder()
+        .env("RATE_LIMIT__LOCKOUT_AFTER_FAILURES", "3")
+        .env("RATE_LIMIT__LOCKOUT_DURATION", "2s")
+        .spawn()
+        .await;
+    let u = mfa_user(&app).await;
+    // Challenges taken before the lock (the right password does not count as a failure).
+    let mut live = Vec::new();
+    for _ in 0..3 {
+        live.push(challenge(&app, &u.email).await);
+    }
+    let wrong = u.wrong_codes(10);
+    for code in &wrong[..3] {
+        let r = verify(&app, &live[0], code).await;
+        assert!(matches!(r.status, 401 | 423), "{}", r.text());
+    }
+    assert_locked(&verify(&app, &live[1], &wrong[3]).await);
+    tokio::time::sleep(Duration::from_millis(2300)).await;
+    futures_util::future::join_all((0..10).map(|_| app.get("/healthz"))).await;
+    let answers =
+        futures_util::future::join_all((0..10).map(|i| verify(&app, &live[1 + i % 2], &wrong[i % wrong.len()]))).await;
+    let statuses: Vec<u16> = answers.iter().map(|r| r.status).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 401).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 423).count(), 9, "{statuses:?}");
+}
+
+/// A stolen session must not turn the current-password check of disable into an unlimited
+/// password oracle: wrong passwords count towards the lockout like failed logins.
+#[tokio::test]
+async fn wrong_passwords_on_disable_count_towards_the_lockout() {
+    let app = TestApp::builder().env("RATE_LIMIT__LOCKOUT_AFTER_FAILURES", "3").spawn().await;
+    let u = mfa_user(&app).await;
+    for _ in 0..3 {
+        let r = disable(&app, &u.session, OTHER_STRONG_PASSWORD, &u.next_code()).await;
+        r.assert_problem(403);
+    }
+    assert_locked(&disable(&app, &u.session, STRONG_PASSWORD, &u.next_code()).await);
+    assert_locked(&app.login(&u.email, STRONG_PASSWORD).await.0);
+}

@@ -7,9 +7,10 @@
 //! 2. the login budgets, per client IP, per account and deployment-wide ([`login_gate`]): 429
 //!    before any database read or hash;
 //! 3. the hashing pool has room (else 503 at once, before the database read);
-//! 4. the account (or the unknown email) is not locked: 423 after one indexed read, without
-//!    hashing (so a correct password learns nothing while locked);
-//! 5. the hash; a failure counts towards the lockout;
+//! 4. the attempt is reserved ([`Attempt::reserve`]): one guarded statement that refuses it (423,
+//!    without hashing, so a correct password learns nothing while locked) or counts it as a
+//!    failure before the hash is computed, for accounts and unknown emails alike;
+//! 5. the hash; a right password gives the reservation back or completes the login;
 //! 6. ([`first_factor`]) email verification when required, then the second factor when the
 //!    account has one (401 `mfa-required` with an `mfa_token`); only a complete login resets the
 //!    failure count, so that knowing the password does not reset the lockout of code guesses.
@@ -19,7 +20,7 @@ use rampart_core::clock::{Millis, duration_ms, now_ms};
 use rampart_core::email::Email;
 use rampart_core::limit::Bucket;
 use rampart_core::password::check_length;
-use rampart_store::{AuditEvent, UserRow};
+use rampart_store::{AttemptKey, AuditEvent, LockRule, Reservation, UserRow};
 use secrecy::SecretString;
 
 use super::super::audit::{Audit, record};
@@ -79,8 +80,9 @@ impl Flow {
 }
 
 /// The password step of a login, and what must follow it: the user when the login is complete;
-/// 403 `email-not-verified` (with a fresh verification mail) when verification is required and
-/// missing; 401 `mfa-required` with a new challenge when the account has a second factor.
+/// 403 `email-not-verified` (with a verification mail, at most one per account every ten
+/// minutes) when verification is required and missing; 401 `mfa-required` with a new challenge
+/// when the account has a second factor.
 pub async fn first_factor(
     state: &AppState,
     ctx: &RequestContext,
@@ -89,33 +91,119 @@ pub async fn first_factor(
     ip_spent: Option<LoginIpSpent>,
     flow: Flow,
 ) -> Result<UserRow, ApiError> {
-    let user = authenticate(state, ctx, email, password, ip_spent).await?;
+    let (user, attempt) = authenticate(state, ctx, email, password, ip_spent).await?;
     if state.config.require_email_verification() && !user.email_verified {
-        // Only someone who knows the password learns this, and gets the link resent to the
-        // owner's mailbox (rate limited like every login).
+        // The password was right: the attempt is no failure, but no login either.
+        attempt.release(state).await;
+        // Only someone who knows the password learns this, and the link goes to the owner's
+        // mailbox, throttled per account.
         super::mailing::send_verification(state, &user);
         return Err(ApiError::EmailNotVerified);
     }
     if user.mfa_enabled {
+        attempt.release(state).await;
         let (token, hash) = rampart_core::token::generate();
         let now = now_ms();
         let expires = now + duration_ms(state.config.auth.mfa_challenge_ttl);
         state.store.insert_mfa_challenge(hash.as_str(), &user.id, flow.as_str(), now, expires).await?;
         return Err(ApiError::MfaRequired(token));
     }
-    login_complete(state, &user).await?;
+    attempt.complete(state, &user).await?;
     Ok(user)
 }
 
-/// Every factor is proven: resets the failure count, in the same statement that re-checks the
-/// lock, so a lock set by a concurrent failure (or an admin) while this attempt was hashing
-/// still wins.
-pub async fn login_complete(state: &AppState, user: &UserRow) -> Result<(), ApiError> {
-    let now = now_ms();
-    match state.store.record_login_success(&user.id, now).await? {
-        None => Err(INVALID_CREDENTIALS), // deleted meanwhile
-        Some(Some(until)) if until > now => Err(locked(until, now)),
-        Some(_) => Ok(()),
+/// One attempt at a secret of an account (or of an email that has none), reserved before the
+/// secret is checked: see `rampart_store::attempts` for why. Exactly one of [`Attempt::failed`],
+/// [`Attempt::release`] and [`Attempt::complete`] ends it; dropped without one, it stays
+/// counted as a failure, which is the safe side.
+#[must_use]
+pub struct Attempt {
+    /// The account's id and address; `None` for an email that has no account.
+    account: Option<(String, String)>,
+    /// The normalized email the attempt names.
+    target: String,
+    /// The lock this attempt set by reaching the threshold: a right secret lifts it again.
+    lock: Option<Millis>,
+}
+
+impl Attempt {
+    /// Reserves one attempt for `user` (or the unknown `email`), or answers 423 when locked,
+    /// without checking anything: a locked account's secret is not even looked at.
+    pub async fn reserve(
+        state: &AppState,
+        ctx: &RequestContext,
+        user: Option<&UserRow>,
+        email: &str,
+    ) -> Result<Self, ApiError> {
+        let rl = &state.config.rate_limit;
+        let now = now_ms();
+        let rule =
+            LockRule { threshold: rl.lockout_after_failures, now, lock_until: now + duration_ms(rl.lockout_duration) };
+        let account = user.map(|u| (u.id.clone(), u.email.clone()));
+        let mut attempt = Self { account, target: email.to_owned(), lock: None };
+        match state.store.reserve_attempt(attempt.key(), rule).await? {
+            Reservation::Granted { lock } => {
+                attempt.lock = lock;
+                Ok(attempt)
+            }
+            Reservation::Gone => Err(INVALID_CREDENTIALS),
+            Reservation::Locked(until) => {
+                let event = Audit {
+                    action: AuditEvent::LoginFailure,
+                    actor_id: user.map(|u| u.id.as_str()),
+                    target: Some(email),
+                    outcome: "denied",
+                };
+                record(state, ctx, event).await;
+                Err(locked(state, until, now))
+            }
+        }
+    }
+
+    fn key(&self) -> AttemptKey<'_> {
+        match &self.account {
+            Some((id, _)) => AttemptKey::User(id),
+            None => AttemptKey::Unknown(&self.target),
+        }
+    }
+
+    /// The secret was wrong: the attempt stays counted. When it was the one that set the lock:
+    /// audits `lockout` and tells the owner by mail.
+    pub async fn failed(self, state: &AppState, ctx: &RequestContext) {
+        if self.lock.is_none() {
+            return;
+        }
+        // The owner is not logged out: a lock stops new logins, not existing ones, so an
+        // attacker cannot end someone's sessions just by failing logins in their name.
+        let actor = self.account.as_ref().map(|(id, _)| id.as_str());
+        tracing::warn!(user_id = actor.unwrap_or("-"), "login locked after failed attempts");
+        let event =
+            Audit { action: AuditEvent::Lockout, actor_id: actor, target: Some(&self.target), outcome: "denied" };
+        record(state, ctx, event).await;
+        if let Some((_, address)) = &self.account {
+            let duration = state.config.rate_limit.lockout_duration;
+            state.mailer.send(rampart_mail::templates::account_locked(address, duration));
+        }
+    }
+
+    /// The secret was right but no login completes here (a factor or the verification is still
+    /// missing, or a signed-in user re-authenticated), or it could not be checked: the
+    /// reservation is given back, without resetting the count.
+    pub async fn release(self, state: &AppState) {
+        if let Err(e) = state.store.release_attempt(self.key(), self.lock).await {
+            tracing::error!(error = %e, "could not give back a login attempt");
+        }
+    }
+
+    /// Every factor is proven: resets the failure count, in the same statement that re-checks the
+    /// lock, so a lock set by a concurrent attempt (or an admin) meanwhile still wins.
+    pub async fn complete(self, state: &AppState, user: &UserRow) -> Result<(), ApiError> {
+        let now = now_ms();
+        match state.store.record_login_success(&user.id, now, self.lock).await? {
+            None => Err(INVALID_CREDENTIALS), // deleted meanwhile
+            Some(Some(until)) if until > now => Err(locked(state, until, now)),
+            Some(_) => Ok(()),
+        }
     }
 }
 
@@ -126,7 +214,7 @@ async fn authenticate(
     email: &str,
     password: SecretString,
     ip_spent: Option<LoginIpSpent>,
-) -> Result<UserRow, ApiError> {
+) -> Result<(UserRow, Attempt), ApiError> {
     let email = Email::parse(email).map_err(|e| ApiError::Validation(vec![FieldError::new("email", e.to_string())]))?;
     check_length(&password).map_err(|e| ApiError::Validation(vec![FieldError::new("password", e.to_string())]))?;
     login_gate(state, ctx, email.normalized(), ip_spent).await?;
@@ -137,32 +225,32 @@ async fn authenticate(
         return Err(rampart_core::auth::hasher::HashError::Busy.into());
     }
     let user = state.store.user_by_email(email.normalized()).await?;
-    let now = now_ms();
-    // Unknown emails are locked by the same rule (in the limiter's memory), so that a 423 does
-    // not tell an attacker which accounts exist.
-    let lock = match &user {
-        Some(u) => u.locked_until.filter(|until| *until > now),
-        None => state.limiter.unknown_account_locked(email.normalized(), now).await,
-    };
-    if let Some(until) = lock {
-        // Refused without hashing: the password is not even looked at while the lock lasts.
-        let event = Audit {
-            action: AuditEvent::LoginFailure,
-            actor_id: user.as_ref().map(|u| u.id.as_str()),
-            target: Some(email.normalized()),
-            outcome: "denied",
-        };
-        record(state, ctx, event).await;
-        return Err(locked(until, now));
-    }
+    let attempt = Attempt::reserve(state, ctx, user.as_ref(), email.normalized()).await?;
     // An unknown email is checked against a dummy hash: the same Argon2 work as a wrong password,
     // so response time does not reveal whether an account exists.
     let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let verdict = state.hasher.verify(password.clone(), stored).await?;
-    let (user, rehash) = match (user, verdict) {
-        (Some(user), Verdict::Match { rehash }) => (user, rehash),
-        (user, _) => return Err(failed(state, ctx, user.as_ref(), email.normalized()).await),
+    let verdict = match state.hasher.verify(password.clone(), stored).await {
+        Ok(v) => v,
+        Err(e) => {
+            attempt.release(state).await;
+            return Err(e.into());
+        }
     };
+    let rehash = match (&user, verdict) {
+        (Some(_), Verdict::Match { rehash }) => rehash,
+        (found, _) => {
+            let event = Audit {
+                action: AuditEvent::LoginFailure,
+                actor_id: found.as_ref().map(|u| u.id.as_str()),
+                target: Some(email.normalized()),
+                outcome: "failure",
+            };
+            record(state, ctx, event).await;
+            attempt.failed(state, ctx).await;
+            return Err(INVALID_CREDENTIALS);
+        }
+    };
+    let Some(user) = user else { return Err(INVALID_CREDENTIALS) };
     if rehash {
         // Parameters were raised since this hash was made: store a fresh one. Off the response
         // path; it only succeeds if the hash was not changed meanwhile.
@@ -177,56 +265,40 @@ async fn authenticate(
             }
         });
     }
-    Ok(user)
+    Ok((user, attempt))
 }
 
-/// A wrong password or an unknown email: audited, counted towards the lockout (in the database
-/// for an account, in the limiter for an unknown email), and answered with the uniform 401, even
-/// by the failure that sets the lock.
-async fn failed(state: &AppState, ctx: &RequestContext, user: Option<&UserRow>, email: &str) -> ApiError {
-    let actor = user.map(|u| u.id.as_str());
-    let event = Audit { action: AuditEvent::LoginFailure, actor_id: actor, target: Some(email), outcome: "failure" };
-    record(state, ctx, event).await;
-    match count_failure(state, ctx, user, email).await {
-        Ok(()) => INVALID_CREDENTIALS,
-        Err(e) => e,
-    }
-}
-
-/// Counts one failed attempt (a wrong password, or a wrong second-factor code) towards the
-/// lockout, and when it sets the lock: audits `lockout` and tells the owner by mail.
-pub(super) async fn count_failure(
+/// A signed-in user proves their password again (password change, second-factor changes). It
+/// costs like a login attempt and counts like one: the login budgets, a reservation refused while
+/// the account is locked, and a wrong password counted towards the lockout, so that a stolen
+/// session cannot be used to guess the password at leisure. The caller ends the returned
+/// attempt: [`Attempt::release`] when everything it asked for was right, else
+/// [`Attempt::failed`].
+pub async fn reauthenticate(
     state: &AppState,
     ctx: &RequestContext,
-    user: Option<&UserRow>,
-    email: &str,
-) -> Result<(), ApiError> {
-    let rl = &state.config.rate_limit;
-    let lock_until = now_ms().saturating_add(duration_ms(rl.lockout_duration));
-    let locked = match user {
-        Some(user) => state
-            .store
-            .record_login_failure(&user.id, rl.lockout_after_failures, lock_until)
-            .await?
-            .is_some_and(|f| f.locked_until.is_some()),
-        None => state.limiter.unknown_account_failed(email, rl.lockout_after_failures, lock_until).await.is_some(),
-    };
-    if locked {
-        // The owner is not logged out: a lock stops new logins, not existing ones, so an
-        // attacker cannot end someone's sessions just by failing logins in their name.
-        let actor = user.map(|u| u.id.as_str());
-        tracing::warn!(user_id = actor.unwrap_or("-"), "login locked after failed attempts");
-        let event = Audit { action: AuditEvent::Lockout, actor_id: actor, target: Some(email), outcome: "denied" };
-        record(state, ctx, event).await;
-        if let Some(u) = user {
-            state.mailer.send(rampart_mail::templates::account_locked(&u.email, rl.lockout_duration));
+    user: &UserRow,
+    password: SecretString,
+) -> Result<(bool, Attempt), ApiError> {
+    login_gate(state, ctx, &user.email_normalized, None).await?;
+    if state.hasher.saturated() {
+        return Err(rampart_core::auth::hasher::HashError::Busy.into());
+    }
+    let attempt = Attempt::reserve(state, ctx, Some(user), &user.email_normalized).await?;
+    match state.hasher.verify(password, Some(user.password_hash.clone())).await {
+        Ok(verdict) => Ok((matches!(verdict, Verdict::Match { .. }), attempt)),
+        Err(e) => {
+            attempt.release(state).await;
+            Err(e.into())
         }
     }
-    Ok(())
 }
 
-/// 423 with the lock's remaining time, in whole seconds rounded up.
-pub(super) fn locked(until: Millis, now: Millis) -> ApiError {
-    let ms = u64::try_from(until.saturating_sub(now)).unwrap_or(0);
+/// 423 with the lock's remaining time in whole seconds, rounded up, and never more than
+/// `lockout_duration`: an admin's indefinite lock would otherwise answer a figure (centuries)
+/// that no automatic lock, and so no unknown email, can produce.
+pub(super) fn locked(state: &AppState, until: Millis, now: Millis) -> ApiError {
+    let cap = u64::try_from(duration_ms(state.config.rate_limit.lockout_duration)).unwrap_or(u64::MAX);
+    let ms = u64::try_from(until.saturating_sub(now)).unwrap_or(0).min(cap);
     ApiError::Locked(ms.div_ceil(1000).max(1))
 }

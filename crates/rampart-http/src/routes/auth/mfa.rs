@@ -11,7 +11,6 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use http::{HeaderMap, StatusCode};
-use rampart_core::auth::hasher::Verdict;
 use rampart_core::auth::totp::{self, Totp};
 use rampart_core::clock::now_ms;
 use rampart_core::password::check_length;
@@ -22,7 +21,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::super::audit::{Audit, record};
-use super::credentials::{Flow, count_failure, locked, login_complete, login_gate};
+use super::credentials::{Attempt, Flow, login_gate, reauthenticate};
 use crate::error::FieldError;
 use crate::extract::{ApiJson, Authenticated, RequestContext};
 use crate::middleware::LoginIpSpent;
@@ -120,23 +119,21 @@ pub async fn disable(
         return Err(ApiError::Validation(errors));
     };
     let user = &auth.user;
-    login_gate(&state, &ctx, &user.email_normalized, None).await?;
     if !user.mfa_enabled {
         return Err(ApiError::Conflict("two-factor authentication is not enabled"));
     }
-    if state.hasher.saturated() {
-        return Err(rampart_core::auth::hasher::HashError::Busy.into());
-    }
-    let verdict = state.hasher.verify(body.password, Some(user.password_hash.clone())).await?;
+    let (password_ok, attempt) = reauthenticate(&state, &ctx, user, body.password).await?;
     let proof = read_proof(&state, user, &code).await?;
-    let disabled = match (&verdict, &proof) {
-        (Verdict::Match { .. }, Some(p)) => state.store.disable_totp(&user.id, p.as_store(), now_ms()).await?,
+    let disabled = match (password_ok, &proof) {
+        (true, Some(p)) => state.store.disable_totp(&user.id, p.as_store(), now_ms()).await?,
         _ => false,
     };
     if !disabled {
         record_failure(&state, &ctx, user).await;
+        attempt.failed(&state, &ctx).await;
         return Err(BAD_REAUTH);
     }
+    attempt.release(&state).await;
     let event =
         Audit { action: AuditEvent::MfaDisabled, actor_id: Some(&user.id), target: Some(&user.id), outcome: "success" };
     record(&state, &ctx, event).await;
@@ -166,14 +163,13 @@ pub async fn verify(
         return Err(BAD_CHALLENGE);
     }
     let hash = TokenHash::of(presented);
-    let now = now_ms();
-    let challenge = state.store.mfa_challenge(hash.as_str(), now).await?.ok_or(BAD_CHALLENGE)?;
+    let challenge = state.store.mfa_challenge(hash.as_str(), now_ms()).await?.ok_or(BAD_CHALLENGE)?;
     let flow = Flow::parse(&challenge.flow).ok_or(BAD_CHALLENGE)?;
     let user = state.store.user_by_id(&challenge.user_id).await?.ok_or(BAD_CHALLENGE)?;
     login_gate(&state, &ctx, &user.email_normalized, ip_spent.map(|Extension(s)| s)).await?;
-    if let Some(until) = user.locked_until.filter(|until| *until > now) {
-        return Err(locked(until, now));
-    }
+    // Reserved before the code is looked at, like a password attempt: a burst of codes sent
+    // together gets what the lockout rule allows, and the rest 423 unchecked.
+    let attempt = Attempt::reserve(&state, &ctx, Some(&user), &user.email_normalized).await?;
     let proof = read_proof(&state, &user, &code).await?;
     let completed = match &proof {
         Some(p) => state.store.complete_mfa(hash.as_str(), &user.id, p.as_store(), now_ms()).await?,
@@ -182,10 +178,10 @@ pub async fn verify(
     if !completed {
         state.store.fail_mfa_challenge(hash.as_str()).await?;
         record_failure(&state, &ctx, &user).await;
-        count_failure(&state, &ctx, Some(&user), &user.email_normalized).await?;
+        attempt.failed(&state, &ctx).await;
         return Err(BAD_CODE);
     }
-    login_complete(&state, &user).await?;
+    attempt.complete(&state, &user).await?;
     match flow {
         Flow::Cookie => super::login::start_session(&state, &ctx, &headers, &user).await,
         Flow::Token => Ok(Json(super::token::password_grant(&state, &ctx, &user).await?).into_response()),

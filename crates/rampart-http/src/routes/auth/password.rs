@@ -5,7 +5,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
-use rampart_core::auth::hasher::{HashError, Verdict};
 use rampart_core::clock::now_ms;
 use rampart_core::email::Email;
 use rampart_core::password::check_length;
@@ -16,7 +15,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::super::audit::{Audit, record};
-use super::credentials::login_gate;
+use super::credentials::{login_gate, reauthenticate};
 use crate::error::FieldError;
 use crate::extract::{ApiJson, Authenticated, RequestContext};
 use crate::middleware::LoginIpSpent;
@@ -49,13 +48,10 @@ pub async fn change(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    // Guessing the current password through a stolen session costs like guessing it at login.
-    login_gate(&state, &ctx, &user.email_normalized, None).await?;
-    if state.hasher.saturated() {
-        return Err(HashError::Busy.into());
-    }
-    let verdict = state.hasher.verify(body.current_password, Some(user.password_hash.clone())).await?;
-    if !matches!(verdict, Verdict::Match { .. }) {
+    // Guessing the current password through a stolen session costs, and counts, like guessing it
+    // at login.
+    let (password_ok, attempt) = reauthenticate(&state, &ctx, user, body.current_password).await?;
+    if !password_ok {
         let event = Audit {
             action: AuditEvent::PasswordChanged,
             actor_id: Some(&user.id),
@@ -63,8 +59,10 @@ pub async fn change(
             outcome: "failure",
         };
         record(&state, &ctx, event).await;
+        attempt.failed(&state, &ctx).await;
         return Err(ApiError::Forbidden("the current password is not correct"));
     }
+    attempt.release(&state).await;
     let new_hash = state.hasher.hash(body.new_password).await?;
     let now = now_ms();
     let revoked = state
