@@ -125,6 +125,17 @@ impl Store {
         Ok(())
     }
 
+    /// `(id, password_hash)` of up to `limit` users whose id sorts after `after`, in id order: for
+    /// walking every stored hash in batches.
+    pub async fn password_hashes_after(&self, after: &str, limit: i64) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(on_read!(self, db => sqlx::query_as(
+            "SELECT id, password_hash FROM users WHERE id > $1 ORDER BY id LIMIT $2")
+            .bind(after)
+            .bind(limit)
+            .fetch_all(db)
+            .await)?)
+    }
+
     pub async fn set_display_name(
         &self,
         id: &str,

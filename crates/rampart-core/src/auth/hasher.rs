@@ -25,6 +25,8 @@ use rand::rngs::OsRng;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::oneshot;
 
+use super::wrapped_hash;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HashParams {
     pub memory_kib: u32,
@@ -53,6 +55,7 @@ pub enum Verdict {
 enum Job {
     Hash { password: SecretString, reply: oneshot::Sender<Result<String, HashError>> },
     Verify { password: SecretString, phc: Option<String>, reply: oneshot::Sender<Result<Verdict, HashError>> },
+    Wrap { stored: String, reply: oneshot::Sender<Result<String, HashError>> },
 }
 
 #[derive(Clone)]
@@ -87,7 +90,7 @@ impl Hasher {
         let workers = workers.max(1);
         let argon2 = argon2_for(params)?;
         let dummy_pw = crate::token::generate().0;
-        let dummy = hash_with(&argon2, &mut memory_for(&argon2), &dummy_pw)?;
+        let dummy = hash_with(&argon2, &mut memory_for(&argon2), dummy_pw.expose_secret().as_bytes())?;
         let (tx, rx) = sync_channel::<Job>(queue);
         let rx = Arc::new(Mutex::new(rx));
         let (started_tx, started) = std::sync::mpsc::channel::<bool>();
@@ -137,6 +140,14 @@ impl Hasher {
         rx.await.map_err(|_| HashError::Failed("hashing worker stopped".into()))?
     }
 
+    /// `stored` brought up to the current price without the password (see
+    /// [`super::wrapped_hash`]); callers check [`needs_wrap`] first.
+    pub async fn wrap(&self, stored: String) -> Result<String, HashError> {
+        let (reply, rx) = oneshot::channel();
+        self.submit(Job::Wrap { stored, reply })?;
+        rx.await.map_err(|_| HashError::Failed("hashing worker stopped".into()))?
+    }
+
     /// True when every worker is busy and the queue is full: a hash submitted now would be
     /// refused with `Busy`. A hint (another caller may free or take a slot a moment later), used
     /// to refuse a login before its database read rather than after it.
@@ -166,7 +177,11 @@ impl Worker {
             let Ok(job) = job else { return };
             match job {
                 Job::Hash { password, reply } => {
-                    let _ = reply.send(hash_with(&self.argon2, &mut self.blocks, &password));
+                    let pw = password.expose_secret().as_bytes();
+                    let _ = reply.send(hash_with(&self.argon2, &mut self.blocks, pw));
+                }
+                Job::Wrap { stored, reply } => {
+                    let _ = reply.send(self.wrap(&stored));
                 }
                 Job::Verify { password, phc, reply } => {
                     let _ = reply.send(Ok(self.verify(&password, phc.as_deref())));
@@ -183,24 +198,83 @@ impl Worker {
             return Verdict::Mismatch;
         };
         if self.check(password, phc) {
-            Verdict::Match { rehash: weaker_than(phc, self.params) }
+            // A wrapped hash is replaced by a plain one at the first chance: it costs more.
+            let rehash = wrapped_hash::parse(phc).is_some() || weaker_than(phc, self.params);
+            Verdict::Match { rehash }
         } else {
             Verdict::Mismatch
         }
     }
 
-    fn check(&mut self, password: &SecretString, phc: &str) -> bool {
+    fn check(&mut self, password: &SecretString, stored: &str) -> bool {
         // The parameters are taken from the stored string, so old hashes still verify.
-        match verify_with(&mut self.blocks, password, phc) {
+        let pw = password.expose_secret().as_bytes();
+        let checked = match wrapped_hash::parse(stored) {
+            None => verify_with(&mut self.blocks, pw, stored),
+            Some(w) => unwrap_layers(&mut self.blocks, pw, &w.layers)
+                .and_then(|inner| verify_with(&mut self.blocks, &inner, w.outer)),
+        };
+        match checked {
             Some(matched) => matched,
             None => {
                 // A corrupt stored hash must not be faster to reject than a real one.
                 let dummy = self.dummy.clone();
-                let _ = verify_with(&mut self.blocks, password, &dummy);
+                let _ = verify_with(&mut self.blocks, pw, &dummy);
                 false
             }
         }
     }
+
+    /// Hashes the output stored in `stored` (the outer hash of a wrapped one) with the current
+    /// parameters, and keeps its parameters and salt as a new innermost-to-outer layer.
+    fn wrap(&mut self, stored: &str) -> Result<String, HashError> {
+        let bad = || HashError::Failed("the stored hash cannot be wrapped".into());
+        let wrapped = wrapped_hash::parse(stored);
+        let (mut layers, outer) = match &wrapped {
+            Some(w) => (w.layers.clone(), w.outer),
+            None => (Vec::new(), stored),
+        };
+        let parsed = PasswordHash::new(outer).map_err(|_| bad())?;
+        let output = parsed.hash.ok_or_else(bad)?;
+        let without_output = PasswordHash { hash: None, ..parsed.clone() }.to_string();
+        layers.push(wrapped_hash::Layer { len: output.len(), phc: &without_output });
+        let new_outer = hash_with(&self.argon2, &mut self.blocks, output.as_bytes())?;
+        Ok(wrapped_hash::format(&layers, &new_outer))
+    }
+}
+
+/// Recomputes the raw outputs of a wrapped hash's earlier layers from the password, innermost
+/// first; the last one is the "password" of the outer hash.
+fn unwrap_layers(blocks: &mut [Block], password: &[u8], layers: &[wrapped_hash::Layer<'_>]) -> Option<Vec<u8>> {
+    let mut input = password.to_vec();
+    for layer in layers {
+        let parsed = PasswordHash::new(layer.phc).ok()?;
+        let argon2 = argon2_of(&parsed)?;
+        let mut salt = [0u8; 64];
+        let salt = parsed.salt?.decode_b64(&mut salt).ok()?;
+        let mut out = vec![0u8; layer.len];
+        if !(Output::MIN_LENGTH..=Output::MAX_LENGTH).contains(&layer.len) {
+            return None;
+        }
+        run_argon2(&argon2, blocks, &input, salt, &mut out).ok()?;
+        input = out;
+    }
+    Some(input)
+}
+
+/// The Argon2 instance a PHC string names (algorithm, version, parameters).
+fn argon2_of(parsed: &PasswordHash<'_>) -> Option<Argon2<'static>> {
+    let algorithm = Algorithm::try_from(parsed.algorithm).ok()?;
+    let version = parsed.version.map(Version::try_from).transpose().ok()?.unwrap_or_default();
+    let params = Params::try_from(parsed).ok()?;
+    Some(Argon2::new(algorithm, version, params))
+}
+
+/// True when `stored` costs less to verify than a hash made with `now` would: its outermost
+/// hash is weaker (see [`weaker_than`]). `serve` wraps these at start.
+pub fn needs_wrap(stored: &str, now: HashParams) -> bool {
+    let outer = wrapped_hash::outermost(stored);
+    PasswordHash::new(outer).is_ok_and(|p| p.hash.is_some()) && weaker_than(outer, now)
 }
 
 /// Lowers the calling thread below the request threads: SCHED_BATCH (no wake-up preemption of
@@ -234,15 +308,12 @@ fn memory_for(argon2: &Argon2<'_>) -> Vec<Block> {
 }
 
 /// `Some(true|false)` for a well-formed PHC string, `None` for one that cannot be checked.
-fn verify_with(blocks: &mut [Block], password: &SecretString, phc: &str) -> Option<bool> {
+fn verify_with(blocks: &mut [Block], password: &[u8], phc: &str) -> Option<bool> {
     let parsed = PasswordHash::new(phc).ok()?;
-    let algorithm = Algorithm::try_from(parsed.algorithm).ok()?;
-    let version = parsed.version.map(Version::try_from).transpose().ok()?.unwrap_or_default();
-    let params = Params::try_from(&parsed).ok()?;
+    let argon2 = argon2_of(&parsed)?;
     let expected = parsed.hash?;
     let mut salt = [0u8; 64];
     let salt = parsed.salt?.decode_b64(&mut salt).ok()?;
-    let argon2 = Argon2::new(algorithm, version, params);
     let mut out = [0u8; Output::MAX_LENGTH];
     let out = out.get_mut(..expected.len())?;
     run_argon2(&argon2, blocks, password, salt, out).ok()?;
@@ -256,11 +327,10 @@ fn verify_with(blocks: &mut [Block], password: &SecretString, phc: &str) -> Opti
 fn run_argon2(
     argon2: &Argon2<'_>,
     blocks: &mut [Block],
-    password: &SecretString,
+    pw: &[u8],
     salt: &[u8],
     out: &mut [u8],
 ) -> Result<(), argon2::Error> {
-    let pw = password.expose_secret().as_bytes();
     let needed = argon2.params().block_count();
     if needed <= blocks.len() {
         argon2.hash_password_into_with_memory(pw, salt, out, &mut blocks[..needed])
@@ -277,7 +347,7 @@ pub fn argon2_for(p: HashParams) -> Result<Argon2<'static>, HashError> {
 
 /// A PHC string for a new password: a random 16-byte salt, the configured parameters, and a
 /// 32-byte output computed in `blocks`.
-fn hash_with(argon2: &Argon2<'_>, blocks: &mut [Block], password: &SecretString) -> Result<String, HashError> {
+fn hash_with(argon2: &Argon2<'_>, blocks: &mut [Block], password: &[u8]) -> Result<String, HashError> {
     let fail = |e: &dyn std::fmt::Display| HashError::Failed(e.to_string());
     let mut salt_bytes = [0u8; 16];
     rand::RngCore::fill_bytes(&mut OsRng, &mut salt_bytes);
@@ -337,6 +407,38 @@ mod tests {
         let stronger = HashParams { memory_kib: 2048, iterations: 2, parallelism: 1 };
         let new = Hasher::start(stronger, 1, 4).unwrap();
         assert_eq!(new.verify(pw("correct horse"), Some(phc)).await.unwrap(), Verdict::Match { rehash: true });
+    }
+
+    #[tokio::test]
+    async fn wrapped_hashes_verify_cost_the_current_price_and_ask_for_rehash() {
+        let old = Hasher::start(SMALL, 1, 4).unwrap();
+        let phc = old.hash(pw("correct horse")).await.unwrap();
+        let stronger = HashParams { memory_kib: 2048, iterations: 2, parallelism: 1 };
+        assert!(needs_wrap(&phc, stronger) && !needs_wrap(&phc, SMALL));
+        let new = Hasher::start(stronger, 1, 4).unwrap();
+        let wrapped = new.wrap(phc.clone()).await.unwrap();
+        assert!(wrapped.starts_with("rampart-wrap1;32;$argon2id$v=19$m=1024,t=1,p=1$"), "{wrapped}");
+        assert!(wrapped.ends_with(&wrapped[wrapped.rfind(";$argon2id$v=19$m=2048,t=2,p=1$").unwrap()..]));
+        // The old output is not kept: only the old parameters and salt.
+        let old_output = phc.rsplit('$').next().unwrap();
+        assert!(!wrapped.contains(old_output), "{wrapped}");
+        assert!(!needs_wrap(&wrapped, stronger));
+        assert_eq!(
+            new.verify(pw("correct horse"), Some(wrapped.clone())).await.unwrap(),
+            Verdict::Match { rehash: true }
+        );
+        assert_eq!(new.verify(pw("wrong horse"), Some(wrapped.clone())).await.unwrap(), Verdict::Mismatch);
+        // Raised again: a second layer.
+        let strongest = HashParams { memory_kib: 4096, iterations: 2, parallelism: 1 };
+        assert!(needs_wrap(&wrapped, strongest));
+        let newest = Hasher::start(strongest, 1, 4).unwrap();
+        let twice = newest.wrap(wrapped).await.unwrap();
+        assert_eq!(wrapped_hash::parse(&twice).unwrap().layers.len(), 2);
+        assert_eq!(
+            newest.verify(pw("correct horse"), Some(twice.clone())).await.unwrap(),
+            Verdict::Match { rehash: true }
+        );
+        assert_eq!(newest.verify(pw("wrong horse"), Some(twice)).await.unwrap(), Verdict::Mismatch);
     }
 
     /// The scheduling of each `rampart-hash-*` thread, from /proc: (policy, nice).

@@ -6,3 +6,4 @@ pub mod keys;
 pub mod revocation;
 pub mod tokens;
 pub mod totp;
+pub mod wrapped_hash;

@@ -44,6 +44,7 @@ pub async fn run(path: Option<&Path>) -> Result<(), Failure> {
             "hashing threads run at normal priority (the OS refused to lower it): a login flood competes with every request"
         );
     }
+    spawn_hash_wrapping(store.clone(), hasher.clone(), c.auth.password_hash.params());
     let listen = c.server.listen;
     let (c_metrics_listen, profile) = (c.server.metrics_listen, c.profile);
     let header_timeout = c.limits.header_read_timeout;
@@ -223,6 +224,45 @@ fn spawn_key_reload(
                 Err(e) => tracing::error!(error = %e, "keys reload failed; keeping the loaded keys"),
             }
         }
+    });
+}
+
+/// Wraps every stored password hash that is cheaper than the current parameters, so that no
+/// dormant account verifies faster than an unknown email (see
+/// `rampart_core::auth::wrapped_hash`). In the background, one hash at a time (one hashing
+/// worker at most, so logins keep the others); each write is guarded by the old value, so a
+/// password changed meanwhile, or another instance doing the same, is never overwritten.
+fn spawn_hash_wrapping(store: rampart_store::Store, hasher: Hasher, params: rampart_core::auth::hasher::HashParams) {
+    use rampart_core::auth::hasher::{HashError, needs_wrap};
+    tokio::spawn(async move {
+        let (mut after, mut wrapped) = (String::new(), 0u64);
+        loop {
+            let batch = match store.password_hashes_after(&after, 500).await {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(error = %e, "password hash wrapping stopped; it resumes at the next start");
+                    return;
+                }
+            };
+            let Some((last, _)) = batch.last() else { break };
+            after = last.clone();
+            for (id, stored) in batch.into_iter().filter(|(_, h)| needs_wrap(h, params)) {
+                let new = loop {
+                    match hasher.wrap(stored.clone()).await {
+                        Err(HashError::Busy) => tokio::time::sleep(Duration::from_millis(100)).await,
+                        other => break other,
+                    }
+                };
+                match new {
+                    Ok(new) => match store.rehash_password(&id, &stored, &new, now_ms()).await {
+                        Ok(()) => wrapped += 1,
+                        Err(e) => tracing::warn!(user_id = %id, error = %e, "could not store a wrapped password hash"),
+                    },
+                    Err(e) => tracing::warn!(user_id = %id, error = %e, "could not wrap a password hash"),
+                }
+            }
+        }
+        tracing::info!(wrapped, "password hashes checked against the current parameters");
     });
 }
 

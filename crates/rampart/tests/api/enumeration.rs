@@ -59,3 +59,47 @@ async fn unknown_email_costs_as_much_as_wrong_password() {
         "unknown email median {u:?} vs wrong password median {w:?} (ratio {ratio:.2})"
     );
 }
+
+/// After the Argon2 parameters are raised, an account whose hash was made with the old (cheaper)
+/// ones must not answer faster than an unknown email, which is checked against a dummy hash at
+/// the new price. `serve` wraps the old hashes at start.
+#[tokio::test]
+async fn an_old_hash_costs_as_much_as_an_unknown_email_after_the_parameters_are_raised() {
+    // Made at the harness's cheap parameters (1 MiB, one pass).
+    let mut old = TestApp::spawn().await;
+    let (email, _) = old.user().await;
+    let dir = old.dir.clone();
+    old.stop();
+
+    let app = TestApp::builder()
+        .in_dir(dir)
+        .env("AUTH__PASSWORD_HASH__MEMORY_KIB", "19456")
+        .env("AUTH__PASSWORD_HASH__ITERATIONS", "2")
+        .spawn()
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !app.logs().contains("password hashes checked against the current parameters") {
+        assert!(Instant::now() < deadline, "no wrapping pass: {}", app.logs());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (mut wrong, mut unknown) = (Vec::new(), Vec::new());
+    for i in 0..16 {
+        let target = if i % 2 == 0 { email.clone() } else { unique_email() };
+        let started = Instant::now();
+        let r = app.login(&target, OTHER_STRONG_PASSWORD).await.0;
+        let took = started.elapsed();
+        assert_eq!(r.status, 401);
+        if i < 2 {
+            continue;
+        }
+        if i % 2 == 0 { wrong.push(took) } else { unknown.push(took) }
+    }
+    let (w, u) = (median(wrong), median(unknown));
+    let ratio = u.as_secs_f64() / w.as_secs_f64();
+    assert!(
+        (0.5..=2.0).contains(&ratio),
+        "unknown email median {u:?} vs old-hash account median {w:?} (ratio {ratio:.2})"
+    );
+    // The owner still gets in, and the wrapped hash is then replaced by a plain current one.
+    assert_eq!(app.login(&email, STRONG_PASSWORD).await.0.status, 200);
+}
