@@ -39,7 +39,7 @@ pub fn parse(stored: &str) -> Option<Wrapped<'_>> {
     let rest = stored.strip_prefix(PREFIX)?.strip_prefix(';')?;
     let mut parts: Vec<&str> = rest.split(';').collect();
     let outer = parts.pop()?;
-    if parts.is_empty() || parts.len() % 2 != 0 {
+    if parts.is_empty() || !parts.len().is_multiple_of(2) {
         return None;
     }
     let layers = parts
