@@ -25,12 +25,26 @@ pub struct Message {
     pub to: String,
     pub subject: String,
     pub body: String,
+    pub priority: Priority,
+}
+
+/// Which mail gives way when the queue or the budget runs short. Anyone can make Rampart send
+/// routine mail (a registration, a login to an unverified account); security mail is what lets
+/// an owner back in or tells them about an attack, and must never be crowded out by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    /// Password resets, lockout and change notices: queued apart, sent first, and allowed the
+    /// whole budget.
+    Security,
+    /// Verification links and sign-up notices: dropped (and counted) rather than delayed when
+    /// their queue is full or their half of the budget is spent.
+    Routine,
 }
 
 /// How the mailer was configured.
 pub enum Settings<'a> {
-    Smtp { url: &'a str, from: &'a str },
-    DevLog,
+    Smtp { url: &'a str, from: &'a str, per_minute: u32 },
+    DevLog { per_minute: u32 },
     Off,
 }
 
@@ -53,8 +67,15 @@ const SMTP_TIMEOUT: Duration = Duration::from_secs(15);
 
 #[derive(Clone)]
 pub struct Mailer {
-    tx: Option<mpsc::Sender<Message>>,
+    queues: Option<Queues>,
     mode: Mode,
+}
+
+/// One queue per [`Priority`], so that a flood of routine mail fills only its own.
+#[derive(Clone)]
+struct Queues {
+    security: mpsc::Sender<Message>,
+    routine: mpsc::Sender<Message>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -68,22 +89,24 @@ impl Mailer {
     /// Builds the transport and starts the sending task (needs a Tokio runtime). Configuration
     /// errors are reported here, at start-up, not at the first send.
     pub fn start(settings: Settings<'_>) -> Result<Self, MailError> {
-        let (smtp, from) = match settings {
-            Settings::Off => return Ok(Self { tx: None, mode: Mode::Off }),
-            Settings::DevLog => (None, None),
-            Settings::Smtp { url, from } => {
+        let (smtp, from, per_minute) = match settings {
+            Settings::Off => return Ok(Self { queues: None, mode: Mode::Off }),
+            Settings::DevLog { per_minute } => (None, None, per_minute),
+            Settings::Smtp { url, from, per_minute } => {
                 let from: Mailbox = from.parse().map_err(|_| MailError::From)?;
                 let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
                     .map_err(|e| MailError::Url(e.to_string()))?
                     .timeout(Some(SMTP_TIMEOUT))
                     .build();
-                (Some(transport), Some(from))
+                (Some(transport), Some(from), per_minute)
             }
         };
         let mode = if smtp.is_some() { Mode::Smtp } else { Mode::DevLog };
-        let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(rx, smtp.zip(from)));
-        Ok(Self { tx: Some(tx), mode })
+        let (security, security_rx) = mpsc::channel(QUEUE);
+        let (routine, routine_rx) = mpsc::channel(QUEUE);
+        let budget = Budget::new(per_minute);
+        tokio::spawn(run(security_rx, routine_rx, budget, smtp.zip(from)));
+        Ok(Self { queues: Some(Queues { security, routine }), mode })
     }
 
     pub fn mode(&self) -> Mode {
@@ -92,32 +115,105 @@ impl Mailer {
 
     /// Queues a message. Never waits and never fails the caller.
     pub fn send(&self, message: Message) {
-        let Some(tx) = &self.tx else {
+        let Some(queues) = &self.queues else {
             tracing::warn!(subject = %message.subject, "mail is not configured: message dropped");
-            metrics::counter!("rampart_mail_total", "outcome" => "dropped").increment(1);
+            dropped(message.priority);
             return;
         };
-        if tx.try_send(message).is_err() {
-            tracing::error!("mail queue is full: message dropped");
-            metrics::counter!("rampart_mail_total", "outcome" => "dropped").increment(1);
+        let (queue, priority) = match message.priority {
+            Priority::Security => (&queues.security, Priority::Security),
+            Priority::Routine => (&queues.routine, Priority::Routine),
+        };
+        if queue.try_send(message).is_err() {
+            tracing::error!(?priority, "mail queue is full: message dropped");
+            dropped(priority);
+        }
+    }
+}
+
+fn dropped(priority: Priority) {
+    let priority = match priority {
+        Priority::Security => "security",
+        Priority::Routine => "routine",
+    };
+    metrics::counter!("rampart_mail_total", "outcome" => "dropped", "priority" => priority).increment(1);
+}
+
+/// The deployment-wide brake on outgoing mail, per instance: `per_minute` messages a minute,
+/// refilled continuously. Routine mail may only use the upper half, so that security mail always
+/// finds the lower half; security mail that finds the budget empty waits for it instead of
+/// being dropped.
+struct Budget {
+    per_minute: f64,
+    tokens: f64,
+    at: tokio::time::Instant,
+}
+
+impl Budget {
+    fn new(per_minute: u32) -> Self {
+        let per_minute = f64::from(per_minute.max(1));
+        Self { per_minute, tokens: per_minute, at: tokio::time::Instant::now() }
+    }
+
+    fn refill(&mut self) {
+        let now = tokio::time::Instant::now();
+        let earned = now.duration_since(self.at).as_secs_f64() * self.per_minute / 60.0;
+        self.tokens = (self.tokens + earned).min(self.per_minute);
+        self.at = now;
+    }
+
+    /// Takes one token for a message of `priority`, waiting for one (security) or refusing
+    /// (routine) when the budget is short.
+    async fn take(&mut self, priority: Priority) -> bool {
+        self.refill();
+        match priority {
+            Priority::Routine if self.tokens < self.per_minute / 2.0 + 1.0 => false,
+            Priority::Routine => {
+                self.tokens -= 1.0;
+                true
+            }
+            Priority::Security => {
+                while self.tokens < 1.0 {
+                    let wait = (1.0 - self.tokens) * 60.0 / self.per_minute;
+                    tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+                    self.refill();
+                }
+                self.tokens -= 1.0;
+                true
+            }
         }
     }
 }
 
 type Smtp = (AsyncSmtpTransport<Tokio1Executor>, Mailbox);
 
-async fn run(mut rx: mpsc::Receiver<Message>, smtp: Option<Smtp>) {
-    let Some((transport, from)) = smtp else {
-        while let Some(m) = rx.recv().await {
+async fn run(
+    mut security: mpsc::Receiver<Message>,
+    mut routine: mpsc::Receiver<Message>,
+    mut budget: Budget,
+    smtp: Option<Smtp>,
+) {
+    let smtp = smtp.map(Arc::new);
+    let slots = Arc::new(Semaphore::new(CONCURRENCY));
+    loop {
+        // Security mail first, whenever there is any.
+        let m = tokio::select! {
+            biased;
+            Some(m) = security.recv() => m,
+            Some(m) = routine.recv() => m,
+            else => return,
+        };
+        if !budget.take(m.priority).await {
+            tracing::warn!(subject = %m.subject, "mail budget spent: routine message dropped");
+            dropped(m.priority);
+            continue;
+        }
+        let Some(smtp) = &smtp else {
             // Typed fields: the JSON formatter escapes them, so nothing in a body can forge a line.
             tracing::info!(dev = true, to = %m.to, subject = %m.subject, body = %m.body, "dev_mail");
-        }
-        return;
-    };
-    let smtp = Arc::new((transport, from));
-    let slots = Arc::new(Semaphore::new(CONCURRENCY));
-    while let Some(m) = rx.recv().await {
-        let (smtp, slots) = (Arc::clone(&smtp), Arc::clone(&slots));
+            continue;
+        };
+        let (smtp, slots) = (Arc::clone(smtp), Arc::clone(&slots));
         tokio::spawn(async move {
             let Ok(_slot) = slots.acquire_owned().await else { return };
             deliver(&smtp, m).await;

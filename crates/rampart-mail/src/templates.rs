@@ -1,7 +1,7 @@
 //! The plain-text messages. Each takes what it shows and nothing else; links carry tokens in the
 //! URL fragment (`#token=`), which browsers never send to a server or put in a `Referer`.
 
-use crate::Message;
+use crate::{Message, Priority};
 
 fn minutes(d: std::time::Duration) -> String {
     let m = d.as_secs().div_ceil(60).max(1);
@@ -11,6 +11,7 @@ fn minutes(d: std::time::Duration) -> String {
 pub fn password_reset(to: &str, link: &str, valid_for: std::time::Duration) -> Message {
     Message {
         to: to.to_owned(),
+        priority: Priority::Security,
         subject: "Reset your password".into(),
         body: format!(
             "Someone (hopefully you) asked to reset the password of this account.\n\n\
@@ -24,6 +25,7 @@ pub fn password_reset(to: &str, link: &str, valid_for: std::time::Duration) -> M
 pub fn verify_email(to: &str, link: &str, valid_for: std::time::Duration) -> Message {
     Message {
         to: to.to_owned(),
+        priority: Priority::Routine,
         subject: "Verify your email address".into(),
         body: format!(
             "Please confirm that this address belongs to you by opening this link within {}:\n\n{link}\n\n\
@@ -36,6 +38,7 @@ pub fn verify_email(to: &str, link: &str, valid_for: std::time::Duration) -> Mes
 pub fn password_changed(to: &str) -> Message {
     Message {
         to: to.to_owned(),
+        priority: Priority::Security,
         subject: "Your password was changed".into(),
         body: "The password of your account was just changed, and every other session was signed out.\n\n\
                If this was not you, reset your password now and contact the administrator.\n"
@@ -46,11 +49,30 @@ pub fn password_changed(to: &str) -> Message {
 pub fn account_locked(to: &str, for_how_long: std::time::Duration) -> Message {
     Message {
         to: to.to_owned(),
+        priority: Priority::Security,
         subject: "Your account was locked".into(),
         body: format!(
             "There were too many failed sign-in attempts on your account, so new sign-ins are refused for {}.\n\n\
              Your existing sessions were not signed out. If these attempts were not yours, consider changing your password.\n",
             minutes(for_how_long)
+        ),
+    }
+}
+
+/// To the owner of an address that someone tried to register again: the attempt itself, and a
+/// way back in that only the mailbox holder can use. (When the account is unverified, the
+/// attempt may be someone else's claim on the address: the reset makes the owner's password the
+/// only one, and voids the verification links mailed under the other.)
+pub fn signup_attempt(to: &str, reset_link: &str, valid_for: std::time::Duration) -> Message {
+    Message {
+        to: to.to_owned(),
+        priority: Priority::Routine,
+        subject: "Someone tried to sign up with your address".into(),
+        body: format!(
+            "Someone just tried to create an account with this email address, which already has one.\n\n\
+             If it was you: you already have an account. To set a new password, open this link within {}:\n\n{reset_link}\n\n\
+             If it was not you, ignore this message (the link works once); nobody can use your address without this mailbox.\n",
+            minutes(valid_for)
         ),
     }
 }

@@ -26,13 +26,19 @@ impl Purpose {
 }
 
 /// A new password makes everything issued under the old one worthless: other logins, reset links
-/// already mailed, logins waiting for their second factor. Evaluates to the revoked token logins.
+/// and verification links already mailed, logins waiting for their second factor. Evaluates to
+/// the revoked token logins.
+///
+/// Verification links are bound to the password they were issued under for the pre-account
+/// hijack: an attacker registers the victim's address first, and the verification mail waits in
+/// the victim's inbox; one click would verify an account whose password the attacker holds. Once
+/// the owner resets the password (the "someone tried to sign up" mail offers it), that link no
+/// longer verifies anything.
 macro_rules! after_password_write {
     ($tx:expr, $user_id:expr, $keep:expr, $now:expr) => {{
-        sqlx::query("UPDATE account_tokens SET used_at = $2 WHERE user_id = $1 AND purpose = $3 AND used_at IS NULL")
+        sqlx::query("UPDATE account_tokens SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL")
             .bind($user_id)
             .bind($now)
-            .bind(Purpose::PasswordReset.as_str())
             .execute(&mut *$tx)
             .await?;
         sqlx::query("DELETE FROM mfa_challenges WHERE user_id = $1").bind($user_id).execute(&mut *$tx).await?;
@@ -56,6 +62,9 @@ macro_rules! spend {
 }
 
 impl Store {
+    /// Stores a token to mail. With `not_since`, only if the user got no token of this purpose
+    /// at or after that time (a per-account throttle on mail that anyone can trigger): `false`
+    /// when throttled, and then nothing is to be mailed.
     pub async fn insert_account_token(
         &self,
         token_hash: &str,
@@ -63,19 +72,23 @@ impl Store {
         purpose: Purpose,
         now: Millis,
         expires_at: Millis,
-    ) -> Result<(), StoreError> {
-        on_write!(self, db => sqlx::query(
-            "INSERT INTO account_tokens (token_hash, user_id, purpose, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        not_since: Option<Millis>,
+    ) -> Result<bool, StoreError> {
+        let inserted = on_write!(self, db => sqlx::query(
+            "INSERT INTO account_tokens (token_hash, user_id, purpose, created_at, expires_at) \
+             SELECT $1, $2, $3, $4, $5 WHERE $6 IS NULL OR NOT EXISTS ( \
+                 SELECT 1 FROM account_tokens WHERE user_id = $2 AND purpose = $3 AND created_at >= $6)",
         )
         .bind(token_hash)
         .bind(user_id)
         .bind(purpose.as_str())
         .bind(now)
         .bind(expires_at)
+        .bind(not_since)
         .execute(db)
         .await
         .map(|r| r.rows_affected()))?;
-        Ok(())
+        Ok(inserted == 1)
     }
 
     /// The user a still-usable token belongs to (the token is not spent).

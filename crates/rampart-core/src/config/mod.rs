@@ -279,7 +279,7 @@ pub struct CorsConfig {
     pub allowed_origins: Vec<String>,
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MailConfig {
     pub smtp_url: Option<SecretUrl>,
@@ -290,6 +290,23 @@ pub struct MailConfig {
     pub reset_link: Option<String>,
     /// The link an email-verification mail carries. Default: `{public_url}/verify-email#token={token}`.
     pub verify_link: Option<String>,
+    /// Messages this instance sends a minute at most. Half of it is kept for security mail
+    /// (password resets, lockout and change notices), which routine mail (verification links,
+    /// sign-up notices) can never use up.
+    pub max_per_minute: u32,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        Self {
+            smtp_url: None,
+            smtp_url_file: None,
+            from: None,
+            reset_link: None,
+            verify_link: None,
+            max_per_minute: 120,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, Default)]

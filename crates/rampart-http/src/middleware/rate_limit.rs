@@ -1,8 +1,8 @@
 //! The per-IP budgets, refused with 429 before any handler, extractor or database work: the API
 //! budget (`rate_limit.api_per_ip_per_minute`) on every route but the probes and login.
 //!
-//! Also the per-IP login budget of `POST /auth/login`, `/auth/mfa/verify` and
-//! `/auth/password/forgot` (see [`LOGIN_ROUTES`]). The other login
+//! Also the per-IP login budget of `POST /auth/login`, `/auth/mfa/verify`,
+//! `/auth/password/forgot` and `/auth/register` (see [`LOGIN_ROUTES`]). The other login
 //! budgets are keyed partly on the account, which is in the body, and the token endpoint's
 //! password grant is told apart from its refresh grant only by the body: those are spent by
 //! `routes::auth::credentials::login_gate`, the first thing the shared credential check does.
@@ -27,7 +27,7 @@ const EXEMPT: &[&str] = &["/healthz", "/readyz"];
 /// by [`LoginIpSpent`], not the per-IP one again. A route missing from this list still gets the
 /// API budget here and the full login gate in its handler, so forgetting it fails safe.
 /// (`/auth/token` is not here: only its password grant is a login, and only the body says so.)
-const LOGIN_ROUTES: &[&str] = &["/auth/login", "/auth/mfa/verify", "/auth/password/forgot"];
+const LOGIN_ROUTES: &[&str] = &["/auth/login", "/auth/mfa/verify", "/auth/password/forgot", "/auth/register"];
 
 /// Put in the request when this layer has spent the per-IP login budget. Only this module can
 /// make one, so a handler cannot be told to skip the check by anything else.

@@ -157,11 +157,14 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// SMTP when `mail.smtp_url` is set; in the dev profile without it, every message is logged as a
 /// `dev_mail` event; otherwise mail is off (and messages are dropped with a warning).
 fn mailer(c: &rampart_core::config::Config) -> Result<rampart_mail::Mailer, Failure> {
+    let per_minute = c.mail.max_per_minute;
     let settings = match (&c.mail.smtp_url, c.profile) {
-        (Some(url), _) => {
-            rampart_mail::Settings::Smtp { url: url.expose(), from: c.mail.from.as_deref().unwrap_or_default() }
-        }
-        (None, Profile::Dev) => rampart_mail::Settings::DevLog,
+        (Some(url), _) => rampart_mail::Settings::Smtp {
+            url: url.expose(),
+            from: c.mail.from.as_deref().unwrap_or_default(),
+            per_minute,
+        },
+        (None, Profile::Dev) => rampart_mail::Settings::DevLog { per_minute },
         (None, Profile::Production) => rampart_mail::Settings::Off,
     };
     // The error names the problem, never the URL (it may hold the SMTP password).

@@ -22,6 +22,7 @@ mod metrics;
 mod mfa;
 mod openapi;
 mod password;
+mod registration;
 mod resources;
 mod scale;
 mod sessions;

@@ -34,23 +34,25 @@ pub const INVALID_CREDENTIALS: ApiError = ApiError::Unauthorized("invalid email 
 
 /// Spends one login attempt from the client's IP, the account's and the deployment's budgets,
 /// in that order: a client over its own budget is refused before it can spend anyone else's.
-/// Every login-like route (login, token password grant, later MFA verify and forgot-password)
-/// calls this first; they share the one per-IP bucket. `account` is the normalized email, known
-/// or not, so a refusal says nothing about whether the account exists.
+/// Every login-like route (login, token password grant, MFA verify, forgot-password,
+/// registration) calls this first; they share the one per-IP bucket. `account` is the normalized
+/// email, known or not, so a refusal says nothing about whether the account exists; `None` for
+/// registration, which spends only the per-IP and global budgets.
 /// `ip_spent`: the rate-limit layer already spent the per-IP budget for this request (it does
 /// for `POST /auth/login`, before reading the body).
 pub async fn login_gate(
     state: &AppState,
     ctx: &RequestContext,
-    account: &str,
+    account: Option<&str>,
     ip_spent: Option<LoginIpSpent>,
 ) -> Result<(), ApiError> {
     if ip_spent.is_none() {
         state.limiter.check(Bucket::LoginIp(ctx.ip)).await.map_err(ApiError::RateLimited)?;
     }
-    for bucket in [Bucket::LoginAccount(account), Bucket::LoginGlobal] {
-        state.limiter.check(bucket).await.map_err(ApiError::RateLimited)?;
+    if let Some(account) = account {
+        state.limiter.check(Bucket::LoginAccount(account)).await.map_err(ApiError::RateLimited)?;
     }
+    state.limiter.check(Bucket::LoginGlobal).await.map_err(ApiError::RateLimited)?;
     Ok(())
 }
 
@@ -217,7 +219,7 @@ async fn authenticate(
 ) -> Result<(UserRow, Attempt), ApiError> {
     let email = Email::parse(email).map_err(|e| ApiError::Validation(vec![FieldError::new("email", e.to_string())]))?;
     check_length(&password).map_err(|e| ApiError::Validation(vec![FieldError::new("password", e.to_string())]))?;
-    login_gate(state, ctx, email.normalized(), ip_spent).await?;
+    login_gate(state, ctx, Some(email.normalized()), ip_spent).await?;
 
     // Every hashing slot is taken: answer 503 now, before the database read that would only
     // lead up to a refused hash. Under a login flood this is most attempts.
@@ -280,7 +282,7 @@ pub async fn reauthenticate(
     user: &UserRow,
     password: SecretString,
 ) -> Result<(bool, Attempt), ApiError> {
-    login_gate(state, ctx, &user.email_normalized, None).await?;
+    login_gate(state, ctx, Some(&user.email_normalized), None).await?;
     if state.hasher.saturated() {
         return Err(rampart_core::auth::hasher::HashError::Busy.into());
     }

@@ -2,44 +2,70 @@
 //! answers in the same time whether or not a mail goes out, and a database or mail hiccup never
 //! reaches the client. Failures are logged.
 
-use rampart_core::clock::{duration_ms, now_ms};
+use rampart_core::clock::{Millis, duration_ms, now_ms};
 use rampart_mail::templates;
 use rampart_store::{Purpose, UserRow};
 use secrecy::ExposeSecret;
 
 use crate::AppState;
 
-/// Mails a verification link to the user's address.
+/// How often mail that anyone can make Rampart send to an address (a verification link, after a
+/// registration or a login with the right password; a sign-up notice) goes to one account at
+/// most: a loop of such requests must not turn the server into a mail cannon aimed at one inbox.
+const THROTTLE_MS: Millis = 10 * 60 * 1000;
+
+/// Mails a verification link to the user's address, at most once every ten minutes.
 pub fn send_verification(state: &AppState, user: &UserRow) {
-    send_token(state, user, Purpose::EmailVerify);
+    send_token(state, user, Mail::Verification);
 }
 
 /// Mails a password-reset link to the user's address.
 pub fn send_reset(state: &AppState, user: &UserRow) {
-    send_token(state, user, Purpose::PasswordReset);
+    send_token(state, user, Mail::Reset);
 }
 
-fn send_token(state: &AppState, user: &UserRow, purpose: Purpose) {
+/// Tells the owner of a registered address that someone tried to register it again, with a
+/// password-reset link; at most once every ten minutes.
+pub fn send_signup_attempt(state: &AppState, user: &UserRow) {
+    send_token(state, user, Mail::SignupAttempt);
+}
+
+#[derive(Clone, Copy)]
+enum Mail {
+    Verification,
+    Reset,
+    SignupAttempt,
+}
+
+fn send_token(state: &AppState, user: &UserRow, mail: Mail) {
     let (state, user_id, to) = (state.clone(), user.id.clone(), user.email.clone());
     tokio::spawn(async move {
         let auth = &state.config.auth;
-        let ttl = match purpose {
-            Purpose::PasswordReset => auth.password_reset_ttl,
-            Purpose::EmailVerify => auth.email_verification_ttl,
+        let (purpose, ttl, throttled) = match mail {
+            Mail::Verification => (Purpose::EmailVerify, auth.email_verification_ttl, true),
+            Mail::Reset => (Purpose::PasswordReset, auth.password_reset_ttl, false),
+            Mail::SignupAttempt => (Purpose::PasswordReset, auth.password_reset_ttl, true),
         };
         let (token, hash) = rampart_core::token::generate();
         let now = now_ms();
-        if let Err(e) =
-            state.store.insert_account_token(hash.as_str(), &user_id, purpose, now, now + duration_ms(ttl)).await
-        {
-            tracing::error!(user_id = %user_id, error = %e, "could not store a mailed token; no mail sent");
-            return;
-        }
-        let message = match purpose {
-            Purpose::PasswordReset => {
-                templates::password_reset(&to, &link(&state, purpose, token.expose_secret()), ttl)
+        let not_since = throttled.then(|| now - THROTTLE_MS);
+        let expires = now + duration_ms(ttl);
+        match state.store.insert_account_token(hash.as_str(), &user_id, purpose, now, expires, not_since).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::info!(user_id = %user_id, "mail throttled: one was sent to this account recently");
+                return;
             }
-            Purpose::EmailVerify => templates::verify_email(&to, &link(&state, purpose, token.expose_secret()), ttl),
+            Err(e) => {
+                tracing::error!(user_id = %user_id, error = %e, "could not store a mailed token; no mail sent");
+                return;
+            }
+        }
+        let link = link(&state, purpose, token.expose_secret());
+        let message = match mail {
+            Mail::Verification => templates::verify_email(&to, &link, ttl),
+            Mail::Reset => templates::password_reset(&to, &link, ttl),
+            Mail::SignupAttempt => templates::signup_attempt(&to, &link, ttl),
         };
         state.mailer.send(message);
     });

@@ -166,7 +166,7 @@ pub async fn verify(
     let challenge = state.store.mfa_challenge(hash.as_str(), now_ms()).await?.ok_or(BAD_CHALLENGE)?;
     let flow = Flow::parse(&challenge.flow).ok_or(BAD_CHALLENGE)?;
     let user = state.store.user_by_id(&challenge.user_id).await?.ok_or(BAD_CHALLENGE)?;
-    login_gate(&state, &ctx, &user.email_normalized, ip_spent.map(|Extension(s)| s)).await?;
+    login_gate(&state, &ctx, Some(&user.email_normalized), ip_spent.map(|Extension(s)| s)).await?;
     // Reserved before the code is looked at, like a password attempt: a burst of codes sent
     // together gets what the lockout rule allows, and the rest 423 unchecked.
     let attempt = Attempt::reserve(&state, &ctx, Some(&user), &user.email_normalized).await?;

@@ -100,7 +100,7 @@ pub async fn forgot(
 ) -> Result<Response, ApiError> {
     let email =
         Email::parse(&body.email).map_err(|e| ApiError::Validation(vec![FieldError::new("email", e.to_string())]))?;
-    login_gate(&state, &ctx, email.normalized(), ip_spent.map(|Extension(s)| s)).await?;
+    login_gate(&state, &ctx, Some(email.normalized()), ip_spent.map(|Extension(s)| s)).await?;
     let (state2, ctx2) = (state.clone(), ctx.clone());
     tokio::spawn(async move {
         let found = match state2.store.user_by_email(email.normalized()).await {
