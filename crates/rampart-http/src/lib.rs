@@ -6,6 +6,7 @@ mod extract;
 pub mod metrics;
 mod middleware;
 mod openapi;
+mod readiness;
 mod routes;
 mod server;
 mod state;

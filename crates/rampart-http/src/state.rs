@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use ipnet::IpNet;
 use rampart_core::auth::hasher::Hasher;
 use rampart_core::auth::revocation::Revocations;
 use rampart_core::auth::tokens::TokenService;
@@ -34,7 +33,10 @@ pub struct Inner {
     /// `scheme://host[:port]` of `server.public_url`: the origin our own pages and clients use.
     pub own_origin: String,
     pub cors_origins: Vec<String>,
-    pub trusted_proxies: Vec<IpNet>,
+    /// Whose forwarding header is believed, and which header that is.
+    pub proxies: crate::extract::ProxyTrust,
+    /// The last `/readyz` verdict, served for a second.
+    pub readiness: crate::readiness::ReadinessCache,
     /// HSTS is sent when the public URL is https (TLS terminated at a proxy or not).
     pub https: bool,
 }
@@ -95,8 +97,11 @@ pub struct Services {
 pub fn build_state(config: Config, services: Services) -> AppState {
     let Services { resources, store, hasher, tokens, revocations, data_key, mailer, limiter } = services;
     let own_origin = rampart_core::config::check::origin_of(&config.server.public_url).unwrap_or_default();
-    let trusted_proxies =
-        config.server.trusted_proxies.iter().filter_map(|p| rampart_core::config::check::parse_cidr(p)).collect();
+    // `check` refused every entry that does not parse before the server got here.
+    let proxies = crate::extract::ProxyTrust {
+        nets: config.server.trusted_proxies.iter().filter_map(|p| rampart_core::config::check::parse_cidr(p)).collect(),
+        header: config.server.trusted_header,
+    };
     let cors_origins = config.cors.allowed_origins.clone();
     let policy = PasswordPolicy { min_score: config.auth.password_min_score };
     let https = own_origin.starts_with("https://");
@@ -115,7 +120,8 @@ pub fn build_state(config: Config, services: Services) -> AppState {
         policy,
         own_origin,
         cors_origins,
-        trusted_proxies,
+        proxies,
+        readiness: crate::readiness::ReadinessCache::default(),
         https,
     }))
 }

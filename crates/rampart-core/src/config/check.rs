@@ -2,7 +2,7 @@
 //! fix. An `Error` stops the server; in the production profile every unsafe setting is an error,
 //! in the dev profile the same settings are at most warnings.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::Duration;
 
@@ -117,12 +117,18 @@ fn check_server(c: &Config, r: &mut Report) {
         Err(m) => r.error("server.public_url", m, "write the URL clients use, e.g. https://auth.example.com"),
     }
     for (i, p) in c.server.trusted_proxies.iter().enumerate() {
-        if parse_cidr(p).is_none() {
-            r.error(
-                format!("server.trusted_proxies[{i}]"),
-                format!("`{p}` is not an IP address or CIDR"),
-                "write e.g. 10.0.0.0/8 or 192.0.2.7",
-            );
+        let key = format!("server.trusted_proxies[{i}]");
+        match parse_cidr(p) {
+            None => r.error(key, format!("`{p}` is not an IP address or CIDR"), "write e.g. 10.0.0.0/8 or 192.0.2.7"),
+            Some(net) if trusts_everyone(&net) => r.unsafe_setting(
+                key,
+                format!(
+                    "`{p}` trusts every address: any client can write its own IP into `{}` and get fresh rate-limit budgets and forged audit addresses",
+                    c.server.trusted_header.name()
+                ),
+                "list only the addresses of your reverse proxies, e.g. 10.0.0.5 or 10.0.0.0/24",
+            ),
+            Some(_) => {}
         }
     }
     if c.server.tls_cert_file.is_some() || c.server.tls_key_file.is_some() {
@@ -424,8 +430,16 @@ fn check_resource(name: &str, res: &ResourceConfig, roles: &BTreeSet<String>, r:
         match AccessRule::parse(expr) {
             Ok(rule) => {
                 for role in rule.roles() {
+                    // A hard error in every profile, not only a lint: the rule would grant
+                    // nobody, and `rampart user create --role` refuses the name anyway.
                     if !roles.contains(role) {
-                        r.error(&key, format!("unknown role `{role}`"), "declare it in [roles] declared");
+                        r.error(
+                            &key,
+                            format!(
+                                "unknown role `{role}`: it is neither built in (user, admin) nor in roles.declared"
+                            ),
+                            format!("add \"{role}\" to roles.declared, or correct the name"),
+                        );
                     }
                 }
                 if rule.has(&Term::Owner) && res.owner.is_none() {
@@ -439,6 +453,7 @@ fn check_resource(name: &str, res: &ResourceConfig, roles: &BTreeSet<String>, r:
             }
         }
     };
+    let mut rules: BTreeMap<&str, AccessRule> = BTreeMap::new();
     for (action, expr) in res.access.actions() {
         let key = format!("{base}.access.{action}");
         let Some(expr) = expr else {
@@ -449,21 +464,11 @@ fn check_resource(name: &str, res: &ResourceConfig, roles: &BTreeSet<String>, r:
             );
             continue;
         };
-        let Some(parsed) = rule(r, key.clone(), expr) else {
-            continue;
-        };
-        let writes = matches!(action, "create" | "update" | "delete");
-        if writes && parsed.has(&Term::Public) {
-            r.unsafe_setting(&key, "anonymous clients may write this resource", "use authenticated, owner or a role");
-        }
-        if matches!(action, "update" | "delete") && res.owner.is_none() && parsed.has(&Term::Authenticated) {
-            r.unsafe_setting(
-                &key,
-                "any signed-in user may change every row of a resource without an owner",
-                "add an owner column or restrict to a role",
-            );
+        if let Some(parsed) = rule(r, key, expr) {
+            rules.insert(action, parsed);
         }
     }
+    lint_policy(&base, res, &rules, r);
     for (field, f) in &res.fields {
         let key = format!("{base}.fields.{field}");
         if !is_identifier(field) || SERVER_FIELDS.contains(&field.as_str()) {
@@ -514,6 +519,83 @@ fn check_resource(name: &str, res: &ResourceConfig, roles: &BTreeSet<String>, r:
     }
 }
 
+/// Access rules that parse but do not say what their author most likely meant.
+fn lint_policy(base: &str, res: &ResourceConfig, rules: &BTreeMap<&str, AccessRule>, r: &mut Report) {
+    for (&action, rule) in rules {
+        let key = format!("{base}.access.{action}");
+        let writes = matches!(action, "create" | "update" | "delete");
+        if writes && rule.has(&Term::Public) && !res.public_writes {
+            r.unsafe_setting(
+                &key,
+                format!("`public` lets anonymous clients {action} records, and the resource does not say that is meant"),
+                format!(
+                    "use authenticated, owner or a role; if anonymous writes are intended, set {base}.public_writes = true"
+                ),
+            );
+        }
+        if !matches!(action, "update" | "delete") {
+            continue;
+        }
+        let open = [Term::Public, Term::Authenticated].into_iter().find(|t| rule.has(t));
+        match (&res.owner, open) {
+            // A caller gets the widest scope any matching term grants (`policy::decide`), and
+            // `authenticated` / `public` match everyone, with the whole table as scope: the
+            // statement is no longer limited to the caller's rows, and nothing says so.
+            (Some(owner), Some(term)) => r.unsafe_setting(
+                &key,
+                format!(
+                    "`{}` turns owner scoping off: every {} may {action} every row, not only rows whose {owner} is theirs",
+                    term_name(&term),
+                    if term == Term::Public { "client, signed in or not," } else { "signed-in user" },
+                ),
+                "write \"owner | role:admin\"; if every signed-in user really may change every row, name a role instead (e.g. role:user)",
+            ),
+            (None, Some(Term::Authenticated)) => r.unsafe_setting(
+                &key,
+                "any signed-in user may change every row of a resource without an owner",
+                "add an owner column or restrict to a role",
+            ),
+            _ => {}
+        }
+    }
+    if let (Some(list), Some(read)) = (rules.get("list"), rules.get("read"))
+        && let Some(wider) = list.0.iter().find(|t| !grants(read, t))
+    {
+        r.warn(
+            format!("{base}.access.list"),
+            format!(
+                "list is broader than read: `{}` may list records that read refuses it one by one",
+                term_name(wider)
+            ),
+            format!("make {base}.access.list at most as broad as {base}.access.read (e.g. the same expression)"),
+        );
+    }
+    if rules.contains_key("list") && !rules.contains_key("read") {
+        r.warn(
+            format!("{base}.access.list"),
+            "list is broader than read: read is not declared (admins only), list is",
+            format!("declare {base}.access.read, or make list admins only as well"),
+        );
+    }
+}
+
+/// Whether `rule` lets in everyone `term` lets in: `public` covers everything, `authenticated`
+/// every signed-in caller (owners and role holders included), and a term covers itself.
+fn grants(rule: &AccessRule, term: &Term) -> bool {
+    rule.has(term)
+        || rule.has(&Term::Public)
+        || (rule.has(&Term::Authenticated) && matches!(term, Term::Owner | Term::Role(_)))
+}
+
+fn term_name(term: &Term) -> String {
+    match term {
+        Term::Public => "public".into(),
+        Term::Authenticated => "authenticated".into(),
+        Term::Owner => "owner".into(),
+        Term::Role(name) => format!("role:{name}"),
+    }
+}
+
 /// `scheme://host[:port]` of a URL, lower-cased, refusing anything that is not http(s).
 pub fn origin_of(url: &str) -> Result<String, String> {
     let uri: http::Uri = url.parse().map_err(|_| format!("`{url}` is not a URL"))?;
@@ -526,6 +608,21 @@ pub fn origin_of(url: &str) -> Result<String, String> {
         return Err(format!("`{url}` carries credentials"));
     }
     Ok(format!("{scheme}://{}", authority.as_str().to_ascii_lowercase()))
+}
+
+/// A CIDR that holds every IPv4 address (`0.0.0.0/0`, or an IPv6 range holding all of
+/// `::ffff:0:0/96`, which the client-IP walk also matches IPv4 peers against) or every IPv6
+/// address (`::/0`).
+fn trusts_everyone(net: &ipnet::IpNet) -> bool {
+    use std::net::{IpAddr, Ipv4Addr};
+    match net {
+        ipnet::IpNet::V4(v4) => v4.prefix_len() == 0,
+        ipnet::IpNet::V6(v6) => {
+            let first = IpAddr::V6(Ipv4Addr::UNSPECIFIED.to_ipv6_mapped());
+            let last = IpAddr::V6(Ipv4Addr::BROADCAST.to_ipv6_mapped());
+            v6.prefix_len() == 0 || (net.contains(&first) && net.contains(&last))
+        }
+    }
 }
 
 /// A CIDR, or a single address taken as a /32 or /128.
@@ -644,6 +741,80 @@ mod tests {
         }
         let p = problems("[database]\nurl = \"postgres://app@db/x\"\n", &[]);
         assert!(p.iter().any(|p| p.key == "redis.url" && p.level == Level::Warning), "{p:?}");
+    }
+
+    fn at<'a>(p: &'a [Problem], key: &str) -> Vec<&'a Problem> {
+        p.iter().filter(|p| p.key == key).collect()
+    }
+
+    #[test]
+    fn policy_lints() {
+        let res = |rules: &str| {
+            format!("[resources.t]\nowner = \"user_id\"\nfields.x = {{ type = \"string\", max_len = 5 }}\n{rules}")
+        };
+        let p = problems(
+            &res(
+                "access.read = \"owner\"\naccess.update = \"owner | authenticated\"\naccess.delete = \"public\"\naccess.create = \"authenticated\"\naccess.list = \"owner\"\n",
+            ),
+            &[],
+        );
+        assert!(
+            at(&p, "resources.t.access.update")
+                .iter()
+                .any(|p| p.message.contains("owner scoping") && p.level == Level::Warning),
+            "{p:?}"
+        );
+        let delete = at(&p, "resources.t.access.delete");
+        assert!(delete.iter().any(|p| p.message.contains("owner scoping")), "{p:?}");
+        assert!(delete.iter().any(|p| p.fix.contains("public_writes = true")), "{p:?}");
+        assert!(at(&p, "resources.t.access.list").is_empty(), "{p:?}");
+        // list lets in a term that read does not cover; then the same pairs the other way round.
+        for (list, read) in [("authenticated", "owner"), ("owner | role:manager", "owner"), ("public", "authenticated")]
+        {
+            let rules = format!(
+                "access.list = \"{list}\"\naccess.read = \"{read}\"\naccess.create = \"authenticated\"\naccess.update = \"owner\"\naccess.delete = \"owner\"\n"
+            );
+            let p = problems(&format!("[roles]\ndeclared = [\"manager\"]\n{}", res(&rules)), &[]);
+            assert!(
+                at(&p, "resources.t.access.list").iter().any(|p| p.message.contains("broader than read")),
+                "{list} / {read}: {p:?}"
+            );
+        }
+        for (list, read) in [("owner", "authenticated"), ("role:admin", "owner | role:admin"), ("owner", "public")] {
+            let rules = format!(
+                "access.list = \"{list}\"\naccess.read = \"{read}\"\naccess.create = \"authenticated\"\naccess.update = \"owner\"\naccess.delete = \"owner\"\n"
+            );
+            let p = problems(&res(&rules), &[]);
+            assert!(at(&p, "resources.t.access.list").is_empty(), "{list} / {read}: {p:?}");
+        }
+        // public writes are fine once said so (on a resource whose rows have no owner).
+        let p = problems(
+            "[resources.g]\nfields.x = { type = \"string\", max_len = 5 }\npublic_writes = true\naccess.create = \"public\"\naccess.read = \"public\"\naccess.list = \"public\"\naccess.update = \"role:admin\"\naccess.delete = \"role:admin\"\n",
+            &[],
+        );
+        assert!(p.iter().all(|p| !p.key.starts_with("resources.")), "{p:?}");
+    }
+
+    #[test]
+    fn the_example_policy_is_lint_free() {
+        let p = problems(crate::config::EXAMPLE_TOML, &[("RAMPART_PROFILE", "production")]);
+        assert!(p.iter().all(|p| !p.key.starts_with("resources.")), "{p:?}");
+    }
+
+    #[test]
+    fn trusting_every_address_is_unsafe() {
+        for net in ["0.0.0.0/0", "::/0", "::ffff:0:0/96", "10.0.0.0/0"] {
+            let p = problems(&format!("[server]\ntrusted_proxies = [\"10.0.0.1\", \"{net}\"]\n"), &[]);
+            assert_eq!(
+                at(&p, "server.trusted_proxies[1]").first().map(|p| p.level),
+                Some(Level::Warning),
+                "{net}: {p:?}"
+            );
+            let p = problems(&format!("profile = \"production\"\n[server]\ntrusted_proxies = [\"{net}\"]\n"), &[]);
+            assert!(errors(&p).contains(&"server.trusted_proxies[0]"), "{net}: {p:?}");
+        }
+        let p = problems("[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"::ffff:10.0.0.0/104\", \"fd00::/8\"]\n", &[]);
+        assert!(p.iter().all(|p| !p.key.starts_with("server.trusted_proxies")), "{p:?}");
     }
 
     #[test]

@@ -82,8 +82,11 @@ impl Config {
 pub struct ServerConfig {
     pub listen: SocketAddr,
     pub public_url: String,
-    /// CIDRs (or single addresses) whose `X-Forwarded-For` / `Forwarded` headers are believed.
+    /// CIDRs (or single addresses) whose forwarding header (`trusted_header`) is believed.
     pub trusted_proxies: Vec<String>,
+    /// The one header those proxies write. Only it is read: a header the proxy does not write
+    /// passes through it untouched, so it is whatever the client chose to send.
+    pub trusted_header: TrustedHeader,
     pub metrics_listen: Option<SocketAddr>,
     pub tls_cert_file: Option<PathBuf>,
     pub tls_key_file: Option<PathBuf>,
@@ -95,9 +98,46 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: "http://localhost:8080".into(),
             trusted_proxies: Vec::new(),
+            trusted_header: TrustedHeader::XForwardedFor,
             metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9090))),
             tls_cert_file: None,
             tls_key_file: None,
+        }
+    }
+}
+
+/// `server.trusted_header`: which forwarding header the trusted proxies write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TrustedHeader {
+    /// `X-Forwarded-For: client, proxy1, ...`
+    #[default]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client;proto=https, for=proxy1`
+    Forwarded,
+}
+
+impl TrustedHeader {
+    /// The header name, lower case, as `http::HeaderMap` looks it up.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::XForwardedFor => "x-forwarded-for",
+            Self::Forwarded => "forwarded",
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for TrustedHeader {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        // Header names are case-insensitive, so the value is too. Anything else is refused with
+        // its fix rather than falling back to a default: reading the wrong header lets every
+        // client choose its own IP.
+        match s.to_ascii_lowercase().as_str() {
+            "x-forwarded-for" => Ok(Self::XForwardedFor),
+            "forwarded" => Ok(Self::Forwarded),
+            _ => Err(serde::de::Error::custom(format!(
+                "`{s}` is not a forwarding header Rampart reads (fix: write \"x-forwarded-for\" or \"forwarded\", the one header your trusted proxies write)"
+            ))),
         }
     }
 }

@@ -68,4 +68,8 @@ pub struct ResourceConfig {
     pub fields: BTreeMap<String, FieldConfig>,
     #[serde(default)]
     pub access: AccessConfig,
+    /// Says that `public` in a write rule (create, update, delete) is meant: without it,
+    /// `rampart check` treats anonymous writes as a mistake (an error in production).
+    #[serde(default)]
+    pub public_writes: bool,
 }

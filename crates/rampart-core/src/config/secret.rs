@@ -47,10 +47,15 @@ impl std::fmt::Debug for SecretValue {
     }
 }
 
-/// A connection URL that may carry a password (`postgres://user:pw@host/db`). Its `Debug` and
-/// [`SecretUrl::redacted`] hide the password; [`SecretUrl::expose`] is for the driver only.
+/// A connection URL that may carry a password, in its userinfo (`postgres://user:pw@host/db`) or
+/// in its query (`postgres://user@host/db?password=pw`, `redis+unix:///run/redis.sock?pass=pw`,
+/// both of which the drivers read). Its `Debug` and [`SecretUrl::redacted`] hide both;
+/// [`SecretUrl::expose`] is for the driver only.
 #[derive(Clone)]
 pub struct SecretUrl(secrecy::SecretString);
+
+/// What hides a secret in [`SecretUrl::redacted`].
+const MASK: &str = "***";
 
 impl SecretUrl {
     pub fn new(s: &str) -> Self {
@@ -59,21 +64,32 @@ impl SecretUrl {
     pub fn expose(&self) -> &str {
         secrecy::ExposeSecret::expose_secret(&self.0)
     }
-    /// True when the URL carries a password (`scheme://user:password@host`).
+    /// True when the URL carries a password: `scheme://user:password@host`, or a query parameter
+    /// whose name says secret (see [`is_secret_param`]).
     pub fn has_password(&self) -> bool {
-        userinfo(self.expose()).is_some_and(|u| u.contains(':'))
+        let url = self.expose();
+        userinfo(url).is_some_and(|u| u.contains(':')) || query_params(url).any(|(name, _)| is_secret_param(name))
     }
-    /// The URL with any password replaced, safe for logs and error messages.
+    /// The URL with every password replaced, safe for logs and error messages.
     pub fn redacted(&self) -> String {
         let url = self.expose();
-        match (url.find("://"), userinfo(url)) {
+        let mut out = match (url.find("://"), userinfo(url)) {
             (Some(i), Some(info)) if info.contains(':') => {
                 let user = info.split(':').next().unwrap_or_default();
                 let rest = &url[i + 3 + info.len()..];
-                format!("{}://{user}:***{rest}", &url[..i])
+                format!("{}://{user}:{MASK}{rest}", &url[..i])
             }
             _ => url.to_owned(),
+        };
+        // Values are replaced from the right, so earlier byte offsets stay valid.
+        let secrets: Vec<(usize, usize)> = query_params(&out)
+            .filter(|(name, _)| is_secret_param(name))
+            .map(|(_, value)| (offset_in(&out, value), value.len()))
+            .collect();
+        for (start, len) in secrets.into_iter().rev() {
+            out.replace_range(start..start + len, MASK);
         }
+        out
     }
 }
 
@@ -81,6 +97,52 @@ fn userinfo(url: &str) -> Option<&str> {
     let after = &url[url.find("://")? + 3..];
     let authority = after.split(['/', '?', '#']).next().unwrap_or_default();
     authority.rfind('@').map(|at| &authority[..at])
+}
+
+/// The `name=value` pairs of the query, as slices of `url`. Split on `&` and `;` alike: redacting
+/// a pair a driver would not read costs nothing, missing one it reads leaks it.
+fn query_params(url: &str) -> impl Iterator<Item = (&str, &str)> {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let query = query.split('#').next().unwrap_or_default();
+    query.split(['&', ';']).filter_map(|pair| pair.split_once('='))
+}
+
+/// A query parameter that holds a secret: its name, percent-decoded and in any case, mentions a
+/// password, a token or a secret (`password`, `pass`, `PASSWORD`, `sslpassword`, `p%61ss`,
+/// `auth_token`, ...). Deliberately broad: a harmless parameter redacted in a log line is a
+/// smaller loss than a password printed.
+fn is_secret_param(name: &str) -> bool {
+    let name = percent_decode(name).to_ascii_lowercase();
+    ["pass", "pwd", "secret", "token"].iter().any(|word| name.contains(word))
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (b, hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(decoded)) => {
+                out.push(decoded);
+                i += 3;
+            }
+            (b'+', _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Where `part`, a slice of `whole`, starts in it.
+fn offset_in(whole: &str, part: &str) -> usize {
+    part.as_ptr() as usize - whole.as_ptr() as usize
 }
 
 impl<'de> Deserialize<'de> for SecretUrl {
@@ -109,5 +171,27 @@ mod tests {
         assert!(!plain.has_password());
         assert_eq!(plain.redacted(), "sqlite://rampart-data/rampart.db");
         assert!(!SecretUrl::new("redis://127.0.0.1:6379").has_password());
+    }
+
+    #[test]
+    fn redacts_passwords_in_the_query() {
+        for (url, redacted) in [
+            ("postgres://app@db/x?password=s3cret", "postgres://app@db/x?password=***"),
+            (
+                "postgres://app@db/x?sslmode=disable&PassWord=s3cret#f",
+                "postgres://app@db/x?sslmode=disable&PassWord=***#f",
+            ),
+            ("redis+unix:///run/redis.sock?db=1&pass=s3cret", "redis+unix:///run/redis.sock?db=1&pass=***"),
+            ("redis://h/?p%61ss=s3cret;x=1", "redis://h/?p%61ss=***;x=1"),
+            ("postgres://app:s3cret@db/x?password=s3cret", "postgres://app:***@db/x?password=***"),
+        ] {
+            let u = SecretUrl::new(url);
+            assert!(u.has_password(), "{url}");
+            assert_eq!(u.redacted(), redacted);
+            assert!(!format!("{u:?}").contains("s3cret"), "{url}");
+        }
+        let plain = SecretUrl::new("postgres://app@db/x?sslmode=verify-full&sslrootcert=/ca.pem");
+        assert!(!plain.has_password());
+        assert_eq!(plain.redacted(), plain.expose());
     }
 }

@@ -6,7 +6,7 @@ mod maybe;
 mod role;
 mod session;
 
-pub use client::{ClientIp, RequestContext, client_ip};
+pub use client::{ClientIp, ProxyTrust, RequestContext};
 pub use json::ApiJson;
 pub use maybe::MaybeAuthenticated;
 pub use role::{Admin, RequireRole, require};

@@ -7,13 +7,23 @@ use http::{HeaderValue, header};
 
 use crate::AppState;
 
+/// What may keep a copy of the response, by path: nothing for credentials and admin data;
+/// nothing, and never a shared cache, for records, which belong to one caller.
+fn cache_control(path: &str) -> Option<&'static str> {
+    let under = |prefix: &str| path == prefix || path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/'));
+    if under("/auth") || under("/admin") {
+        Some("no-store")
+    } else if under("/api") {
+        Some("private, no-store")
+    } else {
+        None
+    }
+}
+
 const JSON_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
 
 pub async fn security_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let no_store = {
-        let p = req.uri().path();
-        p == "/auth" || p.starts_with("/auth/") || p == "/admin" || p.starts_with("/admin/")
-    };
+    let cache_control = cache_control(req.uri().path());
     let mut res = next.run(req).await;
     let h = res.headers_mut();
     // Responses are JSON: nothing may load, frame it, or be sniffed into another type.
@@ -27,9 +37,10 @@ pub async fn security_headers(State(state): State<AppState>, req: Request, next:
     if state.https {
         h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=63072000; includeSubDomains"));
     }
-    if no_store {
-        // Credentials and personal data must not sit in a shared or browser cache.
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(value) = cache_control {
+        // Credentials and personal data must not sit in a shared or browser cache. Set on errors
+        // too: a 404 or 403 says whether a record exists for someone.
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static(value));
     }
     // Name no stack.
     h.remove(header::SERVER);
