@@ -4,6 +4,7 @@
 //! one line on stderr, without a backtrace.
 
 mod cli;
+mod revocation_feed;
 mod telemetry;
 
 use std::path::PathBuf;
