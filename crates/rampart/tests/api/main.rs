@@ -19,6 +19,7 @@ mod limits;
 mod logs;
 mod metrics;
 mod mfa;
+mod mfa_changes;
 mod openapi;
 mod password;
 mod resources;
