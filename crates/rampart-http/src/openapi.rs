@@ -217,8 +217,8 @@ fn account_paths(p: &mut Map<String, Value>) {
             object(json!({ "secret": s, "otpauth_uri": s, "qr_svg": s }), &["secret", "otpauth_uri", "qr_svg"])) }), vec![]) }));
     p.insert(
         "/auth/mfa/totp/enable".into(),
-        json!({ "post": op("Confirm TOTP with a code; returns recovery codes once", "mfa", false,
-        Some(body(object(json!({ "code": { "type": "string", "maxLength": 64 } }), &["code"]))),
+        json!({ "post": op("Confirm TOTP with a code and the current password; returns recovery codes once", "mfa", false,
+        Some(body(object(json!({ "code": { "type": "string", "maxLength": 64 }, "password": s }), &["code", "password"]))),
         json!({ "200": ok("Recovery codes", object(json!({ "recovery_codes":
             { "type": "array", "items": s, "minItems": 10, "maxItems": 10 } }), &["recovery_codes"])) }), vec![]) }),
     );
@@ -284,6 +284,11 @@ fn admin_paths(p: &mut Map<String, Value>) {
             json!({ "200": ok("Updated", r("AdminUser")) }), vec![path_id()]),
         "delete": op("Delete a user (admin)", "admin", false, None, json!({ "204": empty("Deleted") }), vec![path_id()]),
     }));
+    p.insert(
+        "/admin/users/{id}/mfa/reset".into(),
+        json!({ "post": op("Remove every second factor of a user (admin; not oneself)", "admin", false, None,
+        json!({ "204": empty("Reset") }), vec![path_id()]) }),
+    );
     p.insert(
         "/admin/audit".into(),
         json!({ "get": op("Audit events, newest first (admin)", "admin", false, None,

@@ -54,6 +54,10 @@ pub enum MailError {
     Url(String),
     #[error("mail.from is not a valid mailbox (e.g. \"App <no-reply@example.com>\")")]
     From,
+    /// The message could not be built or the server refused it; lettre's words name the
+    /// server's reply, never the message or the credentials.
+    #[error("mail could not be sent: {0}")]
+    Send(String),
 }
 
 /// Queued messages beyond this are dropped (and logged): the queue is memory, and the routes
@@ -94,11 +98,7 @@ impl Mailer {
             Settings::DevLog { per_minute } => (None, None, per_minute),
             Settings::Smtp { url, from, per_minute } => {
                 let from: Mailbox = from.parse().map_err(|_| MailError::From)?;
-                let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-                    .map_err(|e| MailError::Url(e.to_string()))?
-                    .timeout(Some(SMTP_TIMEOUT))
-                    .build();
-                (Some(transport), Some(from), per_minute)
+                (Some(smtp_transport(url)?), Some(from), per_minute)
             }
         };
         let mode = if smtp.is_some() { Mode::Smtp } else { Mode::DevLog };
@@ -183,6 +183,22 @@ impl Budget {
             }
         }
     }
+}
+
+/// Sends one message over SMTP now and waits for the server's answer, for a command that exits
+/// right after (a message queued by [`Mailer::send`] would die with the process). One attempt:
+/// the caller reports a failure.
+pub async fn send_once(url: &str, from: &str, message: &Message) -> Result<(), MailError> {
+    let from: Mailbox = from.parse().map_err(|_| MailError::From)?;
+    let email = build(&from, message).map_err(MailError::Send)?;
+    smtp_transport(url)?.send(email).await.map(|_| ()).map_err(|e| MailError::Send(e.to_string()))
+}
+
+fn smtp_transport(url: &str) -> Result<AsyncSmtpTransport<Tokio1Executor>, MailError> {
+    Ok(AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+        .map_err(|e| MailError::Url(e.to_string()))?
+        .timeout(Some(SMTP_TIMEOUT))
+        .build())
 }
 
 type Smtp = (AsyncSmtpTransport<Tokio1Executor>, Mailbox);

@@ -76,3 +76,45 @@ pub fn signup_attempt(to: &str, reset_link: &str, valid_for: std::time::Duration
         ),
     }
 }
+
+/// Sent when a second factor is enabled: if the owner did not do it, someone holding their
+/// session (and password) just made the account theirs, and this message is how the owner finds
+/// out while an admin can still reset it.
+pub fn second_factor_added(to: &str) -> Message {
+    Message {
+        to: to.to_owned(),
+        priority: Priority::Security,
+        subject: "A second factor was added to your account".into(),
+        body: "An authenticator app (TOTP) was just set up as a second factor of your account: from now on, \
+               signing in asks for one of its codes.\n\n\
+               If this was not you, someone else has access to your account. Reset your password now and ask \
+               the administrator to remove the second factor.\n"
+            .into(),
+    }
+}
+
+/// Who removed a second factor, as the owner is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemovedBy {
+    /// The owner's own session, with the password and a code.
+    Owner,
+    /// An administrator, through the admin API or the command line.
+    Administrator,
+}
+
+pub fn second_factor_removed(to: &str, by: RemovedBy) -> Message {
+    let how = match by {
+        RemovedBy::Owner => "was just turned off from a signed-in session, with your password and a code",
+        RemovedBy::Administrator => "was just removed by an administrator",
+    };
+    Message {
+        to: to.to_owned(),
+        priority: Priority::Security,
+        subject: "Two-factor authentication was removed from your account".into(),
+        body: format!(
+            "Two-factor authentication {how}: signing in no longer asks for a code.\n\n\
+             If you did not ask for this, reset your password now and contact the administrator. \
+             You can set up a second factor again from your account.\n"
+        ),
+    }
+}

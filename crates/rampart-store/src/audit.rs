@@ -23,6 +23,9 @@ pub enum AuditEvent {
     MfaEnabled,
     MfaDisabled,
     MfaFailure,
+    /// Every second factor of a user removed by an admin (`POST /admin/users/{id}/mfa/reset`) or
+    /// an operator (`rampart user mfa-reset`).
+    MfaReset,
     PasswordChanged,
     PasswordResetRequested,
     PasswordResetCompleted,
@@ -47,6 +50,7 @@ impl AuditEvent {
             AuditEvent::MfaEnabled => "mfa_enabled",
             AuditEvent::MfaDisabled => "mfa_disabled",
             AuditEvent::MfaFailure => "mfa_failure",
+            AuditEvent::MfaReset => "mfa_reset",
             AuditEvent::PasswordChanged => "password_changed",
             AuditEvent::PasswordResetRequested => "password_reset_requested",
             AuditEvent::PasswordResetCompleted => "password_reset_completed",

@@ -26,7 +26,7 @@ pub use attempts::{AttemptKey, FAILURE_MEMORY_MS, LockRule, Reservation};
 pub use audit::{AuditEvent, AuditRow, NewAuditEvent};
 pub use db::{Backend, Store, StoreOptions, postgres_user};
 pub use error::StoreError;
-pub use mfa::{ChallengeRow, MFA_MAX_ATTEMPTS, MfaProof, TotpRow};
+pub use mfa::{ChallengeRow, MFA_MAX_ATTEMPTS, MfaProof, MfaReset, TotpRow};
 pub use records::{Filter, Op, Record, Sort};
 pub use refresh::RefreshRow;
 pub use sessions::{NewSession, SESSION_LIST_MAX, SessionAuth, SessionKind, SessionRow};

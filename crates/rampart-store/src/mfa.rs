@@ -5,7 +5,7 @@
 //! NULL, an `mfa_token` only while unused, unexpired and under its attempt limit. Completing a
 //! login spends the challenge and the code in one transaction, so neither is spent alone.
 
-use crate::{Store, StoreError};
+use crate::{Store, StoreError, UserRow};
 use rampart_core::clock::Millis;
 
 /// Wrong codes an `mfa_token` survives; the next attempt finds it dead.
@@ -31,6 +31,16 @@ pub struct ChallengeRow {
     pub user_id: String,
     /// `cookie` or `token`: the flow the login started as.
     pub flow: String,
+}
+
+/// What [`Store::reset_mfa`] did.
+#[derive(Debug, Clone)]
+pub struct MfaReset {
+    /// The user afterwards.
+    pub user: UserRow,
+    /// Whether a second factor was in force (not only a setup waiting to be confirmed): the owner
+    /// is told only then.
+    pub removed: bool,
 }
 
 /// Uses a TOTP step (only if later than the last used one) or a recovery code (only if unused);
@@ -156,6 +166,37 @@ impl Store {
         tx.commit().await?;
         self.forget_user(user_id);
         Ok(true)
+        })
+    }
+
+    /// Removes every second factor of the user, whatever state it is in (enabled or pending
+    /// TOTP secret, recovery codes) and ends the logins waiting for one, in one transaction: an
+    /// admin's or operator's way back for an owner locked out by a factor they do not hold.
+    /// `None` when there is no such user.
+    pub async fn reset_mfa(&self, user_id: &str, now: Millis) -> Result<Option<MfaReset>, StoreError> {
+        let sql = format!(
+            "UPDATE users SET mfa_enabled = $3, updated_at = $2 WHERE id = $1 RETURNING {}",
+            crate::users::USER_COLUMNS
+        );
+        on_write!(self, db => {
+        let mut tx = db.begin().await?;
+        let in_force = sqlx::query("DELETE FROM totp_secrets WHERE user_id = $1 AND enabled_at IS NOT NULL")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            > 0;
+        for table in ["totp_secrets", "recovery_codes", "mfa_challenges"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1")).bind(user_id).execute(&mut *tx).await?;
+        }
+        let Some(user) = sqlx::query_as::<_, UserRow>(&sql).bind(user_id).bind(now).bind(false).fetch_optional(&mut *tx).await?
+        else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        tx.commit().await?;
+        self.forget_user(user_id);
+        Ok(Some(MfaReset { user, removed: in_force }))
         })
     }
 

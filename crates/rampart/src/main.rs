@@ -4,6 +4,7 @@
 //! one line on stderr, without a backtrace.
 
 mod cli;
+mod revocation_feed;
 mod telemetry;
 
 use std::path::PathBuf;
@@ -60,6 +61,12 @@ enum UserCommand {
         #[arg(long)]
         role: Option<String>,
     },
+    /// Remove every second factor of a user (TOTP, recovery codes), as the admin API does:
+    /// audited `mfa_reset`, the owner mailed.
+    MfaReset {
+        #[arg(long)]
+        email: String,
+    },
 }
 
 /// A failure with its exit code. The message is one line.
@@ -94,6 +101,7 @@ fn main() -> ExitCode {
             Command::User { command: UserCommand::Create { email, role } } => {
                 cli::user::create(config, &email, role.as_deref()).await
             }
+            Command::User { command: UserCommand::MfaReset { email } } => cli::user::mfa_reset(config, &email).await,
             Command::Keys { command: KeysCommand::Generate } => cli::keys::generate(config),
             Command::Keys { command: KeysCommand::Rotate } => cli::keys::rotate(config),
             Command::Check => cli::check::run(config).await,

@@ -5,6 +5,10 @@
 //! instance holds on all of them at once. An entry lives as long as a token of that login can:
 //! after that, every such token is expired anyway.
 //!
+//! Each instance also reads the logins revoked in the database into its own set every second
+//! ([`Revocations::note_revoked`], fed by `rampart serve`), so a revocation reaches every instance
+//! within seconds even when its Redis write was lost, or when there is no Redis at all.
+//!
 //! The set is a cache of what the database already knows (an ended login is ended there), so
 //! when Redis cannot answer, [`Revocations::is_revoked`] says [`Revoked::Unknown`] rather than
 //! guessing: the caller then asks the database. Failing open would let a logged-out token work
@@ -54,6 +58,16 @@ impl Revocations {
         }
     }
 
+    /// Records a revocation that this instance read from the database (`sessions.revoked_at`),
+    /// in its own set only: every instance reads the database for itself, so writing it to Redis
+    /// as well would only multiply the writes. Cheap for a login already known.
+    pub fn note_revoked(&self, sid: &str, until: Millis) {
+        match self {
+            Self::Memory(m) => m.note(sid, until),
+            Self::Redis(r) => r.note_revoked(sid, until),
+        }
+    }
+
     /// [`Revoked::Yes`] or [`Revoked::No`]; [`Revoked::Unknown`] only from Redis, when it does not
     /// answer and this instance has not revoked the login itself.
     pub async fn is_revoked(&self, sid: &str) -> Revoked {
@@ -97,6 +111,15 @@ impl MemoryRevocations {
         map.insert(sid.to_owned(), until);
     }
 
+    /// [`MemoryRevocations::revoke`], skipped when the login is already known until at least
+    /// `until` (the database feed reads each revocation several times).
+    fn note(&self, sid: &str, until: Millis) {
+        let known = self.map.read().is_ok_and(|m| m.get(sid).is_some_and(|u| *u >= until));
+        if !known && until > now_ms() {
+            self.revoke(sid, until);
+        }
+    }
+
     /// The entries still in force, for replaying them into Redis.
     fn live(&self, now: Millis) -> Vec<(String, Millis)> {
         let Ok(map) = self.map.read() else { return Vec::new() };
@@ -122,6 +145,11 @@ mod tests {
         assert_eq!(r.is_revoked("a").await, Revoked::Yes);
         r.revoke("b", now_ms() - 1).await;
         assert_eq!(r.is_revoked("b").await, Revoked::No);
+        // Read back from the database: the same as a revocation made here.
+        r.note_revoked("c", now_ms() + 60_000);
+        assert_eq!(r.is_revoked("c").await, Revoked::Yes);
+        r.note_revoked("d", now_ms() - 1);
+        assert_eq!(r.is_revoked("d").await, Revoked::No);
         assert!(!r.degraded().await);
         assert_eq!(r.ping().await, Ok(()));
     }

@@ -57,6 +57,7 @@ pub async fn run(path: Option<&Path>) -> Result<(), Failure> {
     let audience = c.auth.jwt_audience.clone().unwrap_or_else(|| issuer.clone());
     let tokens = TokenService::new(ring, algorithm(c.auth.jwt_algorithm), issuer, audience, c.auth.access_token_ttl);
     let (limiter, revocations) = shared_state(c).await?;
+    let rebuilt_at = now_ms();
     rebuild_revocations(&store, c, &revocations).await?;
     let keys_watch =
         (c.auth.keys_dir.clone(), c.auth.jwt_algorithm, c.auth.keys_reload_interval, super::keys::max_token_life(c));
@@ -77,6 +78,7 @@ pub async fn run(path: Option<&Path>) -> Result<(), Failure> {
     let app = rampart_http::app(state.clone());
     spawn_metrics_listener(c_metrics_listen, header_timeout, profile).await?;
     spawn_housekeeping(store.clone());
+    crate::revocation_feed::spawn(state.clone(), rebuilt_at);
     spawn_key_reload(state, keys_watch);
     tracing::info!(addr = %addr, hash_workers = workers, "listening");
     // On a worker thread: a future polled by `block_on` runs on the main thread, outside the

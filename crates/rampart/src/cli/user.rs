@@ -1,13 +1,15 @@
-//! `rampart user create`.
+//! `rampart user create`, `rampart user mfa-reset`.
 
 use std::io::{BufRead, IsTerminal};
 use std::path::Path;
 
 use rampart_core::auth::hasher::Hasher;
 use rampart_core::clock::now_ms;
+use rampart_core::config::{Config, Profile};
 use rampart_core::email::Email;
 use rampart_core::password::PasswordPolicy;
-use rampart_store::{NewUser, StoreError};
+use rampart_mail::templates::{self, RemovedBy};
+use rampart_store::{AuditEvent, MfaReset, NewAuditEvent, NewUser, Store, StoreError};
 use secrecy::SecretString;
 
 use crate::Failure;
@@ -55,6 +57,64 @@ pub async fn create(path: Option<&Path>, email: &str, role: Option<&str>) -> Res
     store.close().await;
     println!("created user {} <{}> with roles {}", user.id, user.email, user.roles);
     Ok(())
+}
+
+/// What `POST /admin/users/{id}/mfa/reset` does, for an operator at the console (say, when the only
+/// admin lost their authenticator): every second factor of the user removed, the logins waiting
+/// for one ended, audited `mfa_reset` (without an actor: the operator is no user), the owner
+/// mailed when a factor was in force.
+pub async fn mfa_reset(path: Option<&Path>, email: &str) -> Result<(), Failure> {
+    let (loaded, _) = super::load_checked(path)?;
+    let c = &loaded.config;
+    let email = Email::parse(email).map_err(|e| Failure::config(format!("--email: {e}")))?;
+    let store = super::open_store(c, &super::registry(c)?).await?;
+    let result = reset_by_email(&store, &email).await;
+    store.close().await;
+    let done = result?;
+    println!("removed every second factor of user {} <{}>", done.user.id, done.user.email);
+    if done.removed {
+        tell_owner(c, &done.user.email).await;
+    }
+    Ok(())
+}
+
+async fn reset_by_email(store: &Store, email: &Email) -> Result<MfaReset, Failure> {
+    let database = |e: StoreError| Failure::runtime(format!("database: {e}"));
+    let unknown = || Failure::runtime(format!("no user with email {}", email.as_str()));
+    let user = store.user_by_email(email.normalized()).await.map_err(database)?.ok_or_else(unknown)?;
+    let now = now_ms();
+    // `None`: deleted since the lookup.
+    let done = store.reset_mfa(&user.id, now).await.map_err(database)?.ok_or_else(unknown)?;
+    let event = NewAuditEvent {
+        action: AuditEvent::MfaReset,
+        actor_id: None,
+        target: Some(&user.id),
+        ip: None,
+        request_id: None,
+        outcome: "success",
+        now,
+    };
+    store.append_audit(&event).await.map_err(|e| {
+        Failure::runtime(format!("the second factor was removed, but the audit event could not be written: {e}"))
+    })?;
+    Ok(done)
+}
+
+/// Mails the owner as the server would, but now rather than queued: the process exits next. The
+/// reset is done either way, so a mail that cannot go out is a warning, not a failure.
+async fn tell_owner(c: &Config, to: &str) {
+    let message = templates::second_factor_removed(to, RemovedBy::Administrator);
+    match (&c.mail.smtp_url, c.profile) {
+        (Some(url), _) => {
+            let from = c.mail.from.as_deref().unwrap_or_default();
+            match rampart_mail::send_once(url.expose(), from, &message).await {
+                Ok(()) => println!("mailed the owner"),
+                Err(e) => eprintln!("rampart: warning: the owner could not be mailed: {e}"),
+            }
+        }
+        (None, Profile::Dev) => println!("dev profile without mail: the owner was not mailed"),
+        (None, Profile::Production) => eprintln!("rampart: warning: mail is not configured: the owner was not told"),
+    }
 }
 
 fn read_password() -> Result<SecretString, Failure> {

@@ -23,6 +23,7 @@ mod lockout;
 mod logs;
 mod metrics;
 mod mfa;
+mod mfa_changes;
 mod openapi;
 mod password;
 mod readiness;

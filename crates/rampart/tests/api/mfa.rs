@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::helpers::*;
 
 /// The TOTP time step, in seconds.
-const STEP: u64 = 30;
+pub(crate) const STEP: u64 = 30;
 
 fn now_unix() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
@@ -21,7 +21,7 @@ fn now_unix() -> u64 {
 
 /// The current unix time, at least 3 s before the end of its 30 s step (waiting for the next
 /// step otherwise), so that a code computed now is checked by the server in the same step.
-async fn settled_now() -> u64 {
+pub(crate) async fn settled_now() -> u64 {
     let t = now_unix();
     if t % STEP >= STEP - 4 {
         tokio::time::sleep(Duration::from_millis((STEP - t % STEP) * 1000 + 200)).await;
@@ -48,7 +48,7 @@ fn totp_codes(secret: &str, at_unix: &[u64]) -> Vec<String> {
     python("import pyotp, sys\nt = pyotp.TOTP(sys.argv[1])\nfor x in sys.argv[2:]: print(t.at(int(x)))", &args)
 }
 
-fn totp_code(secret: &str, at_unix: u64) -> String {
+pub(crate) fn totp_code(secret: &str, at_unix: u64) -> String {
     totp_codes(secret, &[at_unix]).remove(0)
 }
 
@@ -83,20 +83,20 @@ fn base32_decode(s: &str) -> Vec<u8> {
     out
 }
 
-struct MfaUser {
-    email: String,
+pub(crate) struct MfaUser {
+    pub(crate) email: String,
     /// The cookie session MFA was enabled from (logged in before MFA was on).
-    session: Session,
-    secret: String,
-    recovery: Vec<String>,
+    pub(crate) session: Session,
+    pub(crate) secret: String,
+    pub(crate) recovery: Vec<String>,
     /// The unix time whose code enabled MFA.
-    enabled_at: u64,
+    pub(crate) enabled_at: u64,
 }
 
 impl MfaUser {
     /// The code of the step after the enabling one: not used yet, and accepted (one step of
     /// skew) for at least a minute after enabling.
-    fn next_code(&self) -> String {
+    pub(crate) fn next_code(&self) -> String {
         totp_code(&self.secret, self.enabled_at + STEP)
     }
 
@@ -105,23 +105,25 @@ impl MfaUser {
     }
 }
 
-async fn setup(app: &TestApp, s: &Session) -> Value {
+pub(crate) async fn setup(app: &TestApp, s: &Session) -> Value {
     let r = app.send_as(Method::POST, "/auth/mfa/totp/setup", s, None).await;
     assert_eq!(r.status, 200, "{}", r.text());
     r.json()
 }
 
-async fn enable(app: &TestApp, s: &Session, code: &str) -> Resp {
-    app.send_as(Method::POST, "/auth/mfa/totp/enable", s, Some(&json!({ "code": code }))).await
+/// Enables TOTP as its owner does: with a code and the current password.
+pub(crate) async fn enable(app: &TestApp, s: &Session, code: &str) -> Resp {
+    let body = json!({ "code": code, "password": STRONG_PASSWORD });
+    app.send_as(Method::POST, "/auth/mfa/totp/enable", s, Some(&body)).await
 }
 
-async fn disable(app: &TestApp, s: &Session, password: &str, code: &str) -> Resp {
+pub(crate) async fn disable(app: &TestApp, s: &Session, password: &str, code: &str) -> Resp {
     let body = json!({ "password": password, "code": code });
     app.send_as(Method::POST, "/auth/mfa/totp/disable", s, Some(&body)).await
 }
 
 /// A fresh user with TOTP enabled.
-async fn mfa_user(app: &TestApp) -> MfaUser {
+pub(crate) async fn mfa_user(app: &TestApp) -> MfaUser {
     let (email, session) = app.user().await;
     let secret = setup(app, &session).await["secret"].as_str().unwrap().to_owned();
     let enabled_at = settled_now().await;
@@ -141,7 +143,7 @@ fn sets_session_cookie(r: &Resp) -> bool {
 
 /// The answer to the right password of an MFA account: a 401 that asks for the second factor
 /// and grants nothing yet. Returns the `mfa_token`.
-fn assert_mfa_required(r: &Resp) -> String {
+pub(crate) fn assert_mfa_required(r: &Resp) -> String {
     let body = r.assert_problem(401);
     assert!(body["type"].as_str().is_some_and(|t| t.ends_with("/mfa-required")), "{body}");
     assert!(!sets_session_cookie(r), "a session before the second factor: {:?}", r.headers);
@@ -150,7 +152,7 @@ fn assert_mfa_required(r: &Resp) -> String {
 }
 
 /// Logs in with the right password; returns the MFA challenge token.
-async fn challenge(app: &TestApp, email: &str) -> String {
+pub(crate) async fn challenge(app: &TestApp, email: &str) -> String {
     assert_mfa_required(&app.login(email, STRONG_PASSWORD).await.0)
 }
 
@@ -159,12 +161,12 @@ async fn grant_challenge(app: &TestApp, email: &str) -> String {
     assert_mfa_required(&app.post_json("/auth/token", &grant).await)
 }
 
-async fn verify(app: &TestApp, mfa_token: &str, code: &str) -> Resp {
+pub(crate) async fn verify(app: &TestApp, mfa_token: &str, code: &str) -> Resp {
     app.post_json("/auth/mfa/verify", &json!({ "mfa_token": mfa_token, "code": code })).await
 }
 
 /// A completed login: 200 and a working session.
-fn assert_logged_in(r: &Resp) -> Session {
+pub(crate) fn assert_logged_in(r: &Resp) -> Session {
     assert_eq!(r.status, 200, "{}", r.text());
     session_from(r).expect("a completed login sets the session cookie")
 }
@@ -460,11 +462,11 @@ async fn disabling_mfa_needs_the_password_and_a_code() {
 
 #[tokio::test]
 async fn mfa_verify_spends_the_login_budget() {
-    let app = TestApp::builder().env("RATE_LIMIT__LOGIN_PER_IP_PER_MINUTE", "3").spawn().await;
-    // One login attempt spent here (the session that enables MFA) ...
+    let app = TestApp::builder().env("RATE_LIMIT__LOGIN_PER_IP_PER_MINUTE", "4").spawn().await;
+    // Two login attempts spent here (the session that enables MFA, and enable's password check) ...
     let u = mfa_user(&app).await;
     let (wrong, right) = (u.wrong_codes(1).remove(0), u.next_code());
-    // ... a second by the password step, a third by one wrong code ...
+    // ... a third by the password step, a fourth by one wrong code ...
     let token = challenge(&app, &u.email).await;
     verify(&app, &token, &wrong).await.assert_problem(401);
     // ... and the brute force stops, before the code is even looked at.
@@ -472,11 +474,11 @@ async fn mfa_verify_spends_the_login_budget() {
     r.assert_problem(429);
     let retry: u64 = r.header("retry-after").expect("Retry-After").parse().expect("whole seconds");
     assert!((1..=60).contains(&retry), "Retry-After {retry}");
-    assert_eq!(r.header("ratelimit-policy"), Some("\"login-ip\";q=3;w=60"));
+    assert_eq!(r.header("ratelimit-policy"), Some("\"login-ip\";q=4;w=60"));
     // One bucket: a login for any account from this address is refused too.
     let r = app.login(&unique_email(), OTHER_STRONG_PASSWORD).await.0;
     r.assert_problem(429);
-    assert_eq!(r.header("ratelimit-policy"), Some("\"login-ip\";q=3;w=60"));
+    assert_eq!(r.header("ratelimit-policy"), Some("\"login-ip\";q=4;w=60"));
 }
 
 #[tokio::test]

@@ -40,6 +40,7 @@ async fn the_document_covers_every_route_and_resource() {
         "/auth/mfa/totp/disable",
         "/admin/users",
         "/admin/users/{id}",
+        "/admin/users/{id}/mfa/reset",
         "/admin/audit",
         "/api/orders",
         "/api/orders/{id}",

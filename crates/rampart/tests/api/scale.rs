@@ -182,6 +182,12 @@ impl PrivateRedis {
     fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
+    /// Freezes the server (SIGSTOP): connections stay open, nothing is answered or executed.
+    fn pause(&self) {
+        let pid = self.child.as_ref().expect("a running redis-server").id().to_string();
+        let status = Command::new("kill").args(["-STOP", &pid]).status().expect("kill");
+        assert!(status.success(), "could not pause redis-server");
+    }
     fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
@@ -247,6 +253,68 @@ async fn redis_down_limits_stay_per_instance_and_come_back_shared() {
     wait_ready(&b, 200).await;
     assert_eq!(attempts_until_429([&a, &b], "203.0.113.3", 10).await, 3, "shared again once Redis is back");
     assert_eq!(me(&b, &access).await, 401);
+}
+
+/// Polls `app` with a logged-out token until it is refused, within `within`.
+async fn refused_within(app: &TestApp, access: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let status = me(app, access).await;
+        if status == 401 {
+            return;
+        }
+        assert_eq!(status, 200);
+        assert!(Instant::now() < deadline, "a logged-out token was still accepted after {within:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A revocation whose Redis write is lost for good still reaches the other instance. Redis is
+/// frozen during a bearer logout on A, so A's `SET` times out and A keeps the revocation to itself
+/// (to write back when Redis answers again); then A dies, and Redis restarts empty, as an
+/// unpersisted Redis does after a crash. Nothing in Redis or in any live process's memory says
+/// the login ended: only the database does, and B must still refuse the token, within seconds.
+#[tokio::test]
+async fn a_revocation_lost_in_a_redis_hiccup_still_reaches_every_instance() {
+    if !scaled_out() {
+        return;
+    }
+    let mut redis = PrivateRedis::start();
+    let (mut a, b) = pair(&[], Some(&redis.url())).await;
+    let email = unique_email();
+    assert_eq!(a.register(&email, STRONG_PASSWORD).await.status, 201);
+    let (access, _) = a.password_grant(&email).await;
+    assert_eq!(me(&b, &access).await, 200);
+
+    redis.pause();
+    assert_eq!(TestApp::send(a.request(Method::POST, "/auth/logout").bearer_auth(&access)).await.status, 204);
+    refused_within(&b, &access, Duration::from_secs(10)).await;
+
+    a.stop();
+    redis.stop(); // the frozen server dies with A's SET unread
+    let _redis = PrivateRedis::start_on(redis.port);
+    wait_ready(&b, 200).await;
+    refused_within(&b, &access, Duration::from_secs(5)).await;
+    // And it stays refused: B answers from what it read, not from the empty Redis.
+    for _ in 0..5 {
+        assert_eq!(me(&b, &access).await, 401, "the revocation was lost with Redis and instance A");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// Without Redis (the SQLite pass; on the PostgreSQL pass the suite's Redis is used as well),
+/// instances share nothing but the database: a logout on one still ends the token on the other
+/// within seconds, not at its `exp`.
+#[tokio::test]
+async fn a_logout_reaches_the_other_instance_through_the_database() {
+    let (a, b) = pair(&[], None).await;
+    let email = unique_email();
+    assert_eq!(a.register(&email, STRONG_PASSWORD).await.status, 201);
+    let (access, refresh_token) = a.password_grant(&email).await;
+    assert_eq!(me(&b, &access).await, 200);
+    assert_eq!(TestApp::send(a.request(Method::POST, "/auth/logout").bearer_auth(&access)).await.status, 204);
+    refused_within(&b, &access, Duration::from_secs(5)).await;
+    assert_eq!(refresh(&b, &refresh_token, "ua").await.status, 401);
 }
 
 /// A TCP relay to the suite's PostgreSQL that the test can cut and restore.

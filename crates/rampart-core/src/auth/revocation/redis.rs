@@ -9,6 +9,10 @@
 //! - When Redis answers again after failing, this instance writes its whole local set back
 //!   into it: a revocation whose `SET` failed during the outage reaches the other instances after
 //!   all, and so do the ones a restarted Redis without persistence has lost.
+//! - That write-back cannot help when the instance whose `SET` failed dies first. So every
+//!   instance also reads the logins revoked in the database every second into this local set
+//!   ([`RedisRevocations::note_revoked`]; the poll is `rampart serve`'s revocation feed): Redis
+//!   is the instant path, the database the one that cannot lose a revocation.
 
 use redis::Pipeline;
 
@@ -42,6 +46,13 @@ impl RedisRevocations {
         if self.link.call(|mut conn| async move { cmd.query_async::<()>(&mut conn).await }).await.is_some() {
             self.replay_if_recovered().await;
         }
+    }
+
+    /// A revocation read from the database: kept locally (so answered without Redis, and
+    /// written back into Redis after an outage like this instance's own), not written to Redis
+    /// now (see [`super::Revocations::note_revoked`]).
+    pub fn note_revoked(&self, sid: &str, until: Millis) {
+        self.local.note(sid, until);
     }
 
     pub async fn is_revoked(&self, sid: &str) -> Revoked {

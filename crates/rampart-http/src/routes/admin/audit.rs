@@ -22,6 +22,7 @@ pub const ACTIONS: &[&str] = &[
     "mfa_enabled",
     "mfa_disabled",
     "mfa_failure",
+    "mfa_reset",
     "password_changed",
     "password_reset_requested",
     "password_reset_completed",

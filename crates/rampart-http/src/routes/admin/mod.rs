@@ -1,4 +1,5 @@
-//! `/admin`: user management and the audit log, for role `admin` only.
+//! `/admin`: user management (including resetting a user's second factor) and the audit log,
+//! for role `admin` only.
 //!
 //! One `route_layer` puts the role check in front of every route here: 401 without credentials,
 //! 403 with credentials but without the role (and an `authz_denied` audit event). It is added
@@ -8,12 +9,13 @@
 //! were dropped.
 
 mod audit;
+mod mfa_reset;
 mod page;
 mod users;
 
 use axum::Router;
 use axum::middleware::from_fn_with_state;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use crate::AppState;
 use crate::extract::{Admin, require};
@@ -22,6 +24,7 @@ pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/users", get(users::list))
         .route("/users/{id}", get(users::get).patch(users::patch).delete(users::delete))
+        .route("/users/{id}/mfa/reset", post(mfa_reset::reset))
         .route("/audit", get(audit::list))
         .route_layer(from_fn_with_state(state, require::<Admin>))
 }

@@ -270,32 +270,6 @@ async fn authenticate(
     Ok((user, attempt))
 }
 
-/// A signed-in user proves their password again (password change, second-factor changes). It
-/// costs like a login attempt and counts like one: the login budgets, a reservation refused while
-/// the account is locked, and a wrong password counted towards the lockout, so that a stolen
-/// session cannot be used to guess the password at leisure. The caller ends the returned
-/// attempt: [`Attempt::release`] when everything it asked for was right, else
-/// [`Attempt::failed`].
-pub async fn reauthenticate(
-    state: &AppState,
-    ctx: &RequestContext,
-    user: &UserRow,
-    password: SecretString,
-) -> Result<(bool, Attempt), ApiError> {
-    login_gate(state, ctx, Some(&user.email_normalized), None).await?;
-    if state.hasher.saturated() {
-        return Err(rampart_core::auth::hasher::HashError::Busy.into());
-    }
-    let attempt = Attempt::reserve(state, ctx, Some(user), &user.email_normalized).await?;
-    match state.hasher.verify(password, Some(user.password_hash.clone())).await {
-        Ok(verdict) => Ok((matches!(verdict, Verdict::Match { .. }), attempt)),
-        Err(e) => {
-            attempt.release(state).await;
-            Err(e.into())
-        }
-    }
-}
-
 /// 423 with the lock's remaining time in whole seconds, rounded up, and never more than
 /// `lockout_duration`: an admin's indefinite lock would otherwise answer a figure (centuries)
 /// that no automatic lock, and so no unknown email, can produce.

@@ -1,8 +1,12 @@
 //! `/auth/mfa`: TOTP setup, enable and disable, and `verify`, which completes a login that
 //! answered `mfa-required`.
 //!
+//! Adding or removing the second factor needs the current password as well as the session
+//! (`reauth::reauthenticate`), so a stolen session or access token cannot enrol the thief's
+//! authenticator and lock the owner out; the owner is mailed of each change.
+//!
 //! Code attempts are limited like password attempts: `verify` spends the per-IP login budget in
-//! the rate-limit layer and the per-account one here, `disable` (a password and a code) both;
+//! the rate-limit layer and the per-account one here, `enable` and `disable` (with a password) both;
 //! every wrong code counts towards the account lockout, and an `mfa_token` dies after
 //! [`MFA_MAX_ATTEMPTS`](rampart_store::MFA_MAX_ATTEMPTS) wrong codes. Each code works once: a
 //! TOTP step only if later than the last accepted one, a recovery code only while unused.
@@ -15,13 +19,15 @@ use rampart_core::auth::totp::{self, Totp};
 use rampart_core::clock::now_ms;
 use rampart_core::password::check_length;
 use rampart_core::token::{self, TokenHash};
+use rampart_mail::templates::{self, RemovedBy};
 use rampart_store::{AuditEvent, MfaProof, UserRow};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::super::audit::{Audit, record};
-use super::credentials::{Attempt, Flow, login_gate, reauthenticate};
+use super::credentials::{Attempt, Flow, login_gate};
+use super::reauth::reauthenticate;
 use crate::error::FieldError;
 use crate::extract::{ApiJson, Authenticated, RequestContext};
 use crate::middleware::LoginIpSpent;
@@ -32,6 +38,7 @@ const ALREADY_ENABLED: ApiError =
 const BAD_CHALLENGE: ApiError = ApiError::Unauthorized("invalid or expired mfa_token");
 const BAD_CODE: ApiError = ApiError::Unauthorized("invalid code");
 const BAD_REAUTH: ApiError = ApiError::Forbidden("the password or code is not correct");
+const BAD_PASSWORD: ApiError = ApiError::Forbidden("the password is not correct");
 /// Longer than any code we issue (a recovery code with spaces); longer input is refused unread.
 const CODE_MAX: usize = 64;
 
@@ -59,10 +66,13 @@ pub async fn setup(State(state): State<AppState>, auth: Authenticated) -> Result
 #[serde(deny_unknown_fields)]
 pub struct EnableRequest {
     code: String,
+    password: SecretString,
 }
 
-/// `POST /auth/mfa/totp/enable`: a code from the app proves it holds the secret; answers the
-/// recovery codes, shown this once and stored only hashed.
+/// `POST /auth/mfa/totp/enable`: the current password proves the caller is the owner, not just
+/// whoever holds the session (who could otherwise enrol their own authenticator and lock the owner
+/// out for good); a code from the app proves it holds the secret. Answers the recovery codes,
+/// shown this once and stored only hashed, and mails the owner.
 #[tracing::instrument(skip_all)]
 pub async fn enable(
     State(state): State<AppState>,
@@ -70,9 +80,7 @@ pub async fn enable(
     auth: Authenticated,
     ApiJson(body): ApiJson<EnableRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    // No login budget here: the caller is signed in and holds the secret it is confirming, so a
-    // wrong code guesses nothing (the per-user API budget still applies).
-    let code = code_field(&body.code).map_err(one)?;
+    let code = code_and_password(&body.code, &body.password)?;
     let user = &auth.user;
     let row = state.store.totp_secret(&user.id).await?;
     let pending = match row {
@@ -80,6 +88,15 @@ pub async fn enable(
         Some(r) => r,
         None => return Err(ApiError::Conflict("no TOTP setup in progress: call POST /auth/mfa/totp/setup first")),
     };
+    // The password first: without it the answer is 403, whatever the code. (The code itself
+    // guesses nothing: the caller holds the secret it is confirming.)
+    let (password_ok, attempt) = reauthenticate(&state, &ctx, user, body.password).await?;
+    if !password_ok {
+        record_failure(&state, &ctx, user).await;
+        attempt.failed(&state, &ctx).await;
+        return Err(BAD_PASSWORD);
+    }
+    attempt.release(&state).await;
     let wrong = || ApiError::Validation(vec![FieldError::new("code", "is not the current code of the authenticator")]);
     let step = open_totp(&state, user, &pending.secret_enc)?.matching_step(&code, unix_secs()).ok_or_else(wrong)?;
     let codes = totp::generate_recovery_codes();
@@ -90,6 +107,7 @@ pub async fn enable(
     let event =
         Audit { action: AuditEvent::MfaEnabled, actor_id: Some(&user.id), target: Some(&user.id), outcome: "success" };
     record(&state, &ctx, event).await;
+    state.mailer.send(templates::second_factor_added(&user.email));
     let codes: Vec<&str> = codes.iter().map(|c| c.expose_secret()).collect();
     Ok(Json(json!({ "recovery_codes": codes })))
 }
@@ -110,14 +128,7 @@ pub async fn disable(
     auth: Authenticated,
     ApiJson(body): ApiJson<DisableRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let mut errors = Vec::new();
-    let code = code_field(&body.code).map_err(|e| errors.push(e)).ok();
-    if let Err(e) = check_length(&body.password) {
-        errors.push(FieldError::new("password", e.to_string()));
-    }
-    let Some(code) = code.filter(|_| errors.is_empty()) else {
-        return Err(ApiError::Validation(errors));
-    };
+    let code = code_and_password(&body.code, &body.password)?;
     let user = &auth.user;
     if !user.mfa_enabled {
         return Err(ApiError::Conflict("two-factor authentication is not enabled"));
@@ -137,6 +148,7 @@ pub async fn disable(
     let event =
         Audit { action: AuditEvent::MfaDisabled, actor_id: Some(&user.id), target: Some(&user.id), outcome: "success" };
     record(&state, &ctx, event).await;
+    state.mailer.send(templates::second_factor_removed(&user.email, RemovedBy::Owner));
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -233,6 +245,16 @@ fn code_field(raw: &str) -> Result<String, FieldError> {
         return Err(FieldError::new("code", "is required"));
     }
     Ok(code)
+}
+
+/// The two fields of `enable` and `disable`, every problem named at once; the code as typed.
+fn code_and_password(code: &str, password: &SecretString) -> Result<String, ApiError> {
+    let mut errors = Vec::new();
+    let code = code_field(code).map_err(|e| errors.push(e)).ok();
+    if let Err(e) = check_length(password) {
+        errors.push(FieldError::new("password", e.to_string()));
+    }
+    code.filter(|_| errors.is_empty()).ok_or(ApiError::Validation(errors))
 }
 
 fn one(e: FieldError) -> ApiError {

@@ -8,6 +8,7 @@ mod mailing;
 mod me;
 mod mfa;
 mod password;
+mod reauth;
 mod register;
 mod sessions;
 mod token;

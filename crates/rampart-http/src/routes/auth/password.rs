@@ -15,7 +15,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::super::audit::{Audit, record};
-use super::credentials::{login_gate, reauthenticate};
+use super::credentials::login_gate;
+use super::reauth::reauthenticate;
 use crate::error::FieldError;
 use crate::extract::{ApiJson, Authenticated, RequestContext};
 use crate::middleware::LoginIpSpent;
