@@ -462,11 +462,12 @@ async fn disabling_mfa_needs_the_password_and_a_code() {
 
 #[tokio::test]
 async fn mfa_verify_spends_the_login_budget() {
-    let app = TestApp::builder().env("RATE_LIMIT__LOGIN_PER_IP_PER_MINUTE", "4").spawn().await;
-    // Two login attempts spent here (the session that enables MFA, and enable's password check) ...
+    let app = TestApp::builder().env("RATE_LIMIT__LOGIN_PER_IP_PER_MINUTE", "5").spawn().await;
+    // Three login attempts spent here (the registration, the session that enables MFA, and
+    // enable's password check) ...
     let u = mfa_user(&app).await;
     let (wrong, right) = (u.wrong_codes(1).remove(0), u.next_code());
-    // ... a third by the password step, a fourth by one wrong code ...
+    // ... a fourth by the password step, a fifth by one wrong code ...
     let token = challenge(&app, &u.email).await;
     verify(&app, &token, &wrong).await.assert_problem(401);
     // ... and the brute force stops, before the code is even looked at.
@@ -474,11 +475,11 @@ async fn mfa_verify_spends_the_login_budget() {
     r.assert_problem(429);
     let retry: u64 = r.header("retry-after").expect("Retry-After").parse().expect("whole seconds");
     assert!((1..=60).contains(&retry), "Retry-After {retry}");
-    assert_eq!(r.header("ratelimit-policy"), Some("\"login-ip\";q=4;w=60"));
+    assert_eq!(r.header("ratelimit-policy"), Some("\"login-ip\";q=5;w=60"));
     // One bucket: a login for any account from this address is refused too.
     let r = app.login(&unique_email(), OTHER_STRONG_PASSWORD).await.0;
     r.assert_problem(429);
-    assert_eq!(r.header("ratelimit-policy"), Some("\"login-ip\";q=4;w=60"));
+    assert_eq!(r.header("ratelimit-policy"), Some("\"login-ip\";q=5;w=60"));
 }
 
 #[tokio::test]
