@@ -312,6 +312,13 @@ fn check_misc(c: &Config, r: &mut Report) {
             "set mail.from, e.g. \"App <no-reply@example.com>\"",
         );
     }
+    if c.mail.max_per_minute == 0 {
+        r.error(
+            "mail.max_per_minute",
+            "a mail budget of 0 would never send a password reset",
+            "set a positive number of messages a minute (default 120)",
+        );
+    }
     let level = c.log.level.to_ascii_lowercase();
     if level.contains("debug") || level.contains("trace") {
         r.production_only("log.level", "debug-level logging in production", "use info or warn");
@@ -690,6 +697,13 @@ mod tests {
         );
         let _ = std::fs::remove_dir_all(&keys);
         assert!(errors(&p).is_empty(), "{p:?}");
+    }
+
+    #[test]
+    fn a_mail_budget_of_zero_is_refused() {
+        let p = problems("[mail]\nmax_per_minute = 0\n", &[]);
+        assert!(errors(&p).contains(&"mail.max_per_minute"), "{p:?}");
+        assert!(!errors(&problems("[mail]\nmax_per_minute = 5\n", &[])).contains(&"mail.max_per_minute"));
     }
 
     #[test]

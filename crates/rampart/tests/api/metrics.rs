@@ -16,8 +16,9 @@ fn sample(text: &str, series: &str) -> f64 {
 
 #[tokio::test]
 async fn metrics_count_requests_by_route_template_and_security_events() {
-    // Two login attempts a minute: the user's own login, one wrong password, then 429.
-    let app = TestApp::builder().env("RATE_LIMIT__LOGIN_PER_IP_PER_MINUTE", "2").spawn().await;
+    // Three login attempts a minute: the registration, the user's own login, one wrong password,
+    // then 429.
+    let app = TestApp::builder().env("RATE_LIMIT__LOGIN_PER_IP_PER_MINUTE", "3").spawn().await;
     let (email, s) = app.user().await;
     // Two records: two concrete paths, one route template.
     for _ in 0..2 {
