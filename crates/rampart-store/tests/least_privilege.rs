@@ -33,12 +33,24 @@ async fn runtime_connections_refuse_ddl_and_audit_rewrites() {
         // Rewrites of that row that SQLite's authorizer only reports as an INSERT: the conflict
         // on `seq` or `id` would delete the original and put a forged row in its place.
         let rewrites = [
-            format!("REPLACE INTO audit_log (seq, id, at, action, outcome) VALUES ({seq}, 'forged', 2, 'nothing', 'success')"),
-            format!("INSERT OR REPLACE INTO audit_log (seq, id, at, action, outcome) VALUES ({seq}, 'forged', 2, 'nothing', 'success')"),
-            format!("INSERT OR REPLACE INTO audit_log (id, at, action, outcome) VALUES ('{id}', 2, 'nothing', 'success')"),
-            format!("REPLACE INTO audit_log (id, at, action, outcome) SELECT id, 2, 'nothing', outcome FROM audit_log WHERE seq = {seq}"),
-            format!("INSERT INTO audit_log (id, at, action, outcome) VALUES ('{id}', 2, 'nothing', 'success') ON CONFLICT(id) DO UPDATE SET action = excluded.action"),
-            format!("INSERT INTO audit_log (seq, id, at, action, outcome) VALUES ({seq}, 'forged', 2, 'nothing', 'success') ON CONFLICT DO UPDATE SET action = 'nothing'"),
+            format!(
+                "REPLACE INTO audit_log (seq, id, at, action, outcome) VALUES ({seq}, 'forged', 2, 'nothing', 'success')"
+            ),
+            format!(
+                "INSERT OR REPLACE INTO audit_log (seq, id, at, action, outcome) VALUES ({seq}, 'forged', 2, 'nothing', 'success')"
+            ),
+            format!(
+                "INSERT OR REPLACE INTO audit_log (id, at, action, outcome) VALUES ('{id}', 2, 'nothing', 'success')"
+            ),
+            format!(
+                "REPLACE INTO audit_log (id, at, action, outcome) SELECT id, 2, 'nothing', outcome FROM audit_log WHERE seq = {seq}"
+            ),
+            format!(
+                "INSERT INTO audit_log (id, at, action, outcome) VALUES ('{id}', 2, 'nothing', 'success') ON CONFLICT(id) DO UPDATE SET action = excluded.action"
+            ),
+            format!(
+                "INSERT INTO audit_log (seq, id, at, action, outcome) VALUES ({seq}, 'forged', 2, 'nothing', 'success') ON CONFLICT DO UPDATE SET action = 'nothing'"
+            ),
             format!("UPDATE OR REPLACE audit_log SET action = 'nothing' WHERE seq = {seq}"),
         ];
         for attack in &rewrites {
