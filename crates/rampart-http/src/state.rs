@@ -21,6 +21,8 @@ pub struct Inner {
     pub revocations: Revocations,
     /// Seals TOTP secrets at rest.
     pub data_key: rampart_core::auth::data_key::DataKey,
+    /// Seals list cursors, with a subkey of the data key (so every instance opens every other's).
+    pub cursors: rampart_core::cursor::CursorSeal,
     /// Outgoing mail, queued off the request path.
     pub mailer: rampart_mail::Mailer,
     /// Rate limits (per IP, per account, per user, global), from `[rate_limit]`: in memory, or in
@@ -101,6 +103,7 @@ pub fn build_state(config: Config, services: Services) -> AppState {
     let policy = PasswordPolicy { min_score: config.auth.password_min_score };
     let https = own_origin.starts_with("https://");
     let openapi = bytes::Bytes::from(crate::openapi::document(&config, &resources).to_string());
+    let cursors = rampart_core::cursor::CursorSeal::new(data_key.subkey(rampart_core::cursor::KEY_LABEL));
     AppState(Arc::new(Inner {
         config,
         store,
@@ -108,6 +111,7 @@ pub fn build_state(config: Config, services: Services) -> AppState {
         tokens,
         revocations,
         data_key,
+        cursors,
         mailer,
         limiter,
         resources,

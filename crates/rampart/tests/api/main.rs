@@ -10,6 +10,7 @@ mod audit;
 mod auth_flow;
 mod cli;
 mod csrf;
+mod cursors;
 mod email_verification;
 mod enumeration;
 mod hashing;

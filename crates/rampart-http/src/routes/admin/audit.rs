@@ -62,7 +62,7 @@ impl From<&AuditRow> for AuditView {
     }
 }
 
-const CURSOR_TAG: &str = "audit";
+const CURSOR_LIST: &str = "audit";
 
 #[tracing::instrument(skip_all)]
 pub async fn list(
@@ -74,7 +74,7 @@ pub async fn list(
     let limit = page::limit(q.get("limit"))?;
     let before = match q.get("cursor") {
         Some(c) => Some(
-            page::decode_cursor(CURSOR_TAG, c)?
+            page::decode_cursor(&state.cursors, CURSOR_LIST, c)?
                 .parse::<i64>()
                 .ok()
                 .filter(|seq| *seq > 0)
@@ -95,6 +95,6 @@ pub async fn list(
         rows,
         limit,
         |r| AuditView::from(r),
-        |r| page::encode_cursor(CURSOR_TAG, &r.seq.to_string()),
+        |r| page::encode_cursor(&state.cursors, CURSOR_LIST, &r.seq.to_string()),
     )))
 }
