@@ -23,6 +23,8 @@ pub struct Inner {
     pub data_key: rampart_core::auth::data_key::DataKey,
     /// Seals list cursors, with a subkey of the data key (so every instance opens every other's).
     pub cursors: rampart_core::cursor::CursorSeal,
+    /// `authz_denied` events, coalesced and written in the background.
+    pub denials: crate::denial_audit::DenialAudit,
     /// Outgoing mail, queued off the request path.
     pub mailer: rampart_mail::Mailer,
     /// Rate limits (per IP, per account, per user, global), from `[rate_limit]`: in memory, or in
@@ -104,6 +106,7 @@ pub fn build_state(config: Config, services: Services) -> AppState {
     let https = own_origin.starts_with("https://");
     let openapi = bytes::Bytes::from(crate::openapi::document(&config, &resources).to_string());
     let cursors = rampart_core::cursor::CursorSeal::new(data_key.subkey(rampart_core::cursor::KEY_LABEL));
+    let denials = crate::denial_audit::DenialAudit::start(store.clone(), config.limits.denial_audit_window);
     AppState(Arc::new(Inner {
         config,
         store,
@@ -112,6 +115,7 @@ pub fn build_state(config: Config, services: Services) -> AppState {
         revocations,
         data_key,
         cursors,
+        denials,
         mailer,
         limiter,
         resources,

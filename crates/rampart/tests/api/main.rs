@@ -11,6 +11,7 @@ mod auth_flow;
 mod cli;
 mod csrf;
 mod cursors;
+mod denials;
 mod email_verification;
 mod enumeration;
 mod hashing;

@@ -45,6 +45,10 @@ pub struct AuditView {
     ip: Option<String>,
     request_id: Option<String>,
     outcome: String,
+    /// How many occurrences the event stands for: 1, except for repeated `authz_denied` of one
+    /// actor on one target within `limits.denial_audit_window`, written as one event (with the
+    /// last one's `at`, `ip` and `request_id`).
+    count: i64,
 }
 
 impl From<&AuditRow> for AuditView {
@@ -58,6 +62,7 @@ impl From<&AuditRow> for AuditView {
             ip: r.ip.clone(),
             request_id: r.request_id.clone(),
             outcome: r.outcome.clone(),
+            count: r.count,
         }
     }
 }
