@@ -16,8 +16,8 @@
 //!   writes one row a window; a window that counted nothing is forgotten.
 //!
 //! One background task writes the queued rows; another closes windows. Each instance coalesces
-//! on its own (N instances: at most N rows a window for one key). A crash loses the counts of the
-//! open windows, never the first denial of a key.
+//! on its own (N instances: at most N rows a window for one key). At shutdown, [`DenialAudit::flush`]
+//! writes the open windows' counts; a crash loses them, never the first denial of a key.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use rampart_core::clock::{Millis, now_ms};
 use rampart_store::{AuditEvent, NewAuditEvent, Store};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::extract::RequestContext;
 
@@ -68,9 +68,15 @@ struct Row {
     seen: Seen,
 }
 
+/// What the writer is asked to do: write a row, or say when everything queued before is written.
+enum Job {
+    Write(Row),
+    Barrier(oneshot::Sender<()>),
+}
+
 pub struct DenialAudit {
     windows: Arc<Mutex<HashMap<Key, Window>>>,
-    queue: mpsc::Sender<Row>,
+    queue: mpsc::Sender<Job>,
     dropped: Arc<AtomicU64>,
 }
 
@@ -99,7 +105,7 @@ impl DenialAudit {
         }
         if windows.len() >= MAX_WINDOWS {
             drop(windows);
-            if self.queue.try_send(Row { key, count: 1, seen }).is_err() {
+            if self.queue.try_send(Job::Write(Row { key, count: 1, seen })).is_err() {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
             }
             return;
@@ -107,8 +113,29 @@ impl DenialAudit {
         // The first denial of a key is written at once; if the queue is full it is counted in
         // the window instead and written when the window closes.
         let row = Row { key: key.clone(), count: 1, seen: seen.clone() };
-        let pending = i64::from(self.queue.try_send(row).is_err());
+        let pending = i64::from(self.queue.try_send(Job::Write(row)).is_err());
         windows.insert(key, Window { opened: Instant::now(), pending, last: seen });
+    }
+
+    /// At shutdown: writes what the open windows counted, and waits (up to `patience`) until
+    /// every queued row is in the database.
+    pub async fn flush(&self, patience: Duration) {
+        let rows: Vec<Row> = lock(&self.windows)
+            .drain()
+            .filter(|(_, w)| w.pending > 0)
+            .map(|(key, w)| Row { key, count: w.pending, seen: w.last })
+            .collect();
+        let (done, written) = oneshot::channel();
+        let queued = async {
+            for row in rows {
+                self.queue.send(Job::Write(row)).await.ok()?;
+            }
+            self.queue.send(Job::Barrier(done)).await.ok()?;
+            written.await.ok()
+        };
+        if tokio::time::timeout(patience, queued).await.ok().flatten().is_none() {
+            tracing::error!("authz_denied audit rows may be lost: the writer did not finish before shutdown");
+        }
     }
 }
 
@@ -117,8 +144,15 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-async fn write_rows(store: Store, mut rows: mpsc::Receiver<Row>) {
-    while let Some(row) = rows.recv().await {
+async fn write_rows(store: Store, mut jobs: mpsc::Receiver<Job>) {
+    while let Some(job) = jobs.recv().await {
+        let row = match job {
+            Job::Write(row) => row,
+            Job::Barrier(done) => {
+                let _ = done.send(());
+                continue;
+            }
+        };
         let event = NewAuditEvent {
             action: AuditEvent::AuthzDenied,
             actor_id: row.key.actor.as_deref(),
@@ -138,7 +172,7 @@ async fn write_rows(store: Store, mut rows: mpsc::Receiver<Row>) {
 /// counted something, forgets the ones that counted nothing.
 async fn close_windows(
     windows: Arc<Mutex<HashMap<Key, Window>>>,
-    queue: mpsc::Sender<Row>,
+    queue: mpsc::Sender<Job>,
     window: Duration,
     dropped: Arc<AtomicU64>,
 ) {
@@ -161,7 +195,7 @@ async fn close_windows(
         });
         for row in due {
             // Off the request path: waiting for room in the queue only delays this task.
-            if queue.send(row).await.is_err() {
+            if queue.send(Job::Write(row)).await.is_err() {
                 return;
             }
         }

@@ -121,6 +121,23 @@ async fn repeated_denials_of_an_admin_route_are_coalesced_too() {
     assert_eq!(denials_counted(&app, "role:admin", 100, Duration::from_secs(10)).await, 100);
 }
 
+#[tokio::test]
+async fn denials_counted_in_an_open_window_are_written_at_shutdown() {
+    let mut app = TestApp::builder().toml(RESOURCES).env("LIMITS__DENIAL_AUDIT_WINDOW", "1h").spawn().await;
+    let (alice, bob) = (user(&app).await, user(&app).await);
+    let id = order(&app, &alice).await;
+    for _ in 0..50 {
+        call(&app, &bob, Method::GET, &format!("/api/orders/{id}"), None).await.assert_problem(404);
+    }
+    let target = format!("orders/{id}");
+    // The first denial is written at once; the other 49 wait in the hour-long window ...
+    assert_eq!(denials_counted(&app, &target, 1, Duration::from_secs(5)).await, 1);
+    // ... until the server stops.
+    app.terminate();
+    assert_eq!(denials_counted(&app, &target, 50, Duration::ZERO).await, 50);
+    assert_eq!(denial_rows(&app, &target).await.len(), 2);
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
