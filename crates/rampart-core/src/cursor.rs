@@ -18,8 +18,10 @@ use ring::hmac;
 /// The label of the cursor key among the data key's subkeys.
 pub const KEY_LABEL: &str = "rampart list cursors v1";
 
-/// Longer input is refused before any decoding; our cursors are a few hundred characters.
-pub const MAX_CURSOR_LEN: usize = 2048;
+/// Longer input is refused before any decoding. A record cursor carries the last row's sort
+/// value, which for a long string field can be long; no URL is longer than this anyway (the
+/// `http` crate's limit), so no cursor we give out is refused.
+pub const MAX_CURSOR_LEN: usize = 64 * 1024;
 
 pub struct CursorSeal {
     key: hmac::Key,
