@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod cursor;
 pub mod email;
 pub mod ident;
 pub mod limit;

@@ -1,6 +1,7 @@
 //! Rampart's HTTP surface: router, extractors, middleware, error mapping and the accept loop.
 
 mod cookie;
+mod denial_audit;
 mod error;
 mod extract;
 pub mod metrics;

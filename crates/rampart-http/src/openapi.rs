@@ -130,8 +130,9 @@ fn base_schemas() -> Map<String, Value> {
                 "id": { "type": "string" }, "at": ts, "action": { "type": "string" },
                 "actor_id": nullable_str, "target": nullable_str, "ip": nullable_str,
                 "request_id": nullable_str, "outcome": { "type": "string" },
+                "count": { "type": "integer", "minimum": 1 },
             }),
-            &["id", "at", "action", "actor_id", "target", "ip", "request_id", "outcome"],
+            &["id", "at", "action", "actor_id", "target", "ip", "request_id", "outcome", "count"],
         ),
     );
     m.insert("AuditPage".into(), page(r("AuditEvent")));

@@ -20,6 +20,10 @@ pub struct Inner {
     pub revocations: Revocations,
     /// Seals TOTP secrets at rest.
     pub data_key: rampart_core::auth::data_key::DataKey,
+    /// Seals list cursors, with a subkey of the data key (so every instance opens every other's).
+    pub cursors: rampart_core::cursor::CursorSeal,
+    /// `authz_denied` events, coalesced and written in the background.
+    pub denials: crate::denial_audit::DenialAudit,
     /// Outgoing mail, queued off the request path.
     pub mailer: rampart_mail::Mailer,
     /// Rate limits (per IP, per account, per user, global), from `[rate_limit]`: in memory, or in
@@ -106,6 +110,8 @@ pub fn build_state(config: Config, services: Services) -> AppState {
     let policy = PasswordPolicy { min_score: config.auth.password_min_score };
     let https = own_origin.starts_with("https://");
     let openapi = bytes::Bytes::from(crate::openapi::document(&config, &resources).to_string());
+    let cursors = rampart_core::cursor::CursorSeal::new(data_key.subkey(rampart_core::cursor::KEY_LABEL));
+    let denials = crate::denial_audit::DenialAudit::start(store.clone(), config.limits.denial_audit_window);
     AppState(Arc::new(Inner {
         config,
         store,
@@ -113,6 +119,8 @@ pub fn build_state(config: Config, services: Services) -> AppState {
         tokens,
         revocations,
         data_key,
+        cursors,
+        denials,
         mailer,
         limiter,
         resources,

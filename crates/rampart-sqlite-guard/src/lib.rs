@@ -10,6 +10,12 @@
 //! - setting a PRAGMA (reading one is allowed), and the file-touching functions.
 //!
 //! Migrations run on a separate connection without this authorizer.
+//!
+//! What the authorizer cannot see: `REPLACE INTO` / `INSERT OR REPLACE` is reported as an INSERT,
+//! yet deletes the row it conflicts with. The store turns on `recursive_triggers` on every runtime
+//! connection before installing this (see `rampart-store`'s `db::runtime_pool`), so that such a
+//! deletion fires the audit log's append-only delete trigger; the refused pragma write then keeps
+//! it on.
 
 use std::ffi::{CStr, c_char, c_int, c_void};
 

@@ -82,13 +82,21 @@ pub struct AuditRow {
     pub ip: Option<String>,
     pub request_id: Option<String>,
     pub outcome: String,
+    /// How many occurrences the row stands for: 1, except for coalesced repeats of a denial.
+    pub count: i64,
 }
 
 impl Store {
     pub async fn append_audit(&self, e: &NewAuditEvent<'_>) -> Result<(), StoreError> {
+        self.append_audit_repeated(e, 1).await
+    }
+
+    /// Appends one row that stands for `count` occurrences of the same event (repeated denials,
+    /// coalesced); `at`, `ip` and `request_id` are those of the last one.
+    pub async fn append_audit_repeated(&self, e: &NewAuditEvent<'_>, count: i64) -> Result<(), StoreError> {
         on_write!(self, db => sqlx::query(
-            "INSERT INTO audit_log (id, at, action, actor_id, target, ip, request_id, outcome) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO audit_log (id, at, action, actor_id, target, ip, request_id, outcome, count) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(rampart_core::token::new_id())
         .bind(e.now)
@@ -98,6 +106,7 @@ impl Store {
         .bind(e.ip)
         .bind(e.request_id)
         .bind(e.outcome)
+        .bind(count)
         .execute(db)
         .await
         .map(|r| r.rows_affected()))?;
@@ -113,7 +122,7 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<AuditRow>, StoreError> {
         Ok(on_read!(self, db => sqlx::query_as::<_, AuditRow>(
-            "SELECT seq, id, at, action, actor_id, target, ip, request_id, outcome FROM audit_log \
+            "SELECT seq, id, at, action, actor_id, target, ip, request_id, outcome, count FROM audit_log \
              WHERE ($1 IS NULL OR seq < $1) AND ($2 IS NULL OR actor_id = $2) AND ($3 IS NULL OR action = $3) \
              ORDER BY seq DESC LIMIT $4",
         )

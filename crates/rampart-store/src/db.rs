@@ -210,9 +210,21 @@ impl Store {
 
 /// Runtime connections carry the authorizer (see `rampart-sqlite-guard`): no DDL, no ATTACH, no
 /// rewriting of the audit log. Only `migrate` opens a connection without it.
+///
+/// `recursive_triggers` first: `REPLACE INTO` / `INSERT OR REPLACE` (and `UPDATE OR REPLACE`)
+/// resolve a conflict by deleting the old row, which the authorizer is told about only as an
+/// INSERT, and SQLite fires delete triggers for such a deletion only with this pragma on. With it,
+/// the audit log's append-only delete trigger refuses the rewrite. It is set before the authorizer
+/// is installed (which then refuses every pragma write, so the runtime cannot turn it off again),
+/// and read back, so that a connection without it never serves.
 fn runtime_pool(max: u32) -> SqlitePoolOptions {
     SqlitePoolOptions::new().max_connections(max).acquire_timeout(Duration::from_secs(5)).after_connect(|conn, _| {
         Box::pin(async move {
+            sqlx::query("PRAGMA recursive_triggers = ON").execute(&mut *conn).await?;
+            let (on,): (i64,) = sqlx::query_as("PRAGMA recursive_triggers").fetch_one(&mut *conn).await?;
+            if on != 1 {
+                return Err(sqlx::Error::Configuration("SQLite refused PRAGMA recursive_triggers = ON".into()));
+            }
             let mut handle = conn.lock_handle().await?;
             rampart_sqlite_guard::install(&mut handle).map_err(|e| sqlx::Error::Configuration(e.into()))
         })

@@ -201,6 +201,36 @@ impl Store {
         Ok(row.transpose()?)
     }
 
+    /// Whether a record with this id exists, and whether it is also within `scope` (false when no
+    /// scope is given), for the answer to a denied request. One statement that always returns one
+    /// row of two counts, whether or not the record exists: a miss costs what a hit costs, so the
+    /// time of the answer does not tell which ids exist.
+    pub async fn record_presence(
+        &self,
+        res: &Resource,
+        id: &str,
+        scope: Option<&Scope>,
+    ) -> Result<(bool, bool), StoreError> {
+        let mut st = Statement::new("");
+        let idp = st.arg(SqlValue::Text(id.to_owned()));
+        let within = match scope {
+            None => "CAST(0 AS BIGINT)".to_owned(),
+            Some(Scope::All) => "COUNT(*)".to_owned(),
+            Some(Scope::Owner(user)) => {
+                let owner = res
+                    .owner
+                    .as_deref()
+                    .ok_or_else(|| StoreError::Other("owner scope on a resource without owner".into()))?;
+                let p = st.arg(SqlValue::Text(user.clone()));
+                format!("COUNT(CASE WHEN {} = {p} THEN 1 END)", q(owner))
+            }
+        };
+        st.sql = format!("SELECT COUNT(*), {within} FROM {} WHERE {} = {idp}", q(&res.table), q("id"));
+        let (exists, within): (i64, i64) =
+            on_read!(self, db => query!(st).fetch_one(db).await.and_then(|r| Ok((r.try_get(0)?, r.try_get(1)?))))?;
+        Ok((exists > 0, within > 0))
+    }
+
     /// One page, ordered by `sort` then `id`, after the keyset cursor `(sort value, id)`.
     pub async fn list_records(
         &self,

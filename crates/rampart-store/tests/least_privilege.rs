@@ -1,6 +1,8 @@
 //! The runtime pools the server uses cannot change the schema or rewrite the audit log: each
 //! attack is tried through `Store::connect`'s own pools (readers and writer) and refused, while
-//! the migration path and ordinary writes still work.
+//! the migration path and ordinary writes still work. The rewrites include the ones the
+//! authorizer sees only as an INSERT: `REPLACE INTO` / `INSERT OR REPLACE` (which delete the
+//! conflicting row) and upserts.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::Duration;
@@ -15,15 +17,46 @@ async fn runtime_connections_refuse_ddl_and_audit_rewrites() {
     let opts = StoreOptions { url: &url, max_connections: 2, busy_timeout: Duration::from_secs(1) };
     Store::migrate(&opts, &Registry::default(), None).await.unwrap();
     let store = Store::connect(&opts).await.unwrap();
-    for pool in store.sqlite_pools() {
+    let mut originals = Vec::new();
+    for (i, pool) in store.sqlite_pools().into_iter().enumerate() {
         // Ordinary work is allowed.
-        sqlx::query(
-            "INSERT INTO audit_log (id, at, action, outcome) VALUES (lower(hex(randomblob(16))), 1, 'x', 'success')",
+        let id = format!("original-{i}");
+        let (seq,): (i64,) = sqlx::query_as(
+            "INSERT INTO audit_log (id, at, action, outcome) VALUES ($1, 1, 'x', 'success') RETURNING seq",
         )
-        .execute(pool)
+        .bind(&id)
+        .fetch_one(pool)
         .await
         .unwrap();
+        originals.push((seq, id.clone(), "x".to_owned()));
         sqlx::query("SELECT COUNT(*) FROM users").execute(pool).await.unwrap();
+        // Rewrites of that row that SQLite's authorizer only reports as an INSERT: the conflict
+        // on `seq` or `id` would delete the original and put a forged row in its place.
+        let rewrites = [
+            format!(
+                "REPLACE INTO audit_log (seq, id, at, action, outcome) VALUES ({seq}, 'forged', 2, 'nothing', 'success')"
+            ),
+            format!(
+                "INSERT OR REPLACE INTO audit_log (seq, id, at, action, outcome) VALUES ({seq}, 'forged', 2, 'nothing', 'success')"
+            ),
+            format!(
+                "INSERT OR REPLACE INTO audit_log (id, at, action, outcome) VALUES ('{id}', 2, 'nothing', 'success')"
+            ),
+            format!(
+                "REPLACE INTO audit_log (id, at, action, outcome) SELECT id, 2, 'nothing', outcome FROM audit_log WHERE seq = {seq}"
+            ),
+            format!(
+                "INSERT INTO audit_log (id, at, action, outcome) VALUES ('{id}', 2, 'nothing', 'success') ON CONFLICT(id) DO UPDATE SET action = excluded.action"
+            ),
+            format!(
+                "INSERT INTO audit_log (seq, id, at, action, outcome) VALUES ({seq}, 'forged', 2, 'nothing', 'success') ON CONFLICT DO UPDATE SET action = 'nothing'"
+            ),
+            format!("UPDATE OR REPLACE audit_log SET action = 'nothing' WHERE seq = {seq}"),
+        ];
+        for attack in &rewrites {
+            let err = sqlx::query(attack).execute(pool).await.expect_err(attack).to_string();
+            assert!(err.contains("not authorized") || err.contains("append-only"), "{attack}: {err}");
+        }
         for attack in [
             "DROP TABLE users",
             "DROP TABLE audit_log",
@@ -44,9 +77,11 @@ async fn runtime_connections_refuse_ddl_and_audit_rewrites() {
             assert!(err.contains("not authorized") || err.contains("prohibited"), "{attack}: {err}");
         }
     }
-    let (n,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM audit_log").fetch_one(store.sqlite_pools()[0]).await.unwrap();
-    assert_eq!(n, 2, "audit rows untouched");
+    let rows: Vec<(i64, String, String)> = sqlx::query_as("SELECT seq, id, action FROM audit_log ORDER BY seq")
+        .fetch_all(store.sqlite_pools()[0])
+        .await
+        .unwrap();
+    assert_eq!(rows, originals, "audit rows untouched: same seq, id and action, nothing forged");
     // The migration path is not affected: migrating again works.
     Store::migrate(&opts, &Registry::default(), None).await.unwrap();
 }

@@ -90,6 +90,9 @@ async fn the_runtime_role_cannot_change_the_schema_or_rewrite_the_audit_log() {
         "DELETE FROM _sqlx_migrations",
         "DELETE FROM res_ledger",
         "DROP TRIGGER audit_log_no_update_delete ON audit_log",
+        // An upsert needs UPDATE on the conflicting row, which the runtime role does not have.
+        "INSERT INTO audit_log (id, at, action, outcome) SELECT id, 2, 'nothing', outcome FROM audit_log \
+         ON CONFLICT (id) DO UPDATE SET action = excluded.action",
     ] {
         let err = sqlx::query(attack).execute(pool).await.expect_err(attack).to_string();
         assert!(err.contains("permission denied") || err.contains("must be owner"), "{attack}: {err}");

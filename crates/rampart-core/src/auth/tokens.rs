@@ -5,9 +5,16 @@
 //! chooses how it is verified: `alg: none` and HMAC algorithms are refused by the pin, and an
 //! embedded `jwk`, `jku`, `x5u` or `x5c` is refused outright rather than ignored.
 //!
+//! A token's lifetime is bounded by the configuration, not only by its own `exp`: `exp - iat` may
+//! not exceed the access-token TTL plus the leeway, and `iat` may not lie in the future. A token
+//! signed by one of our keys but with a longer life (a leaked key, an older configuration with a
+//! longer TTL) is refused rather than honoured until a far `exp`.
+//!
 //! A verified token's claims are cached (keyed by the SHA-256 of the whole token) until its `exp`,
-//! so a client reusing its token pays for the signature check once. Revocation is checked by the
-//! caller on every request, cache hit or not.
+//! so a client reusing its token pays for the signature check once. The cache belongs to one key
+//! ring: reloading the ring drops it, and an entry is used only while its `kid` still verifies, so
+//! a key removed from `keys_dir` stops verifying its tokens at the reload, cached or not.
+//! Revocation is checked by the caller on every request, cache hit or not.
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -52,18 +59,33 @@ pub enum TokenError {
     NoKey,
 }
 
+/// The key ring in use and its generation, swapped together so that a verification can tell which
+/// ring it was made with.
+struct CurrentRing {
+    ring: Arc<KeyRing>,
+    generation: u64,
+}
+
+/// A verification remembered: the claims, the key that verified them and the ring generation.
+struct Verified {
+    claims: Arc<AccessClaims>,
+    kid: String,
+    generation: u64,
+}
+
 pub struct TokenService {
-    ring: RwLock<Arc<KeyRing>>,
+    ring: RwLock<CurrentRing>,
     alg: Algorithm,
     issuer: String,
     audience: String,
     ttl: Duration,
-    cache: Cache<[u8; 32], Arc<AccessClaims>>,
+    cache: Cache<[u8; 32], Arc<Verified>>,
 }
 
 impl TokenService {
     pub fn new(ring: KeyRing, alg: Algorithm, issuer: String, audience: String, ttl: Duration) -> Self {
-        Self { ring: RwLock::new(Arc::new(ring)), alg, issuer, audience, ttl, cache: Cache::new(100_000) }
+        let ring = RwLock::new(CurrentRing { ring: Arc::new(ring), generation: 0 });
+        Self { ring, alg, issuer, audience, ttl, cache: Cache::new(100_000) }
     }
 
     pub fn ttl(&self) -> Duration {
@@ -71,18 +93,33 @@ impl TokenService {
     }
 
     pub fn ring(&self) -> Arc<KeyRing> {
+        self.current().0
+    }
+
+    /// The ring and its generation, read together.
+    fn current(&self) -> (Arc<KeyRing>, u64) {
+        let read = |c: &CurrentRing| (Arc::clone(&c.ring), c.generation);
         match self.ring.read() {
-            Ok(r) => Arc::clone(&r),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+            Ok(c) => read(&c),
+            Err(poisoned) => read(&poisoned.into_inner()),
         }
     }
 
-    /// Swaps in a reloaded key ring (after `rampart keys rotate`).
+    /// Swaps in a reloaded key ring (after `rampart keys rotate`, or a key removed from
+    /// `keys_dir`) and forgets every cached verification: they were made with the old ring, and a
+    /// key that is gone must stop verifying now, not when its cached tokens expire. The new
+    /// generation also voids an entry that a verification still running on the old ring inserts
+    /// after the clear.
     pub fn replace_ring(&self, ring: KeyRing) {
+        let swap = |c: &mut CurrentRing| {
+            c.ring = Arc::new(ring);
+            c.generation += 1;
+        };
         match self.ring.write() {
-            Ok(mut r) => *r = Arc::new(ring),
-            Err(poisoned) => *poisoned.into_inner() = Arc::new(ring),
+            Ok(mut c) => swap(&mut c),
+            Err(poisoned) => swap(&mut poisoned.into_inner()),
         }
+        self.cache.clear();
     }
 
     /// Signs an access token for `sub` in login `sid`. Returns the token and its lifetime.
@@ -116,20 +153,28 @@ impl TokenService {
             return Err(TokenError::Malformed);
         }
         let now = now_ms();
+        let (ring, generation) = self.current();
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        if let Some(claims) = self.cache.get(&digest) {
-            // Cached only after a full verification; still bounded by its own expiry.
-            if now / 1000 < claims.exp + LEEWAY_SECS as i64 {
-                return Ok(claims);
+        if let Some(hit) = self.cache.get(&digest) {
+            // Cached only after a full verification, and used only while it is still bounded by
+            // its own expiry, was made with the ring in use, and its key still verifies (a key
+            // also retires by age, without a reload).
+            if now / 1000 < hit.claims.exp + LEEWAY_SECS as i64
+                && hit.generation == generation
+                && ring.verifying(&hit.kid, now).is_some()
+            {
+                return Ok(Arc::clone(&hit.claims));
             }
             self.cache.remove(&digest);
         }
-        let claims = Arc::new(self.verify_uncached(token, now)?);
-        self.cache.insert(digest, Arc::clone(&claims));
+        let (claims, kid) = self.verify_uncached(token, &ring, now)?;
+        let claims = Arc::new(claims);
+        self.cache.insert(digest, Arc::new(Verified { claims: Arc::clone(&claims), kid, generation }));
         Ok(claims)
     }
 
-    fn verify_uncached(&self, token: &str, now: Millis) -> Result<AccessClaims, TokenError> {
+    /// The claims and the `kid` of the key that verified them.
+    fn verify_uncached(&self, token: &str, ring: &KeyRing, now: Millis) -> Result<(AccessClaims, String), TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         if header.alg != self.alg {
             return Err(TokenError::Header);
@@ -138,7 +183,6 @@ impl TokenService {
             return Err(TokenError::Header);
         }
         let kid = header.kid.ok_or(TokenError::UnknownKey)?;
-        let ring = self.ring();
         let key = ring.verifying(&kid, now).ok_or(TokenError::UnknownKey)?;
         if key.alg != self.alg {
             return Err(TokenError::Header);
@@ -151,7 +195,24 @@ impl TokenService {
         v.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
         let data = jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &v)
             .map_err(|e| TokenError::Invalid(format!("{:?}", e.kind())))?;
-        Ok(data.claims)
+        self.check_lifetime(&data.claims, now)?;
+        Ok((data.claims, kid))
+    }
+
+    /// `exp` is chosen by whoever signed: one of our keys in someone else's hands, or this server
+    /// under an older configuration, could have picked any. No token may live longer than the
+    /// configured TTL (plus the leeway), counted from an `iat` that is not in the future (else a
+    /// short `exp - iat` far ahead would be a long life in disguise).
+    fn check_lifetime(&self, claims: &AccessClaims, now: Millis) -> Result<(), TokenError> {
+        let leeway = LEEWAY_SECS as i64;
+        let max_life = i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX).saturating_add(leeway);
+        if claims.iat > now / 1000 + leeway {
+            return Err(TokenError::Invalid("iat is in the future".into()));
+        }
+        if claims.exp.saturating_sub(claims.iat) > max_life {
+            return Err(TokenError::Invalid("lifetime exceeds the access-token TTL".into()));
+        }
+        Ok(())
     }
 }
 

@@ -271,6 +271,9 @@ fn check_limits(c: &Config, r: &mut Report) {
     if l.request_timeout.is_zero() || l.header_read_timeout.is_zero() {
         r.error("limits", "timeouts must be positive", "the defaults are 30s and 10s");
     }
+    if !(Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&l.denial_audit_window) {
+        r.error("limits.denial_audit_window", "must be between 1s and 1h", "the default is 1m");
+    }
     let rl = &c.rate_limit;
     for (key, v) in [
         ("rate_limit.login_per_ip_per_minute", rl.login_per_ip_per_minute),

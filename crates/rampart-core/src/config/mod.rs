@@ -366,6 +366,10 @@ pub struct LimitsConfig {
     /// How long a client may take to send its request head (slowloris defence).
     #[serde(with = "duration")]
     pub header_read_timeout: Duration,
+    /// Repeated `authz_denied` events of one actor on one target within this window are written
+    /// as one audit row with a `count`, so that a flood of denials cannot grow the log unbounded.
+    #[serde(with = "duration")]
+    pub denial_audit_window: Duration,
 }
 
 impl Default for LimitsConfig {
@@ -375,6 +379,7 @@ impl Default for LimitsConfig {
             max_json_depth: 32,
             request_timeout: Duration::from_secs(30),
             header_read_timeout: Duration::from_secs(10),
+            denial_audit_window: Duration::from_secs(60),
         }
     }
 }

@@ -16,10 +16,9 @@ use axum::extract::{FromRequestParts, Request};
 use axum::middleware::Next;
 use axum::response::Response;
 use http::request::Parts;
-use rampart_store::{AuditEvent, UserRow};
+use rampart_store::UserRow;
 
 use super::{Authenticated, RequestContext};
-use crate::routes::audit::{Audit, record};
 use crate::{ApiError, AppState};
 
 /// A role name known at compile time.
@@ -61,15 +60,9 @@ impl<R: Role> FromRequestParts<AppState> for RequireRole<R> {
             // A signed-in user probing for privileged routes is worth a line in the audit log.
             // The target names the missing role; the request id leads to the access-log line
             // with the method and path (a nested router only sees the path below its prefix).
+            // Repeats are coalesced into one row with a count (see `denial_audit`).
             if let Ok(ctx) = RequestContext::from_request_parts(parts, state).await {
-                let target = format!("role:{}", R::NAME);
-                let event = Audit {
-                    action: AuditEvent::AuthzDenied,
-                    actor_id: Some(&auth.user.id),
-                    target: Some(&target),
-                    outcome: "denied",
-                };
-                record(state, &ctx, event).await;
+                state.denials.note(&ctx, Some(&auth.user.id), "role", format!("role:{}", R::NAME));
             }
             return Err(ApiError::Forbidden("this needs a role you do not have"));
         }

@@ -79,7 +79,7 @@ pub async fn run(path: Option<&Path>) -> Result<(), Failure> {
     spawn_metrics_listener(c_metrics_listen, header_timeout, profile).await?;
     spawn_housekeeping(store.clone());
     crate::revocation_feed::spawn(state.clone(), rebuilt_at);
-    spawn_key_reload(state, keys_watch);
+    spawn_key_reload(state.clone(), keys_watch);
     tracing::info!(addr = %addr, hash_workers = workers, "listening");
     // On a worker thread: a future polled by `block_on` runs on the main thread, outside the
     // worker pool, and the accept loop would compete with the workers instead of being
@@ -88,6 +88,8 @@ pub async fn run(path: Option<&Path>) -> Result<(), Failure> {
         .await
         .map_err(|e| Failure::runtime(format!("server task: {e}")))?
         .map_err(|e| Failure::runtime(format!("server: {e}")))?;
+    // Repeated denials counted since their first row was written go to the audit log now.
+    state.denials.flush(Duration::from_secs(5)).await;
     store.close().await;
     Ok(())
 }

@@ -508,6 +508,18 @@ declared = ["manager"]
         bytes
     }
 
+    /// Asks the server to shut down (SIGTERM) and waits until it has exited, at most 20 s.
+    pub fn terminate(&mut self) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success(), "kill -TERM {pid}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(std::time::Instant::now() < deadline, "the server did not exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Stops the server (the data directory stays for a successor).
     pub fn stop(&mut self) {
         let _ = self.child.kill();

@@ -13,6 +13,8 @@ mod cli;
 mod client_ip;
 mod config_lints;
 mod csrf;
+mod cursors;
+mod denials;
 mod email_verification;
 mod enumeration;
 mod hashing;

@@ -125,6 +125,13 @@ async fn cross_user_access_is_404_and_changes_nothing() {
         assert_eq!(ghost.body, r.body, "{method}: a foreign record must look exactly like a missing one");
     }
     assert_eq!(snapshot(&app, "res_orders").await, before, "a denied request changed data");
+    // Denials are written off the response path (issue 11): give the writer a moment.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while app.count("audit_log WHERE action = 'authz_denied'").await < audit_before + 3
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     assert_eq!(app.count("audit_log WHERE action = 'authz_denied'").await, audit_before + 3, "denials are audited");
     let pool = app.db().await;
     let (actor, target): (Option<String>, Option<String>) = sqlx::query_as(

@@ -395,3 +395,70 @@ async fn key_rotation_keeps_old_tokens_valid_and_lists_both_keys() {
     assert_eq!(me(&app, &after.access).await.status, 200);
     assert!(pyjwt(&before.access, &app.get("/.well-known/jwks.json").await.text(), "RS256").is_ok());
 }
+
+#[tokio::test]
+async fn a_validly_signed_token_that_lives_longer_than_the_ttl_is_refused() {
+    // TTL 10 min, leeway 30 s: a token's `exp - iat` may be at most 630 s.
+    let app = TestApp::spawn().await;
+    let email = new_user(&app).await;
+    let g = password_grant(&app, &email).await;
+    let (kid, pem) = server_key(&app);
+    let base = claims_of(&g.access);
+    let signed = |iat: i64, nbf: i64, exp: i64| {
+        let mut c = base.clone();
+        c["iat"] = json!(iat);
+        c["nbf"] = json!(nbf);
+        c["exp"] = json!(exp);
+        sign_rs256(&pem, &kid, &c)
+    };
+    let t = now();
+    // The control: the server's own key and the longest lifetime the configuration allows.
+    assert_eq!(me(&app, &signed(t, t, t + 630)).await.status, 200, "a token within TTL + leeway must pass");
+    // The same key (think: leaked, or an older config with a longer TTL), a lifetime beyond it.
+    for (name, token) in [
+        ("one hour", signed(t, t, t + 3600)),
+        ("one year", signed(t, t, t + 365 * 86400)),
+        ("ttl + leeway + 1 s", signed(t, t, t + 631)),
+        // A short `exp - iat` that starts in the future is a long-lived token in disguise.
+        ("iat in the future", signed(t + 86400, t, t + 86400 + 300)),
+    ] {
+        let r = me(&app, &token).await;
+        r.assert_problem(401);
+        assert!(r.header("www-authenticate").is_some_and(|h| h.starts_with("Bearer")), "{name}");
+    }
+    // Verified tokens are cached: asking twice changes nothing.
+    assert_eq!(me(&app, &signed(t, t, t + 3600)).await.status, 401);
+}
+
+#[tokio::test]
+async fn a_removed_key_stops_verifying_its_tokens_at_once_even_cached_ones() {
+    let app = TestApp::builder().env("AUTH__KEYS_RELOAD_INTERVAL", "1s").spawn().await;
+    let email = new_user(&app).await;
+    let old = password_grant(&app, &email).await;
+    let old_kid = header_of(&old.access)["kid"].as_str().unwrap().to_owned();
+
+    // A second key, which signs once it is a reload interval old.
+    let cfg = app.config_path.display().to_string();
+    let (code, out, err) = run_cli(
+        &["keys", "rotate", "--config", &cfg],
+        None,
+        app.dir.path(),
+        &[("RAMPART_AUTH__KEYS_RELOAD_INTERVAL", "1s")],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    tokio::time::sleep(std::time::Duration::from_millis(3000)).await;
+    let new = password_grant(&app, &email).await;
+    assert_ne!(header_of(&new.access)["kid"].as_str().unwrap(), old_kid, "the new key signs");
+    // The old key's token verifies with the ring as it is now, and is cached from here on.
+    assert_eq!(me(&app, &old.access).await.status, 200);
+    assert_eq!(me(&app, &old.access).await.status, 200);
+
+    // The operator removes the old key (compromised, say). Once the ring is reloaded, its tokens
+    // are refused, not when their cached verification would have expired.
+    std::fs::remove_file(app.dir.path().join("keys").join(format!("{old_kid}.pem"))).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(3000)).await;
+    let jwks = app.get("/.well-known/jwks.json").await.json();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 1, "the ring was reloaded: {jwks}");
+    me(&app, &old.access).await.assert_problem(401);
+    assert_eq!(me(&app, &new.access).await.status, 200, "tokens of the remaining key still work");
+}

@@ -46,6 +46,10 @@ pub struct AuditView {
     ip: Option<String>,
     request_id: Option<String>,
     outcome: String,
+    /// How many occurrences the event stands for: 1, except for repeated `authz_denied` of one
+    /// actor on one target within `limits.denial_audit_window`, written as one event (with the
+    /// last one's `at`, `ip` and `request_id`).
+    count: i64,
 }
 
 impl From<&AuditRow> for AuditView {
@@ -59,11 +63,12 @@ impl From<&AuditRow> for AuditView {
             ip: r.ip.clone(),
             request_id: r.request_id.clone(),
             outcome: r.outcome.clone(),
+            count: r.count,
         }
     }
 }
 
-const CURSOR_TAG: &str = "audit";
+const CURSOR_LIST: &str = "audit";
 
 #[tracing::instrument(skip_all)]
 pub async fn list(
@@ -75,7 +80,7 @@ pub async fn list(
     let limit = page::limit(q.get("limit"))?;
     let before = match q.get("cursor") {
         Some(c) => Some(
-            page::decode_cursor(CURSOR_TAG, c)?
+            page::decode_cursor(&state.cursors, CURSOR_LIST, c)?
                 .parse::<i64>()
                 .ok()
                 .filter(|seq| *seq > 0)
@@ -96,6 +101,6 @@ pub async fn list(
         rows,
         limit,
         |r| AuditView::from(r),
-        |r| page::encode_cursor(CURSOR_TAG, &r.seq.to_string()),
+        |r| page::encode_cursor(&state.cursors, CURSOR_LIST, &r.seq.to_string()),
     )))
 }

@@ -46,7 +46,7 @@ impl AdminUserView {
     }
 }
 
-const CURSOR_TAG: &str = "users";
+const CURSOR_LIST: &str = "users";
 
 #[tracing::instrument(skip_all)]
 pub async fn list(
@@ -56,7 +56,7 @@ pub async fn list(
 ) -> Result<Json<Page<AdminUserView>>, ApiError> {
     let q = page::params(&uri, &["limit", "cursor", "email"])?;
     let limit = page::limit(q.get("limit"))?;
-    let cursor = q.get("cursor").map(|c| user_cursor(c)).transpose()?;
+    let cursor = q.get("cursor").map(|c| user_cursor(&state, c)).transpose()?;
     let email = q.get("email").map(|e| Email::parse(e).map_err(|e| invalid("email", &e.to_string()))).transpose()?;
     let rows = state
         .store
@@ -71,12 +71,12 @@ pub async fn list(
         rows,
         limit,
         |u| AdminUserView::new(u, now),
-        |u| page::encode_cursor(CURSOR_TAG, &format!("{}:{}", u.created_at, u.id)),
+        |u| page::encode_cursor(&state.cursors, CURSOR_LIST, &format!("{}:{}", u.created_at, u.id)),
     )))
 }
 
-fn user_cursor(raw: &str) -> Result<(Millis, String), ApiError> {
-    let position = page::decode_cursor(CURSOR_TAG, raw)?;
+fn user_cursor(state: &AppState, raw: &str) -> Result<(Millis, String), ApiError> {
+    let position = page::decode_cursor(&state.cursors, CURSOR_LIST, raw)?;
     position
         .split_once(':')
         .and_then(|(at, id)| Some((at.parse::<Millis>().ok()?, id)))

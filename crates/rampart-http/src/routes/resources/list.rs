@@ -3,13 +3,16 @@
 //! Query parameters: `limit` (1..=100, default 50), `cursor` (opaque, from `next_cursor`),
 //! `sort` (`field` or `-field`), and filters `field=v`, `field__ne`, `__gt`, `__gte`, `__lt`,
 //! `__lte`. Values are parsed by the field's type; anything else is 400 naming the parameter.
+//!
+//! The cursor is sealed (see `rampart_core::cursor`) for this resource, sort column and
+//! direction: a forged or edited cursor, or one from another list or sort, is 400 naming `cursor`.
+//! Behind the seal its sort value is still typed strictly by the column's kind, as if untrusted.
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rampart_core::resources::{Action, Field, Kind, Resource, SqlValue, value};
 use rampart_store::{Filter, Op, Record, Sort};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Caller, body, resource};
@@ -83,11 +86,11 @@ pub async fn list(
         }
     }
     let sort_field = column(res, &sort.column).ok_or_else(|| bad("sort", "unknown field"))?;
-    let after = cursor.map(|c| decode_cursor(c, &sort, &sort_field)).transpose()?;
+    let after = cursor.map(|c| decode_cursor(&state, res, c, &sort, &sort_field)).transpose()?;
     let mut rows = state.store.list_records(res, &scope, &filters, &sort, after, limit + 1).await?;
     let next = if rows.len() > limit as usize {
         rows.truncate(limit as usize);
-        rows.last().map(|last| encode_cursor(res, last, &sort, &sort_field))
+        rows.last().map(|last| encode_cursor(&state, res, last, &sort, &sort_field))
     } else {
         None
     };
@@ -127,7 +130,22 @@ fn filter(res: &Resource, caller: &Caller, key: &str, raw: &str) -> Result<Filte
     Ok(Filter { column: name.to_owned(), op, value })
 }
 
-fn encode_cursor(res: &Resource, last: &Record, sort: &Sort, field: &Field) -> String {
+/// The list a cursor belongs to: resource, sort column, direction. A cursor sealed for one does
+/// not open for another, so a position is never compared against a column of another type.
+fn cursor_context(res: &Resource, sort: &Sort) -> String {
+    let direction = if sort.descending { "desc" } else { "asc" };
+    format!("records/{}/{}/{direction}", res.name, sort.column)
+}
+
+/// What a record cursor holds: the last row's sort value and id.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Position {
+    v: Value,
+    id: String,
+}
+
+fn encode_cursor(state: &AppState, res: &Resource, last: &Record, sort: &Sort, field: &Field) -> String {
     let v = match sort.column.as_str() {
         "id" => Value::String(last.id.clone()),
         "created_at" => Value::from(last.created_at),
@@ -138,30 +156,43 @@ fn encode_cursor(res: &Resource, last: &Record, sort: &Sort, field: &Field) -> S
             .iter()
             .find(|(n, _)| n == c)
             .map(|(_, v)| match (&field.kind, v) {
+                // Timestamps travel as their stored milliseconds, not as RFC 3339 text.
                 (Kind::Timestamp, SqlValue::Int(ms)) => Value::from(*ms),
                 (k, v) => body::to_json(k, v),
             })
             .unwrap_or(Value::Null),
     };
-    let raw = json!({ "s": sort.column, "d": sort.descending, "v": v, "id": last.id });
-    URL_SAFE_NO_PAD.encode(raw.to_string())
+    let payload = json!({ "v": v, "id": last.id }).to_string();
+    state.cursors.seal(&cursor_context(res, sort), payload.as_bytes())
 }
 
-fn decode_cursor(c: &str, sort: &Sort, field: &Field) -> Result<(SqlValue, String), ApiError> {
+fn decode_cursor(
+    state: &AppState,
+    res: &Resource,
+    c: &str,
+    sort: &Sort,
+    field: &Field,
+) -> Result<(SqlValue, String), ApiError> {
     let invalid = || bad("cursor", "invalid cursor; use next_cursor from the previous page with the same sort");
-    let bytes = URL_SAFE_NO_PAD.decode(c).map_err(|_| invalid())?;
-    let v: Value = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
-    if v["s"].as_str() != Some(sort.column.as_str()) || v["d"].as_bool() != Some(sort.descending) {
+    let payload = state.cursors.open(&cursor_context(res, sort), c).ok_or_else(invalid)?;
+    let position: Position = serde_json::from_slice(&payload).map_err(|_| invalid())?;
+    if uuid::Uuid::parse_str(&position.id).is_err() {
         return Err(invalid());
     }
-    let id = v["id"].as_str().filter(|s| uuid::Uuid::parse_str(s).is_ok()).ok_or_else(invalid)?.to_owned();
-    let value = match (&field.kind, &v["v"]) {
-        (Kind::Timestamp | Kind::Integer { .. }, Value::Number(n)) => n.as_i64().map(SqlValue::Int),
-        (Kind::Number { .. }, Value::Number(n)) => n.as_f64().map(SqlValue::Float),
+    let value = typed_value(&field.kind, &position.v).ok_or_else(invalid)?;
+    Ok((value, position.id))
+}
+
+/// A sort value read back from a cursor, typed strictly by the column's kind. The statement binds
+/// it against that column: PostgreSQL answers a string bound for a BIGINT or BOOLEAN column, or a
+/// NUL byte in text, with an error (a 500), where we owe the client a 400.
+fn typed_value(kind: &Kind, v: &Value) -> Option<SqlValue> {
+    match (kind, v) {
+        (Kind::Integer { .. } | Kind::Timestamp, Value::Number(n)) => n.as_i64().map(SqlValue::Int),
+        (Kind::Number { .. }, Value::Number(n)) => n.as_f64().filter(|f| f.is_finite()).map(SqlValue::Float),
         (Kind::Boolean, Value::Bool(b)) => Some(SqlValue::Bool(*b)),
-        (_, Value::String(s)) => Some(SqlValue::Text(s.clone())),
+        (Kind::Uuid, Value::String(s)) if uuid::Uuid::parse_str(s).is_ok() => Some(SqlValue::Text(s.clone())),
+        (Kind::String { .. } | Kind::Enum(_), Value::String(s)) if !s.contains('\0') => Some(SqlValue::Text(s.clone())),
         _ => None,
     }
-    .ok_or_else(invalid)?;
-    Ok((value, id))
 }

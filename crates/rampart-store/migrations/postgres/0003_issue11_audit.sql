@@ -1,0 +1,6 @@
+-- How many occurrences one audit row stands for. Repeated `authz_denied` events of one actor on
+-- one target are folded into one row per window (rampart-http's `denial_audit`), so that a flood
+-- of denials cannot grow this append-only table without bound; every other event is one row, 1.
+-- A constant default adds the column without rewriting (or updating) the existing rows, so the
+-- append-only triggers do not fire. The runtime role's table-level SELECT and INSERT cover it.
+ALTER TABLE audit_log ADD COLUMN count BIGINT NOT NULL DEFAULT 1 CHECK (count >= 1);
