@@ -127,7 +127,7 @@ impl IntoResponse for ApiError {
             ApiError::EmailNotVerified => problem(
                 StatusCode::FORBIDDEN,
                 "email-not-verified",
-                "this email address is not verified yet: follow the link we mailed (a new one is on its way)".into(),
+                "this email address is not verified yet: follow the link we mailed (a new one is sent at most every ten minutes)".into(),
                 None,
             ),
             ApiError::InvalidToken => problem(

@@ -330,7 +330,7 @@ fn check_misc(c: &Config, r: &mut Report) {
     if (url.starts_with("postgres://") || url.starts_with("postgresql://")) && c.redis.url.is_none() {
         r.warn(
             "redis.url",
-            "PostgreSQL without Redis: rate limits, unknown-email lockouts and the revocation set stay in each process, so several instances would not share them",
+            "PostgreSQL without Redis: rate limits stay in each process, so several instances would not share them (and revocations reach the others through the database within seconds, not at once)",
             "set redis.url when running more than one instance (see docs/deployment.md)",
         );
     }

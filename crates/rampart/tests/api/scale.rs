@@ -109,7 +109,7 @@ async fn lockouts_are_shared_across_instances() {
             assert_eq!(login_as(app, &ip, target, OTHER_STRONG_PASSWORD).await.status, 401);
         }
         // Locked on the other instance too, even with the right password; for an unknown email
-        // exactly alike (the count lives in Redis there, not in the database).
+        // exactly alike (both counts live in the shared database).
         let r = login_as(&b, &ip, target, STRONG_PASSWORD).await;
         r.assert_problem(423);
         assert!(r.header("retry-after").is_some());
