@@ -217,3 +217,28 @@ impl From<rampart_core::auth::hasher::HashError> for ApiError {
         }
     }
 }
+
+/// The flows' outcomes as HTTP: the one place where it is decided which of them share an answer.
+impl From<crate::flows::AuthError> for ApiError {
+    fn from(e: crate::flows::AuthError) -> Self {
+        use crate::flows::AuthError as A;
+        match e {
+            // An unknown email and a wrong password: same status, same bytes.
+            A::InvalidCredentials => ApiError::Unauthorized("invalid email or password"),
+            A::Locked { retry_after_secs } => ApiError::Locked(retry_after_secs),
+            A::RateLimited(refusal) => ApiError::RateLimited(refusal),
+            A::EmailNotVerified => ApiError::EmailNotVerified,
+            A::MfaRequired(token) => ApiError::MfaRequired(token),
+            A::InvalidChallenge => ApiError::Unauthorized("invalid or expired mfa_token"),
+            A::InvalidCode => ApiError::Unauthorized("invalid code"),
+            A::InvalidRefreshToken => ApiError::Unauthorized("invalid or expired refresh token"),
+            A::InvalidMailedToken => ApiError::InvalidToken,
+            A::EmailTaken => ApiError::Conflict("an account with this email already exists"),
+            A::PasswordChangedMeanwhile => ApiError::Conflict("the password was changed by another request meanwhile"),
+            A::Invalid(errors) => ApiError::Validation(errors),
+            A::Hash(e) => e.into(),
+            A::Store(e) => e.into(),
+            A::Internal(cause) => ApiError::Internal(cause),
+        }
+    }
+}

@@ -4,6 +4,7 @@ mod cookie;
 mod denial_audit;
 mod error;
 mod extract;
+pub mod flows;
 pub mod metrics;
 mod middleware;
 mod openapi;

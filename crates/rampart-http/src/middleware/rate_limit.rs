@@ -5,7 +5,7 @@
 //! `/auth/password/forgot` and `/auth/register` (see [`LOGIN_ROUTES`]). The other login
 //! budgets are keyed partly on the account, which is in the body, and the token endpoint's
 //! password grant is told apart from its refresh grant only by the body: those are spent by
-//! `routes::auth::credentials::login_gate`, the first thing the shared credential check does.
+//! `flows::budget::spend_login_budgets`, the first thing the password step does.
 //! The per-user budget needs a verified identity, so it is spent by the `Authenticated`
 //! extractor.
 
@@ -23,7 +23,7 @@ const EXEMPT: &[&str] = &["/healthz", "/readyz"];
 
 /// Routes under the strict login budgets instead of this one. Their per-IP login budget is spent
 /// here, before the body is even read, so that a client over it costs as little as possible; the
-/// handler then spends the account and global budgets (see `credentials::login_gate`) and, told
+/// handler then spends the account and global budgets (see `flows::budget::spend_login_budgets`) and, told
 /// by [`LoginIpSpent`], not the per-IP one again. A route missing from this list still gets the
 /// API budget here and the full login gate in its handler, so forgetting it fails safe.
 /// (`/auth/token` is not here: only its password grant is a login, and only the body says so.)

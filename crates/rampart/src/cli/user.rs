@@ -8,8 +8,9 @@ use rampart_core::clock::now_ms;
 use rampart_core::config::{Config, Profile};
 use rampart_core::email::Email;
 use rampart_core::password::PasswordPolicy;
+use rampart_http::flows::AuthError;
 use rampart_mail::templates::{self, RemovedBy};
-use rampart_store::{AuditEvent, MfaReset, NewAuditEvent, NewUser, Store, StoreError};
+use rampart_store::{AuditEvent, MfaReset, NewAuditEvent, Store, StoreError};
 use secrecy::SecretString;
 
 use crate::Failure;
@@ -38,22 +39,12 @@ pub async fn create(path: Option<&Path>, email: &str, role: Option<&str>) -> Res
 
     let store = super::open_store(c, &super::registry(c)?).await?;
     let hasher = Hasher::start(c.auth.password_hash.params(), 1, 1).map_err(|e| Failure::runtime(e.to_string()))?;
-    let hash = hasher.hash(password).await.map_err(|e| Failure::runtime(e.to_string()))?;
-    let id = rampart_core::token::new_id();
-    let user = store
-        .insert_user(&NewUser {
-            id: &id,
-            email: email.as_str(),
-            email_normalized: email.normalized(),
-            password_hash: &hash,
-            roles: &roles,
-            now: now_ms(),
-        })
-        .await
-        .map_err(|e| match e {
-            StoreError::Conflict => Failure::runtime(format!("a user with email {} already exists", email.as_str())),
-            e => Failure::runtime(e.to_string()),
-        })?;
+    // The registration flow's own account creation: one way to hash and store a new account.
+    let created = rampart_http::flows::registration::create_account(&store, &hasher, &email, password, &roles).await;
+    let user = created.map_err(|e| match e {
+        AuthError::EmailTaken => Failure::runtime(format!("a user with email {} already exists", email.as_str())),
+        e => Failure::runtime(e.to_string()),
+    })?;
     store.close().await;
     println!("created user {} <{}> with roles {}", user.id, user.email, user.roles);
     Ok(())

@@ -2,14 +2,11 @@
 
 use axum::extract::State;
 use http::StatusCode;
-use rampart_core::clock::now_ms;
-use rampart_core::token::{self, TokenHash};
-use rampart_store::AuditEvent;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::super::audit::{Audit, record};
 use crate::extract::{ApiJson, RequestContext};
+use crate::flows::recovery;
 use crate::{ApiError, AppState};
 
 #[derive(Deserialize)]
@@ -24,18 +21,6 @@ pub async fn verify(
     ctx: RequestContext,
     ApiJson(body): ApiJson<VerifyRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let presented = body.token.expose_secret();
-    if !token::well_formed(presented) {
-        return Err(ApiError::InvalidToken);
-    }
-    let user_id =
-        state.store.verify_email(TokenHash::of(presented).as_str(), now_ms()).await?.ok_or(ApiError::InvalidToken)?;
-    let event = Audit {
-        action: AuditEvent::EmailVerified,
-        actor_id: Some(&user_id),
-        target: Some(&user_id),
-        outcome: "success",
-    };
-    record(&state, &ctx, event).await;
+    recovery::verify_email(&state, &ctx, &body.token).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -4,17 +4,17 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use http::{HeaderMap, StatusCode, header};
-use rampart_core::clock::{duration_ms, now_ms};
-use rampart_core::token::{self, TokenHash};
-use rampart_store::{AuditEvent, NewSession, SessionKind, UserRow};
+use rampart_core::token;
+use rampart_store::{AuditEvent, UserRow};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::super::audit::{Audit, record};
-use super::credentials::{Flow, first_factor};
 use crate::cookie::{clear_session, session_value, set_session};
 use crate::extract::{ApiJson, Authenticated, Credential, RequestContext};
+use crate::flows::password_login::{Flow, password_step};
+use crate::flows::sessions;
 use crate::middleware::LoginIpSpent;
 use crate::views::UserView;
 use crate::{ApiError, AppState};
@@ -35,7 +35,7 @@ pub async fn login(
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
     let ip_spent = ip_spent.map(|Extension(s)| s);
-    let user = first_factor(&state, &ctx, &body.email, body.password, ip_spent, Flow::Cookie).await?;
+    let user = password_step(&state, &ctx, &body.email, body.password, ip_spent, Flow::Cookie).await?;
     start_session(&state, &ctx, &headers, &user).await
 }
 
@@ -47,42 +47,11 @@ pub(super) async fn start_session(
     headers: &HeaderMap,
     user: &UserRow,
 ) -> Result<Response, ApiError> {
-    // A login always starts a new session with a new value (no fixation); a session the browser
-    // still carried is revoked rather than left alive beside it.
-    if let Some(old) = session_value(headers).filter(|v| token::well_formed(v))
-        && let Some(s) = state.store.session_by_hash(TokenHash::of(old).as_str()).await?
-    {
-        state.end_login(&s.session_id, &s.user.id).await?;
-    }
-    let (value, hash) = token::generate();
-    let now = now_ms();
+    let session = sessions::open_cookie_session(state, ctx, session_value(headers), user).await?;
     let absolute = state.config.auth.session_absolute_timeout;
-    let session_id = token::new_id();
-    let ip = ctx.ip.to_string();
-    state
-        .store
-        .insert_session(&NewSession {
-            id: &session_id,
-            kind: SessionKind::Cookie,
-            token_hash: Some(hash.as_str()),
-            user_id: &user.id,
-            now,
-            expires_at: now + duration_ms(absolute),
-            ip: Some(&ip),
-            user_agent: ctx.user_agent.as_deref(),
-        })
-        .await?;
-    let event = Audit {
-        action: AuditEvent::LoginSuccess,
-        actor_id: Some(&user.id),
-        target: Some(&session_id),
-        outcome: "success",
-    };
-    record(state, ctx, event).await;
-
-    let cookie = set_session(value.expose_secret(), absolute.as_secs())
+    let cookie = set_session(session.value.expose_secret(), absolute.as_secs())
         .ok_or_else(|| ApiError::Internal("session cookie could not be built".into()))?;
-    let body = json!({ "user": UserView::from(user), "csrf_token": token::csrf_token(&value) });
+    let body = json!({ "user": UserView::from(user), "csrf_token": session.csrf_token });
     Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
 }
 

@@ -18,25 +18,23 @@ use http::{HeaderMap, StatusCode};
 use rampart_core::auth::totp::{self, Totp};
 use rampart_core::clock::now_ms;
 use rampart_core::password::check_length;
-use rampart_core::token::{self, TokenHash};
 use rampart_mail::templates::{self, RemovedBy};
-use rampart_store::{AuditEvent, MfaProof, UserRow};
+use rampart_store::AuditEvent;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::super::audit::{Audit, record};
-use super::credentials::{Attempt, Flow, login_gate};
-use super::reauth::reauthenticate;
 use crate::error::FieldError;
 use crate::extract::{ApiJson, Authenticated, RequestContext};
+use crate::flows::password_login::Flow;
+use crate::flows::reauth::reauthenticate;
+use crate::flows::second_factor::{self, open_totp, read_proof, record_failure, step_i64, unix_secs};
 use crate::middleware::LoginIpSpent;
 use crate::{ApiError, AppState};
 
 const ALREADY_ENABLED: ApiError =
     ApiError::Conflict("two-factor authentication is already enabled: disable it before setting it up again");
-const BAD_CHALLENGE: ApiError = ApiError::Unauthorized("invalid or expired mfa_token");
-const BAD_CODE: ApiError = ApiError::Unauthorized("invalid code");
 const BAD_REAUTH: ApiError = ApiError::Forbidden("the password or code is not correct");
 const BAD_PASSWORD: ApiError = ApiError::Forbidden("the password is not correct");
 /// Longer than any code we issue (a recovery code with spaces); longer input is refused unread.
@@ -170,69 +168,12 @@ pub async fn verify(
     ApiJson(body): ApiJson<VerifyRequest>,
 ) -> Result<Response, ApiError> {
     let code = code_field(&body.code).map_err(one)?;
-    let presented = body.mfa_token.expose_secret();
-    if !token::well_formed(presented) {
-        return Err(BAD_CHALLENGE);
-    }
-    let hash = TokenHash::of(presented);
-    let challenge = state.store.mfa_challenge(hash.as_str(), now_ms()).await?.ok_or(BAD_CHALLENGE)?;
-    let flow = Flow::parse(&challenge.flow).ok_or(BAD_CHALLENGE)?;
-    let user = state.store.user_by_id(&challenge.user_id).await?.ok_or(BAD_CHALLENGE)?;
-    login_gate(&state, &ctx, Some(&user.email_normalized), ip_spent.map(|Extension(s)| s)).await?;
-    // Reserved before the code is looked at, like a password attempt: a burst of codes sent
-    // together gets what the lockout rule allows, and the rest 423 unchecked.
-    let attempt = Attempt::reserve(&state, &ctx, Some(&user), &user.email_normalized).await?;
-    let proof = read_proof(&state, &user, &code).await?;
-    let completed = match &proof {
-        Some(p) => state.store.complete_mfa(hash.as_str(), &user.id, p.as_store(), now_ms()).await?,
-        None => false,
-    };
-    if !completed {
-        state.store.fail_mfa_challenge(hash.as_str()).await?;
-        record_failure(&state, &ctx, &user).await;
-        attempt.failed(&state, &ctx).await;
-        return Err(BAD_CODE);
-    }
-    attempt.complete(&state, &user).await?;
+    let ip_spent = ip_spent.map(|Extension(s)| s);
+    let (user, flow) = second_factor::complete(&state, &ctx, &body.mfa_token, &code, ip_spent).await?;
     match flow {
         Flow::Cookie => super::login::start_session(&state, &ctx, &headers, &user).await,
         Flow::Token => Ok(Json(super::token::password_grant(&state, &ctx, &user).await?).into_response()),
     }
-}
-
-async fn record_failure(state: &AppState, ctx: &RequestContext, user: &UserRow) {
-    let event =
-        Audit { action: AuditEvent::MfaFailure, actor_id: Some(&user.id), target: Some(&user.id), outcome: "failure" };
-    record(state, ctx, event).await;
-}
-
-/// A second-factor proof, owned: a TOTP step or a recovery code's hash.
-enum Proof {
-    Totp(i64),
-    Recovery(TokenHash),
-}
-
-impl Proof {
-    fn as_store(&self) -> MfaProof<'_> {
-        match self {
-            Proof::Totp(step) => MfaProof::Totp(*step),
-            Proof::Recovery(hash) => MfaProof::Recovery(hash.as_str()),
-        }
-    }
-}
-
-/// What `code` proves: six digits are a TOTP code of the enabled secret (checked here, spent by
-/// the store), anything else may be a recovery code (looked up by the store). `None`: it cannot
-/// be right.
-async fn read_proof(state: &AppState, user: &UserRow, code: &str) -> Result<Option<Proof>, ApiError> {
-    if code.len() == totp::DIGITS && code.bytes().all(|b| b.is_ascii_digit()) {
-        let Some(row) = state.store.totp_secret(&user.id).await?.filter(|r| r.enabled_at.is_some()) else {
-            return Ok(None);
-        };
-        let step = open_totp(state, user, &row.secret_enc)?.matching_step(code, unix_secs());
-        return Ok(step.map(|s| Proof::Totp(step_i64(s))));
-    }
-    Ok(totp::recovery_code_hash(code).map(Proof::Recovery))
 }
 
 /// The code as typed, without the spaces apps and people put in it; refused when too long.
@@ -259,19 +200,6 @@ fn code_and_password(code: &str, password: &SecretString) -> Result<String, ApiE
 
 fn one(e: FieldError) -> ApiError {
     ApiError::Validation(vec![e])
-}
-
-fn open_totp(state: &AppState, user: &UserRow, sealed: &str) -> Result<Totp, ApiError> {
-    let secret = state.data_key.open(sealed, &user.id).map_err(internal)?;
-    Totp::new(secret, &state.config.auth.totp_issuer, &user.email).map_err(internal)
-}
-
-fn unix_secs() -> u64 {
-    u64::try_from(now_ms() / 1000).unwrap_or(0)
-}
-
-fn step_i64(step: u64) -> i64 {
-    i64::try_from(step).unwrap_or(i64::MAX)
 }
 
 fn internal(e: impl std::fmt::Display) -> ApiError {

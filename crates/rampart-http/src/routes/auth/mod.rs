@@ -1,14 +1,11 @@
 //! `/auth`: registration, login, logout, CSRF token, the caller's own profile, second factor,
 //! password change and recovery, email verification, the caller's sessions.
 
-mod credentials;
 mod email;
 mod login;
-mod mailing;
 mod me;
 mod mfa;
 mod password;
-mod reauth;
 mod register;
 mod sessions;
 mod token;

@@ -6,19 +6,17 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use rampart_core::clock::now_ms;
-use rampart_core::email::Email;
 use rampart_core::password::check_length;
-use rampart_core::token::{self, TokenHash};
-use rampart_store::{AuditEvent, Purpose};
-use secrecy::{ExposeSecret, SecretString};
+use rampart_store::AuditEvent;
+use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::super::audit::{Audit, record};
-use super::credentials::login_gate;
-use super::reauth::reauthenticate;
 use crate::error::FieldError;
 use crate::extract::{ApiJson, Authenticated, RequestContext};
+use crate::flows::reauth::reauthenticate;
+use crate::flows::{AuthError, recovery};
 use crate::middleware::LoginIpSpent;
 use crate::{ApiError, AppState};
 
@@ -70,7 +68,7 @@ pub async fn change(
         .store
         .change_password(&user.id, &user.password_hash, &new_hash, &auth.session_id, now)
         .await?
-        .ok_or(ApiError::Conflict("the password was changed by another request meanwhile"))?;
+        .ok_or(AuthError::PasswordChangedMeanwhile)?;
     state.revoke_token_logins(&revoked, now).await;
     let event = Audit {
         action: AuditEvent::PasswordChanged,
@@ -89,9 +87,8 @@ pub struct ForgotRequest {
     email: String,
 }
 
-/// `POST /auth/password/forgot`: always 202 with the same body. Everything that depends on
-/// whether the account exists (the lookup, the token, the mail, the audit event) happens after
-/// the answer, in a background task, so neither the body nor the timing tells.
+/// `POST /auth/password/forgot`: always 202 with the same body (see
+/// [`recovery::request_reset`]).
 #[tracing::instrument(skip_all)]
 pub async fn forgot(
     State(state): State<AppState>,
@@ -99,29 +96,7 @@ pub async fn forgot(
     ip_spent: Option<Extension<LoginIpSpent>>,
     ApiJson(body): ApiJson<ForgotRequest>,
 ) -> Result<Response, ApiError> {
-    let email =
-        Email::parse(&body.email).map_err(|e| ApiError::Validation(vec![FieldError::new("email", e.to_string())]))?;
-    login_gate(&state, &ctx, Some(email.normalized()), ip_spent.map(|Extension(s)| s)).await?;
-    let (state2, ctx2) = (state.clone(), ctx.clone());
-    tokio::spawn(async move {
-        let found = match state2.store.user_by_email(email.normalized()).await {
-            Ok(found) => found,
-            Err(e) => {
-                tracing::error!(error = %e, "forgot-password lookup failed; no mail sent");
-                return;
-            }
-        };
-        if let Some(user) = &found {
-            super::mailing::send_reset(&state2, user);
-        }
-        let event = Audit {
-            action: AuditEvent::PasswordResetRequested,
-            actor_id: found.as_ref().map(|u| u.id.as_str()),
-            target: Some(email.normalized()),
-            outcome: if found.is_some() { "success" } else { "failure" },
-        };
-        record(&state2, &ctx2, event).await;
-    });
+    recovery::request_reset(&state, &ctx, &body.email, ip_spent.map(|Extension(s)| s)).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "status": "reset_requested" }))).into_response())
 }
 
@@ -140,31 +115,6 @@ pub async fn reset(
     ctx: RequestContext,
     ApiJson(body): ApiJson<ResetRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let presented = body.token.expose_secret();
-    if !token::well_formed(presented) {
-        return Err(ApiError::InvalidToken);
-    }
-    let hash = TokenHash::of(presented);
-    // Looked up (not spent) first, so that a bad token costs no password hash.
-    let user = state
-        .store
-        .account_token_user(hash.as_str(), Purpose::PasswordReset, now_ms())
-        .await?
-        .ok_or(ApiError::InvalidToken)?;
-    if let Err(e) = state.policy.check(&body.new_password, &[user.email_normalized.as_str()]) {
-        return Err(ApiError::Validation(vec![FieldError::new("new_password", e.to_string())]));
-    }
-    let new_hash = state.hasher.hash(body.new_password).await?;
-    let now = now_ms();
-    let revoked =
-        state.store.reset_password(hash.as_str(), &user.id, &new_hash, now).await?.ok_or(ApiError::InvalidToken)?;
-    state.revoke_token_logins(&revoked, now).await;
-    let event = Audit {
-        action: AuditEvent::PasswordResetCompleted,
-        actor_id: Some(&user.id),
-        target: Some(&user.id),
-        outcome: "success",
-    };
-    record(&state, &ctx, event).await;
+    recovery::reset_password(&state, &ctx, &body.token, body.new_password).await?;
     Ok(StatusCode::NO_CONTENT)
 }

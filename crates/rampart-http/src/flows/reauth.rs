@@ -6,14 +6,15 @@ use rampart_core::auth::hasher::{HashError, Verdict};
 use rampart_store::UserRow;
 use secrecy::SecretString;
 
-use super::credentials::{Attempt, login_gate};
+use super::AuthError;
+use super::attempt::Attempt;
+use super::budget::spend_login_budgets;
+use crate::AppState;
 use crate::extract::RequestContext;
-use crate::{ApiError, AppState};
 
 /// A signed-in user proves their password again. One function for every such check, so that
 /// what a wrong password costs is decided in one place: it costs like a login attempt and counts
-/// like one: the login budgets, a reservation refused while
-/// the account is locked, and a wrong password counted towards the lockout, so that a stolen
+/// like one: the login budgets, a reservation refused while the account is locked, and a wrong password counted towards the lockout, so that a stolen
 /// session cannot be used to guess the password at leisure. The caller ends the returned
 /// attempt: [`Attempt::release`] when everything it asked for was right, else
 /// [`Attempt::failed`].
@@ -22,8 +23,8 @@ pub async fn reauthenticate(
     ctx: &RequestContext,
     user: &UserRow,
     password: SecretString,
-) -> Result<(bool, Attempt), ApiError> {
-    login_gate(state, ctx, Some(&user.email_normalized), None).await?;
+) -> Result<(bool, Attempt), AuthError> {
+    spend_login_budgets(state, ctx, Some(&user.email_normalized), None).await?;
     if state.hasher.saturated() {
         return Err(HashError::Busy.into());
     }

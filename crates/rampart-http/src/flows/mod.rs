@@ -1,0 +1,29 @@
+//! The authentication flows, below HTTP.
+//!
+//! Every way in (the JSON API today; pages, passkeys and API keys next) reaches the same login,
+//! session and account logic here. A flow takes parsed input and the client it serves (a
+//! [`RequestContext`](crate::extract::RequestContext): address, user agent, request id), makes its
+//! decisions, writes the audit events next to them, and returns a typed outcome: success, or an
+//! [`AuthError`]. Handlers parse, call and respond; `AuthError` becomes a response in one place
+//! (`impl From<AuthError> for ApiError` in `crate::error`).
+//!
+//! Where a login is decided, in order: [`budget`] (the login budgets), [`attempt`] (the lockout
+//! reservation taken before any secret is checked), [`password_login`] (the password step and
+//! what must follow it), [`second_factor`] (completing a login that asked for a code), then
+//! [`sessions`] opens what the login grants (a cookie session or a token login, and refresh
+//! rotation). [`registration`], [`recovery`] (reset and verification by mailed token),
+//! [`reauth`] (a signed-in user's current password) and [`mailing`] (the mailed tokens) complete
+//! the set.
+
+pub mod attempt;
+pub mod budget;
+pub mod mailing;
+mod outcome;
+pub mod password_login;
+pub mod reauth;
+pub mod recovery;
+pub mod registration;
+pub mod second_factor;
+pub mod sessions;
+
+pub use outcome::AuthError;

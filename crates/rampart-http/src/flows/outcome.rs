@@ -1,0 +1,64 @@
+//! What a flow answers besides success.
+
+use rampart_core::auth::hasher::HashError;
+use rampart_core::limit::Refusal;
+use rampart_store::StoreError;
+use secrecy::SecretString;
+
+use crate::error::FieldError;
+
+/// The outcomes of the authentication flows other than success. Each variant is one decision a
+/// client may learn about; which of them share an answer (an unknown email and a wrong password,
+/// say) is decided where they are mapped to HTTP, once.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// An unknown email, a wrong password, or an account deleted meanwhile: one answer for all.
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    /// Too many failed attempts: refused, unchecked, for this many more seconds (already capped).
+    #[error("account locked")]
+    Locked { retry_after_secs: u64 },
+    /// A login budget (per IP, per account, global) is spent.
+    #[error("rate limited")]
+    RateLimited(Refusal),
+    /// The password was right but the address is not verified (verification required).
+    #[error("email not verified")]
+    EmailNotVerified,
+    /// The password was right and a second factor must follow, with this challenge.
+    #[error("second factor required")]
+    MfaRequired(SecretString),
+    /// An `mfa_token` that is unknown, expired, spent or dead.
+    #[error("invalid or expired mfa_token")]
+    InvalidChallenge,
+    /// A second-factor code that is not right.
+    #[error("invalid code")]
+    InvalidCode,
+    /// A refresh token that is unknown, expired, spent (reuse) or of an ended login.
+    #[error("invalid or expired refresh token")]
+    InvalidRefreshToken,
+    /// A mailed token (reset, verification) that is unknown, spent or expired.
+    #[error("invalid mailed token")]
+    InvalidMailedToken,
+    /// Registration without verification: the address has an account.
+    #[error("email taken")]
+    EmailTaken,
+    /// The password changed between the check and the write.
+    #[error("password changed meanwhile")]
+    PasswordChangedMeanwhile,
+    /// Fields that cannot be right, named.
+    #[error("validation failed")]
+    Invalid(Vec<FieldError>),
+    #[error("hashing: {0}")]
+    Hash(#[from] HashError),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// A fault below (signing, sealing): logged, never shown.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl AuthError {
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        AuthError::Invalid(vec![FieldError::new(field, message)])
+    }
+}

@@ -1,0 +1,107 @@
+//! Completing a login that answered "second factor required": the challenge, the code, the
+//! lockout; and the second-factor proofs that enabling and disabling check too.
+//!
+//! Code attempts are limited like password attempts: the per-IP login budget (in the rate-limit
+//! layer), the per-account one here, and every wrong code counts towards the account lockout; an
+//! `mfa_token` dies after [`MFA_MAX_ATTEMPTS`](rampart_store::MFA_MAX_ATTEMPTS) wrong codes.
+//! Each code works once: a TOTP step only if later than the last accepted one, a recovery code
+//! only while unused.
+
+use rampart_core::auth::totp::{self, Totp};
+use rampart_core::clock::now_ms;
+use rampart_core::token::{self, TokenHash};
+use rampart_store::{AuditEvent, MfaProof, UserRow};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::AuthError;
+use super::attempt::Attempt;
+use super::budget::spend_login_budgets;
+use super::password_login::Flow;
+use crate::AppState;
+use crate::extract::RequestContext;
+use crate::middleware::LoginIpSpent;
+use crate::routes::audit::{Audit, record};
+
+/// Checks `code` against the login waiting behind `mfa_token`; on success the login is complete
+/// (failure count reset) and the caller opens what `Flow` asked for.
+pub async fn complete(
+    state: &AppState,
+    ctx: &RequestContext,
+    mfa_token: &SecretString,
+    code: &str,
+    ip_spent: Option<LoginIpSpent>,
+) -> Result<(UserRow, Flow), AuthError> {
+    let presented = mfa_token.expose_secret();
+    if !token::well_formed(presented) {
+        return Err(AuthError::InvalidChallenge);
+    }
+    let hash = TokenHash::of(presented);
+    let challenge = state.store.mfa_challenge(hash.as_str(), now_ms()).await?.ok_or(AuthError::InvalidChallenge)?;
+    let flow = Flow::parse(&challenge.flow).ok_or(AuthError::InvalidChallenge)?;
+    let user = state.store.user_by_id(&challenge.user_id).await?.ok_or(AuthError::InvalidChallenge)?;
+    spend_login_budgets(state, ctx, Some(&user.email_normalized), ip_spent).await?;
+    // Reserved before the code is looked at, like a password attempt: a burst of codes sent
+    // together gets what the lockout rule allows, and the rest 423 unchecked.
+    let attempt = Attempt::reserve(state, ctx, Some(&user), &user.email_normalized).await?;
+    let proof = read_proof(state, &user, code).await?;
+    let completed = match &proof {
+        Some(p) => state.store.complete_mfa(hash.as_str(), &user.id, p.as_store(), now_ms()).await?,
+        None => false,
+    };
+    if !completed {
+        state.store.fail_mfa_challenge(hash.as_str()).await?;
+        record_failure(state, ctx, &user).await;
+        attempt.failed(state, ctx).await;
+        return Err(AuthError::InvalidCode);
+    }
+    attempt.complete(state, &user).await?;
+    Ok((user, flow))
+}
+
+pub(crate) async fn record_failure(state: &AppState, ctx: &RequestContext, user: &UserRow) {
+    let event =
+        Audit { action: AuditEvent::MfaFailure, actor_id: Some(&user.id), target: Some(&user.id), outcome: "failure" };
+    record(state, ctx, event).await;
+}
+
+/// A second-factor proof, owned: a TOTP step or a recovery code's hash.
+pub(crate) enum Proof {
+    Totp(i64),
+    Recovery(TokenHash),
+}
+
+impl Proof {
+    pub(crate) fn as_store(&self) -> MfaProof<'_> {
+        match self {
+            Proof::Totp(step) => MfaProof::Totp(*step),
+            Proof::Recovery(hash) => MfaProof::Recovery(hash.as_str()),
+        }
+    }
+}
+
+/// What `code` proves: six digits are a TOTP code of the enabled secret (checked here, spent by
+/// the store), anything else may be a recovery code (looked up by the store). `None`: it cannot
+/// be right.
+pub(crate) async fn read_proof(state: &AppState, user: &UserRow, code: &str) -> Result<Option<Proof>, AuthError> {
+    if code.len() == totp::DIGITS && code.bytes().all(|b| b.is_ascii_digit()) {
+        let Some(row) = state.store.totp_secret(&user.id).await?.filter(|r| r.enabled_at.is_some()) else {
+            return Ok(None);
+        };
+        let step = open_totp(state, user, &row.secret_enc)?.matching_step(code, unix_secs());
+        return Ok(step.map(|s| Proof::Totp(step_i64(s))));
+    }
+    Ok(totp::recovery_code_hash(code).map(Proof::Recovery))
+}
+
+pub(crate) fn open_totp(state: &AppState, user: &UserRow, sealed: &str) -> Result<Totp, AuthError> {
+    let secret = state.data_key.open(sealed, &user.id).map_err(|e| AuthError::Internal(format!("mfa: {e}")))?;
+    Totp::new(secret, &state.config.auth.totp_issuer, &user.email).map_err(|e| AuthError::Internal(format!("mfa: {e}")))
+}
+
+pub(crate) fn unix_secs() -> u64 {
+    u64::try_from(now_ms() / 1000).unwrap_or(0)
+}
+
+pub(crate) fn step_i64(step: u64) -> i64 {
+    i64::try_from(step).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,176 @@
+//! What a complete login grants: a cookie session, or a token login (an access token and a
+//! rotating refresh token); and the refresh rotation of a token login.
+//!
+//! Refresh tokens are opaque, single use and rotated on every use. Presenting one that was already
+//! used revokes its whole login (every refresh and access token of it) and is audited as
+//! `refresh_token_reuse`, unless it is the same client racing itself: two tabs or two threads
+//! refreshing at once (the Supabase auth #2136 complaint). That case is recognised narrowly: the
+//! token was rotated less than `auth.refresh_reuse_grace` ago (10 s) by a request from the same IP
+//! and User-Agent. It then gets a sibling token instead of a logout. A thief replaying a stolen
+//! token from elsewhere, or later, triggers the revocation.
+
+use rampart_core::clock::{Millis, duration_ms, now_ms};
+use rampart_core::token::{self, TokenHash};
+use rampart_store::{AuditEvent, NewSession, RefreshRow, SessionKind, UserRow};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::AuthError;
+use crate::AppState;
+use crate::extract::RequestContext;
+use crate::routes::audit::{Audit, record};
+
+/// A new cookie session: its opaque value (for the cookie, never stored) and its CSRF token.
+pub struct CookieSession {
+    pub value: SecretString,
+    pub csrf_token: String,
+}
+
+/// A complete cookie login (password, and second factor if any): a new session. `carried` is a
+/// session value the browser still sent: it is revoked rather than left alive beside the new one
+/// (a login always starts a new session with a new value: no fixation).
+pub async fn open_cookie_session(
+    state: &AppState,
+    ctx: &RequestContext,
+    carried: Option<&str>,
+    user: &UserRow,
+) -> Result<CookieSession, AuthError> {
+    if let Some(old) = carried.filter(|v| token::well_formed(v))
+        && let Some(s) = state.store.session_by_hash(TokenHash::of(old).as_str()).await?
+    {
+        state.end_login(&s.session_id, &s.user.id).await?;
+    }
+    let (value, hash) = token::generate();
+    let now = now_ms();
+    let session_id = token::new_id();
+    let ip = ctx.ip.to_string();
+    state
+        .store
+        .insert_session(&NewSession {
+            id: &session_id,
+            kind: SessionKind::Cookie,
+            token_hash: Some(hash.as_str()),
+            user_id: &user.id,
+            now,
+            expires_at: now + duration_ms(state.config.auth.session_absolute_timeout),
+            ip: Some(&ip),
+            user_agent: ctx.user_agent.as_deref(),
+        })
+        .await?;
+    let event = Audit {
+        action: AuditEvent::LoginSuccess,
+        actor_id: Some(&user.id),
+        target: Some(&session_id),
+        outcome: "success",
+    };
+    record(state, ctx, event).await;
+    let csrf_token = token::csrf_token(&value);
+    Ok(CookieSession { value, csrf_token })
+}
+
+/// What a token login or a refresh hands out.
+pub struct TokenGrant {
+    pub access_token: String,
+    /// Seconds.
+    pub expires_in: u64,
+    pub refresh_token: SecretString,
+}
+
+/// A new token login (password, and second factor if any): its id is the `sid` of every access
+/// token it issues.
+pub async fn open_token_login(state: &AppState, ctx: &RequestContext, user: &UserRow) -> Result<TokenGrant, AuthError> {
+    let now = now_ms();
+    let sid = token::new_id();
+    let ip = ctx.ip.to_string();
+    let login_ends = now + duration_ms(state.config.auth.refresh_token_ttl);
+    state
+        .store
+        .insert_session(&NewSession {
+            id: &sid,
+            kind: SessionKind::Token,
+            token_hash: None,
+            user_id: &user.id,
+            now,
+            expires_at: login_ends,
+            ip: Some(&ip),
+            user_agent: ctx.user_agent.as_deref(),
+        })
+        .await?;
+    let event =
+        Audit { action: AuditEvent::LoginSuccess, actor_id: Some(&user.id), target: Some(&sid), outcome: "success" };
+    record(state, ctx, event).await;
+    let (refresh, refresh_hash) = token::generate();
+    let expires = refresh_expiry(state, now, login_ends);
+    state.store.insert_refresh(refresh_hash.as_str(), &sid, now, expires, (&ip, ctx.user_agent.as_deref())).await?;
+    grant(state, user, &sid, refresh)
+}
+
+/// Rotates a refresh token: a new one (and a new access token) for a usable one; the whole login
+/// revoked for a reused one, except for the same client racing itself (module docs).
+pub async fn rotate_refresh(
+    state: &AppState,
+    ctx: &RequestContext,
+    presented: &SecretString,
+) -> Result<TokenGrant, AuthError> {
+    let presented = presented.expose_secret();
+    if !token::well_formed(presented) {
+        return Err(AuthError::InvalidRefreshToken);
+    }
+    let hash = TokenHash::of(presented);
+    let row = state.store.refresh_by_hash(hash.as_str()).await?.ok_or(AuthError::InvalidRefreshToken)?;
+    let now = now_ms();
+    if row.session_revoked_at.is_some() || now >= row.session_expires_at || now >= row.token_expires_at {
+        return Err(AuthError::InvalidRefreshToken);
+    }
+    let ip = ctx.ip.to_string();
+    let (refresh, new_hash) = token::generate();
+    let expires = refresh_expiry(state, now, row.session_expires_at);
+    let client = (ip.as_str(), ctx.user_agent.as_deref());
+    let rotated =
+        state.store.rotate_refresh(hash.as_str(), new_hash.as_str(), &row.session_id, now, expires, client).await?;
+    if !rotated {
+        // Someone used this token before us. Read who, and when.
+        let used = state.store.refresh_by_hash(hash.as_str()).await?.ok_or(AuthError::InvalidRefreshToken)?;
+        if !concurrent_refresh(state, &used, &ip, ctx, now) {
+            return Err(reuse_detected(state, ctx, &used).await);
+        }
+        // The same client racing itself: a sibling token in the same login.
+        state.store.insert_refresh(new_hash.as_str(), &row.session_id, now, expires, client).await?;
+    }
+    grant(state, &row.user, &row.session_id, refresh)
+}
+
+/// The same client racing itself, not a replay: see the module comment.
+fn concurrent_refresh(state: &AppState, used: &RefreshRow, ip: &str, ctx: &RequestContext, now: Millis) -> bool {
+    let grace = duration_ms(state.config.auth.refresh_reuse_grace);
+    used.session_revoked_at.is_none()
+        && used.used_at.is_some_and(|at| now - at <= grace)
+        && used.used_ip.as_deref() == Some(ip)
+        && used.used_user_agent.as_deref() == ctx.user_agent.as_deref()
+}
+
+async fn reuse_detected(state: &AppState, ctx: &RequestContext, used: &RefreshRow) -> AuthError {
+    if let Err(e) = state.end_login(&used.session_id, &used.user.id).await {
+        return e.into();
+    }
+    tracing::warn!(sid = %used.session_id, "refresh token reuse: login revoked");
+    let event = Audit {
+        action: AuditEvent::RefreshTokenReuse,
+        actor_id: Some(&used.user.id),
+        target: Some(&used.session_id),
+        outcome: "denied",
+    };
+    record(state, ctx, event).await;
+    AuthError::InvalidRefreshToken
+}
+
+/// A refresh token dies after the idle timeout, and never outlives its login.
+fn refresh_expiry(state: &AppState, now: Millis, login_ends: Millis) -> Millis {
+    (now + duration_ms(state.config.auth.refresh_token_idle_timeout)).min(login_ends)
+}
+
+/// Signs the access token beside the already stored refresh token.
+fn grant(state: &AppState, user: &UserRow, sid: &str, refresh: SecretString) -> Result<TokenGrant, AuthError> {
+    let (access_token, expires_in) =
+        state.tokens.issue(&user.id, sid, user.roles()).map_err(|e| AuthError::Internal(format!("signing: {e}")))?;
+    Ok(TokenGrant { access_token, expires_in, refresh_token: refresh })
+}
