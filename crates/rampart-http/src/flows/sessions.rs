@@ -130,7 +130,8 @@ pub async fn rotate_refresh(
     if !rotated {
         // Someone used this token before us. Read who, and when.
         let used = state.store.refresh_by_hash(hash.as_str()).await?.ok_or(AuthError::InvalidRefreshToken)?;
-        if !concurrent_refresh(state, &used, &ip, ctx, now) {
+        let grace = duration_ms(state.config.auth.refresh_reuse_grace);
+        if !same_client_racing(&used, client, now, grace) {
             return Err(reuse_detected(state, ctx, &used).await);
         }
         // The same client racing itself: a sibling token in the same login.
@@ -139,13 +140,13 @@ pub async fn rotate_refresh(
     grant(state, &row.user, &row.session_id, refresh)
 }
 
-/// The same client racing itself, not a replay: see the module comment.
-fn concurrent_refresh(state: &AppState, used: &RefreshRow, ip: &str, ctx: &RequestContext, now: Millis) -> bool {
-    let grace = duration_ms(state.config.auth.refresh_reuse_grace);
+/// The same client racing itself, not a replay: the token was rotated at most `grace` ago, by a
+/// request from this IP and User-Agent, and its login is alive. See the module comment.
+fn same_client_racing(used: &RefreshRow, (ip, user_agent): (&str, Option<&str>), now: Millis, grace: Millis) -> bool {
     used.session_revoked_at.is_none()
         && used.used_at.is_some_and(|at| now - at <= grace)
         && used.used_ip.as_deref() == Some(ip)
-        && used.used_user_agent.as_deref() == ctx.user_agent.as_deref()
+        && used.used_user_agent.as_deref() == user_agent
 }
 
 async fn reuse_detected(state: &AppState, ctx: &RequestContext, used: &RefreshRow) -> AuthError {
@@ -173,4 +174,57 @@ fn grant(state: &AppState, user: &UserRow, sid: &str, refresh: SecretString) -> 
     let (access_token, expires_in) =
         state.tokens.issue(&user.id, sid, user.roles()).map_err(|e| AuthError::Internal(format!("signing: {e}")))?;
     Ok(TokenGrant { access_token, expires_in, refresh_token: refresh })
+}
+
+#[cfg(test)]
+mod tests {
+    use rampart_store::UserRow;
+
+    use super::*;
+
+    fn used(at: Option<Millis>, ip: &str, ua: Option<&str>, revoked: Option<Millis>) -> RefreshRow {
+        let user = UserRow {
+            id: "u".into(),
+            email: "u@example.com".into(),
+            email_normalized: "u@example.com".into(),
+            password_hash: String::new(),
+            display_name: None,
+            roles: "user".into(),
+            email_verified: true,
+            mfa_enabled: false,
+            failed_logins: 0,
+            locked_until: None,
+            created_at: 0,
+            updated_at: 0,
+        };
+        RefreshRow {
+            token_hash: "h".into(),
+            session_id: "s".into(),
+            token_expires_at: i64::MAX,
+            used_at: at,
+            used_ip: Some(ip.into()),
+            used_user_agent: ua.map(str::to_owned),
+            session_expires_at: i64::MAX,
+            session_revoked_at: revoked,
+            user,
+        }
+    }
+
+    /// Only the same client, within the grace, on a live login, gets a sibling token; anything
+    /// else that presents a used token is a replay (the login is revoked).
+    #[test]
+    fn the_refresh_grace_is_for_the_same_client_within_the_window_only() {
+        let (now, grace) = (1_000_000, 10_000);
+        let me = ("192.0.2.1", Some("app/1"));
+        assert!(same_client_racing(&used(Some(now - 10_000), "192.0.2.1", Some("app/1"), None), me, now, grace));
+        assert!(same_client_racing(&used(Some(now), "192.0.2.1", Some("app/1"), None), me, now, grace));
+        // Later than the grace, from elsewhere, with another agent, on a revoked login, or never
+        // used (cannot be a race).
+        assert!(!same_client_racing(&used(Some(now - 10_001), "192.0.2.1", Some("app/1"), None), me, now, grace));
+        assert!(!same_client_racing(&used(Some(now), "198.51.100.9", Some("app/1"), None), me, now, grace));
+        assert!(!same_client_racing(&used(Some(now), "192.0.2.1", Some("curl/8"), None), me, now, grace));
+        assert!(!same_client_racing(&used(Some(now), "192.0.2.1", None, None), me, now, grace));
+        assert!(!same_client_racing(&used(Some(now), "192.0.2.1", Some("app/1"), Some(now)), me, now, grace));
+        assert!(!same_client_racing(&used(None, "192.0.2.1", Some("app/1"), None), me, now, grace));
+    }
 }
