@@ -3,11 +3,13 @@
 mod client;
 mod json;
 mod maybe;
+mod presented_token;
 mod role;
 mod session;
 
 pub use client::{ClientIp, ProxyTrust, RequestContext};
 pub use json::ApiJson;
 pub use maybe::MaybeAuthenticated;
+pub use presented_token::PresentedToken;
 pub use role::{Admin, RequireRole, require};
 pub use session::{Authenticated, Credential};

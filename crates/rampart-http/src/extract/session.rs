@@ -7,10 +7,10 @@ use http::request::Parts;
 use rampart_core::auth::revocation::Revoked;
 use rampart_core::clock::{duration_ms, now_ms};
 use rampart_core::limit::Bucket;
-use rampart_core::token::{self, TokenHash};
 use rampart_store::UserRow;
 use secrecy::SecretString;
 
+use super::PresentedToken;
 use crate::cookie::session_value;
 use crate::{ApiError, AppState};
 
@@ -89,10 +89,8 @@ async fn spend_user_budget(state: &AppState, user_id: &str) -> Result<(), ApiErr
 async fn cookie(parts: &Parts, state: &AppState) -> Result<Authenticated, ApiError> {
     let value = session_value(&parts.headers).ok_or(ApiError::Unauthorized("authentication required"))?;
     // Anything that cannot be one of our tokens is refused without touching the database.
-    if !token::well_formed(value) {
-        return Err(ApiError::Unauthorized("invalid or expired session"));
-    }
-    let found = state.store.session_by_hash(TokenHash::of(value).as_str()).await?;
+    let hash = PresentedToken::parse(value).hash().ok_or(ApiError::Unauthorized("invalid or expired session"))?;
+    let found = state.store.session_by_hash(hash.as_str()).await?;
     let s = found.ok_or(ApiError::Unauthorized("invalid or expired session"))?;
     let now = now_ms();
     let idle = duration_ms(state.config.auth.session_idle_timeout);

@@ -3,15 +3,14 @@
 
 use rampart_core::clock::now_ms;
 use rampart_core::email::Email;
-use rampart_core::token::{self, TokenHash};
 use rampart_store::{AuditEvent, Purpose};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 use super::budget::spend_login_budgets;
 use super::{AuthError, mailing};
 use crate::AppState;
 use crate::error::FieldError;
-use crate::extract::RequestContext;
+use crate::extract::{PresentedToken, RequestContext};
 use crate::middleware::LoginIpSpent;
 use crate::routes::audit::{Audit, record};
 
@@ -54,14 +53,10 @@ pub async fn request_reset(
 pub async fn reset_password(
     state: &AppState,
     ctx: &RequestContext,
-    presented: &SecretString,
+    presented: &PresentedToken,
     new_password: SecretString,
 ) -> Result<(), AuthError> {
-    let presented = presented.expose_secret();
-    if !token::well_formed(presented) {
-        return Err(AuthError::InvalidMailedToken);
-    }
-    let hash = TokenHash::of(presented);
+    let hash = presented.hash().ok_or(AuthError::InvalidMailedToken)?;
     // Looked up (not spent) first, so that a bad token costs no password hash.
     let user = state
         .store
@@ -90,16 +85,9 @@ pub async fn reset_password(
 }
 
 /// A mailed token marks the address verified, once.
-pub async fn verify_email(state: &AppState, ctx: &RequestContext, presented: &SecretString) -> Result<(), AuthError> {
-    let presented = presented.expose_secret();
-    if !token::well_formed(presented) {
-        return Err(AuthError::InvalidMailedToken);
-    }
-    let user_id = state
-        .store
-        .verify_email(TokenHash::of(presented).as_str(), now_ms())
-        .await?
-        .ok_or(AuthError::InvalidMailedToken)?;
+pub async fn verify_email(state: &AppState, ctx: &RequestContext, presented: &PresentedToken) -> Result<(), AuthError> {
+    let hash = presented.hash().ok_or(AuthError::InvalidMailedToken)?;
+    let user_id = state.store.verify_email(hash.as_str(), now_ms()).await?.ok_or(AuthError::InvalidMailedToken)?;
     let event = Audit {
         action: AuditEvent::EmailVerified,
         actor_id: Some(&user_id),

@@ -9,16 +9,15 @@
 
 use rampart_core::auth::totp::{self, Totp};
 use rampart_core::clock::now_ms;
-use rampart_core::token::{self, TokenHash};
+use rampart_core::token::TokenHash;
 use rampart_store::{AuditEvent, MfaProof, UserRow};
-use secrecy::{ExposeSecret, SecretString};
 
 use super::AuthError;
 use super::attempt::Attempt;
 use super::budget::spend_login_budgets;
 use super::password_login::Flow;
 use crate::AppState;
-use crate::extract::RequestContext;
+use crate::extract::{PresentedToken, RequestContext};
 use crate::middleware::LoginIpSpent;
 use crate::routes::audit::{Audit, record};
 
@@ -27,15 +26,11 @@ use crate::routes::audit::{Audit, record};
 pub async fn complete(
     state: &AppState,
     ctx: &RequestContext,
-    mfa_token: &SecretString,
+    mfa_token: &PresentedToken,
     code: &str,
     ip_spent: Option<LoginIpSpent>,
 ) -> Result<(UserRow, Flow), AuthError> {
-    let presented = mfa_token.expose_secret();
-    if !token::well_formed(presented) {
-        return Err(AuthError::InvalidChallenge);
-    }
-    let hash = TokenHash::of(presented);
+    let hash = mfa_token.hash().ok_or(AuthError::InvalidChallenge)?;
     let challenge = state.store.mfa_challenge(hash.as_str(), now_ms()).await?.ok_or(AuthError::InvalidChallenge)?;
     let flow = Flow::parse(&challenge.flow).ok_or(AuthError::InvalidChallenge)?;
     let user = state.store.user_by_id(&challenge.user_id).await?.ok_or(AuthError::InvalidChallenge)?;

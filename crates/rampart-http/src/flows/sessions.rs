@@ -10,13 +10,13 @@
 //! token from elsewhere, or later, triggers the revocation.
 
 use rampart_core::clock::{Millis, duration_ms, now_ms};
-use rampart_core::token::{self, TokenHash};
+use rampart_core::token;
 use rampart_store::{AuditEvent, NewSession, RefreshRow, SessionKind, UserRow};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 use super::AuthError;
 use crate::AppState;
-use crate::extract::RequestContext;
+use crate::extract::{PresentedToken, RequestContext};
 use crate::routes::audit::{Audit, record};
 
 /// A new cookie session: its opaque value (for the cookie, never stored) and its CSRF token.
@@ -34,8 +34,8 @@ pub async fn open_cookie_session(
     carried: Option<&str>,
     user: &UserRow,
 ) -> Result<CookieSession, AuthError> {
-    if let Some(old) = carried.filter(|v| token::well_formed(v))
-        && let Some(s) = state.store.session_by_hash(TokenHash::of(old).as_str()).await?
+    if let Some(old) = carried.map(PresentedToken::parse).and_then(|t| t.hash())
+        && let Some(s) = state.store.session_by_hash(old.as_str()).await?
     {
         state.end_login(&s.session_id, &s.user.id).await?;
     }
@@ -109,13 +109,9 @@ pub async fn open_token_login(state: &AppState, ctx: &RequestContext, user: &Use
 pub async fn rotate_refresh(
     state: &AppState,
     ctx: &RequestContext,
-    presented: &SecretString,
+    presented: &PresentedToken,
 ) -> Result<TokenGrant, AuthError> {
-    let presented = presented.expose_secret();
-    if !token::well_formed(presented) {
-        return Err(AuthError::InvalidRefreshToken);
-    }
-    let hash = TokenHash::of(presented);
+    let hash = presented.hash().ok_or(AuthError::InvalidRefreshToken)?;
     let row = state.store.refresh_by_hash(hash.as_str()).await?.ok_or(AuthError::InvalidRefreshToken)?;
     let now = now_ms();
     if row.session_revoked_at.is_some() || now >= row.session_expires_at || now >= row.token_expires_at {

@@ -2,17 +2,16 @@
 
 use axum::extract::State;
 use http::StatusCode;
-use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::extract::{ApiJson, RequestContext};
+use crate::extract::{ApiJson, PresentedToken, RequestContext};
 use crate::flows::recovery;
 use crate::{ApiError, AppState};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyRequest {
-    token: SecretString,
+    token: PresentedToken,
 }
 
 #[tracing::instrument(skip_all)]

@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 
 use super::super::audit::{Audit, record};
 use crate::error::FieldError;
-use crate::extract::{ApiJson, Authenticated, RequestContext};
+use crate::extract::{ApiJson, Authenticated, PresentedToken, RequestContext};
 use crate::flows::password_login::Flow;
 use crate::flows::reauth::reauthenticate;
 use crate::flows::second_factor::{self, open_totp, read_proof, record_failure, step_i64, unix_secs};
@@ -153,7 +153,7 @@ pub async fn disable(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyRequest {
-    mfa_token: SecretString,
+    mfa_token: PresentedToken,
     code: String,
 }
 

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::super::audit::{Audit, record};
 use crate::error::FieldError;
-use crate::extract::{ApiJson, Authenticated, RequestContext};
+use crate::extract::{ApiJson, Authenticated, PresentedToken, RequestContext};
 use crate::flows::reauth::reauthenticate;
 use crate::flows::{AuthError, recovery};
 use crate::middleware::LoginIpSpent;
@@ -103,7 +103,7 @@ pub async fn forgot(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResetRequest {
-    token: SecretString,
+    token: PresentedToken,
     new_password: SecretString,
 }
 

@@ -5,14 +5,13 @@
 use axum::Json;
 use axum::extract::State;
 use http::StatusCode;
-use rampart_core::token::{self, TokenHash};
 use rampart_store::{AuditEvent, UserRow};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::super::audit::{Audit, record};
 use crate::error::FieldError;
-use crate::extract::{ApiJson, RequestContext};
+use crate::extract::{ApiJson, PresentedToken, RequestContext};
 use crate::flows::password_login::{Flow, password_step};
 use crate::flows::sessions::{self, TokenGrant};
 use crate::{ApiError, AppState};
@@ -23,7 +22,7 @@ pub struct TokenRequest {
     grant_type: String,
     email: Option<String>,
     password: Option<SecretString>,
-    refresh_token: Option<SecretString>,
+    refresh_token: Option<PresentedToken>,
 }
 
 #[derive(Serialize)]
@@ -103,7 +102,7 @@ impl From<TokenGrant> for TokenResponse {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RevokeRequest {
-    refresh_token: SecretString,
+    refresh_token: PresentedToken,
     /// RFC 7009 lets clients say what kind of token they send; only refresh tokens are accepted.
     #[serde(default)]
     token_type_hint: Option<String>,
@@ -118,9 +117,8 @@ pub async fn revoke(
     ApiJson(body): ApiJson<RevokeRequest>,
 ) -> Result<StatusCode, ApiError> {
     let _ = body.token_type_hint;
-    let presented = body.refresh_token.expose_secret();
-    if token::well_formed(presented)
-        && let Some(row) = state.store.refresh_by_hash(TokenHash::of(presented).as_str()).await?
+    if let Some(hash) = body.refresh_token.hash()
+        && let Some(row) = state.store.refresh_by_hash(hash.as_str()).await?
         && state.end_login(&row.session_id, &row.user.id).await?
     {
         let event = Audit {
