@@ -1,6 +1,7 @@
 //! Extractors: a handler that needs a user takes [`Authenticated`] and cannot run without one.
 
 mod client;
+mod ids;
 mod json;
 mod maybe;
 mod presented_token;
@@ -8,6 +9,7 @@ mod role;
 mod session;
 
 pub use client::{ClientIp, ProxyTrust, RequestContext};
+pub use ids::{IdPath, RecordPath};
 pub use json::ApiJson;
 pub use maybe::MaybeAuthenticated;
 pub use presented_token::PresentedToken;

@@ -9,15 +9,14 @@
 //! `POST /auth/mfa/totp/disable`, with the password and a code, so a stolen admin session cannot
 //! strip its owner's second factor.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use http::StatusCode;
 use rampart_core::clock::now_ms;
 use rampart_mail::templates::{self, RemovedBy};
 use rampart_store::AuditEvent;
 
 use super::super::audit::{Audit, record};
-use super::page::is_uuid;
-use crate::extract::{Admin, RequestContext, RequireRole};
+use crate::extract::{Admin, IdPath, RequestContext, RequireRole};
 use crate::{ApiError, AppState};
 
 #[tracing::instrument(skip_all)]
@@ -25,12 +24,8 @@ pub async fn reset(
     State(state): State<AppState>,
     ctx: RequestContext,
     admin: RequireRole<Admin>,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> Result<StatusCode, ApiError> {
-    // A malformed id names no user: 404 like an unknown one, without a query.
-    if !is_uuid(&id) {
-        return Err(ApiError::NotFound);
-    }
     if id == admin.user.id {
         return Err(ApiError::Forbidden(
             "you cannot reset your own second factor; use POST /auth/mfa/totp/disable or ask another admin",

@@ -10,7 +10,7 @@
 //! - setting roles (even to the same list) and locking revoke every login of the user at once.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use http::{StatusCode, Uri};
 use rampart_core::clock::{Millis, now_ms, rfc3339};
 use rampart_core::config::Config;
@@ -20,7 +20,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use super::super::audit::{Audit, record};
 use super::page::{self, Page, invalid, is_uuid};
-use crate::extract::{Admin, ApiJson, RequestContext, RequireRole};
+use crate::extract::{Admin, ApiJson, IdPath, RequestContext, RequireRole};
 use crate::views::UserView;
 use crate::{ApiError, AppState};
 
@@ -89,12 +89,8 @@ fn user_cursor(state: &AppState, raw: &str) -> Result<(Millis, String), ApiError
 pub async fn get(
     State(state): State<AppState>,
     _admin: RequireRole<Admin>,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> Result<Json<AdminUserView>, ApiError> {
-    // A malformed id names no user: 404 like an unknown one, without a query.
-    if !is_uuid(&id) {
-        return Err(ApiError::NotFound);
-    }
     let user = state.store.user_by_id(&id).await?.ok_or(ApiError::NotFound)?;
     Ok(Json(AdminUserView::new(&user, now_ms())))
 }
@@ -120,7 +116,7 @@ pub async fn patch(
     State(state): State<AppState>,
     ctx: RequestContext,
     admin: RequireRole<Admin>,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
     ApiJson(body): ApiJson<PatchUser>,
 ) -> Result<Json<AdminUserView>, ApiError> {
     let roles = body.roles.as_deref().map(|r| parse_roles(r, &state.config)).transpose()?;
@@ -129,9 +125,6 @@ pub async fn patch(
         Some(true) => LockChange::Lock,
         Some(false) => LockChange::Unlock,
     };
-    if !is_uuid(&id) {
-        return Err(ApiError::NotFound);
-    }
     if id == admin.user.id {
         if roles.is_some() {
             return Err(ApiError::Forbidden("you cannot change your own roles; ask another admin"));
@@ -201,11 +194,8 @@ pub async fn delete(
     State(state): State<AppState>,
     ctx: RequestContext,
     admin: RequireRole<Admin>,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> Result<StatusCode, ApiError> {
-    if !is_uuid(&id) {
-        return Err(ApiError::NotFound);
-    }
     let now = now_ms();
     let sids = match state.store.admin_delete_user(&id, now).await? {
         AdminWrite::Done(sids) => sids,

@@ -3,7 +3,7 @@
 //! is answered exactly like one that does not exist: 404.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::{StatusCode, header};
 use rampart_core::clock::{duration_ms, now_ms, rfc3339};
@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::super::audit::{Audit, record};
 use crate::cookie::clear_session;
-use crate::extract::{Authenticated, Credential, RequestContext};
+use crate::extract::{Authenticated, Credential, IdPath, RequestContext};
 use crate::{ApiError, AppState};
 
 #[derive(Serialize)]
@@ -48,12 +48,8 @@ pub async fn revoke(
     State(state): State<AppState>,
     ctx: RequestContext,
     auth: Authenticated,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> Result<Response, ApiError> {
-    // Not one of our ids: nothing to look up.
-    if uuid::Uuid::parse_str(&id).is_err() {
-        return Err(ApiError::NotFound);
-    }
     if !state.end_login(&id, &auth.user.id).await? {
         return Err(ApiError::NotFound);
     }

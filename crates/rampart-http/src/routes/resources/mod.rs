@@ -20,7 +20,7 @@ use rampart_core::resources::policy::decide;
 use rampart_core::resources::{Action, Principal, Resource, Scope};
 use serde_json::{Map, Value};
 
-use crate::extract::{ApiJson, MaybeAuthenticated, RequestContext};
+use crate::extract::{ApiJson, MaybeAuthenticated, RecordPath, RequestContext};
 use crate::{ApiError, AppState};
 
 pub fn router() -> Router<AppState> {
@@ -62,11 +62,6 @@ impl Caller {
     }
 }
 
-/// Record ids are UUIDs; anything else cannot exist.
-fn record_id(id: &str) -> Result<String, ApiError> {
-    uuid::Uuid::parse_str(id).map(|u| u.hyphenated().to_string()).map_err(|_| ApiError::NotFound)
-}
-
 #[tracing::instrument(skip_all, fields(resource = %name))]
 async fn create(
     State(state): State<AppState>,
@@ -95,12 +90,11 @@ async fn create(
 async fn read(
     State(state): State<AppState>,
     ctx: RequestContext,
-    Path((name, id)): Path<(String, String)>,
     who: MaybeAuthenticated,
+    RecordPath { resource: name, id }: RecordPath,
 ) -> Result<Json<Value>, ApiError> {
     let res = resource(&state, &name)?;
     let caller = Caller::new(&who);
-    let id = record_id(&id)?;
     let scope = record_scope(&state, &ctx, &caller, res, &id, Action::Read).await?;
     match state.store.get_record(res, &id, &scope).await? {
         Some(rec) => Ok(Json(body::render(res, &rec, caller.principal()))),
@@ -112,13 +106,12 @@ async fn read(
 async fn update(
     State(state): State<AppState>,
     ctx: RequestContext,
-    Path((name, id)): Path<(String, String)>,
     who: MaybeAuthenticated,
+    RecordPath { resource: name, id }: RecordPath,
     ApiJson(body): ApiJson<Map<String, Value>>,
 ) -> Result<Json<Value>, ApiError> {
     let res = resource(&state, &name)?;
     let caller = Caller::new(&who);
-    let id = record_id(&id)?;
     let scope = record_scope(&state, &ctx, &caller, res, &id, Action::Update).await?;
     // Under an owner scope the statement can only touch the caller's own row.
     let owns = matches!(scope, Scope::Owner(_));
@@ -133,12 +126,11 @@ async fn update(
 async fn remove(
     State(state): State<AppState>,
     ctx: RequestContext,
-    Path((name, id)): Path<(String, String)>,
     who: MaybeAuthenticated,
+    RecordPath { resource: name, id }: RecordPath,
 ) -> Result<StatusCode, ApiError> {
     let res = resource(&state, &name)?;
     let caller = Caller::new(&who);
-    let id = record_id(&id)?;
     let scope = record_scope(&state, &ctx, &caller, res, &id, Action::Delete).await?;
     if state.store.delete_record(res, &id, &scope).await? {
         Ok(StatusCode::NO_CONTENT)
