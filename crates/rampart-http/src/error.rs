@@ -1,7 +1,8 @@
 //! One error type at the edge, mapped to RFC 9457 problem+json in this one place.
 //!
-//! Internal causes are logged here and never reach a body: a 5xx body is rewritten by the
-//! problem middleware to `title`, `status` and `request_id` only.
+//! Internal causes never reach a body: they ride in the response as a [`ServerFault`] extension
+//! and are logged once by the `context` layer, with the request id; a 5xx body is rewritten by
+//! the problem middleware to `title`, `status` and `request_id` only.
 
 use axum::Json;
 use axum::response::{IntoResponse, Response};
@@ -143,17 +144,28 @@ impl IntoResponse for ApiError {
                 res
             }
             ApiError::Unavailable(cause) => {
-                tracing::warn!(cause = %cause, "service unavailable");
                 let mut res = problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable", String::new(), None);
                 res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                res.extensions_mut().insert(ServerFault { internal: false, cause });
                 res
             }
             ApiError::Internal(cause) => {
-                tracing::error!(cause = %cause, "internal error");
-                problem(StatusCode::INTERNAL_SERVER_ERROR, "internal", String::new(), None)
+                let mut res = problem(StatusCode::INTERNAL_SERVER_ERROR, "internal", String::new(), None);
+                res.extensions_mut().insert(ServerFault { internal: true, cause });
+                res
             }
         }
     }
+}
+
+/// The cause of a 5xx, riding in the response's extensions to the `context` layer, which logs it
+/// once with the request id (and the problem layer keeps it when it rewrites the body). Turning
+/// an error into a response has no side effect of its own.
+#[derive(Debug, Clone)]
+pub struct ServerFault {
+    /// A real fault (500), or a saturation that a retry may get past (503).
+    pub internal: bool,
+    pub cause: String,
 }
 
 /// 401 `mfa-required`: the problem document carries the `mfa_token` the client sends back with a

@@ -9,6 +9,7 @@ use http::HeaderValue;
 use tracing::Instrument;
 
 use crate::AppState;
+use crate::error::ServerFault;
 use crate::extract::{ClientIp, RequestContext};
 
 const REQUEST_ID: &str = "x-request-id";
@@ -44,7 +45,13 @@ pub async fn context(State(state): State<AppState>, mut req: Request, next: Next
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         res.headers_mut().insert(REQUEST_ID, v);
     }
+    let fault = res.extensions_mut().remove::<ServerFault>();
     span.in_scope(|| {
+        match fault {
+            Some(ServerFault { internal: true, cause }) => tracing::error!(cause = %cause, "internal error"),
+            Some(ServerFault { internal: false, cause }) => tracing::warn!(cause = %cause, "service unavailable"),
+            None => {}
+        }
         tracing::info!(
             method = %method,
             path = %path,

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use serde_json::json;
 
-use crate::error::{PROBLEM_JSON, problem as problem_response};
+use crate::error::{PROBLEM_JSON, ServerFault, problem as problem_response};
 use crate::extract::RequestContext;
 
 pub async fn problem(req: Request, next: Next) -> Response {
@@ -24,6 +24,9 @@ pub async fn problem(req: Request, next: Next) -> Response {
         out.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if let Some(v) = retry_after {
             out.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        if let Some(fault) = res.extensions().get::<ServerFault>().cloned() {
+            out.extensions_mut().insert(fault);
         }
         return out;
     }

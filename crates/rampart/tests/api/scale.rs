@@ -388,6 +388,11 @@ async fn a_database_outage_is_503_and_the_server_recovers() {
         }
         assert!(body["request_id"].is_string(), "{body}");
     }
+    // The cause is logged once, by the context layer, under the request's id.
+    let r = app.login(&email, STRONG_PASSWORD).await.0;
+    let id = r.assert_problem(503)["request_id"].as_str().unwrap().to_owned();
+    let logged = app.logs().lines().filter(|l| l.contains("\"service unavailable\"") && l.contains(&id)).count();
+    assert_eq!(logged, 1, "{}", app.logs());
 
     relay.restore();
     wait_ready(&app, 200).await;
