@@ -18,8 +18,8 @@
 use rampart_core::auth::hasher::Verdict;
 use rampart_core::clock::{Millis, duration_ms, now_ms};
 use rampart_core::email::Email;
-use rampart_core::limit::Bucket;
 use rampart_core::password::check_length;
+use rampart_shared::limit::Bucket;
 use rampart_store::{AttemptKey, AuditEvent, LockRule, Reservation, UserRow};
 use secrecy::SecretString;
 
