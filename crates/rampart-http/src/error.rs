@@ -213,7 +213,7 @@ impl From<rampart_core::auth::hasher::HashError> for ApiError {
         use rampart_core::auth::hasher::HashError as H;
         match e {
             H::Busy => ApiError::Unavailable("password hashing queue is full".into()),
-            H::Failed(cause) => ApiError::Internal(cause),
+            H::Failed(cause) => ApiError::Internal(cause.to_string()),
         }
     }
 }
