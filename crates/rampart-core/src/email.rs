@@ -13,7 +13,7 @@ pub enum EmailError {
 }
 
 /// A syntactically valid email address, trimmed. Two addresses are the same account when their
-/// [`Email::normalized`] forms are equal (case-insensitive comparison, as http-api.md requires).
+/// [`Email::normalized`] forms are equal (case-insensitive comparison, as docs/api.md promises).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Email {
     display: String,

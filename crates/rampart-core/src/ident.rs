@@ -1,7 +1,7 @@
 //! Identifiers that come from the configuration (resource, field and role names). They end up in
 //! SQL as identifiers, so they are checked once, at load, against a strict pattern.
 
-/// `^[a-z][a-z0-9_]{0,62}$`, as config.md fixes it.
+/// `^[a-z][a-z0-9_]{0,62}$`, as docs/configuration.md documents it.
 pub fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
     match chars.next() {

@@ -44,7 +44,7 @@ pub enum ApiError {
     UnsupportedMediaType,
     /// A rate limit refused the request, before any hashing or database work.
     #[error("rate limited: {}", .0.policy.name())]
-    RateLimited(rampart_core::limit::Refusal),
+    RateLimited(rampart_shared::limit::Refusal),
     /// The password was right and the account has a second factor: finish with
     /// `POST /auth/mfa/verify` and this token.
     #[error("second factor required")]
@@ -188,7 +188,7 @@ fn mfa_required(token: &secrecy::SecretString) -> Response {
 /// fields): `RateLimit-Policy: "login-ip";q=10;w=60` names the budget that ran out, its quota
 /// and window in seconds; `RateLimit: "login-ip";r=0;t=6` says nothing is left and when the next
 /// request can succeed.
-fn rate_limited(refusal: &rampart_core::limit::Refusal) -> Response {
+fn rate_limited(refusal: &rampart_shared::limit::Refusal) -> Response {
     let name = refusal.policy.name();
     metrics::counter!("rampart_rate_limited_total", "policy" => name).increment(1);
     let retry = refusal.retry_after_secs();
@@ -225,7 +225,7 @@ impl From<rampart_core::auth::hasher::HashError> for ApiError {
         use rampart_core::auth::hasher::HashError as H;
         match e {
             H::Busy => ApiError::Unavailable("password hashing queue is full".into()),
-            H::Failed(cause) => ApiError::Internal(cause),
+            H::Failed(cause) => ApiError::Internal(cause.to_string()),
         }
     }
 }

@@ -3,10 +3,10 @@
 use std::sync::Arc;
 
 use rampart_core::auth::hasher::Hasher;
-use rampart_core::auth::revocation::Revocations;
 use rampart_core::auth::tokens::TokenService;
 use rampart_core::config::Config;
 use rampart_core::password::PasswordPolicy;
+use rampart_shared::revocation::Revocations;
 use rampart_store::Store;
 
 #[derive(Clone)]
@@ -28,7 +28,7 @@ pub struct Inner {
     pub mailer: rampart_mail::Mailer,
     /// Rate limits (per IP, per account, per user, global), from `[rate_limit]`: in memory, or in
     /// Redis when `redis.url` is set.
-    pub limiter: rampart_core::limit::Limiter,
+    pub limiter: rampart_shared::limit::Limiter,
     /// The declared resources, compiled at start-up.
     pub resources: rampart_core::resources::Registry,
     /// `/openapi.json`, rendered once.
@@ -95,7 +95,7 @@ pub struct Services {
     pub data_key: rampart_core::auth::data_key::DataKey,
     pub mailer: rampart_mail::Mailer,
     /// In memory, or in Redis when `redis.url` is set.
-    pub limiter: rampart_core::limit::Limiter,
+    pub limiter: rampart_shared::limit::Limiter,
 }
 
 pub fn build_state(config: Config, services: Services) -> AppState {

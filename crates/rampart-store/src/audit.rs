@@ -5,7 +5,7 @@ use rampart_core::clock::Millis;
 
 use crate::{Store, StoreError};
 
-/// The actions http-api.md names.
+/// The actions listed in docs/api.md, "Audit events written".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuditEvent {
     Register,

@@ -39,7 +39,30 @@ pub enum HashError {
     #[error("password hashing capacity is exhausted")]
     Busy,
     #[error("password hashing failed: {0}")]
-    Failed(String),
+    Failed(#[from] HashFailure),
+}
+
+/// Why hashing failed (not for want of capacity). None of these texts holds a password or a
+/// stored hash: argon2's errors name a parameter or a length, never a value.
+#[derive(Debug, thiserror::Error)]
+pub enum HashFailure {
+    /// Parameters Argon2 refuses, or a hash it could not compute.
+    #[error(transparent)]
+    Argon2(argon2::Error),
+    /// A salt, parameter string or output that does not fit the PHC format.
+    #[error(transparent)]
+    Phc(argon2::password_hash::Error),
+    /// The OS refused a hashing thread.
+    #[error(transparent)]
+    Spawn(std::io::Error),
+    #[error("hashing worker stopped")]
+    WorkerStopped,
+    #[error("hashing pool stopped")]
+    PoolStopped,
+    /// The stored hash is not a PHC string with an output. Its parse error is dropped: it would
+    /// only say which part of a stored hash is malformed.
+    #[error("the stored hash cannot be wrapped")]
+    Unwrappable,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,7 +130,7 @@ impl Hasher {
                     let blocks = memory_for(&argon2);
                     Worker { argon2, params, blocks, dummy }.run(&rx, &pending)
                 })
-                .map_err(|e| HashError::Failed(e.to_string()))?;
+                .map_err(HashFailure::Spawn)?;
         }
         drop(started_tx);
         let priority_lowered = started.iter().take(workers).all(|lowered| lowered);
@@ -129,7 +152,7 @@ impl Hasher {
     pub async fn hash(&self, password: SecretString) -> Result<String, HashError> {
         let (reply, rx) = oneshot::channel();
         self.submit(Job::Hash { password, reply })?;
-        rx.await.map_err(|_| HashError::Failed("hashing worker stopped".into()))?
+        rx.await.map_err(|_| HashFailure::WorkerStopped)?
     }
 
     /// Checks `password` against a stored PHC string, or against the dummy hash when there is no
@@ -137,7 +160,7 @@ impl Hasher {
     pub async fn verify(&self, password: SecretString, phc: Option<String>) -> Result<Verdict, HashError> {
         let (reply, rx) = oneshot::channel();
         self.submit(Job::Verify { password, phc, reply })?;
-        rx.await.map_err(|_| HashError::Failed("hashing worker stopped".into()))?
+        rx.await.map_err(|_| HashFailure::WorkerStopped)?
     }
 
     /// `stored` brought up to the current price without the password (see
@@ -145,7 +168,7 @@ impl Hasher {
     pub async fn wrap(&self, stored: String) -> Result<String, HashError> {
         let (reply, rx) = oneshot::channel();
         self.submit(Job::Wrap { stored, reply })?;
-        rx.await.map_err(|_| HashError::Failed("hashing worker stopped".into()))?
+        rx.await.map_err(|_| HashFailure::WorkerStopped)?
     }
 
     /// True when every worker is busy and the queue is full: a hash submitted now would be
@@ -161,7 +184,7 @@ impl Hasher {
             self.inner.pending.fetch_sub(1, Ordering::Relaxed);
             match e {
                 TrySendError::Full(_) => HashError::Busy,
-                TrySendError::Disconnected(_) => HashError::Failed("hashing pool stopped".into()),
+                TrySendError::Disconnected(_) => HashFailure::PoolStopped.into(),
             }
         })
     }
@@ -228,7 +251,7 @@ impl Worker {
     /// Hashes the output stored in `stored` (the outer hash of a wrapped one) with the current
     /// parameters, and keeps its parameters and salt as a new innermost-to-outer layer.
     fn wrap(&mut self, stored: &str) -> Result<String, HashError> {
-        let bad = || HashError::Failed("the stored hash cannot be wrapped".into());
+        let bad = || HashError::Failed(HashFailure::Unwrappable);
         let wrapped = wrapped_hash::parse(stored);
         let (mut layers, outer) = match &wrapped {
             Some(w) => (w.layers.clone(), w.outer),
@@ -340,26 +363,24 @@ fn run_argon2(
 }
 
 pub fn argon2_for(p: HashParams) -> Result<Argon2<'static>, HashError> {
-    let params =
-        Params::new(p.memory_kib, p.iterations, p.parallelism, None).map_err(|e| HashError::Failed(e.to_string()))?;
+    let params = Params::new(p.memory_kib, p.iterations, p.parallelism, None).map_err(HashFailure::Argon2)?;
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
 /// A PHC string for a new password: a random 16-byte salt, the configured parameters, and a
 /// 32-byte output computed in `blocks`.
 fn hash_with(argon2: &Argon2<'_>, blocks: &mut [Block], password: &[u8]) -> Result<String, HashError> {
-    let fail = |e: &dyn std::fmt::Display| HashError::Failed(e.to_string());
     let mut salt_bytes = [0u8; 16];
     rand::RngCore::fill_bytes(&mut OsRng, &mut salt_bytes);
-    let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| fail(&e))?;
+    let salt = SaltString::encode_b64(&salt_bytes).map_err(HashFailure::Phc)?;
     let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
-    run_argon2(argon2, blocks, password, &salt_bytes, &mut out).map_err(|e| fail(&e))?;
+    run_argon2(argon2, blocks, password, &salt_bytes, &mut out).map_err(HashFailure::Argon2)?;
     let phc = PasswordHash {
         algorithm: argon2::ARGON2ID_IDENT,
         version: Some(Version::V0x13.into()),
-        params: ParamsString::try_from(argon2.params()).map_err(|e| fail(&e))?,
+        params: ParamsString::try_from(argon2.params()).map_err(HashFailure::Phc)?,
         salt: Some(salt.as_salt()),
-        hash: Some(Output::new(&out).map_err(|e| fail(&e))?),
+        hash: Some(Output::new(&out).map_err(HashFailure::Phc)?),
     };
     Ok(phc.to_string())
 }
@@ -386,6 +407,14 @@ mod tests {
 
     fn pw(s: &str) -> SecretString {
         SecretString::from(s.to_owned())
+    }
+
+    #[test]
+    fn a_failure_keeps_its_cause() {
+        let Err(e) = argon2_for(HashParams { memory_kib: 0, ..SMALL }) else { panic!("0 KiB accepted") };
+        assert!(matches!(e, HashError::Failed(HashFailure::Argon2(_))), "{e:?}");
+        let cause = std::error::Error::source(&e).expect("a cause");
+        assert_eq!(e.to_string(), format!("password hashing failed: {cause}"));
     }
 
     #[tokio::test]

@@ -22,10 +22,52 @@ use crate::config::JwtAlgorithm;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error("{0}")]
-    Io(String),
-    #[error("key file {path}: {message}")]
-    Invalid { path: String, message: String },
+    #[error("cannot read keys directory {}: {source}", dir.display())]
+    ReadDir { dir: PathBuf, source: std::io::Error },
+    #[error("cannot create {}: {source}", path.display())]
+    Create { path: PathBuf, source: std::io::Error },
+    #[error("cannot restrict {}: {source}", dir.display())]
+    Restrict { dir: PathBuf, source: std::io::Error },
+    #[error("cannot write {}: {source}", path.display())]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error("RSA key generation failed: {0}")]
+    GenerateRsa(#[source] rsa::Error),
+    #[error("PEM encoding failed: {0}")]
+    EncodePem(#[source] rsa::pkcs8::Error),
+    /// ring's error says nothing more than that it failed.
+    #[error("Ed25519 key generation failed")]
+    GenerateEd25519,
+    #[error("key file {}: {problem}", path.display())]
+    Invalid {
+        path: PathBuf,
+        #[source]
+        problem: KeyFileProblem,
+    },
+}
+
+/// What is wrong with one key file. Parse errors are described by kind only: the message of a
+/// PEM or key parser could quote key bytes.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyFileProblem {
+    #[error("the file name (the kid) must be 1-64 characters of [A-Za-z0-9._-]")]
+    Kid,
+    #[error("cannot read: {0}")]
+    Read(#[source] std::io::Error),
+    /// Its metadata (for the permission check) could not be read.
+    #[error(transparent)]
+    Metadata(std::io::Error),
+    #[error("mode {0:o} lets others read a private key; chmod 600 it")]
+    Readable(u32),
+    #[error("not an RSA private key in PEM (PKCS#8 or PKCS#1); jwt_algorithm is RS256")]
+    NotRsa,
+    #[error("RSA keys must have at least 2048 bits")]
+    RsaTooSmall,
+    #[error("unusable RSA key")]
+    UnusableRsa,
+    #[error("not a PKCS#8 PEM private key; jwt_algorithm is EdDSA")]
+    NotPkcs8,
+    #[error("not an Ed25519 private key; jwt_algorithm is EdDSA")]
+    NotEd25519,
 }
 
 /// RSA modulus size for generated keys. 2048 bits: NIST-approved through 2030, and verification
@@ -122,7 +164,7 @@ fn pem_files(dir: &Path) -> Result<Vec<PathBuf>, KeyError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(KeyError::Io(format!("cannot read keys directory {}: {e}", dir.display()))),
+        Err(source) => return Err(KeyError::ReadDir { dir: dir.to_owned(), source }),
     };
     Ok(entries
         .filter_map(Result::ok)
@@ -136,32 +178,31 @@ fn modified_ms(path: &Path) -> Option<Millis> {
     Some(duration_ms(t.duration_since(UNIX_EPOCH).ok()?))
 }
 
-fn invalid(path: &Path, message: impl Into<String>) -> KeyError {
-    KeyError::Invalid { path: path.display().to_string(), message: message.into() }
+fn invalid(path: &Path, problem: KeyFileProblem) -> KeyError {
+    KeyError::Invalid { path: path.to_owned(), problem }
 }
 
 fn load_key(path: &Path, alg: JwtAlgorithm) -> Result<SigningKey, KeyError> {
     let kid = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
     if kid.is_empty() || kid.len() > 64 || !kid.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
-        return Err(invalid(path, "the file name (the kid) must be 1-64 characters of [A-Za-z0-9._-]"));
+        return Err(invalid(path, KeyFileProblem::Kid));
     }
     check_permissions(path)?;
-    let pem_text = std::fs::read_to_string(path).map_err(|e| invalid(path, format!("cannot read: {e}")))?;
+    let pem_text = std::fs::read_to_string(path).map_err(|e| invalid(path, KeyFileProblem::Read(e)))?;
     let created_ms = modified_ms(path).unwrap_or_else(now_ms);
-    // Parse errors are described by kind only: the message of a PEM parser could quote key bytes.
+    // Parse errors are described by kind only (`KeyFileProblem`): a parser's message could quote
+    // key bytes.
     match alg {
         JwtAlgorithm::RS256 => {
             let key = rsa::RsaPrivateKey::from_pkcs8_pem(&pem_text)
                 .or_else(|_| rsa::RsaPrivateKey::from_pkcs1_pem(&pem_text))
-                .map_err(|_| {
-                    invalid(path, "not an RSA private key in PEM (PKCS#8 or PKCS#1); jwt_algorithm is RS256")
-                })?;
+                .map_err(|_| invalid(path, KeyFileProblem::NotRsa))?;
             if key.size() * 8 < 2048 {
-                return Err(invalid(path, "RSA keys must have at least 2048 bits"));
+                return Err(invalid(path, KeyFileProblem::RsaTooSmall));
             }
             let (n, e) = (key.n().to_bytes_be(), key.e().to_bytes_be());
-            let encoding =
-                EncodingKey::from_rsa_pem(pem_text.as_bytes()).map_err(|_| invalid(path, "unusable RSA key"))?;
+            let encoding = EncodingKey::from_rsa_pem(pem_text.as_bytes())
+                .map_err(|_| invalid(path, KeyFileProblem::UnusableRsa))?;
             let jwk = json!({
                 "kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid,
                 "n": URL_SAFE_NO_PAD.encode(&n), "e": URL_SAFE_NO_PAD.encode(&e),
@@ -180,9 +221,9 @@ fn load_key(path: &Path, alg: JwtAlgorithm) -> Result<SigningKey, KeyError> {
                 .ok()
                 .filter(|p| p.tag() == "PRIVATE KEY")
                 .map(|p| p.contents().to_vec())
-                .ok_or_else(|| invalid(path, "not a PKCS#8 PEM private key; jwt_algorithm is EdDSA"))?;
+                .ok_or_else(|| invalid(path, KeyFileProblem::NotPkcs8))?;
             let pair = ring::signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der)
-                .map_err(|_| invalid(path, "not an Ed25519 private key; jwt_algorithm is EdDSA"))?;
+                .map_err(|_| invalid(path, KeyFileProblem::NotEd25519))?;
             let public = ring::signature::KeyPair::public_key(&pair).as_ref().to_vec();
             let jwk = json!({
                 "kty": "OKP", "crv": "Ed25519", "use": "sig", "alg": "EdDSA", "kid": kid,
@@ -203,9 +244,9 @@ fn load_key(path: &Path, alg: JwtAlgorithm) -> Result<SigningKey, KeyError> {
 #[cfg(unix)]
 fn check_permissions(path: &Path) -> Result<(), KeyError> {
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path).map_err(|e| invalid(path, e.to_string()))?.permissions().mode();
+    let mode = std::fs::metadata(path).map_err(|e| invalid(path, KeyFileProblem::Metadata(e)))?.permissions().mode();
     if mode & 0o077 != 0 {
-        return Err(invalid(path, format!("mode {:o} lets others read a private key; chmod 600 it", mode & 0o777)));
+        return Err(invalid(path, KeyFileProblem::Readable(mode & 0o777)));
     }
     Ok(())
 }
@@ -217,17 +258,16 @@ fn check_permissions(_: &Path) -> Result<(), KeyError> {
 
 /// Writes a new private key (mode 0600, in a 0700 directory) and returns its kid.
 pub fn generate(dir: &Path, alg: JwtAlgorithm) -> Result<String, KeyError> {
-    std::fs::create_dir_all(dir).map_err(|e| KeyError::Io(format!("cannot create {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(dir).map_err(|source| KeyError::Create { path: dir.to_owned(), source })?;
     restrict_dir(dir)?;
     let pem_text = match alg {
         JwtAlgorithm::RS256 => {
-            let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, RSA_BITS)
-                .map_err(|e| KeyError::Io(format!("RSA key generation failed: {e}")))?;
-            key.to_pkcs8_pem(LineEnding::LF).map_err(|e| KeyError::Io(format!("PEM encoding failed: {e}")))?.to_string()
+            let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, RSA_BITS).map_err(KeyError::GenerateRsa)?;
+            key.to_pkcs8_pem(LineEnding::LF).map_err(KeyError::EncodePem)?.to_string()
         }
         JwtAlgorithm::EdDSA => {
             let doc = ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new())
-                .map_err(|_| KeyError::Io("Ed25519 key generation failed".into()))?;
+                .map_err(|_| KeyError::GenerateEd25519)?;
             pem::encode(&pem::Pem::new("PRIVATE KEY", doc.as_ref().to_vec()))
         }
     };
@@ -248,7 +288,7 @@ fn rand_bytes() -> [u8; 8] {
 fn restrict_dir(dir: &Path) -> Result<(), KeyError> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-        .map_err(|e| KeyError::Io(format!("cannot restrict {}: {e}", dir.display())))
+        .map_err(|source| KeyError::Restrict { dir: dir.to_owned(), source })
 }
 
 #[cfg(not(unix))]
@@ -265,10 +305,8 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts.open(path).map_err(|e| KeyError::Io(format!("cannot create {}: {e}", path.display())))?;
-    f.write_all(bytes)
-        .and_then(|()| f.sync_all())
-        .map_err(|e| KeyError::Io(format!("cannot write {}: {e}", path.display())))
+    let mut f = opts.open(path).map_err(|source| KeyError::Create { path: path.to_owned(), source })?;
+    f.write_all(bytes).and_then(|()| f.sync_all()).map_err(|source| KeyError::Write { path: path.to_owned(), source })
 }
 
 #[cfg(test)]
@@ -326,6 +364,17 @@ mod tests {
         assert_eq!(ring.expired_files(&dir, ms(112)), vec![dir.join(format!("{old}.pem"))]);
         assert!(ring.verifying(&new, ms(10_000)).is_some());
         assert!(ring.verifying("nope", ms(110)).is_none());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_unreadable_directory_keeps_the_io_error() {
+        let dir = tmp();
+        let file = dir.join("not-a-directory");
+        std::fs::write(&file, b"x").unwrap();
+        let e = KeyRing::load(&file, JwtAlgorithm::EdDSA, Duration::ZERO, Duration::ZERO).err().unwrap();
+        let cause = std::error::Error::source(&e).and_then(|c| c.downcast_ref::<std::io::Error>()).expect("io cause");
+        assert_eq!(e.to_string(), format!("cannot read keys directory {}: {cause}", file.display()));
         let _ = std::fs::remove_dir_all(&dir);
     }
 

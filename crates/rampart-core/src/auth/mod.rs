@@ -3,7 +3,6 @@
 pub mod data_key;
 pub mod hasher;
 pub mod keys;
-pub mod revocation;
 pub mod tokens;
 pub mod totp;
 pub mod wrapped_hash;

@@ -53,8 +53,17 @@ pub enum TokenError {
     Header,
     #[error("unknown or retired signing key")]
     UnknownKey,
+    /// Signing failed (the key does not fit the algorithm).
     #[error("invalid token: {0}")]
-    Invalid(String),
+    Sign(#[source] jsonwebtoken::errors::Error),
+    /// The signature or a standard claim (`exp`, `nbf`, `iss`, `aud`, ...) did not verify. Shown
+    /// by its kind (`ExpiredSignature`, `InvalidAudience`, ...), for the debug log.
+    #[error("invalid token: {:?}", .0.kind())]
+    Rejected(#[source] jsonwebtoken::errors::Error),
+    #[error("invalid token: iat is in the future")]
+    IssuedInFuture,
+    #[error("invalid token: lifetime exceeds the access-token TTL")]
+    LifetimeTooLong,
     #[error("no signing key")]
     NoKey,
 }
@@ -143,8 +152,7 @@ impl TokenService {
         let mut header = Header::new(self.alg);
         header.kid = Some(key.kid.clone());
         header.typ = Some("at+jwt".into());
-        let token =
-            jsonwebtoken::encode(&header, &claims, &key.encoding).map_err(|e| TokenError::Invalid(e.to_string()))?;
+        let token = jsonwebtoken::encode(&header, &claims, &key.encoding).map_err(TokenError::Sign)?;
         Ok((token, ttl))
     }
 
@@ -193,8 +201,7 @@ impl TokenService {
         v.set_issuer(&[&self.issuer]);
         v.set_audience(&[&self.audience]);
         v.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
-        let data = jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &v)
-            .map_err(|e| TokenError::Invalid(format!("{:?}", e.kind())))?;
+        let data = jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &v).map_err(TokenError::Rejected)?;
         self.check_lifetime(&data.claims, now)?;
         Ok((data.claims, kid))
     }
@@ -207,10 +214,10 @@ impl TokenService {
         let leeway = LEEWAY_SECS as i64;
         let max_life = i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX).saturating_add(leeway);
         if claims.iat > now / 1000 + leeway {
-            return Err(TokenError::Invalid("iat is in the future".into()));
+            return Err(TokenError::IssuedInFuture);
         }
         if claims.exp.saturating_sub(claims.iat) > max_life {
-            return Err(TokenError::Invalid("lifetime exceeds the access-token TTL".into()));
+            return Err(TokenError::LifetimeTooLong);
         }
         Ok(())
     }

@@ -22,7 +22,10 @@ pub const SECRET_BYTES: usize = 20;
 #[derive(Debug, thiserror::Error)]
 pub enum TotpError {
     #[error("invalid TOTP parameters: {0}")]
-    Invalid(String),
+    Parameters(#[source] totp_rs::TotpUrlError),
+    /// The `otpauth://` URI does not fit in a QR code (an issuer or email far too long).
+    #[error("invalid TOTP parameters: QR code: {0:?}")]
+    QrCode(#[source] qrcodegen::DataTooLong),
 }
 
 pub struct Totp(TOTP);
@@ -35,7 +38,7 @@ impl Totp {
         let account = account.replace(':', " ");
         TOTP::new(Algorithm::SHA1, DIGITS, 1, STEP_SECS, secret, Some(issuer), account)
             .map(Self)
-            .map_err(|e| TotpError::Invalid(e.to_string()))
+            .map_err(TotpError::Parameters)
     }
 
     /// A fresh random secret.
@@ -74,7 +77,7 @@ impl Totp {
     /// The setup QR code as a standalone SVG (dark modules as one path, a 4-module quiet zone).
     pub fn qr_svg(&self) -> Result<String, TotpError> {
         let qr = qrcodegen::QrCode::encode_text(&self.otpauth_uri(), qrcodegen::QrCodeEcc::Medium)
-            .map_err(|e| TotpError::Invalid(format!("QR code: {e:?}")))?;
+            .map_err(TotpError::QrCode)?;
         let border = 4;
         let size = qr.size() + 2 * border;
         let mut path = String::new();

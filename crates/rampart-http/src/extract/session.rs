@@ -4,9 +4,9 @@
 use axum::extract::FromRequestParts;
 use http::header;
 use http::request::Parts;
-use rampart_core::auth::revocation::Revoked;
 use rampart_core::clock::{duration_ms, now_ms};
-use rampart_core::limit::Bucket;
+use rampart_shared::limit::Bucket;
+use rampart_shared::revocation::Revoked;
 use rampart_store::UserRow;
 use secrecy::SecretString;
 

@@ -1,6 +1,6 @@
 //! The login budgets: what every login-like attempt spends before any work is done for it.
 
-use rampart_core::limit::Bucket;
+use rampart_shared::limit::Bucket;
 
 use super::AuthError;
 use crate::AppState;

@@ -1,7 +1,7 @@
 //! What a flow answers besides success.
 
 use rampart_core::auth::hasher::HashError;
-use rampart_core::limit::Refusal;
+use rampart_shared::limit::Refusal;
 use rampart_store::StoreError;
 use secrecy::SecretString;
 

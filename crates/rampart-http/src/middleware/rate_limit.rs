@@ -12,7 +12,7 @@
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use rampart_core::limit::Bucket;
+use rampart_shared::limit::Bucket;
 
 use crate::extract::RequestContext;
 use crate::{ApiError, AppState};

@@ -6,11 +6,12 @@ use std::time::Duration;
 use rampart_core::auth::data_key::DataKey;
 use rampart_core::auth::hasher::Hasher;
 use rampart_core::auth::keys::KeyRing;
-use rampart_core::auth::revocation::Revocations;
 use rampart_core::auth::tokens::{TokenService, algorithm};
 use rampart_core::clock::{duration_ms, now_ms};
 use rampart_core::config::{Origin, Profile};
-use rampart_core::limit::{Limiter, Quotas};
+use rampart_shared::SharedState;
+use rampart_shared::limit::{Limiter, Quotas};
+use rampart_shared::revocation::Revocations;
 use tokio::net::TcpListener;
 
 use crate::Failure;
@@ -178,15 +179,15 @@ fn mailer(c: &rampart_core::config::Config) -> Result<rampart_mail::Mailer, Fail
 /// Rate limits and the revocation set: in this process, or in Redis when `redis.url` is set, so
 /// that every instance shares them. An unreachable Redis at start-up is an error (a typo in the
 /// URL must not silently give per-instance limits); once running, an outage falls back to local
-/// state (see `limit::redis`).
+/// state (see `rampart_shared`).
 async fn shared_state(c: &rampart_core::config::Config) -> Result<(Limiter, Revocations), Failure> {
     let quotas = Quotas::from_config(&c.rate_limit);
     let Some(url) = &c.redis.url else {
-        return Ok((Limiter::memory(quotas), Revocations::memory()));
+        let SharedState { limiter, revocations } = SharedState::memory(quotas);
+        return Ok((limiter, revocations));
     };
-    let prefix = &c.redis.key_prefix;
-    let limiter = Limiter::redis(url, prefix, quotas).await.map_err(Failure::runtime)?;
-    let revocations = Revocations::redis(url, prefix).await.map_err(Failure::runtime)?;
+    let SharedState { limiter, revocations } =
+        SharedState::redis(url, &c.redis.key_prefix, quotas).await.map_err(|e| Failure::runtime(e.to_string()))?;
     tracing::info!(redis = %url.redacted(), "rate limits and revocations are shared through redis");
     Ok((limiter, revocations))
 }

@@ -138,7 +138,7 @@ async fn registering_a_taken_address_takes_as_long_as_a_new_one() {
     let app = TestApp::builder().env("AUTH__REQUIRE_EMAIL_VERIFICATION", "true").spawn().await;
     let taken = unique_email();
     assert_eq!(app.register(&taken, STRONG_PASSWORD).await.status, 202);
-    let (new, old, ratio) = timing_ratio(20, 202, |second| {
+    let (new, old, ratio) = timing_ratio(30, 202, |second| {
         let email = if second { taken.clone() } else { unique_email() };
         let app = &app;
         async move { app.register(&email, STRONG_PASSWORD).await.status }

@@ -1,6 +1,6 @@
 //! The Redis backends against a real `redis-server`: each test starts its own on a free port
-//! (never 6379) and kills it when done. Two `Limiter`s / `Revocations` on one Redis stand for two
-//! Rampart instances.
+//! (never 6379) and kills it when done. Two `SharedState`s (a `Limiter` and a `Revocations` over
+//! one connection) on one Redis stand for two Rampart instances.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{Read, Write};
@@ -8,10 +8,11 @@ use std::net::{IpAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rampart_core::auth::revocation::{Revocations, Revoked};
 use rampart_core::clock::now_ms;
 use rampart_core::config::SecretUrl;
-use rampart_core::limit::{Bucket, Limiter, Policy, Quota, Quotas};
+use rampart_shared::SharedState;
+use rampart_shared::limit::{Bucket, Limiter, Policy, Quota, Quotas};
+use rampart_shared::revocation::{Revocations, Revoked};
 
 /// A `redis-server` of this test's own, killed on drop.
 struct TestRedis {
@@ -91,6 +92,12 @@ fn quotas(count: u32, window: Duration) -> Quotas {
     Quotas { login_ip: q, login_account: q, login_global: q, api_ip: q, api_user: q }
 }
 
+/// One Rampart instance's limiter and revocation set on `redis`, sharing one connection.
+async fn instance(redis: &TestRedis, q: Quotas) -> (Limiter, Revocations) {
+    let shared = SharedState::redis(&redis.url(), "rampart", q).await.unwrap();
+    (shared.limiter, shared.revocations)
+}
+
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
@@ -113,8 +120,8 @@ async fn eventually<F: AsyncFnMut() -> bool>(limit: Duration, mut f: F) -> bool 
 async fn two_instances_share_one_budget() {
     let redis = TestRedis::start();
     let q = quotas(5, Duration::from_secs(60));
-    let a = Limiter::redis(&redis.url(), "rampart", q).await.unwrap();
-    let b = Limiter::redis(&redis.url(), "rampart", q).await.unwrap();
+    let (a, _) = instance(&redis, q).await;
+    let (b, _) = instance(&redis, q).await;
     let client = ip("192.0.2.10");
     for i in 0..5 {
         let l = if i % 2 == 0 { &a } else { &b };
@@ -160,8 +167,8 @@ async fn a_refused_check_spends_nothing() {
     let redis = TestRedis::start();
     // 2 per 4 s: one cell back every 2 s.
     let q = quotas(2, Duration::from_secs(4));
-    let a = Limiter::redis(&redis.url(), "rampart", q).await.unwrap();
-    let b = Limiter::redis(&redis.url(), "rampart", q).await.unwrap();
+    let (a, _) = instance(&redis, q).await;
+    let (b, _) = instance(&redis, q).await;
     let client = ip("192.0.2.20");
     assert!(a.check(Bucket::LoginIp(client)).await.is_ok());
     assert!(b.check(Bucket::LoginIp(client)).await.is_ok());
@@ -197,8 +204,8 @@ async fn a_refused_check_spends_nothing() {
 #[tokio::test]
 async fn a_revocation_is_seen_by_every_instance_and_expires() {
     let redis = TestRedis::start();
-    let a = Revocations::redis(&redis.url(), "rampart").await.unwrap();
-    let b = Revocations::redis(&redis.url(), "rampart").await.unwrap();
+    let q = quotas(1, Duration::from_secs(60));
+    let ((_, a), (_, b)) = (instance(&redis, q).await, instance(&redis, q).await);
     assert_eq!(b.is_revoked("sid-1").await, Revoked::No);
     a.revoke("sid-1", now_ms() + 1_500).await;
     assert_eq!(b.is_revoked("sid-1").await, Revoked::Yes, "at once, on the other instance");
@@ -219,14 +226,7 @@ async fn a_revocation_is_seen_by_every_instance_and_expires() {
 async fn while_redis_is_down_limits_are_per_instance_and_revocations_fail_safe() {
     let mut redis = TestRedis::start();
     let q = quotas(3, Duration::from_secs(60));
-    let (a, b) = (
-        Limiter::redis(&redis.url(), "rampart", q).await.unwrap(),
-        Limiter::redis(&redis.url(), "rampart", q).await.unwrap(),
-    );
-    let (ra, rb) = (
-        Revocations::redis(&redis.url(), "rampart").await.unwrap(),
-        Revocations::redis(&redis.url(), "rampart").await.unwrap(),
-    );
+    let ((a, ra), (b, rb)) = (instance(&redis, q).await, instance(&redis, q).await);
     let horizon = now_ms() + 120_000;
     ra.revoke("sid-before", horizon).await;
     assert_eq!(rb.is_revoked("sid-before").await, Revoked::Yes);
@@ -251,7 +251,7 @@ async fn while_redis_is_down_limits_are_per_instance_and_revocations_fail_safe()
     ra.revoke("sid-during", horizon).await;
     assert_eq!(ra.is_revoked("sid-during").await, Revoked::Yes);
     assert_eq!(rb.is_revoked("sid-during").await, Revoked::Unknown);
-    let err = rb.ping().await.unwrap_err();
+    let err = rb.ping().await.unwrap_err().to_string();
     assert!(!err.contains("127.0.0.1"), "{err}");
     assert!(ra.degraded().await && rb.degraded().await);
 
@@ -285,8 +285,7 @@ async fn while_redis_is_down_limits_are_per_instance_and_revocations_fail_safe()
 async fn a_hung_redis_costs_a_request_at_most_the_timeout() {
     let redis = TestRedis::start();
     let q = quotas(2, Duration::from_secs(60));
-    let a = Limiter::redis(&redis.url(), "rampart", q).await.unwrap();
-    let r = Revocations::redis(&redis.url(), "rampart").await.unwrap();
+    let (a, r) = instance(&redis, q).await;
     redis.signal("-STOP");
     let started = Instant::now();
     assert!(a.check(Bucket::ApiUser("u1")).await.is_ok());
@@ -315,15 +314,16 @@ async fn connect_errors_hide_the_password() {
     let url = SecretUrl::new(&format!("redis://rampart:s3cret-pw@127.0.0.1:{port}"));
     let q = quotas(1, Duration::from_secs(60));
     let started = Instant::now();
-    let Err(e) = Limiter::redis(&url, "rampart", q).await else { panic!("nothing listens there") };
+    // One connection for both backends, so one connect to look at.
+    let Err(e) = SharedState::redis(&url, "rampart", q).await else { panic!("nothing listens there") };
+    let e = e.to_string();
     assert!(!e.contains("s3cret-pw") && e.contains("rampart:***@127.0.0.1"), "{e}");
     assert!(e.ends_with("connection refused"), "{e}");
     assert!(started.elapsed() < Duration::from_secs(3), "start-up should fail fast: {:?}", started.elapsed());
-    let Err(e) = Revocations::redis(&url, "rampart").await else { panic!("nothing listens there") };
-    assert!(!e.contains("s3cret-pw"), "{e}");
-    let Err(e) = Revocations::redis(&SecretUrl::new("nosuch://u:s3cret-pw@x"), "rampart").await else {
+    let Err(e) = SharedState::redis(&SecretUrl::new("nosuch://u:s3cret-pw@x"), "rampart", q).await else {
         panic!("bad scheme")
     };
+    let e = e.to_string();
     assert!(!e.contains("s3cret-pw"), "{e}");
 }
 
@@ -350,14 +350,7 @@ fn the_futures_are_send() {
 async fn the_bearer_check_refuses_revoked_logins_without_spending_and_shares_the_user_budget() {
     let redis = TestRedis::start();
     let q = quotas(3, Duration::from_secs(60));
-    let (a, b) = (
-        Limiter::redis(&redis.url(), "rampart", q).await.unwrap(),
-        Limiter::redis(&redis.url(), "rampart", q).await.unwrap(),
-    );
-    let (ra, rb) = (
-        Revocations::redis(&redis.url(), "rampart").await.unwrap(),
-        Revocations::redis(&redis.url(), "rampart").await.unwrap(),
-    );
+    let ((a, ra), (b, rb)) = (instance(&redis, q).await, instance(&redis, q).await);
     rb.revoke("gone", now_ms() + 60_000).await;
     for _ in 0..5 {
         assert_eq!(a.check_bearer(&ra, "gone", "user-1").await, Ok(Revoked::Yes));
@@ -368,4 +361,19 @@ async fn the_bearer_check_refuses_revoked_logins_without_spending_and_shares_the
     assert_eq!(a.check_bearer(&ra, "live", "user-1").await, Ok(Revoked::No));
     let refused = b.check_bearer(&rb, "live", "user-1").await.expect_err("the fourth cell");
     assert_eq!(refused.policy, Policy::ApiUser);
+}
+
+/// An instance's limiter and revocation set talk to Redis over one connection, and so share one
+/// view of whether it answers.
+#[tokio::test]
+async fn an_instance_holds_one_connection_for_both_backends() {
+    let redis = TestRedis::start();
+    let (limiter, revocations) = instance(&redis, quotas(5, Duration::from_secs(60))).await;
+    assert!(limiter.check(Bucket::LoginGlobal).await.is_ok());
+    revocations.revoke("sid-1", now_ms() + 60_000).await;
+    assert_eq!(revocations.is_revoked("sid-1").await, Revoked::Yes);
+    let mut conn = redis.conn().await;
+    let clients: String = redis::cmd("CLIENT").arg("LIST").query_async(&mut conn).await.unwrap();
+    // This test's own connection, and the instance's one.
+    assert_eq!(clients.lines().count(), 2, "{clients}");
 }

@@ -14,24 +14,23 @@
 //!   ([`RedisRevocations::note_revoked`]; the poll is `rampart serve`'s revocation feed): Redis
 //!   is the instant path, the database the one that cannot lose a revocation.
 
+use std::sync::Arc;
+
+use rampart_core::clock::{Millis, now_ms};
 use redis::Pipeline;
 
 use super::{MemoryRevocations, Revoked};
-use crate::clock::{Millis, now_ms};
-use crate::config::SecretUrl;
-use crate::redis_link::Link;
+use crate::redis_link::{Backend, Link, Unanswered};
 
 pub struct RedisRevocations {
-    link: Link,
+    /// Shared with the rate limiter (see `crate::redis_link`).
+    link: Arc<Link>,
     local: MemoryRevocations,
 }
 
 impl RedisRevocations {
-    /// Connects once; the error message hides the URL's password.
-    pub async fn connect(url: &SecretUrl, prefix: &str) -> Result<Self, String> {
-        let link =
-            Link::connect(url, prefix, "revocations", "revocation checks go to the database until it answers").await?;
-        Ok(Self { link, local: MemoryRevocations::default() })
+    pub(crate) fn new(link: Arc<Link>) -> Self {
+        Self { link, local: MemoryRevocations::default() }
     }
 
     /// Records the revocation locally, then in Redis. If Redis does not take it now, it is
@@ -85,15 +84,17 @@ impl RedisRevocations {
         self.link.degraded()
     }
 
-    pub async fn ping(&self) -> Result<(), String> {
-        self.link.ping().await?;
+    pub async fn ping(&self) -> Result<(), Unanswered> {
+        self.link.ping().await.map_err(|reason| Unanswered { backend: Backend::Revocations, reason })?;
         self.replay_if_recovered().await;
         Ok(())
     }
 
     /// After an outage, writes every local revocation still in force back into Redis, in one
     /// pipeline. Should that fail, the link is degraded again and the next recovery retries.
-    async fn replay_if_recovered(&self) {
+    /// The outage may have been ended by a call of the rate limiter, which shares the link: the
+    /// link keeps the news until a call of this set reads it here.
+    pub(crate) async fn replay_if_recovered(&self) {
         if !self.link.take_recovered() {
             return;
         }

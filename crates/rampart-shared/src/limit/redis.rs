@@ -30,14 +30,14 @@
 //! outage into a full outage of login and API; failing open (no limits) would hand an attacker
 //! unlimited password guesses by knocking Redis over.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::Script;
 use sha2::{Digest, Sha256};
 
 use super::{Bucket, CAPACITY, MemoryLimiter, Quota, Quotas, Refusal, client_key};
-use crate::config::SecretUrl;
-use crate::redis_link::Link;
+use crate::redis_link::{Backend, Link, Unanswered};
 
 /// KEYS[last] the bucket; ARGV[1] `t`, ARGV[2] `tau = t·(n-1)`, both in microseconds. Returns 0
 /// when the cell is granted, else the wait in microseconds (at least 1). With two keys, KEYS[1] is
@@ -67,7 +67,8 @@ return 0
 ";
 
 pub struct RedisLimiter {
-    link: Link,
+    /// Shared with the revocation set (see `crate::redis_link`).
+    link: Arc<Link>,
     quotas: Quotas,
     /// Answers while Redis does not, and mirrors what Redis answered (module comment).
     local: MemoryLimiter,
@@ -84,10 +85,8 @@ pub enum Unless {
 }
 
 impl RedisLimiter {
-    /// Connects once; the error message hides the URL's password.
-    pub async fn connect(url: &SecretUrl, prefix: &str, quotas: Quotas) -> Result<Self, String> {
-        let link = Link::connect(url, prefix, "rate-limit", "rate limits are per instance until it answers").await?;
-        Ok(Self { link, quotas, local: MemoryLimiter::new(quotas, CAPACITY), gcra: Script::new(GCRA) })
+    pub(crate) fn new(link: Arc<Link>, quotas: Quotas) -> Self {
+        Self { link, quotas, local: MemoryLimiter::new(quotas, CAPACITY), gcra: Script::new(GCRA) }
     }
 
     pub async fn check(&self, bucket: Bucket<'_>) -> Result<(), Refusal> {
@@ -139,8 +138,8 @@ impl RedisLimiter {
     }
 
     /// Asks Redis for a PONG (readiness); the error names no URL.
-    pub async fn ping(&self) -> Result<(), String> {
-        self.link.ping().await
+    pub async fn ping(&self) -> Result<(), Unanswered> {
+        self.link.ping().await.map_err(|reason| Unanswered { backend: Backend::RateLimit, reason })
     }
 }
 

@@ -1,6 +1,6 @@
 //! Rate limits: GCRA budgets per client IP, per account, per user and across the deployment.
 //!
-//! Narrow on purpose, like [`crate::auth::revocation`]: one operation, "may this bucket spend one
+//! Narrow on purpose, like [`crate::revocation`]: one operation, "may this bucket spend one
 //! cell now?". In one process the counters live in memory ([`MemoryLimiter`]); with several
 //! instances they live in Redis ([`RedisLimiter`], an atomic GCRA in Lua, falling back to local
 //! counters while Redis does not answer), which is why `check` is `async` although the
@@ -16,13 +16,14 @@ mod redis;
 use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
 
+use rampart_core::config::RateLimitConfig;
+
 use self::redis::Unless;
-use crate::auth::revocation::{Revocations, Revoked};
+use crate::Unanswered;
+use crate::revocation::{Revocations, Revoked};
 pub use memory::{CAPACITY, MemoryLimiter};
 // `self::`: a bare `redis::` would be ambiguous with the redis crate.
 pub use self::redis::RedisLimiter;
-
-use crate::config::{RateLimitConfig, SecretUrl};
 
 /// The budgets, each with the name that clients see in `RateLimit-Policy`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -172,12 +173,6 @@ impl Limiter {
         Self::Memory(MemoryLimiter::new(quotas, CAPACITY))
     }
 
-    /// Counters shared through Redis at `url`, connected once now. The error names the URL with
-    /// its password hidden.
-    pub async fn redis(url: &SecretUrl, prefix: &str, quotas: Quotas) -> Result<Self, String> {
-        Ok(Self::Redis(RedisLimiter::connect(url, prefix, quotas).await?))
-    }
-
     /// Spends one cell of `bucket`, or says why not. A refused request spends nothing.
     pub async fn check(&self, bucket: Bucket<'_>) -> Result<(), Refusal> {
         match self {
@@ -198,12 +193,9 @@ impl Limiter {
                 return Ok(Revoked::Yes);
             }
             if let Some(answer) = limiter.check_unless_revoked(set.key_for(sid), bucket).await {
-                // Redis answers again: a revocation set still marked down would not notice by
-                // itself (this path does not use its connection), and must write back what it
-                // recorded during the outage.
-                if set.degraded() {
-                    let _ = set.ping().await;
-                }
+                // Redis answered: if that ended an outage, the revocation set writes back what
+                // it recorded meanwhile (this path makes no call of the set's own that would).
+                set.replay_if_recovered().await;
                 return match answer {
                     Unless::Revoked => Ok(Revoked::Yes),
                     Unless::Granted => Ok(Revoked::No),
@@ -228,7 +220,7 @@ impl Limiter {
 
     /// For readiness: whether the shared store answers (memory always does). The error names no
     /// URL and no key.
-    pub async fn ping(&self) -> Result<(), String> {
+    pub async fn ping(&self) -> Result<(), Unanswered> {
         match self {
             Self::Memory(_) => Ok(()),
             Self::Redis(r) => r.ping().await,

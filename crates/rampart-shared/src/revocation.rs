@@ -19,10 +19,11 @@ mod redis;
 use std::collections::HashMap;
 use std::sync::RwLock;
 
+use rampart_core::clock::{Millis, now_ms};
+
+use crate::Unanswered;
 // `self::`: a bare `redis::` would be ambiguous with the redis crate.
 pub use self::redis::RedisRevocations;
-use crate::clock::{Millis, now_ms};
-use crate::config::SecretUrl;
 
 /// The answer to "is this login revoked?".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,12 +43,6 @@ pub enum Revocations {
 impl Revocations {
     pub fn memory() -> Self {
         Self::Memory(MemoryRevocations::default())
-    }
-
-    /// The set shared through Redis at `url`, connected once now. The error names the URL with
-    /// its password hidden.
-    pub async fn redis(url: &SecretUrl, prefix: &str) -> Result<Self, String> {
-        Ok(Self::Redis(RedisRevocations::connect(url, prefix).await?))
     }
 
     /// `sid` is revoked until `until` (when its last possible token expires).
@@ -87,7 +82,7 @@ impl Revocations {
 
     /// For readiness: whether the shared set answers (memory always does). The error names no
     /// URL.
-    pub async fn ping(&self) -> Result<(), String> {
+    pub async fn ping(&self) -> Result<(), Unanswered> {
         match self {
             Self::Memory(_) => Ok(()),
             Self::Redis(r) => r.ping().await,
