@@ -1,7 +1,7 @@
 //! An opaque token as a client presents it (a refresh token, an `mfa_token`, a mailed reset or
 //! verification token, a session cookie): its shape is checked once, here, when it is read.
 
-use rampart_core::token::{self, TokenHash};
+use rampart_core::opaque_token::{self, TokenHash};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer};
 
@@ -14,7 +14,7 @@ pub struct PresentedToken(Option<SecretString>);
 
 impl PresentedToken {
     pub fn parse(raw: &str) -> Self {
-        Self(token::well_formed(raw).then(|| SecretString::from(raw.to_owned())))
+        Self(opaque_token::well_formed(raw).then(|| SecretString::from(raw.to_owned())))
     }
 
     /// The lookup hash, or `None` for something that cannot be one of our tokens.
@@ -43,7 +43,7 @@ mod tests {
 
     #[test]
     fn only_well_formed_tokens_have_a_hash() {
-        let (t, h) = token::generate();
+        let (t, h) = opaque_token::generate();
         let p = PresentedToken::parse(t.expose_secret());
         assert_eq!(p.hash().map(|x| x.as_str().to_owned()), Some(h.as_str().to_owned()));
         assert!(!format!("{p:?}").contains(t.expose_secret()));

@@ -7,7 +7,7 @@ use rampart_store::{AttemptKey, AuditEvent, LockRule, Reservation, UserRow};
 use super::AuthError;
 use crate::AppState;
 use crate::extract::RequestContext;
-use crate::routes::audit::{Audit, record};
+use crate::routes::audit_trail::{Audit, record};
 
 /// One attempt at a secret of an account (or of an email that has none), reserved before the
 /// secret is checked: see `rampart_store::attempts` for why. Exactly one of [`Attempt::failed`],

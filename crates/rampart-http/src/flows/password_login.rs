@@ -28,7 +28,7 @@ use super::{AuthError, mailing};
 use crate::AppState;
 use crate::extract::RequestContext;
 use crate::middleware::LoginIpSpent;
-use crate::routes::audit::{Audit, record};
+use crate::routes::audit_trail::{Audit, record};
 
 /// Which flow a login started as, and so what a completed second factor answers with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +78,7 @@ pub async fn password_step(
     }
     if user.mfa_enabled {
         attempt.release(state).await;
-        let (token, hash) = rampart_core::token::generate();
+        let (token, hash) = rampart_core::opaque_token::generate();
         let now = now_ms();
         let expires = now + duration_ms(state.config.auth.mfa_challenge_ttl);
         state.store.insert_mfa_challenge(hash.as_str(), &user.id, flow.as_str(), now, expires).await?;

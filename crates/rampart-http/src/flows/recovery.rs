@@ -12,7 +12,7 @@ use crate::AppState;
 use crate::error::FieldError;
 use crate::extract::{PresentedToken, RequestContext};
 use crate::middleware::LoginIpSpent;
-use crate::routes::audit::{Audit, record};
+use crate::routes::audit_trail::{Audit, record};
 
 /// A reset asked for `email`. Returns once the budgets are spent: everything that depends on
 /// whether the account exists (the lookup, the token, the mail, the audit event) happens after,

@@ -19,7 +19,7 @@ use crate::AppState;
 use crate::error::FieldError;
 use crate::extract::RequestContext;
 use crate::middleware::LoginIpSpent;
-use crate::routes::audit::{Audit, record};
+use crate::routes::audit_trail::{Audit, record};
 
 /// What a registration answers.
 pub enum Registered {
@@ -91,7 +91,7 @@ pub async fn create_account(
     roles: &[&str],
 ) -> Result<UserRow, AuthError> {
     let hash = hasher.hash(password).await?;
-    let id = rampart_core::token::new_id();
+    let id = rampart_core::opaque_token::new_id();
     let new = NewUser {
         id: &id,
         email: email.as_str(),

@@ -9,7 +9,7 @@
 
 use rampart_core::auth::totp::{self, Totp};
 use rampart_core::clock::now_ms;
-use rampart_core::token::TokenHash;
+use rampart_core::opaque_token::TokenHash;
 use rampart_store::{AuditEvent, MfaProof, UserRow};
 
 use super::AuthError;
@@ -19,7 +19,7 @@ use super::password_login::Flow;
 use crate::AppState;
 use crate::extract::{PresentedToken, RequestContext};
 use crate::middleware::LoginIpSpent;
-use crate::routes::audit::{Audit, record};
+use crate::routes::audit_trail::{Audit, record};
 
 /// Checks `code` against the login waiting behind `mfa_token`; on success the login is complete
 /// (failure count reset) and the caller opens what `Flow` asked for.

@@ -10,14 +10,14 @@
 //! token from elsewhere, or later, triggers the revocation.
 
 use rampart_core::clock::{Millis, duration_ms, now_ms};
-use rampart_core::token;
+use rampart_core::opaque_token;
 use rampart_store::{AuditEvent, NewSession, RefreshRow, SessionKind, UserRow};
 use secrecy::SecretString;
 
 use super::AuthError;
 use crate::AppState;
 use crate::extract::{PresentedToken, RequestContext};
-use crate::routes::audit::{Audit, record};
+use crate::routes::audit_trail::{Audit, record};
 
 /// A new cookie session: its opaque value (for the cookie, never stored) and its CSRF token.
 pub struct CookieSession {
@@ -39,9 +39,9 @@ pub async fn open_cookie_session(
     {
         state.end_login(&s.session_id, &s.user.id).await?;
     }
-    let (value, hash) = token::generate();
+    let (value, hash) = opaque_token::generate();
     let now = now_ms();
-    let session_id = token::new_id();
+    let session_id = opaque_token::new_id();
     let ip = ctx.ip.to_string();
     state
         .store
@@ -63,7 +63,7 @@ pub async fn open_cookie_session(
         outcome: "success",
     };
     record(state, ctx, event).await;
-    let csrf_token = token::csrf_token(&value);
+    let csrf_token = opaque_token::csrf_token(&value);
     Ok(CookieSession { value, csrf_token })
 }
 
@@ -79,7 +79,7 @@ pub struct TokenGrant {
 /// token it issues.
 pub async fn open_token_login(state: &AppState, ctx: &RequestContext, user: &UserRow) -> Result<TokenGrant, AuthError> {
     let now = now_ms();
-    let sid = token::new_id();
+    let sid = opaque_token::new_id();
     let ip = ctx.ip.to_string();
     let login_ends = now + duration_ms(state.config.auth.refresh_token_ttl);
     state
@@ -98,7 +98,7 @@ pub async fn open_token_login(state: &AppState, ctx: &RequestContext, user: &Use
     let event =
         Audit { action: AuditEvent::LoginSuccess, actor_id: Some(&user.id), target: Some(&sid), outcome: "success" };
     record(state, ctx, event).await;
-    let (refresh, refresh_hash) = token::generate();
+    let (refresh, refresh_hash) = opaque_token::generate();
     let expires = refresh_expiry(state, now, login_ends);
     state.store.insert_refresh(refresh_hash.as_str(), &sid, now, expires, (&ip, ctx.user_agent.as_deref())).await?;
     grant(state, user, &sid, refresh)
@@ -118,7 +118,7 @@ pub async fn rotate_refresh(
         return Err(AuthError::InvalidRefreshToken);
     }
     let ip = ctx.ip.to_string();
-    let (refresh, new_hash) = token::generate();
+    let (refresh, new_hash) = opaque_token::generate();
     let expires = refresh_expiry(state, now, row.session_expires_at);
     let client = (ip.as_str(), ctx.user_agent.as_deref());
     let rotated =

@@ -4,13 +4,13 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use http::{HeaderMap, StatusCode, header};
-use rampart_core::token;
+use rampart_core::opaque_token;
 use rampart_store::{AuditEvent, UserRow};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::super::audit::{Audit, record};
+use super::super::audit_trail::{Audit, record};
 use crate::cookie::{clear_session, session_value, set_session};
 use crate::extract::{ApiJson, Authenticated, Credential, RequestContext};
 use crate::flows::password_login::{Flow, password_step};
@@ -81,7 +81,7 @@ pub async fn logout(
 /// The CSRF token of the current cookie session (also returned by login).
 pub async fn csrf(auth: Authenticated) -> Result<Json<serde_json::Value>, ApiError> {
     match auth.credential {
-        Credential::Cookie(value) => Ok(Json(json!({ "csrf_token": token::csrf_token(&value) }))),
+        Credential::Cookie(value) => Ok(Json(json!({ "csrf_token": opaque_token::csrf_token(&value) }))),
         Credential::Bearer => {
             Err(ApiError::BadRequest("CSRF tokens belong to cookie sessions; bearer requests need none".into()))
         }

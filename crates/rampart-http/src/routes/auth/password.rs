@@ -12,7 +12,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::super::audit::{Audit, record};
+use super::super::audit_trail::{Audit, record};
 use crate::error::FieldError;
 use crate::extract::{ApiJson, Authenticated, PresentedToken, RequestContext};
 use crate::flows::reauth::reauthenticate;

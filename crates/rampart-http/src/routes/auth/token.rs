@@ -9,7 +9,7 @@ use rampart_store::{AuditEvent, UserRow};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use super::super::audit::{Audit, record};
+use super::super::audit_trail::{Audit, record};
 use crate::error::FieldError;
 use crate::extract::{ApiJson, PresentedToken, RequestContext};
 use crate::flows::password_login::{Flow, password_step};
