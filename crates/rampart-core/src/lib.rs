@@ -9,6 +9,6 @@ pub mod config;
 pub mod cursor;
 pub mod email;
 pub mod ident;
+pub mod opaque_token;
 pub mod password;
 pub mod resources;
-pub mod token;

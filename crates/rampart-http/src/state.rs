@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
+use rampart_core::auth::access_tokens::TokenService;
 use rampart_core::auth::hasher::Hasher;
-use rampart_core::auth::tokens::TokenService;
 use rampart_core::config::Config;
 use rampart_core::password::PasswordPolicy;
 use rampart_shared::revocation::Revocations;
@@ -74,7 +74,7 @@ impl Inner {
     /// Until when a revocation of a login must be remembered: the life of its last access token.
     pub fn revocation_horizon(&self, from: rampart_core::clock::Millis) -> rampart_core::clock::Millis {
         from + rampart_core::clock::duration_ms(self.tokens.ttl())
-            + 1000 * rampart_core::auth::tokens::LEEWAY_SECS as i64
+            + 1000 * rampart_core::auth::access_tokens::LEEWAY_SECS as i64
     }
 }
 

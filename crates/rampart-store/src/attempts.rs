@@ -20,7 +20,7 @@
 //! [`FAILURE_MEMORY_MS`] without a failure, alike.
 
 use rampart_core::clock::Millis;
-use rampart_core::token::TokenHash;
+use rampart_core::opaque_token::TokenHash;
 
 use crate::{Store, StoreError};
 

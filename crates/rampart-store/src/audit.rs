@@ -98,7 +98,7 @@ impl Store {
             "INSERT INTO audit_log (id, at, action, actor_id, target, ip, request_id, outcome, count) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
-        .bind(rampart_core::token::new_id())
+        .bind(rampart_core::opaque_token::new_id())
         .bind(e.now)
         .bind(e.action.as_str())
         .bind(e.actor_id)

@@ -112,7 +112,7 @@ impl Hasher {
     pub fn start(params: HashParams, workers: usize, queue: usize) -> Result<Self, HashError> {
         let workers = workers.max(1);
         let argon2 = argon2_for(params)?;
-        let dummy_pw = crate::token::generate().0;
+        let dummy_pw = crate::opaque_token::generate().0;
         let dummy = hash_with(&argon2, &mut memory_for(&argon2), dummy_pw.expose_secret().as_bytes())?;
         let (tx, rx) = sync_channel::<Job>(queue);
         let rx = Arc::new(Mutex::new(rx));

@@ -271,7 +271,7 @@ pub fn generate(dir: &Path, alg: JwtAlgorithm) -> Result<String, KeyError> {
             pem::encode(&pem::Pem::new("PRIVATE KEY", doc.as_ref().to_vec()))
         }
     };
-    let kid = format!("k{}", &crate::token::hex(&rand_bytes())[..16]);
+    let kid = format!("k{}", &crate::opaque_token::hex(&rand_bytes())[..16]);
     let path = dir.join(format!("{kid}.pem"));
     write_private(&path, pem_text.as_bytes())?;
     Ok(kid)
@@ -314,7 +314,7 @@ mod tests {
     use super::*;
 
     fn tmp() -> PathBuf {
-        let d = std::env::temp_dir().join(format!("rampart-keys-{}", crate::token::new_id()));
+        let d = std::env::temp_dir().join(format!("rampart-keys-{}", crate::opaque_token::new_id()));
         std::fs::create_dir_all(&d).unwrap();
         d
     }

@@ -10,7 +10,7 @@ use rand::rngs::OsRng;
 use secrecy::{ExposeSecret, SecretString};
 use totp_rs::{Algorithm, TOTP};
 
-use crate::token::{TokenHash, ct_eq};
+use crate::opaque_token::{TokenHash, ct_eq};
 
 pub const DIGITS: usize = 6;
 pub const STEP_SECS: u64 = 30;

@@ -5,7 +5,7 @@ use axum::extract::FromRequestParts;
 use http::header;
 use http::request::Parts;
 use rampart_core::clock::{duration_ms, now_ms};
-use rampart_core::token::{self, TokenHash};
+use rampart_core::opaque_token::{self, TokenHash};
 use rampart_shared::limit::Bucket;
 use rampart_shared::revocation::Revoked;
 use rampart_store::UserRow;
@@ -89,7 +89,7 @@ async fn spend_user_budget(state: &AppState, user_id: &str) -> Result<(), ApiErr
 async fn cookie(parts: &Parts, state: &AppState) -> Result<Authenticated, ApiError> {
     let value = session_value(&parts.headers).ok_or(ApiError::Unauthorized("authentication required"))?;
     // Anything that cannot be one of our tokens is refused without touching the database.
-    if !token::well_formed(value) {
+    if !opaque_token::well_formed(value) {
         return Err(ApiError::Unauthorized("invalid or expired session"));
     }
     let found = state.store.session_by_hash(TokenHash::of(value).as_str()).await?;

@@ -23,7 +23,8 @@ fn well_formed_id(v: &HeaderValue) -> Option<String> {
 
 pub async fn context(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let request_id = req.headers().get(REQUEST_ID).and_then(well_formed_id).unwrap_or_else(rampart_core::token::new_id);
+    let request_id =
+        req.headers().get(REQUEST_ID).and_then(well_formed_id).unwrap_or_else(rampart_core::opaque_token::new_id);
     let peer = req.extensions().get::<ClientIp>().map(|c| c.0.ip());
     let ip = peer.map(|p| state.proxies.client_ip(p, req.headers())).unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
     let user_agent = req

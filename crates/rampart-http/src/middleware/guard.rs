@@ -11,7 +11,7 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, Method, header};
-use rampart_core::token::{csrf_token, ct_eq};
+use rampart_core::opaque_token::{csrf_token, ct_eq};
 use secrecy::SecretString;
 
 use crate::cookie::session_value;

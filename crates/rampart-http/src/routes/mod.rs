@@ -1,7 +1,7 @@
 //! The router: every route of the contract, built by this one function.
 
 mod admin;
-pub(crate) mod audit;
+pub(crate) mod audit_trail;
 mod auth;
 mod health;
 mod resources;

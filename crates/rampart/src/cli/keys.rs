@@ -3,8 +3,8 @@
 use std::path::Path;
 use std::time::Duration;
 
+use rampart_core::auth::access_tokens::LEEWAY_SECS;
 use rampart_core::auth::keys::{self, KeyRing};
-use rampart_core::auth::tokens::LEEWAY_SECS;
 use rampart_core::clock::now_ms;
 use rampart_core::config::{Config, Profile};
 

@@ -3,10 +3,10 @@
 use std::path::Path;
 use std::time::Duration;
 
+use rampart_core::auth::access_tokens::{TokenService, algorithm};
 use rampart_core::auth::data_key::DataKey;
 use rampart_core::auth::hasher::Hasher;
 use rampart_core::auth::keys::KeyRing;
-use rampart_core::auth::tokens::{TokenService, algorithm};
 use rampart_core::clock::{duration_ms, now_ms};
 use rampart_core::config::{Origin, Profile};
 use rampart_shared::SharedState;

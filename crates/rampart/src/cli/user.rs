@@ -39,7 +39,7 @@ pub async fn create(path: Option<&Path>, email: &str, role: Option<&str>) -> Res
     let store = super::open_store(c, &super::registry(c)?).await?;
     let hasher = Hasher::start(c.auth.password_hash.params(), 1, 1).map_err(|e| Failure::runtime(e.to_string()))?;
     let hash = hasher.hash(password).await.map_err(|e| Failure::runtime(e.to_string()))?;
-    let id = rampart_core::token::new_id();
+    let id = rampart_core::opaque_token::new_id();
     let user = store
         .insert_user(&NewUser {
             id: &id,

@@ -15,7 +15,7 @@ use rampart_core::clock::now_ms;
 use rampart_mail::templates::{self, RemovedBy};
 use rampart_store::AuditEvent;
 
-use super::super::audit::{Audit, record};
+use super::super::audit_trail::{Audit, record};
 use super::page::is_uuid;
 use crate::extract::{Admin, RequestContext, RequireRole};
 use crate::{ApiError, AppState};

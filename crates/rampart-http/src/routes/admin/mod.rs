@@ -8,7 +8,7 @@
 //! left its result in the request), so none of them can run without the check even if the layer
 //! were dropped.
 
-mod audit;
+mod audit_log;
 mod mfa_reset;
 mod page;
 mod users;
@@ -25,6 +25,6 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/users", get(users::list))
         .route("/users/{id}", get(users::get).patch(users::patch).delete(users::delete))
         .route("/users/{id}/mfa/reset", post(mfa_reset::reset))
-        .route("/audit", get(audit::list))
+        .route("/audit", get(audit_log::list))
         .route_layer(from_fn_with_state(state, require::<Admin>))
 }

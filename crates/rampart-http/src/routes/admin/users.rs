@@ -18,7 +18,7 @@ use rampart_core::email::Email;
 use rampart_store::{AdminWrite, AuditEvent, LockChange, UserChange, UserRow};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::super::audit::{Audit, record};
+use super::super::audit_trail::{Audit, record};
 use super::page::{self, Page, invalid, is_uuid};
 use crate::extract::{Admin, ApiJson, RequestContext, RequireRole};
 use crate::views::UserView;

@@ -23,7 +23,7 @@ use rampart_shared::limit::Bucket;
 use rampart_store::{AttemptKey, AuditEvent, LockRule, Reservation, UserRow};
 use secrecy::SecretString;
 
-use super::super::audit::{Audit, record};
+use super::super::audit_trail::{Audit, record};
 use crate::error::FieldError;
 use crate::extract::RequestContext;
 use crate::middleware::LoginIpSpent;
@@ -104,7 +104,7 @@ pub async fn first_factor(
     }
     if user.mfa_enabled {
         attempt.release(state).await;
-        let (token, hash) = rampart_core::token::generate();
+        let (token, hash) = rampart_core::opaque_token::generate();
         let now = now_ms();
         let expires = now + duration_ms(state.config.auth.mfa_challenge_ttl);
         state.store.insert_mfa_challenge(hash.as_str(), &user.id, flow.as_str(), now, expires).await?;

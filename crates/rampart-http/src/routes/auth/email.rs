@@ -3,12 +3,12 @@
 use axum::extract::State;
 use http::StatusCode;
 use rampart_core::clock::now_ms;
-use rampart_core::token::{self, TokenHash};
+use rampart_core::opaque_token::{self, TokenHash};
 use rampart_store::AuditEvent;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use super::super::audit::{Audit, record};
+use super::super::audit_trail::{Audit, record};
 use crate::extract::{ApiJson, RequestContext};
 use crate::{ApiError, AppState};
 
@@ -25,7 +25,7 @@ pub async fn verify(
     ApiJson(body): ApiJson<VerifyRequest>,
 ) -> Result<StatusCode, ApiError> {
     let presented = body.token.expose_secret();
-    if !token::well_formed(presented) {
+    if !opaque_token::well_formed(presented) {
         return Err(ApiError::InvalidToken);
     }
     let user_id =

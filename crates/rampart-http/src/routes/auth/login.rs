@@ -5,13 +5,13 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use http::{HeaderMap, StatusCode, header};
 use rampart_core::clock::{duration_ms, now_ms};
-use rampart_core::token::{self, TokenHash};
+use rampart_core::opaque_token::{self, TokenHash};
 use rampart_store::{AuditEvent, NewSession, SessionKind, UserRow};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::super::audit::{Audit, record};
+use super::super::audit_trail::{Audit, record};
 use super::credentials::{Flow, first_factor};
 use crate::cookie::{clear_session, session_value, set_session};
 use crate::extract::{ApiJson, Authenticated, Credential, RequestContext};
@@ -49,15 +49,15 @@ pub(super) async fn start_session(
 ) -> Result<Response, ApiError> {
     // A login always starts a new session with a new value (no fixation); a session the browser
     // still carried is revoked rather than left alive beside it.
-    if let Some(old) = session_value(headers).filter(|v| token::well_formed(v))
+    if let Some(old) = session_value(headers).filter(|v| opaque_token::well_formed(v))
         && let Some(s) = state.store.session_by_hash(TokenHash::of(old).as_str()).await?
     {
         state.end_login(&s.session_id, &s.user.id).await?;
     }
-    let (value, hash) = token::generate();
+    let (value, hash) = opaque_token::generate();
     let now = now_ms();
     let absolute = state.config.auth.session_absolute_timeout;
-    let session_id = token::new_id();
+    let session_id = opaque_token::new_id();
     let ip = ctx.ip.to_string();
     state
         .store
@@ -82,7 +82,7 @@ pub(super) async fn start_session(
 
     let cookie = set_session(value.expose_secret(), absolute.as_secs())
         .ok_or_else(|| ApiError::Internal("session cookie could not be built".into()))?;
-    let body = json!({ "user": UserView::from(user), "csrf_token": token::csrf_token(&value) });
+    let body = json!({ "user": UserView::from(user), "csrf_token": opaque_token::csrf_token(&value) });
     Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
 }
 
@@ -112,7 +112,7 @@ pub async fn logout(
 /// The CSRF token of the current cookie session (also returned by login).
 pub async fn csrf(auth: Authenticated) -> Result<Json<serde_json::Value>, ApiError> {
     match auth.credential {
-        Credential::Cookie(value) => Ok(Json(json!({ "csrf_token": token::csrf_token(&value) }))),
+        Credential::Cookie(value) => Ok(Json(json!({ "csrf_token": opaque_token::csrf_token(&value) }))),
         Credential::Bearer => {
             Err(ApiError::BadRequest("CSRF tokens belong to cookie sessions; bearer requests need none".into()))
         }

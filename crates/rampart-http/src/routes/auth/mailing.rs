@@ -46,7 +46,7 @@ fn send_token(state: &AppState, user: &UserRow, mail: Mail) {
             Mail::Reset => (Purpose::PasswordReset, auth.password_reset_ttl, false),
             Mail::SignupAttempt => (Purpose::PasswordReset, auth.password_reset_ttl, true),
         };
-        let (token, hash) = rampart_core::token::generate();
+        let (token, hash) = rampart_core::opaque_token::generate();
         let now = now_ms();
         let not_since = throttled.then(|| now - THROTTLE_MS);
         let expires = now + duration_ms(ttl);

@@ -17,15 +17,15 @@ use axum::{Extension, Json};
 use http::{HeaderMap, StatusCode};
 use rampart_core::auth::totp::{self, Totp};
 use rampart_core::clock::now_ms;
+use rampart_core::opaque_token::{self, TokenHash};
 use rampart_core::password::check_length;
-use rampart_core::token::{self, TokenHash};
 use rampart_mail::templates::{self, RemovedBy};
 use rampart_store::{AuditEvent, MfaProof, UserRow};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::super::audit::{Audit, record};
+use super::super::audit_trail::{Audit, record};
 use super::credentials::{Attempt, Flow, login_gate};
 use super::reauth::reauthenticate;
 use crate::error::FieldError;
@@ -171,7 +171,7 @@ pub async fn verify(
 ) -> Result<Response, ApiError> {
     let code = code_field(&body.code).map_err(one)?;
     let presented = body.mfa_token.expose_secret();
-    if !token::well_formed(presented) {
+    if !opaque_token::well_formed(presented) {
         return Err(BAD_CHALLENGE);
     }
     let hash = TokenHash::of(presented);

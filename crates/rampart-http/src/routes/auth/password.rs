@@ -7,14 +7,14 @@ use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use rampart_core::clock::now_ms;
 use rampart_core::email::Email;
+use rampart_core::opaque_token::{self, TokenHash};
 use rampart_core::password::check_length;
-use rampart_core::token::{self, TokenHash};
 use rampart_store::{AuditEvent, Purpose};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::super::audit::{Audit, record};
+use super::super::audit_trail::{Audit, record};
 use super::credentials::login_gate;
 use super::reauth::reauthenticate;
 use crate::error::FieldError;
@@ -141,7 +141,7 @@ pub async fn reset(
     ApiJson(body): ApiJson<ResetRequest>,
 ) -> Result<StatusCode, ApiError> {
     let presented = body.token.expose_secret();
-    if !token::well_formed(presented) {
+    if !opaque_token::well_formed(presented) {
         return Err(ApiError::InvalidToken);
     }
     let hash = TokenHash::of(presented);

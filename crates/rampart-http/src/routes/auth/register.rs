@@ -19,7 +19,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::super::audit::{Audit, record};
+use super::super::audit_trail::{Audit, record};
 use super::credentials::login_gate;
 use crate::error::FieldError;
 use crate::extract::{ApiJson, RequestContext};
@@ -62,7 +62,7 @@ pub async fn register(
     }
     // Hash before looking at whether the email exists, so both outcomes cost the same.
     let hash = state.hasher.hash(body.password).await?;
-    let id = rampart_core::token::new_id();
+    let id = rampart_core::opaque_token::new_id();
     let inserted = state
         .store
         .insert_user(&NewUser {

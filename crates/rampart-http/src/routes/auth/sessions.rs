@@ -10,7 +10,7 @@ use rampart_core::clock::{duration_ms, now_ms, rfc3339};
 use rampart_store::AuditEvent;
 use serde::Serialize;
 
-use super::super::audit::{Audit, record};
+use super::super::audit_trail::{Audit, record};
 use crate::cookie::clear_session;
 use crate::extract::{Authenticated, Credential, RequestContext};
 use crate::{ApiError, AppState};

@@ -12,12 +12,12 @@ use axum::Json;
 use axum::extract::State;
 use http::StatusCode;
 use rampart_core::clock::{Millis, duration_ms, now_ms};
-use rampart_core::token::{self, TokenHash};
+use rampart_core::opaque_token::{self, TokenHash};
 use rampart_store::{AuditEvent, NewSession, RefreshRow, SessionKind, UserRow};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use super::super::audit::{Audit, record};
+use super::super::audit_trail::{Audit, record};
 use super::credentials::{Flow, first_factor};
 use crate::error::FieldError;
 use crate::extract::{ApiJson, RequestContext};
@@ -96,7 +96,7 @@ pub(super) async fn password_grant(
     user: &UserRow,
 ) -> Result<TokenResponse, ApiError> {
     let now = now_ms();
-    let sid = token::new_id();
+    let sid = opaque_token::new_id();
     let ip = ctx.ip.to_string();
     state
         .store
@@ -114,7 +114,7 @@ pub(super) async fn password_grant(
     let event =
         Audit { action: AuditEvent::LoginSuccess, actor_id: Some(&user.id), target: Some(&sid), outcome: "success" };
     record(state, ctx, event).await;
-    let (refresh, refresh_hash) = token::generate();
+    let (refresh, refresh_hash) = opaque_token::generate();
     let expires = refresh_expiry(state, now, now + duration_ms(state.config.auth.refresh_token_ttl));
     state.store.insert_refresh(refresh_hash.as_str(), &sid, now, expires, (&ip, ctx.user_agent.as_deref())).await?;
     respond(state, user, &sid, &refresh)
@@ -126,7 +126,7 @@ async fn refresh_grant(
     presented: &SecretString,
 ) -> Result<TokenResponse, ApiError> {
     let presented = presented.expose_secret();
-    if !token::well_formed(presented) {
+    if !opaque_token::well_formed(presented) {
         return Err(BAD_REFRESH);
     }
     let hash = TokenHash::of(presented);
@@ -136,7 +136,7 @@ async fn refresh_grant(
         return Err(BAD_REFRESH);
     }
     let ip = ctx.ip.to_string();
-    let (refresh, new_hash) = token::generate();
+    let (refresh, new_hash) = opaque_token::generate();
     let expires = refresh_expiry(state, now, row.session_expires_at);
     let client = (ip.as_str(), ctx.user_agent.as_deref());
     let rotated =
@@ -211,7 +211,7 @@ pub async fn revoke(
 ) -> Result<StatusCode, ApiError> {
     let _ = body.token_type_hint;
     let presented = body.refresh_token.expose_secret();
-    if token::well_formed(presented)
+    if opaque_token::well_formed(presented)
         && let Some(row) = state.store.refresh_by_hash(TokenHash::of(presented).as_str()).await?
         && state.end_login(&row.session_id, &row.user.id).await?
     {

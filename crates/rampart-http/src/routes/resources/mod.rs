@@ -84,7 +84,7 @@ async fn create(
         (None, _) => None,
     };
     let values = body::writable(res, body, caller.principal(), true, true)?;
-    let id = rampart_core::token::new_id();
+    let id = rampart_core::opaque_token::new_id();
     let rec = state.store.insert_record(res, &id, owner.as_deref(), now_ms(), values).await?;
     let location = format!("/api/{}/{}", res.name, rec.id);
     let out = body::render(res, &rec, caller.principal());

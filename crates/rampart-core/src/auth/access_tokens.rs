@@ -146,7 +146,7 @@ impl TokenService {
             iat,
             nbf: iat,
             exp: iat + i64::try_from(ttl).unwrap_or(600),
-            jti: crate::token::new_id(),
+            jti: crate::opaque_token::new_id(),
             roles,
         };
         let mut header = Header::new(self.alg);
