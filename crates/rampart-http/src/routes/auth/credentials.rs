@@ -94,7 +94,7 @@ pub async fn first_factor(
     flow: Flow,
 ) -> Result<UserRow, ApiError> {
     let (user, attempt) = authenticate(state, ctx, email, password, ip_spent).await?;
-    if state.config.require_email_verification() && !user.email_verified {
+    if state.settings.require_email_verification() && !user.email_verified {
         // The password was right: the attempt is no failure, but no login either.
         attempt.release(state).await;
         // Only someone who knows the password learns this, and the link goes to the owner's
@@ -106,7 +106,7 @@ pub async fn first_factor(
         attempt.release(state).await;
         let (token, hash) = rampart_core::token::generate();
         let now = now_ms();
-        let expires = now + duration_ms(state.config.auth.mfa_challenge_ttl);
+        let expires = now + duration_ms(state.settings.auth.mfa_challenge_ttl);
         state.store.insert_mfa_challenge(hash.as_str(), &user.id, flow.as_str(), now, expires).await?;
         return Err(ApiError::MfaRequired(token));
     }
@@ -137,7 +137,7 @@ impl Attempt {
         user: Option<&UserRow>,
         email: &str,
     ) -> Result<Self, ApiError> {
-        let rl = &state.config.rate_limit;
+        let rl = &state.settings.rate_limit;
         let now = now_ms();
         let rule =
             LockRule { threshold: rl.lockout_after_failures, now, lock_until: now + duration_ms(rl.lockout_duration) };
@@ -183,7 +183,7 @@ impl Attempt {
             Audit { action: AuditEvent::Lockout, actor_id: actor, target: Some(&self.target), outcome: "denied" };
         record(state, ctx, event).await;
         if let Some((_, address)) = &self.account {
-            let duration = state.config.rate_limit.lockout_duration;
+            let duration = state.settings.rate_limit.lockout_duration;
             state.mailer.send(rampart_mail::templates::account_locked(address, duration));
         }
     }
@@ -274,7 +274,7 @@ async fn authenticate(
 /// `lockout_duration`: an admin's indefinite lock would otherwise answer a figure (centuries)
 /// that no automatic lock, and so no unknown email, can produce.
 pub(super) fn locked(state: &AppState, until: Millis, now: Millis) -> ApiError {
-    let cap = u64::try_from(duration_ms(state.config.rate_limit.lockout_duration)).unwrap_or(u64::MAX);
+    let cap = u64::try_from(duration_ms(state.settings.rate_limit.lockout_duration)).unwrap_or(u64::MAX);
     let ms = u64::try_from(until.saturating_sub(now)).unwrap_or(0).min(cap);
     ApiError::Locked(ms.div_ceil(1000).max(1))
 }

@@ -56,7 +56,7 @@ pub(super) async fn start_session(
     }
     let (value, hash) = token::generate();
     let now = now_ms();
-    let absolute = state.config.auth.session_absolute_timeout;
+    let absolute = state.settings.auth.session_absolute_timeout;
     let session_id = token::new_id();
     let ip = ctx.ip.to_string();
     state

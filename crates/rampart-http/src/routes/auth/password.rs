@@ -43,7 +43,7 @@ pub async fn change(
     if let Err(e) = check_length(&body.current_password) {
         errors.push(FieldError::new("current_password", e.to_string()));
     }
-    if let Err(e) = state.policy.check(&body.new_password, &[user.email_normalized.as_str()]) {
+    if let Err(e) = state.settings.auth.password_policy().check(&body.new_password, &[user.email_normalized.as_str()]) {
         errors.push(FieldError::new("new_password", e.to_string()));
     }
     if !errors.is_empty() {
@@ -151,7 +151,7 @@ pub async fn reset(
         .account_token_user(hash.as_str(), Purpose::PasswordReset, now_ms())
         .await?
         .ok_or(ApiError::InvalidToken)?;
-    if let Err(e) = state.policy.check(&body.new_password, &[user.email_normalized.as_str()]) {
+    if let Err(e) = state.settings.auth.password_policy().check(&body.new_password, &[user.email_normalized.as_str()]) {
         return Err(ApiError::Validation(vec![FieldError::new("new_password", e.to_string())]));
     }
     let new_hash = state.hasher.hash(body.new_password).await?;

@@ -42,7 +42,7 @@ pub async fn register(
 ) -> Result<Response, ApiError> {
     let email = Email::parse(&body.email);
     let context: Vec<&str> = email.as_ref().map(|e| vec![e.normalized()]).unwrap_or_default();
-    let password = state.policy.check(&body.password, &context);
+    let password = state.settings.auth.password_policy().check(&body.password, &context);
     let (email, ()) = match (email, password) {
         (Ok(e), Ok(())) => (e, ()),
         (e, p) => {
@@ -74,7 +74,7 @@ pub async fn register(
             now: now_ms(),
         })
         .await;
-    let verification = state.config.require_email_verification();
+    let verification = state.settings.require_email_verification();
     match inserted {
         Ok(user) => {
             record(

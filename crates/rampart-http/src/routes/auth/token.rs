@@ -106,7 +106,7 @@ pub(super) async fn password_grant(
             token_hash: None,
             user_id: &user.id,
             now,
-            expires_at: now + duration_ms(state.config.auth.refresh_token_ttl),
+            expires_at: now + duration_ms(state.settings.auth.refresh_token_ttl),
             ip: Some(&ip),
             user_agent: ctx.user_agent.as_deref(),
         })
@@ -115,7 +115,7 @@ pub(super) async fn password_grant(
         Audit { action: AuditEvent::LoginSuccess, actor_id: Some(&user.id), target: Some(&sid), outcome: "success" };
     record(state, ctx, event).await;
     let (refresh, refresh_hash) = token::generate();
-    let expires = refresh_expiry(state, now, now + duration_ms(state.config.auth.refresh_token_ttl));
+    let expires = refresh_expiry(state, now, now + duration_ms(state.settings.auth.refresh_token_ttl));
     state.store.insert_refresh(refresh_hash.as_str(), &sid, now, expires, (&ip, ctx.user_agent.as_deref())).await?;
     respond(state, user, &sid, &refresh)
 }
@@ -155,7 +155,7 @@ async fn refresh_grant(
 
 /// The same client racing itself, not a replay: see the module comment.
 fn concurrent_refresh(state: &AppState, used: &RefreshRow, ip: &str, ctx: &RequestContext, now: Millis) -> bool {
-    let grace = duration_ms(state.config.auth.refresh_reuse_grace);
+    let grace = duration_ms(state.settings.auth.refresh_reuse_grace);
     used.session_revoked_at.is_none()
         && used.used_at.is_some_and(|at| now - at <= grace)
         && used.used_ip.as_deref() == Some(ip)
@@ -177,7 +177,7 @@ async fn reuse_detected(state: &AppState, ctx: &RequestContext, used: &RefreshRo
 
 /// A refresh token dies after the idle timeout, and never outlives its login.
 fn refresh_expiry(state: &AppState, now: Millis, login_ends: Millis) -> Millis {
-    (now + duration_ms(state.config.auth.refresh_token_idle_timeout)).min(login_ends)
+    (now + duration_ms(state.settings.auth.refresh_token_idle_timeout)).min(login_ends)
 }
 
 /// Signs the access token and builds the response around the already stored refresh token.
