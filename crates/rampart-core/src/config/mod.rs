@@ -1,6 +1,6 @@
 //! The configuration: one typed struct, read once at start-up from TOML plus `RAMPART_SECTION__KEY`
-//! environment overrides, unknown keys refused ([`load`]), then checked as a whole into the
-//! [`Settings`] the server runs on ([`check`]).
+//! environment overrides, unknown keys refused ([`load()`]), then checked as a whole into the
+//! [`Settings`] the server runs on ([`check()`]).
 
 pub mod access;
 pub mod check;

@@ -1,5 +1,5 @@
-//! What [`super::check`] reports: a problem names its key, says what is wrong and how to fix it.
-//! Every check writes into one [`Report`], so an operator sees every problem in one pass.
+//! What [`super::check()`] reports: a problem names its key, says what is wrong and how to fix it.
+//! Every check writes into one `Report`, so an operator sees every problem in one pass.
 
 use std::fmt;
 

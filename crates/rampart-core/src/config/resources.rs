@@ -1,5 +1,5 @@
 //! Resource declarations (`[resources.NAME]`), as read from the config. Checked and compiled,
-//! once, by `crate::resources::compile` (which [`super::check`] runs).
+//! once, by `crate::resources::compile` (which [`super::check()`] runs).
 
 use std::collections::BTreeMap;
 

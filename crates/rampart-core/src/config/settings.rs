@@ -1,4 +1,4 @@
-//! [`Settings`]: the configuration as [`super::check`] accepted it, in types. Nothing downstream
+//! [`Settings`]: the configuration as [`super::check()`] accepted it, in types. Nothing downstream
 //! parses a configured string again: origins, proxy ranges, roles, the data key and the declared
 //! resources arrive parsed, and a `Settings` exists only when every one of them parsed.
 //!

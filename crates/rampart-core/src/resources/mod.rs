@@ -1,4 +1,4 @@
-//! Declared resources, checked and compiled once, by `config::check` (see [`compile`]), from
+//! Declared resources, checked and compiled once, by `config::check` (see `compile.rs`), from
 //! `[resources.*]` into the form the record API and the store use: typed fields with their
 //! constraints, and per-action access rules.
 //!
