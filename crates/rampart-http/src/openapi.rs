@@ -3,9 +3,9 @@
 //! declaration that validates requests, so the document and the server cannot drift apart.
 //! Errors are documented once as the `default` response: RFC 9457 problem+json.
 
-use rampart_core::config::Config;
+use rampart_core::config::Settings;
 use rampart_core::config::access::Term;
-use rampart_core::resources::{Action, Field, Kind, Registry, Resource};
+use rampart_core::resources::{Action, Field, Kind, Resource};
 use serde_json::{Map, Value, json};
 
 fn r(name: &str) -> Value {
@@ -56,12 +56,12 @@ fn object(props: Value, required: &[&str]) -> Value {
     json!({ "type": "object", "properties": props, "required": required, "additionalProperties": false })
 }
 
-pub fn document(config: &Config, resources: &Registry) -> Value {
+pub fn document(settings: &Settings) -> Value {
     let mut paths = Map::new();
     let mut schemas = base_schemas();
     core_paths(&mut paths);
     admin_paths(&mut paths);
-    for res in resources.0.values() {
+    for res in settings.resources.0.values() {
         resource_paths(res, &mut paths, &mut schemas);
     }
     json!({
@@ -71,7 +71,7 @@ pub fn document(config: &Config, resources: &Registry) -> Value {
             "version": env!("CARGO_PKG_VERSION"),
             "description": "Identity, access control and a hardened JSON API over declared resources."
         },
-        "servers": [{ "url": config.server.public_url }],
+        "servers": [{ "url": settings.server.public_url }],
         "security": [{ "bearerAuth": [] }, { "cookieAuth": [] }],
         "paths": paths,
         "components": {

@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use rampart_core::auth::access_tokens::TokenService;
+use rampart_core::auth::data_key::DataKey;
 use rampart_core::auth::hasher::Hasher;
-use rampart_core::config::Config;
-use rampart_core::password::PasswordPolicy;
+use rampart_core::config::Settings;
 use rampart_shared::revocation::Revocations;
 use rampart_store::Store;
 
@@ -13,13 +13,14 @@ use rampart_store::Store;
 pub struct AppState(Arc<Inner>);
 
 pub struct Inner {
-    pub config: Config,
+    /// The checked configuration, in types: origins, proxies, roles, the compiled resources.
+    pub settings: Settings,
     pub store: Store,
     pub hasher: Hasher,
     pub tokens: TokenService,
     pub revocations: Revocations,
-    /// Seals TOTP secrets at rest.
-    pub data_key: rampart_core::auth::data_key::DataKey,
+    /// Seals TOTP secrets at rest: the configured key, or in the dev profile the generated one.
+    pub data_key: Arc<DataKey>,
     /// Seals list cursors, with a subkey of the data key (so every instance opens every other's).
     pub cursors: rampart_core::cursor::CursorSeal,
     /// `authz_denied` events, coalesced and written in the background.
@@ -29,20 +30,10 @@ pub struct Inner {
     /// Rate limits (per IP, per account, per user, global), from `[rate_limit]`: in memory, or in
     /// Redis when `redis.url` is set.
     pub limiter: rampart_shared::limit::Limiter,
-    /// The declared resources, compiled at start-up.
-    pub resources: rampart_core::resources::Registry,
     /// `/openapi.json`, rendered once.
     pub openapi: bytes::Bytes,
-    pub policy: PasswordPolicy,
-    /// `scheme://host[:port]` of `server.public_url`: the origin our own pages and clients use.
-    pub own_origin: String,
-    pub cors_origins: Vec<String>,
-    /// Whose forwarding header is believed, and which header that is.
-    pub proxies: crate::extract::ProxyTrust,
     /// The last `/readyz` verdict, served for a second.
     pub readiness: crate::readiness::ReadinessCache,
-    /// HSTS is sent when the public URL is https (TLS terminated at a proxy or not).
-    pub https: bool,
 }
 
 impl Inner {
@@ -85,35 +76,26 @@ impl std::ops::Deref for AppState {
     }
 }
 
-/// Assembles the state from a checked configuration.
+/// What the state is assembled from, besides the settings.
 pub struct Services {
-    pub resources: rampart_core::resources::Registry,
     pub store: Store,
     pub hasher: Hasher,
     pub tokens: TokenService,
     pub revocations: Revocations,
-    pub data_key: rampart_core::auth::data_key::DataKey,
+    pub data_key: Arc<DataKey>,
     pub mailer: rampart_mail::Mailer,
     /// In memory, or in Redis when `redis.url` is set.
     pub limiter: rampart_shared::limit::Limiter,
 }
 
-pub fn build_state(config: Config, services: Services) -> AppState {
-    let Services { resources, store, hasher, tokens, revocations, data_key, mailer, limiter } = services;
-    let own_origin = rampart_core::config::check::origin_of(&config.server.public_url).unwrap_or_default();
-    // `check` refused every entry that does not parse before the server got here.
-    let proxies = crate::extract::ProxyTrust {
-        nets: config.server.trusted_proxies.iter().filter_map(|p| rampart_core::config::check::parse_cidr(p)).collect(),
-        header: config.server.trusted_header,
-    };
-    let cors_origins = config.cors.allowed_origins.clone();
-    let policy = PasswordPolicy { min_score: config.auth.password_min_score };
-    let https = own_origin.starts_with("https://");
-    let openapi = bytes::Bytes::from(crate::openapi::document(&config, &resources).to_string());
+/// Assembles the state from the checked settings.
+pub fn build_state(settings: Settings, services: Services) -> AppState {
+    let Services { store, hasher, tokens, revocations, data_key, mailer, limiter } = services;
+    let openapi = bytes::Bytes::from(crate::openapi::document(&settings).to_string());
     let cursors = rampart_core::cursor::CursorSeal::new(data_key.subkey(rampart_core::cursor::KEY_LABEL));
-    let denials = crate::denial_audit::DenialAudit::start(store.clone(), config.limits.denial_audit_window);
+    let denials = crate::denial_audit::DenialAudit::start(store.clone(), settings.limits.denial_audit_window);
     AppState(Arc::new(Inner {
-        config,
+        settings,
         store,
         hasher,
         tokens,
@@ -123,13 +105,7 @@ pub fn build_state(config: Config, services: Services) -> AppState {
         denials,
         mailer,
         limiter,
-        resources,
         openapi,
-        policy,
-        own_origin,
-        cors_origins,
-        proxies,
         readiness: crate::readiness::ReadinessCache::default(),
-        https,
     }))
 }

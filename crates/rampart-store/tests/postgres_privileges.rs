@@ -35,7 +35,7 @@ fn registry() -> Registry {
     let path = dir.path().join("r.toml");
     std::fs::write(&path, RESOURCES).unwrap();
     let loaded = rampart_core::config::load(Some(&path), Vec::<(String, String)>::new()).unwrap();
-    Registry::compile(&loaded.config).unwrap()
+    rampart_core::config::check(loaded).accept(|_| false).unwrap().settings.resources
 }
 
 fn on_db(url: &str, db: &str, user: Option<&str>) -> String {

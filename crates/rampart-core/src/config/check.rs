@@ -1,39 +1,17 @@
-//! Whole-config checks, shared by `rampart check` and start-up. Each problem names its key and a
-//! fix. An `Error` stops the server; in the production profile every unsafe setting is an error,
-//! in the dev profile the same settings are at most warnings.
+//! Whole-config checks, shared by `rampart check` and start-up. The loaded configuration goes in;
+//! out come every problem (each naming its key and a fix) and the typed [`Settings`], built from
+//! the values as they are checked, so nothing is parsed twice. An `Error` stops the server; in the
+//! production profile every unsafe setting is an error, in the dev profile the same settings are
+//! at most warnings.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
-use super::access::{AccessRule, Term};
-use super::resources::{FieldType, ResourceConfig};
-use super::{Config, Loaded, Profile};
-use crate::ident::is_identifier;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Level {
-    Warning,
-    Error,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub level: Level,
-    pub key: String,
-    pub message: String,
-    pub fix: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let level = match self.level {
-            Level::Error => "error",
-            Level::Warning => "warning",
-        };
-        write!(f, "{level}: `{}`: {} (fix: {})", self.key, self.message, self.fix)
-    }
-}
+use super::net::{WebOrigin, parse_cidr, trusts_everyone};
+use super::problem::Report;
+use super::settings::{CorsSettings, ServerSettings, Settings};
+use super::{Config, Level, Loaded, Origin, Problem, Profile, roles};
+use crate::auth::data_key::DataKey;
 
 /// The OWASP minimum for Argon2id.
 pub const OWASP_MEMORY_KIB: u32 = 19456;
@@ -41,43 +19,52 @@ pub const OWASP_ITERATIONS: u32 = 2;
 /// http-api.md: access tokens live at most 15 minutes.
 pub const MAX_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
 
-struct Report {
-    production: bool,
-    problems: Vec<Problem>,
+/// What [`check`] found.
+#[derive(Debug)]
+pub struct Checked {
+    /// Where the configuration came from.
+    pub origin: Origin,
+    pub profile: Profile,
+    /// Every problem, errors first.
+    pub problems: Vec<Problem>,
+    /// The typed settings, when every value is well-formed (an unsafe but well-formed setting
+    /// still yields them: whether they may be used is [`Checked::accept`]'s verdict).
+    settings: Option<Settings>,
 }
 
-impl Report {
-    fn error(&mut self, key: impl Into<String>, message: impl Into<String>, fix: impl Into<String>) {
-        self.problems.push(Problem { level: Level::Error, key: key.into(), message: message.into(), fix: fix.into() });
-    }
-    fn warn(&mut self, key: impl Into<String>, message: impl Into<String>, fix: impl Into<String>) {
-        self.problems.push(Problem {
-            level: Level::Warning,
-            key: key.into(),
-            message: message.into(),
-            fix: fix.into(),
-        });
-    }
-    /// Unsafe in production: an error there, a warning in dev.
-    fn unsafe_setting(&mut self, key: impl Into<String>, message: impl Into<String>, fix: impl Into<String>) {
-        if self.production {
-            self.error(key, message, fix);
-        } else {
-            self.warn(key, message, fix);
-        }
-    }
-    /// Unsafe in production, normal in dev: an error there, silence in dev.
-    fn production_only(&mut self, key: impl Into<String>, message: impl Into<String>, fix: impl Into<String>) {
-        if self.production {
-            self.error(key, message, fix);
+/// A configuration that may be used: its settings, and the warnings to log.
+#[derive(Debug)]
+pub struct Accepted {
+    pub settings: Settings,
+    pub warnings: Vec<Problem>,
+    pub origin: Origin,
+}
+
+impl Checked {
+    /// The settings, unless an error remains once `waive` has taken out the problems the caller
+    /// can live with (`keys generate` exists to fix a missing key). Refused: the remaining errors,
+    /// in order (and the waived ones too, should one of them have kept a value from being typed).
+    pub fn accept(self, waive: impl Fn(&Problem) -> bool) -> Result<Accepted, Vec<Problem>> {
+        let Self { origin, problems, settings, .. } = self;
+        let refuses = |p: &Problem| p.level == Level::Error && !waive(p);
+        match settings {
+            Some(settings) if !problems.iter().any(refuses) => {
+                Ok(Accepted { settings, warnings: problems.into_iter().filter(|p| !waive(p)).collect(), origin })
+            }
+            None if !problems.iter().any(refuses) => {
+                Err(problems.into_iter().filter(|p| p.level == Level::Error).collect())
+            }
+            _ => Err(problems.into_iter().filter(refuses).collect()),
         }
     }
 }
 
-pub fn check(loaded: &Loaded) -> Vec<Problem> {
-    let c = &loaded.config;
-    let mut r = Report { production: c.profile == Profile::Production, problems: Vec::new() };
-    for key in &loaded.inline_secrets {
+/// Checks the loaded configuration as a whole, every problem at once, and types it into
+/// [`Settings`] on the way.
+pub fn check(loaded: Loaded) -> Checked {
+    let Loaded { config: c, origin, inline_secrets } = loaded;
+    let mut r = Report::new(c.profile);
+    for key in &inline_secrets {
         r.production_only(
             key.as_str(),
             "a secret is written in the config file",
@@ -87,48 +74,73 @@ pub fn check(loaded: &Loaded) -> Vec<Problem> {
             ),
         );
     }
-    check_server(c, &mut r);
-    check_auth(c, &mut r);
-    check_limits(c, &mut r);
-    check_misc(c, &mut r);
-    let roles = check_roles(c, &mut r);
-    for (name, res) in &c.resources {
-        check_resource(name, res, &roles, &mut r);
-    }
-    // What only compiling finds (a pattern that is not a regex, a default that breaks its own
-    // field's constraints) is reported here too, so `check` agrees with `serve`.
-    if !r.problems.iter().any(|p| p.level == Level::Error && p.key.starts_with("resources."))
-        && let Err(m) = crate::resources::Registry::compile(c)
-    {
-        let (key, message) = m.split_once(": ").unwrap_or(("resources", m.as_str()));
-        r.error(key, message, "fix the declaration");
-    }
-    r.problems.sort_by_key(|p| std::cmp::Reverse(p.level));
-    r.problems
+    let server = check_server(&c, &mut r);
+    check_auth(&c, &mut r);
+    check_limits(&c, &mut r);
+    let cors = check_cors(&c, &mut r);
+    check_misc(&c, &mut r);
+    let data_key = check_data_key(&c, &mut r);
+    let errors = r.errors();
+    let roles = roles::check(&c.roles.declared, &mut r);
+    let roles_valid = r.errors() == errors;
+    // Rules are checked against the valid roles even when another one is misspelt, so that every
+    // problem shows at once.
+    let resources = crate::resources::compile::compile(&c.resources, &roles, &mut r);
+    let profile = c.profile;
+    let settings = match (server, cors, data_key, resources) {
+        (Some(server), Some(cors), Some(data_key), Some(resources)) if roles_valid => Some(Settings {
+            profile,
+            data_key,
+            server,
+            database: c.database,
+            redis: c.redis,
+            auth: c.auth,
+            rate_limit: c.rate_limit,
+            cors,
+            mail: c.mail,
+            roles,
+            limits: c.limits,
+            log: c.log,
+            resources,
+        }),
+        _ => None,
+    };
+    Checked { origin, profile, problems: r.into_problems(), settings }
 }
 
-fn check_server(c: &Config, r: &mut Report) {
-    match crate::config::check::origin_of(&c.server.public_url) {
+fn check_server(c: &Config, r: &mut Report) -> Option<ServerSettings> {
+    let public_origin = match WebOrigin::of_url(&c.server.public_url) {
         Ok(origin) => {
-            if !origin.starts_with("https://") {
+            if !origin.is_https() {
                 r.production_only("server.public_url", "public_url is not https", "serve the public URL over https");
             }
+            Some(origin)
         }
-        Err(m) => r.error("server.public_url", m, "write the URL clients use, e.g. https://auth.example.com"),
-    }
+        Err(m) => {
+            r.error("server.public_url", m, "write the URL clients use, e.g. https://auth.example.com");
+            None
+        }
+    };
+    let mut nets = Some(Vec::new());
     for (i, p) in c.server.trusted_proxies.iter().enumerate() {
         let key = format!("server.trusted_proxies[{i}]");
-        match parse_cidr(p) {
-            None => r.error(key, format!("`{p}` is not an IP address or CIDR"), "write e.g. 10.0.0.0/8 or 192.0.2.7"),
-            Some(net) if trusts_everyone(&net) => r.unsafe_setting(
+        let Some(net) = parse_cidr(p) else {
+            r.error(key, format!("`{p}` is not an IP address or CIDR"), "write e.g. 10.0.0.0/8 or 192.0.2.7");
+            nets = None;
+            continue;
+        };
+        if trusts_everyone(&net) {
+            r.unsafe_setting(
                 key,
                 format!(
                     "`{p}` trusts every address: any client can write its own IP into `{}` and get fresh rate-limit budgets and forged audit addresses",
                     c.server.trusted_header.name()
                 ),
                 "list only the addresses of your reverse proxies, e.g. 10.0.0.5 or 10.0.0.0/24",
-            ),
-            Some(_) => {}
+            );
+        }
+        if let Some(nets) = &mut nets {
+            nets.push(net);
         }
     }
     if c.server.tls_cert_file.is_some() || c.server.tls_key_file.is_some() {
@@ -146,6 +158,14 @@ fn check_server(c: &Config, r: &mut Report) {
             "put Rampart behind a TLS-terminating proxy and list its address in server.trusted_proxies",
         );
     }
+    Some(ServerSettings {
+        listen: c.server.listen,
+        public_url: c.server.public_url.clone(),
+        public_origin: public_origin?,
+        trusted_proxies: nets?.into_iter().collect(),
+        trusted_header: c.server.trusted_header,
+        metrics_listen: c.server.metrics_listen,
+    })
 }
 
 fn check_auth(c: &Config, r: &mut Report) {
@@ -248,7 +268,7 @@ fn check_auth(c: &Config, r: &mut Report) {
             "the default is \"Rampart\"",
         );
     }
-    if c.require_email_verification() && c.mail.smtp_url.is_none() {
+    if super::email_verification_required(a, c.profile) && c.mail.smtp_url.is_none() {
         r.production_only(
             "auth.require_email_verification",
             "email verification is required but no mail is configured",
@@ -256,7 +276,6 @@ fn check_auth(c: &Config, r: &mut Report) {
         );
     }
 }
-
 fn check_limits(c: &Config, r: &mut Report) {
     let l = &c.limits;
     if c.rate_limit.lockout_duration.is_zero() {
@@ -287,24 +306,37 @@ fn check_limits(c: &Config, r: &mut Report) {
         }
     }
 }
-
-fn check_misc(c: &Config, r: &mut Report) {
+/// `cors.allowed_origins`: exact origins only.
+fn check_cors(c: &Config, r: &mut Report) -> Option<CorsSettings> {
+    let mut allowed_origins = Some(Vec::new());
     for (i, o) in c.cors.allowed_origins.iter().enumerate() {
         let key = format!("cors.allowed_origins[{i}]");
-        if o == "*" {
-            r.error(
-                key,
-                "a wildcard origin is refused: Rampart's credentials are cookies and tokens",
-                "list each exact origin",
-            );
-        } else if origin_of(o).ok().as_deref() != Some(o.as_str()) {
-            r.error(
-                key,
-                format!("`{o}` is not an exact origin"),
-                "write scheme://host[:port] with no path or trailing slash",
-            );
+        let exact = WebOrigin::of_url(o).ok().filter(|origin| origin.as_str() == o);
+        match exact {
+            Some(origin) => allowed_origins.iter_mut().for_each(|list| list.push(origin.clone())),
+            None => {
+                allowed_origins = None;
+                if o == "*" {
+                    r.error(
+                        key,
+                        "a wildcard origin is refused: Rampart's credentials are cookies and tokens",
+                        "list each exact origin",
+                    );
+                } else {
+                    r.error(
+                        key,
+                        format!("`{o}` is not an exact origin"),
+                        "write scheme://host[:port] with no path or trailing slash",
+                    );
+                }
+            }
         }
     }
+    Some(CorsSettings { allowed_origins: allowed_origins? })
+}
+
+/// Mail, logging, Redis.
+fn check_misc(c: &Config, r: &mut Report) {
     if let Some(url) = &c.mail.smtp_url {
         check_smtp_url(url.expose(), r);
     }
@@ -321,6 +353,17 @@ fn check_misc(c: &Config, r: &mut Report) {
             "a mail budget of 0 would never send a password reset",
             "set a positive number of messages a minute (default 120)",
         );
+    }
+    for (key, link) in [("mail.reset_link", &c.mail.reset_link), ("mail.verify_link", &c.mail.verify_link)] {
+        if let Some(l) = link
+            && (!l.contains("{token}") || !(l.starts_with("https://") || l.starts_with("http://")))
+        {
+            r.error(
+                key,
+                "must be an http(s) URL containing {token}",
+                "e.g. \"https://app.example.com/reset#token={token}\"",
+            );
+        }
     }
     let level = c.log.level.to_ascii_lowercase();
     if level.contains("debug") || level.contains("trace") {
@@ -341,30 +384,27 @@ fn check_misc(c: &Config, r: &mut Report) {
     {
         r.error("redis.key_prefix", "must be 1 to 64 letters, digits, '_', '-' or '.'", "the default is \"rampart\"");
     }
-    match &c.data_key {
-        Some(k) if crate::auth::data_key::DataKey::from_base64(k.expose()).is_err() => {
+}
+
+/// The data key, decoded: `Some(None)` when none is configured, `None` when it is malformed.
+fn check_data_key(c: &Config, r: &mut Report) -> Option<Option<Arc<DataKey>>> {
+    match c.data_key.as_ref().map(|k| DataKey::from_base64(k.expose())) {
+        Some(Ok(key)) => Some(Some(Arc::new(key))),
+        Some(Err(_)) => {
             r.error(
                 "data_key",
                 "is not 32 bytes of base64",
                 "32 random bytes, base64 (e.g. `openssl rand -base64 32`)",
             );
+            None
         }
-        Some(_) => {}
-        None => r.production_only(
-            "data_key",
-            "no data key: one would have to be generated on the spot, and TOTP secrets need it",
-            "set RAMPART_DATA_KEY (or data_key_file) to 32 random bytes, base64 (`openssl rand -base64 32`)",
-        ),
-    }
-    for (key, link) in [("mail.reset_link", &c.mail.reset_link), ("mail.verify_link", &c.mail.verify_link)] {
-        if let Some(l) = link
-            && (!l.contains("{token}") || !(l.starts_with("https://") || l.starts_with("http://")))
-        {
-            r.error(
-                key,
-                "must be an http(s) URL containing {token}",
-                "e.g. \"https://app.example.com/reset#token={token}\"",
+        None => {
+            r.production_only(
+                "data_key",
+                "no data key: one would have to be generated on the spot, and TOTP secrets need it",
+                "set RAMPART_DATA_KEY (or data_key_file) to 32 random bytes, base64 (`openssl rand -base64 32`)",
             );
+            Some(None)
         }
     }
 }
@@ -398,261 +438,22 @@ fn check_smtp_url(url: &str, r: &mut Report) {
     }
 }
 
-fn check_roles(c: &Config, r: &mut Report) -> BTreeSet<String> {
-    let mut roles: BTreeSet<String> = ["user", "admin"].into_iter().map(String::from).collect();
-    for (i, role) in c.roles.declared.iter().enumerate() {
-        let key = format!("roles.declared[{i}]");
-        if !is_identifier(role) {
-            r.error(key, format!("`{role}` is not a role name"), "use ^[a-z][a-z0-9_]{0,62}$");
-        } else if !roles.insert(role.clone()) {
-            r.error(key, format!("`{role}` is declared twice or is built in"), "remove the duplicate");
-        }
-    }
-    roles
-}
-
-/// Columns the server owns on every resource table.
-pub const SERVER_FIELDS: [&str; 3] = ["id", "created_at", "updated_at"];
-
-fn check_resource(name: &str, res: &ResourceConfig, roles: &BTreeSet<String>, r: &mut Report) {
-    let base = format!("resources.{name}");
-    if !is_identifier(name) {
-        r.error(&base, format!("`{name}` is not a resource name"), "use ^[a-z][a-z0-9_]{0,62}$");
-        return;
-    }
-    if let Some(owner) = &res.owner
-        && (!is_identifier(owner) || SERVER_FIELDS.contains(&owner.as_str()) || res.fields.contains_key(owner))
-    {
-        r.error(
-            format!("{base}.owner"),
-            format!("`{owner}` cannot be the owner column"),
-            "name a column not otherwise declared, e.g. user_id",
-        );
-    }
-    if res.fields.is_empty() {
-        r.error(
-            format!("{base}.fields"),
-            "a resource needs at least one field",
-            "declare fields.NAME = { type = ... }",
-        );
-    }
-    let rule = |r: &mut Report, key: String, expr: &str| -> Option<AccessRule> {
-        match AccessRule::parse(expr) {
-            Ok(rule) => {
-                for role in rule.roles() {
-                    // A hard error in every profile, not only a lint: the rule would grant
-                    // nobody, and `rampart user create --role` refuses the name anyway.
-                    if !roles.contains(role) {
-                        r.error(
-                            &key,
-                            format!(
-                                "unknown role `{role}`: it is neither built in (user, admin) nor in roles.declared"
-                            ),
-                            format!("add \"{role}\" to roles.declared, or correct the name"),
-                        );
-                    }
-                }
-                if rule.has(&Term::Owner) && res.owner.is_none() {
-                    r.error(&key, "`owner` used but the resource has no owner column", format!("set {base}.owner"));
-                }
-                Some(rule)
-            }
-            Err(m) => {
-                r.error(&key, m, "e.g. \"owner | role:admin\"");
-                None
-            }
-        }
-    };
-    let mut rules: BTreeMap<&str, AccessRule> = BTreeMap::new();
-    for (action, expr) in res.access.actions() {
-        let key = format!("{base}.access.{action}");
-        let Some(expr) = expr else {
-            r.warn(
-                &key,
-                "not declared: the action is refused to everyone but admins",
-                format!("declare {key} to open it"),
-            );
-            continue;
-        };
-        if let Some(parsed) = rule(r, key, expr) {
-            rules.insert(action, parsed);
-        }
-    }
-    lint_policy(&base, res, &rules, r);
-    for (field, f) in &res.fields {
-        let key = format!("{base}.fields.{field}");
-        if !is_identifier(field) || SERVER_FIELDS.contains(&field.as_str()) {
-            r.error(
-                &key,
-                format!("`{field}` cannot be a field name"),
-                "use ^[a-z][a-z0-9_]{0,62}$, not id/created_at/updated_at",
-            );
-        }
-        for (which, expr) in [("write", &f.write), ("read", &f.read)] {
-            if let Some(expr) = expr {
-                rule(r, format!("{key}.{which}"), expr);
-            }
-        }
-        if let (Some(min), Some(max)) = (f.min, f.max)
-            && min > max
-        {
-            r.error(&key, "min is greater than max", "swap them");
-        }
-        if let (Some(min), Some(max)) = (f.min_len, f.max_len)
-            && min > max
-        {
-            r.error(&key, "min_len is greater than max_len", "swap them");
-        }
-        let numeric = matches!(f.kind, FieldType::Integer | FieldType::Number);
-        if (f.min.is_some() || f.max.is_some()) && !numeric {
-            r.error(&key, "min/max apply to integer and number fields", "use min_len/max_len for strings");
-        }
-        if (f.min_len.is_some() || f.max_len.is_some() || f.pattern.is_some()) && f.kind != FieldType::String {
-            r.error(&key, "min_len/max_len/pattern apply to string fields", "remove them");
-        }
-        match (f.kind, &f.values) {
-            (FieldType::Enum, None) => r.error(&key, "an enum needs `values`", "values = [\"a\", \"b\"]"),
-            (FieldType::Enum, Some(v)) if v.is_empty() => {
-                r.error(&key, "an enum needs at least one value", "values = [\"a\", \"b\"]")
-            }
-            (FieldType::Enum, Some(_)) | (_, None) => {}
-            (_, Some(_)) => r.error(&key, "`values` applies to enum fields", "use type = \"enum\""),
-        }
-        if let (Some(default), FieldType::Enum, Some(values)) = (&f.default, f.kind, &f.values)
-            && !default.as_str().is_some_and(|d| values.iter().any(|v| v == d))
-        {
-            r.error(&key, "the default is not one of the values", "pick one of `values`");
-        }
-        if f.kind == FieldType::String && f.max_len.is_none() {
-            r.warn(&key, "string without max_len: bounded only by the body limit", "set max_len");
-        }
-    }
-}
-
-/// Access rules that parse but do not say what their author most likely meant.
-fn lint_policy(base: &str, res: &ResourceConfig, rules: &BTreeMap<&str, AccessRule>, r: &mut Report) {
-    for (&action, rule) in rules {
-        let key = format!("{base}.access.{action}");
-        let writes = matches!(action, "create" | "update" | "delete");
-        if writes && rule.has(&Term::Public) && !res.public_writes {
-            r.unsafe_setting(
-                &key,
-                format!("`public` lets anonymous clients {action} records, and the resource does not say that is meant"),
-                format!(
-                    "use authenticated, owner or a role; if anonymous writes are intended, set {base}.public_writes = true"
-                ),
-            );
-        }
-        if !matches!(action, "update" | "delete") {
-            continue;
-        }
-        let open = [Term::Public, Term::Authenticated].into_iter().find(|t| rule.has(t));
-        match (&res.owner, open) {
-            // A caller gets the widest scope any matching term grants (`policy::decide`), and
-            // `authenticated` / `public` match everyone, with the whole table as scope: the
-            // statement is no longer limited to the caller's rows, and nothing says so.
-            (Some(owner), Some(term)) => r.unsafe_setting(
-                &key,
-                format!(
-                    "`{}` turns owner scoping off: every {} may {action} every row, not only rows whose {owner} is theirs",
-                    term_name(&term),
-                    if term == Term::Public { "client, signed in or not," } else { "signed-in user" },
-                ),
-                "write \"owner | role:admin\"; if every signed-in user really may change every row, name a role instead (e.g. role:user)",
-            ),
-            (None, Some(Term::Authenticated)) => r.unsafe_setting(
-                &key,
-                "any signed-in user may change every row of a resource without an owner",
-                "add an owner column or restrict to a role",
-            ),
-            _ => {}
-        }
-    }
-    if let (Some(list), Some(read)) = (rules.get("list"), rules.get("read"))
-        && let Some(wider) = list.0.iter().find(|t| !grants(read, t))
-    {
-        r.warn(
-            format!("{base}.access.list"),
-            format!(
-                "list is broader than read: `{}` may list records that read refuses it one by one",
-                term_name(wider)
-            ),
-            format!("make {base}.access.list at most as broad as {base}.access.read (e.g. the same expression)"),
-        );
-    }
-    if rules.contains_key("list") && !rules.contains_key("read") {
-        r.warn(
-            format!("{base}.access.list"),
-            "list is broader than read: read is not declared (admins only), list is",
-            format!("declare {base}.access.read, or make list admins only as well"),
-        );
-    }
-}
-
-/// Whether `rule` lets in everyone `term` lets in: `public` covers everything, `authenticated`
-/// every signed-in caller (owners and role holders included), and a term covers itself.
-fn grants(rule: &AccessRule, term: &Term) -> bool {
-    rule.has(term)
-        || rule.has(&Term::Public)
-        || (rule.has(&Term::Authenticated) && matches!(term, Term::Owner | Term::Role(_)))
-}
-
-fn term_name(term: &Term) -> String {
-    match term {
-        Term::Public => "public".into(),
-        Term::Authenticated => "authenticated".into(),
-        Term::Owner => "owner".into(),
-        Term::Role(name) => format!("role:{name}"),
-    }
-}
-
-/// `scheme://host[:port]` of a URL, lower-cased, refusing anything that is not http(s).
-pub fn origin_of(url: &str) -> Result<String, String> {
-    let uri: http::Uri = url.parse().map_err(|_| format!("`{url}` is not a URL"))?;
-    let scheme = uri.scheme_str().ok_or_else(|| format!("`{url}` has no scheme"))?.to_ascii_lowercase();
-    if scheme != "http" && scheme != "https" {
-        return Err(format!("`{url}` is not http or https"));
-    }
-    let authority = uri.authority().ok_or_else(|| format!("`{url}` has no host"))?;
-    if authority.as_str().contains('@') {
-        return Err(format!("`{url}` carries credentials"));
-    }
-    Ok(format!("{scheme}://{}", authority.as_str().to_ascii_lowercase()))
-}
-
-/// A CIDR that holds every IPv4 address (`0.0.0.0/0`, or an IPv6 range holding all of
-/// `::ffff:0:0/96`, which the client-IP walk also matches IPv4 peers against) or every IPv6
-/// address (`::/0`).
-fn trusts_everyone(net: &ipnet::IpNet) -> bool {
-    use std::net::{IpAddr, Ipv4Addr};
-    match net {
-        ipnet::IpNet::V4(v4) => v4.prefix_len() == 0,
-        ipnet::IpNet::V6(v6) => {
-            let first = IpAddr::V6(Ipv4Addr::UNSPECIFIED.to_ipv6_mapped());
-            let last = IpAddr::V6(Ipv4Addr::BROADCAST.to_ipv6_mapped());
-            v6.prefix_len() == 0 || (net.contains(&first) && net.contains(&last))
-        }
-    }
-}
-
-/// A CIDR, or a single address taken as a /32 or /128.
-pub fn parse_cidr(s: &str) -> Option<ipnet::IpNet> {
-    let s = s.trim();
-    s.parse::<ipnet::IpNet>().ok().or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::load;
 
-    fn problems(toml_text: &str, env: &[(&str, &str)]) -> Vec<Problem> {
+    fn checked(toml_text: &str, env: &[(&str, &str)]) -> Checked {
         let p = std::env::temp_dir().join(format!("rampart-check-{}.toml", uuid::Uuid::new_v4()));
         std::fs::write(&p, toml_text).unwrap();
         let env: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
         let loaded = load(Some(&p), env).unwrap();
         let _ = std::fs::remove_file(&p);
-        check(&loaded)
+        check(loaded)
+    }
+
+    fn problems(toml_text: &str, env: &[(&str, &str)]) -> Vec<Problem> {
+        checked(toml_text, env).problems
     }
 
     fn errors(p: &[Problem]) -> Vec<&str> {
@@ -835,10 +636,56 @@ mod tests {
     }
 
     #[test]
-    fn origins() {
-        assert_eq!(origin_of("https://Example.com/path").unwrap(), "https://example.com");
-        assert_eq!(origin_of("http://localhost:8080").unwrap(), "http://localhost:8080");
-        assert!(origin_of("ftp://x").is_err());
-        assert!(origin_of("nothing").is_err());
+    fn settings_carry_the_parsed_values() {
+        let c = checked(
+            "[server]\npublic_url = \"https://Auth.Example.com/app\"\ntrusted_proxies = [\"10.0.0.0/8\", \"192.0.2.7\", \"::ffff:172.16.0.0/108\"]\n[cors]\nallowed_origins = [\"https://app.example.com\"]\n[roles]\ndeclared = [\"auditor\"]\n",
+            &[],
+        );
+        let s = c.accept(|_| false).unwrap().settings;
+        assert_eq!(s.server.public_url, "https://Auth.Example.com/app");
+        assert_eq!(s.server.public_origin.as_str(), "https://auth.example.com");
+        assert!(s.server.public_origin.is_https());
+        assert_eq!(s.jwt_audience(), "https://auth.example.com");
+        let proxy = |ip: &str| s.server.trusted_proxies.contains(ip.parse().unwrap());
+        // An IPv4 peer matches an IPv6 range through its mapped form.
+        assert!(proxy("10.1.2.3") && proxy("192.0.2.7") && proxy("172.16.0.1"));
+        assert!(!proxy("192.0.2.8") && !proxy("11.0.0.1"));
+        let cors: Vec<&str> = s.cors.allowed_origins.iter().map(WebOrigin::as_str).collect();
+        assert_eq!(cors, ["https://app.example.com"]);
+        assert!(s.roles.is_known("user") && s.roles.is_known("admin") && s.roles.is_known("auditor"));
+        assert!(!s.roles.is_known("root"));
+        assert!(s.resources.is_empty());
+        assert!(!s.require_email_verification());
+        let s = checked(crate::config::EXAMPLE_TOML, &[]).accept(|_| false).unwrap().settings;
+        assert!(s.resources.get("orders").is_some());
+    }
+
+    #[test]
+    fn a_value_that_does_not_parse_yields_no_settings_whatever_is_waived() {
+        for text in [
+            "[server]\ntrusted_proxies = [\"10.0.0.0/33\"]\n",
+            "[server]\npublic_url = \"ftp://x\"\n",
+            "[cors]\nallowed_origins = [\"https://app.example.com/\"]\n",
+            "[roles]\ndeclared = [\"Admin\"]\n",
+            "[resources.t]\nfields.x = { type = \"string\", max_len = 5, pattern = \"[unclosed\" }\n",
+        ] {
+            let c = checked(text, &[]);
+            let keys: Vec<String> =
+                c.problems.iter().filter(|p| p.level == Level::Error).map(|p| p.key.clone()).collect();
+            let refused = c.accept(|p| p.level == Level::Error).unwrap_err();
+            let refused: Vec<String> = refused.into_iter().map(|p| p.key).collect();
+            assert_eq!(refused, keys, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_waived_problem_does_not_refuse() {
+        let text = "profile = \"production\"\n[server]\npublic_url = \"https://auth.example.com\"\ntrusted_proxies = [\"10.0.0.0/8\"]\n[auth]\nrequire_email_verification = false\nkeys_dir = \"/nonexistent/rampart-keys\"\n";
+        let env = [("RAMPART_DATA_KEY", "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=")];
+        let refused = checked(text, &env).accept(|_| false).unwrap_err();
+        assert_eq!(refused.iter().map(|p| p.key.as_str()).collect::<Vec<_>>(), ["auth.keys_dir"]);
+        let accepted = checked(text, &env).accept(|p| p.key == "auth.keys_dir").unwrap();
+        assert!(accepted.warnings.iter().all(|p| p.level == Level::Warning), "{:?}", accepted.warnings);
+        assert!(accepted.settings.data_key.is_some());
     }
 }

@@ -1,12 +1,17 @@
 //! The configuration: one typed struct, read once at start-up from TOML plus `RAMPART_SECTION__KEY`
-//! environment overrides, unknown keys refused, then checked as a whole (see [`check`]).
+//! environment overrides, unknown keys refused ([`load()`]), then checked as a whole into the
+//! [`Settings`] the server runs on ([`check()`]).
 
 pub mod access;
 pub mod check;
 mod duration;
 pub mod load;
+pub mod net;
+pub mod problem;
 pub mod resources;
+pub mod roles;
 pub mod secret;
+pub mod settings;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -15,12 +20,17 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-pub use check::{Level, Problem, check};
+pub use check::{Accepted, Checked, check};
 pub use load::{ConfigError, Loaded, Origin, load};
+pub use net::{TrustedProxies, WebOrigin};
+pub use problem::{Level, Problem};
 pub use resources::{FieldConfig, FieldType, ResourceConfig};
+pub use roles::Roles;
 pub use secret::{SecretUrl, SecretValue};
+pub use settings::{CorsSettings, ServerSettings, Settings};
 
 use crate::auth::hasher::HashParams;
+use crate::password::PasswordPolicy;
 
 /// The example configuration, which is also the dev profile used when there is no config file.
 pub const EXAMPLE_TOML: &str = include_str!("../../../../config/rampart.example.toml");
@@ -65,16 +75,9 @@ pub struct Config {
     pub resources: BTreeMap<String, ResourceConfig>,
 }
 
-impl Config {
-    /// Where the dev profile keeps the data key it generates: beside the keys directory
-    /// (`rampart-data/data.key` by default).
-    pub fn dev_data_key_path(&self) -> PathBuf {
-        self.auth.keys_dir.parent().unwrap_or(&self.auth.keys_dir).join("data.key")
-    }
-
-    pub fn require_email_verification(&self) -> bool {
-        self.auth.require_email_verification.unwrap_or(self.profile == Profile::Production)
-    }
+/// `auth.require_email_verification`, by default on in production only.
+fn email_verification_required(auth: &AuthConfig, profile: Profile) -> bool {
+    auth.require_email_verification.unwrap_or(profile == Profile::Production)
 }
 
 #[derive(Debug, Deserialize)]
@@ -260,6 +263,13 @@ pub struct AuthConfig {
     pub mfa_challenge_ttl: Duration,
     /// The service name authenticator apps show next to the account.
     pub totp_issuer: String,
+}
+
+impl AuthConfig {
+    /// What a new password must pass (`auth.password_min_score`).
+    pub fn password_policy(&self) -> PasswordPolicy {
+        PasswordPolicy { min_score: self.password_min_score }
+    }
 }
 
 impl Default for AuthConfig {

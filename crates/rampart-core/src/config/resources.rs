@@ -1,5 +1,5 @@
-//! Resource declarations (`[resources.NAME]`), as read from the config. Checked by
-//! [`super::check`]; compiled into queries by the resource layer.
+//! Resource declarations (`[resources.NAME]`), as read from the config. Checked and compiled,
+//! once, by `crate::resources::compile` (which [`super::check()`] runs).
 
 use std::collections::BTreeMap;
 

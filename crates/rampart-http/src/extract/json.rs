@@ -19,7 +19,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        let limits = &state.config.limits;
+        let limits = &state.settings.limits;
         if !is_json(req.headers()) {
             return Err(ApiError::UnsupportedMediaType);
         }

@@ -93,7 +93,7 @@ async fn cookie(parts: &Parts, state: &AppState) -> Result<Authenticated, ApiErr
     let found = state.store.session_by_hash(hash.as_str()).await?;
     let s = found.ok_or(ApiError::Unauthorized("invalid or expired session"))?;
     let now = now_ms();
-    let idle = duration_ms(state.config.auth.session_idle_timeout);
+    let idle = duration_ms(state.settings.auth.session_idle_timeout);
     if now >= s.session_expires_at || now - s.session_last_seen_at >= idle {
         return Err(ApiError::Unauthorized("invalid or expired session"));
     }

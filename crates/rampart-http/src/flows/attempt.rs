@@ -32,7 +32,7 @@ impl Attempt {
         user: Option<&UserRow>,
         email: &str,
     ) -> Result<Self, AuthError> {
-        let rl = &state.config.rate_limit;
+        let rl = &state.settings.rate_limit;
         let now = now_ms();
         let rule =
             LockRule { threshold: rl.lockout_after_failures, now, lock_until: now + duration_ms(rl.lockout_duration) };
@@ -78,7 +78,7 @@ impl Attempt {
             Audit { action: AuditEvent::Lockout, actor_id: actor, target: Some(&self.target), outcome: "denied" };
         record(state, ctx, event).await;
         if let Some((_, address)) = &self.account {
-            let duration = state.config.rate_limit.lockout_duration;
+            let duration = state.settings.rate_limit.lockout_duration;
             state.mailer.send(rampart_mail::templates::account_locked(address, duration));
         }
     }
@@ -108,7 +108,7 @@ impl Attempt {
 /// `lockout_duration`: an admin's indefinite lock would otherwise answer a figure (centuries)
 /// that no automatic lock, and so no unknown email, can produce.
 pub(crate) fn locked(state: &AppState, until: Millis, now: Millis) -> AuthError {
-    let cap = u64::try_from(duration_ms(state.config.rate_limit.lockout_duration)).unwrap_or(u64::MAX);
+    let cap = u64::try_from(duration_ms(state.settings.rate_limit.lockout_duration)).unwrap_or(u64::MAX);
     let ms = u64::try_from(until.saturating_sub(now)).unwrap_or(0).min(cap);
     AuthError::Locked { retry_after_secs: ms.div_ceil(1000).max(1) }
 }

@@ -40,7 +40,7 @@ enum Mail {
 fn send_token(state: &AppState, user: &UserRow, mail: Mail) {
     let (state, user_id, to) = (state.clone(), user.id.clone(), user.email.clone());
     tokio::spawn(async move {
-        let auth = &state.config.auth;
+        let auth = &state.settings.auth;
         let (purpose, ttl, throttled) = match mail {
             Mail::Verification => (Purpose::EmailVerify, auth.email_verification_ttl, true),
             Mail::Reset => (Purpose::PasswordReset, auth.password_reset_ttl, false),
@@ -75,13 +75,13 @@ fn send_token(state: &AppState, user: &UserRow, mail: Mail) {
 /// default under the public URL. The token goes in the fragment, which no browser sends to a
 /// server or in a `Referer`.
 fn link(state: &AppState, purpose: Purpose, token: &str) -> String {
-    let mail = &state.config.mail;
+    let mail = &state.settings.mail;
     let (configured, path) = match purpose {
         Purpose::PasswordReset => (&mail.reset_link, "reset-password"),
         Purpose::EmailVerify => (&mail.verify_link, "verify-email"),
     };
     match configured {
         Some(template) => template.replace("{token}", token),
-        None => format!("{}/{path}#token={token}", state.config.server.public_url.trim_end_matches('/')),
+        None => format!("{}/{path}#token={token}", state.settings.server.public_url.trim_end_matches('/')),
     }
 }

@@ -68,7 +68,7 @@ pub async fn password_step(
     flow: Flow,
 ) -> Result<UserRow, AuthError> {
     let (user, attempt) = authenticate(state, ctx, email, password, ip_spent).await?;
-    if state.config.require_email_verification() && !user.email_verified {
+    if state.settings.require_email_verification() && !user.email_verified {
         // The password was right: the attempt is no failure, but no login either.
         attempt.release(state).await;
         // Only someone who knows the password learns this, and the link goes to the owner's
@@ -80,7 +80,7 @@ pub async fn password_step(
         attempt.release(state).await;
         let (token, hash) = rampart_core::opaque_token::generate();
         let now = now_ms();
-        let expires = now + duration_ms(state.config.auth.mfa_challenge_ttl);
+        let expires = now + duration_ms(state.settings.auth.mfa_challenge_ttl);
         state.store.insert_mfa_challenge(hash.as_str(), &user.id, flow.as_str(), now, expires).await?;
         return Err(AuthError::MfaRequired(token));
     }

@@ -63,7 +63,7 @@ pub async fn reset_password(
         .account_token_user(hash.as_str(), Purpose::PasswordReset, now_ms())
         .await?
         .ok_or(AuthError::InvalidMailedToken)?;
-    if let Err(e) = state.policy.check(&new_password, &[user.email_normalized.as_str()]) {
+    if let Err(e) = state.settings.auth.password_policy().check(&new_password, &[user.email_normalized.as_str()]) {
         return Err(AuthError::Invalid(vec![FieldError::new("new_password", e.to_string())]));
     }
     let new_hash = state.hasher.hash(new_password).await?;

@@ -39,7 +39,7 @@ pub async fn register(
 ) -> Result<Registered, AuthError> {
     let email = Email::parse(email);
     let context: Vec<&str> = email.as_ref().map(|e| vec![e.normalized()]).unwrap_or_default();
-    let strong = state.policy.check(&password, &context);
+    let strong = state.settings.auth.password_policy().check(&password, &context);
     let email = match (email, strong) {
         (Ok(e), Ok(())) => e,
         (e, p) => {
@@ -57,7 +57,7 @@ pub async fn register(
     if state.hasher.saturated() {
         return Err(HashError::Busy.into());
     }
-    let verification = state.config.require_email_verification();
+    let verification = state.settings.require_email_verification();
     match create_account(&state.store, &state.hasher, &email, password, &["user"]).await {
         Ok(user) => {
             let event = Audit {

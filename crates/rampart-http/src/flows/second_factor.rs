@@ -90,7 +90,8 @@ pub(crate) async fn read_proof(state: &AppState, user: &UserRow, code: &str) -> 
 
 pub(crate) fn open_totp(state: &AppState, user: &UserRow, sealed: &str) -> Result<Totp, AuthError> {
     let secret = state.data_key.open(sealed, &user.id).map_err(|e| AuthError::Internal(format!("mfa: {e}")))?;
-    Totp::new(secret, &state.config.auth.totp_issuer, &user.email).map_err(|e| AuthError::Internal(format!("mfa: {e}")))
+    Totp::new(secret, &state.settings.auth.totp_issuer, &user.email)
+        .map_err(|e| AuthError::Internal(format!("mfa: {e}")))
 }
 
 pub(crate) fn unix_secs() -> u64 {

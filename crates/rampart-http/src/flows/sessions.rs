@@ -51,7 +51,7 @@ pub async fn open_cookie_session(
             token_hash: Some(hash.as_str()),
             user_id: &user.id,
             now,
-            expires_at: now + duration_ms(state.config.auth.session_absolute_timeout),
+            expires_at: now + duration_ms(state.settings.auth.session_absolute_timeout),
             ip: Some(&ip),
             user_agent: ctx.user_agent.as_deref(),
         })
@@ -81,7 +81,7 @@ pub async fn open_token_login(state: &AppState, ctx: &RequestContext, user: &Use
     let now = now_ms();
     let sid = opaque_token::new_id();
     let ip = ctx.ip.to_string();
-    let login_ends = now + duration_ms(state.config.auth.refresh_token_ttl);
+    let login_ends = now + duration_ms(state.settings.auth.refresh_token_ttl);
     state
         .store
         .insert_session(&NewSession {
@@ -126,7 +126,7 @@ pub async fn rotate_refresh(
     if !rotated {
         // Someone used this token before us. Read who, and when.
         let used = state.store.refresh_by_hash(hash.as_str()).await?.ok_or(AuthError::InvalidRefreshToken)?;
-        let grace = duration_ms(state.config.auth.refresh_reuse_grace);
+        let grace = duration_ms(state.settings.auth.refresh_reuse_grace);
         if !same_client_racing(&used, client, now, grace) {
             return Err(reuse_detected(state, ctx, &used).await);
         }
@@ -162,7 +162,7 @@ async fn reuse_detected(state: &AppState, ctx: &RequestContext, used: &RefreshRo
 
 /// A refresh token dies after the idle timeout, and never outlives its login.
 fn refresh_expiry(state: &AppState, now: Millis, login_ends: Millis) -> Millis {
-    (now + duration_ms(state.config.auth.refresh_token_idle_timeout)).min(login_ends)
+    (now + duration_ms(state.settings.auth.refresh_token_idle_timeout)).min(login_ends)
 }
 
 /// Signs the access token beside the already stored refresh token.

@@ -10,7 +10,7 @@ use tracing::Instrument;
 
 use crate::AppState;
 use crate::error::ServerFault;
-use crate::extract::{ClientIp, RequestContext};
+use crate::extract::{ClientIp, ProxyTrust, RequestContext};
 
 const REQUEST_ID: &str = "x-request-id";
 
@@ -27,7 +27,9 @@ pub async fn context(State(state): State<AppState>, mut req: Request, next: Next
     let request_id =
         req.headers().get(REQUEST_ID).and_then(well_formed_id).unwrap_or_else(rampart_core::opaque_token::new_id);
     let peer = req.extensions().get::<ClientIp>().map(|c| c.0.ip());
-    let ip = peer.map(|p| state.proxies.client_ip(p, req.headers())).unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+    let ip = peer
+        .map(|p| ProxyTrust::of(&state.settings.server).client_ip(p, req.headers()))
+        .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
     let user_agent = req
         .headers()
         .get(http::header::USER_AGENT)

@@ -49,7 +49,7 @@ fn check(state: &AppState, method: &Method, path: &str, headers: &HeaderMap) -> 
     if cookie.is_some() && bearer {
         return Err(ApiError::BadRequest("send either a session cookie or a bearer token, not both".into()));
     }
-    let max = state.config.limits.max_body_bytes;
+    let max = state.settings.limits.max_body_bytes;
     let declared =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max as u64) {
@@ -64,7 +64,9 @@ fn check(state: &AppState, method: &Method, path: &str, headers: &HeaderMap) -> 
     }
     if let Some(origin) = headers.get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("").to_ascii_lowercase();
-        let allowed = origin == state.own_origin || state.cors_origins.iter().any(|o| o.eq_ignore_ascii_case(&origin));
+        let settings = &state.settings;
+        let allowed = origin == settings.server.public_origin.as_str()
+            || settings.cors.allowed_origins.iter().any(|o| o.as_str().eq_ignore_ascii_case(&origin));
         if !allowed {
             return Err(ApiError::Forbidden("request origin not allowed"));
         }

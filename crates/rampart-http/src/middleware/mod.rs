@@ -41,7 +41,8 @@ pub use guard::CSRF_HEADER;
 pub use rate_limit::LoginIpSpent;
 
 pub fn stack(router: Router, state: &AppState) -> Router {
-    let origins: Vec<HeaderValue> = state.cors_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    let origins: Vec<HeaderValue> =
+        state.settings.cors.allowed_origins.iter().filter_map(|o| HeaderValue::from_str(o.as_str()).ok()).collect();
     // No allowed origins: no CORS layer at all, so no CORS header is ever sent.
     let cors = (!origins.is_empty()).then(|| {
         CorsLayer::new()
@@ -66,7 +67,7 @@ pub fn stack(router: Router, state: &AppState) -> Router {
                 tracing::error!("handler panicked");
                 StatusCode::INTERNAL_SERVER_ERROR.into_response_plain()
             }))
-            .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.config.limits.request_timeout))
+            .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.settings.limits.request_timeout))
             .option_layer(cors)
             .layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::rate_limit))
             .layer(axum::middleware::from_fn_with_state(state.clone(), guard::guard)),

@@ -33,7 +33,7 @@ async fn check_dependencies(state: &AppState) -> Verdict {
     metrics::counter!(READINESS_CHECKS).increment(1);
     state.store.ping().await.map_err(|e| format!("readiness: database: {e}"))?;
     let mut checks = json!({ "database": "ok" });
-    if state.config.redis.url.is_some() {
+    if state.settings.redis.url.is_some() {
         state.limiter.ping().await.map_err(|e| format!("readiness: redis (limits): {e}"))?;
         state.revocations.ping().await.map_err(|e| format!("readiness: redis (revocations): {e}"))?;
         checks["redis"] = json!("ok");

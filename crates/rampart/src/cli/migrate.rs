@@ -7,12 +7,10 @@ use rampart_store::{Store, StoreOptions};
 use crate::Failure;
 
 pub async fn run(path: Option<&Path>) -> Result<(), Failure> {
-    let (loaded, _) = super::load_checked(path)?;
-    let c = &loaded.config;
+    let c = super::load_checked(path)?.settings;
     let url = c.database.migrate_url.as_ref().unwrap_or(&c.database.url);
-    let opts = StoreOptions { url: url.expose(), ..super::store_options(c) };
-    let resources = super::registry(c)?;
-    Store::migrate(&opts, &resources, super::runtime_role(c).as_deref())
+    let opts = StoreOptions { url: url.expose(), ..super::store_options(&c) };
+    Store::migrate(&opts, &c.resources, super::runtime_role(&c).as_deref())
         .await
         .map_err(|e| Failure::runtime(format!("database {}: migration failed: {e}", url.redacted())))?;
     println!("migrations applied to {}", url.redacted());

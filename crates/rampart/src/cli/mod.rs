@@ -8,41 +8,38 @@ pub mod user;
 
 use std::path::Path;
 
-use rampart_core::config::{self, Level, Loaded};
+use rampart_core::config::{self, Accepted, Level, Settings};
 use rampart_store::{Store, StoreOptions};
 
 use crate::Failure;
 
-/// Loads and checks the config. Errors (and, in production, unsafe settings) stop here with exit
-/// code 2; warnings are returned for the caller to log.
-pub fn load_checked(path: Option<&Path>) -> Result<(Loaded, Vec<config::Problem>), Failure> {
+/// Loads and checks the config into its settings. Errors (and, in production, unsafe settings)
+/// stop here with exit code 2; warnings are returned for the caller to log.
+pub fn load_checked(path: Option<&Path>) -> Result<Accepted, Failure> {
     load_checked_except(path, |_| false)
 }
 
 /// For `keys generate` / `keys rotate`, whose whole point is to fix a missing key.
-pub fn load_checked_allowing_missing_keys(path: Option<&Path>) -> Result<(Loaded, Vec<config::Problem>), Failure> {
+pub fn load_checked_allowing_missing_keys(path: Option<&Path>) -> Result<Accepted, Failure> {
     load_checked_except(path, |p| p.key == "auth.keys_dir")
 }
 
-fn load_checked_except(
-    path: Option<&Path>,
-    ignore: impl Fn(&config::Problem) -> bool,
-) -> Result<(Loaded, Vec<config::Problem>), Failure> {
+fn load_checked_except(path: Option<&Path>, waive: impl Fn(&config::Problem) -> bool) -> Result<Accepted, Failure> {
     let loaded = config::load(path, std::env::vars()).map_err(|e| Failure::config(e.to_string()))?;
-    let mut problems = config::check(&loaded);
-    problems.retain(|p| !ignore(p));
-    let errors: Vec<String> = problems.iter().filter(|p| p.level == Level::Error).map(ToString::to_string).collect();
+    let errors = match config::check(loaded).accept(waive) {
+        Ok(accepted) => return Ok(accepted),
+        Err(errors) => errors,
+    };
     // One line per problem, all of them in order, so an operator fixes everything in one pass.
-    if let Some((last, rest)) = errors.split_last() {
-        for e in rest {
-            eprintln!("rampart: {e}");
-        }
-        return Err(Failure::config(last.clone()));
+    let mut lines = errors.iter().map(ToString::to_string);
+    let last = lines.next_back().unwrap_or_else(|| "config refused".to_owned());
+    for e in lines {
+        eprintln!("rampart: {e}");
     }
-    Ok((loaded, problems))
+    Err(Failure::config(last))
 }
 
-pub fn store_options(c: &config::Config) -> StoreOptions<'_> {
+pub fn store_options(c: &Settings) -> StoreOptions<'_> {
     StoreOptions {
         url: c.database.url.expose(),
         max_connections: c.database.max_connections,
@@ -50,16 +47,10 @@ pub fn store_options(c: &config::Config) -> StoreOptions<'_> {
     }
 }
 
-/// The declared resources, compiled. A declaration `check` let through but that cannot compile
-/// (a bad pattern) is a configuration error.
-pub fn registry(c: &config::Config) -> Result<rampart_core::resources::Registry, Failure> {
-    rampart_core::resources::Registry::compile(c).map_err(|e| Failure::config(format!("config key `{e}")))
-}
-
 /// What only the database can tell: on PostgreSQL, a runtime role that owns the schema (or a
 /// table in it) is refused in production and warned about in dev; a database that cannot be
 /// reached is a warning (`check` may run where the database is not reachable).
-pub async fn database_problems(c: &config::Config) -> Vec<config::Problem> {
+pub async fn database_problems(c: &Settings) -> Vec<config::Problem> {
     let production = c.profile == config::Profile::Production;
     let problem = |level, message: String, fix: &str| config::Problem {
         level,
@@ -97,7 +88,7 @@ pub async fn database_problems(c: &config::Config) -> Vec<config::Problem> {
 
 /// The role `migrate` grants to: on PostgreSQL with a separate migration URL, the user of
 /// `database.url`. (Without one, the server migrates as itself and there is nothing to grant.)
-pub fn runtime_role(c: &config::Config) -> Option<String> {
+pub fn runtime_role(c: &Settings) -> Option<String> {
     let postgres = matches!(rampart_store::Backend::of(c.database.url.expose()), Ok(rampart_store::Backend::Postgres));
     c.database
         .migrate_url
@@ -108,10 +99,10 @@ pub fn runtime_role(c: &config::Config) -> Option<String> {
 
 /// Migrates (with the migration URL when there is one), brings the resource tables in line with
 /// the declarations, and opens the runtime pool.
-pub async fn open_store(c: &config::Config, resources: &rampart_core::resources::Registry) -> Result<Store, Failure> {
+pub async fn open_store(c: &Settings) -> Result<Store, Failure> {
     let migrate_url = c.database.migrate_url.as_ref().unwrap_or(&c.database.url);
     let migrate = StoreOptions { url: migrate_url.expose(), ..store_options(c) };
-    Store::migrate(&migrate, resources, runtime_role(c).as_deref())
+    Store::migrate(&migrate, &c.resources, runtime_role(c).as_deref())
         .await
         .map_err(|e| Failure::runtime(format!("database {}: migration failed: {e}", migrate_url.redacted())))?;
     Store::connect(&store_options(c))

@@ -1,6 +1,7 @@
 //! `rampart serve`.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rampart_core::auth::access_tokens::{TokenService, algorithm};
@@ -8,7 +9,7 @@ use rampart_core::auth::data_key::DataKey;
 use rampart_core::auth::hasher::Hasher;
 use rampart_core::auth::keys::KeyRing;
 use rampart_core::clock::{duration_ms, now_ms};
-use rampart_core::config::{Origin, Profile};
+use rampart_core::config::{Accepted, Origin, Profile, Settings};
 use rampart_shared::SharedState;
 use rampart_shared::limit::{Limiter, Quotas};
 use rampart_shared::revocation::Revocations;
@@ -17,10 +18,10 @@ use tokio::net::TcpListener;
 use crate::Failure;
 
 pub async fn run(path: Option<&Path>) -> Result<(), Failure> {
-    let (loaded, warnings) = super::load_checked(path)?;
-    crate::telemetry::init(&loaded.config.log).map_err(Failure::config)?;
-    let c = &loaded.config;
-    if loaded.origin == Origin::BuiltInDev || c.profile == Profile::Dev {
+    let Accepted { settings, warnings, origin } = super::load_checked(path)?;
+    crate::telemetry::init(&settings.log).map_err(Failure::config)?;
+    let c = &settings;
+    if origin == Origin::BuiltInDev || c.profile == Profile::Dev {
         tracing::warn!(
             database = %c.database.url.redacted(),
             "DEV PROFILE: not for production. Relaxed checks; set profile = \"production\" to enforce every safety check"
@@ -30,8 +31,7 @@ pub async fn run(path: Option<&Path>) -> Result<(), Failure> {
         tracing::warn!(key = %w.key, fix = %w.fix, "config: {}", w.message);
     }
 
-    let resources = super::registry(c)?;
-    let store = super::open_store(c, &resources).await?;
+    let store = super::open_store(c).await?;
     if c.profile == Profile::Production && matches!(store.runtime_role_owns_schema().await, Ok(Some(true))) {
         return Err(Failure::config(
             "config key `database.url`: the runtime role owns the schema; run as a role that owns nothing and set database.migrate_url to the owner",
@@ -54,8 +54,8 @@ pub async fn run(path: Option<&Path>) -> Result<(), Failure> {
     let addr = listener.local_addr().map_err(|e| Failure::runtime(e.to_string()))?;
 
     let ring = super::keys::ring_for_serve(c)?;
-    let issuer = rampart_core::config::check::origin_of(&c.server.public_url).map_err(Failure::config)?;
-    let audience = c.auth.jwt_audience.clone().unwrap_or_else(|| issuer.clone());
+    let issuer = c.server.public_origin.to_string();
+    let audience = c.jwt_audience().to_owned();
     let tokens = TokenService::new(ring, algorithm(c.auth.jwt_algorithm), issuer, audience, c.auth.access_token_ttl);
     let (limiter, revocations) = shared_state(c).await?;
     let rebuilt_at = now_ms();
@@ -65,17 +65,9 @@ pub async fn run(path: Option<&Path>) -> Result<(), Failure> {
 
     let data_key = data_key(c)?;
     let mailer = mailer(c)?;
-    let services = rampart_http::Services {
-        resources,
-        store: store.clone(),
-        hasher,
-        tokens,
-        revocations,
-        data_key,
-        mailer,
-        limiter,
-    };
-    let state = rampart_http::build_state(loaded.config, services);
+    let services =
+        rampart_http::Services { store: store.clone(), hasher, tokens, revocations, data_key, mailer, limiter };
+    let state = rampart_http::build_state(settings, services);
     let app = rampart_http::app(state.clone());
     spawn_metrics_listener(c_metrics_listen, header_timeout, profile).await?;
     spawn_housekeeping(store.clone());
@@ -126,10 +118,10 @@ async fn spawn_metrics_listener(
 /// The data-encryption key: configured (`RAMPART_DATA_KEY` or `data_key_file`), or, in the dev
 /// profile only, read from or generated into `rampart-data/data.key` (mode 0600), like the dev
 /// signing key. Production refuses to start without one (`rampart check` says so first).
-fn data_key(c: &rampart_core::config::Config) -> Result<DataKey, Failure> {
+fn data_key(c: &Settings) -> Result<Arc<DataKey>, Failure> {
     let bad = |e: rampart_core::auth::data_key::DataKeyError| Failure::config(format!("config key `data_key`: {e}"));
     if let Some(k) = &c.data_key {
-        return DataKey::from_base64(k.expose()).map_err(bad);
+        return Ok(Arc::clone(k));
     }
     if c.profile == Profile::Production {
         return Err(Failure::config(
@@ -146,7 +138,7 @@ fn data_key(c: &rampart_core::config::Config) -> Result<DataKey, Failure> {
         write_private(&path, text.as_bytes()).map_err(io)?;
         tracing::warn!(path = %path.display(), "dev profile: generated a data key");
     }
-    DataKey::from_base64(&std::fs::read_to_string(&path).map_err(io)?).map_err(bad)
+    DataKey::from_base64(&std::fs::read_to_string(&path).map_err(io)?).map(Arc::new).map_err(bad)
 }
 
 /// Creates a file readable by its owner only (0600), failing if it exists.
@@ -161,7 +153,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// SMTP when `mail.smtp_url` is set; in the dev profile without it, every message is logged as a
 /// `dev_mail` event; otherwise mail is off (and messages are dropped with a warning).
-fn mailer(c: &rampart_core::config::Config) -> Result<rampart_mail::Mailer, Failure> {
+fn mailer(c: &Settings) -> Result<rampart_mail::Mailer, Failure> {
     let per_minute = c.mail.max_per_minute;
     let settings = match (&c.mail.smtp_url, c.profile) {
         (Some(url), _) => rampart_mail::Settings::Smtp {
@@ -180,7 +172,7 @@ fn mailer(c: &rampart_core::config::Config) -> Result<rampart_mail::Mailer, Fail
 /// that every instance shares them. An unreachable Redis at start-up is an error (a typo in the
 /// URL must not silently give per-instance limits); once running, an outage falls back to local
 /// state (see `rampart_shared`).
-async fn shared_state(c: &rampart_core::config::Config) -> Result<(Limiter, Revocations), Failure> {
+async fn shared_state(c: &Settings) -> Result<(Limiter, Revocations), Failure> {
     let quotas = Quotas::from_config(&c.rate_limit);
     let Some(url) = &c.redis.url else {
         let SharedState { limiter, revocations } = SharedState::memory(quotas);
@@ -194,11 +186,7 @@ async fn shared_state(c: &rampart_core::config::Config) -> Result<(Limiter, Revo
 
 /// Logins revoked recently enough that some of their access tokens may still be alive, put (back)
 /// into the set: the database is the record; a Redis that restarted empty gets them again.
-async fn rebuild_revocations(
-    store: &rampart_store::Store,
-    c: &rampart_core::config::Config,
-    set: &Revocations,
-) -> Result<(), Failure> {
+async fn rebuild_revocations(store: &rampart_store::Store, c: &Settings, set: &Revocations) -> Result<(), Failure> {
     let life = duration_ms(super::keys::max_token_life(c));
     let revoked = store.revoked_since(now_ms() - life).await.map_err(|e| Failure::runtime(format!("database: {e}")))?;
     for (sid, at) in revoked {

@@ -5,9 +5,8 @@ use std::path::Path;
 
 use rampart_core::auth::hasher::Hasher;
 use rampart_core::clock::now_ms;
-use rampart_core::config::{Config, Profile};
+use rampart_core::config::{Profile, Roles, Settings};
 use rampart_core::email::Email;
-use rampart_core::password::PasswordPolicy;
 use rampart_http::flows::AuthError;
 use rampart_mail::templates::{self, RemovedBy};
 use rampart_store::{AuditEvent, MfaReset, NewAuditEvent, Store, StoreError};
@@ -16,15 +15,14 @@ use secrecy::SecretString;
 use crate::Failure;
 
 pub async fn create(path: Option<&Path>, email: &str, role: Option<&str>) -> Result<(), Failure> {
-    let (loaded, _) = super::load_checked(path)?;
-    let c = &loaded.config;
+    let c = &super::load_checked(path)?.settings;
     let email = Email::parse(email).map_err(|e| Failure::config(format!("--email: {e}")))?;
     let mut roles = vec!["user"];
     if let Some(role) = role {
-        let known = role == "admin" || role == "user" || c.roles.declared.iter().any(|r| r == role);
-        if !known {
+        if !c.roles.is_known(role) {
             return Err(Failure::config(format!(
-                "--role: unknown role `{role}` (built in: user, admin; declared: {:?})",
+                "--role: unknown role `{role}` (built in: {}; declared: {:?})",
+                Roles::BUILT_IN.join(", "),
                 c.roles.declared
             )));
         }
@@ -33,11 +31,12 @@ pub async fn create(path: Option<&Path>, email: &str, role: Option<&str>) -> Res
         }
     }
     let password = read_password()?;
-    PasswordPolicy { min_score: c.auth.password_min_score }
+    c.auth
+        .password_policy()
         .check(&password, &[email.normalized()])
         .map_err(|e| Failure::config(format!("password {e}")))?;
 
-    let store = super::open_store(c, &super::registry(c)?).await?;
+    let store = super::open_store(c).await?;
     let hasher = Hasher::start(c.auth.password_hash.params(), 1, 1).map_err(|e| Failure::runtime(e.to_string()))?;
     // The registration flow's own account creation: one way to hash and store a new account.
     let created = rampart_http::flows::registration::create_account(&store, &hasher, &email, password, &roles).await;
@@ -55,10 +54,9 @@ pub async fn create(path: Option<&Path>, email: &str, role: Option<&str>) -> Res
 /// for one ended, audited `mfa_reset` (without an actor: the operator is no user), the owner
 /// mailed when a factor was in force.
 pub async fn mfa_reset(path: Option<&Path>, email: &str) -> Result<(), Failure> {
-    let (loaded, _) = super::load_checked(path)?;
-    let c = &loaded.config;
+    let c = &super::load_checked(path)?.settings;
     let email = Email::parse(email).map_err(|e| Failure::config(format!("--email: {e}")))?;
-    let store = super::open_store(c, &super::registry(c)?).await?;
+    let store = super::open_store(c).await?;
     let result = reset_by_email(&store, &email).await;
     store.close().await;
     let done = result?;
@@ -93,7 +91,7 @@ async fn reset_by_email(store: &Store, email: &Email) -> Result<MfaReset, Failur
 
 /// Mails the owner as the server would, but now rather than queued: the process exits next. The
 /// reset is done either way, so a mail that cannot go out is a warning, not a failure.
-async fn tell_owner(c: &Config, to: &str) {
+async fn tell_owner(c: &Settings, to: &str) {
     let message = templates::second_factor_removed(to, RemovedBy::Administrator);
     match (&c.mail.smtp_url, c.profile) {
         (Some(url), _) => {

@@ -13,7 +13,7 @@ use axum::Json;
 use axum::extract::State;
 use http::{StatusCode, Uri};
 use rampart_core::clock::{Millis, now_ms, rfc3339};
-use rampart_core::config::Config;
+use rampart_core::config::Roles;
 use rampart_core::email::Email;
 use rampart_store::{AdminWrite, AuditEvent, LockChange, UserChange, UserRow};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -119,7 +119,7 @@ pub async fn patch(
     IdPath(id): IdPath,
     ApiJson(body): ApiJson<PatchUser>,
 ) -> Result<Json<AdminUserView>, ApiError> {
-    let roles = body.roles.as_deref().map(|r| parse_roles(r, &state.config)).transpose()?;
+    let roles = body.roles.as_deref().map(|r| parse_roles(r, &state.settings.roles)).transpose()?;
     let lock = match body.locked {
         None => LockChange::Keep,
         Some(true) => LockChange::Lock,
@@ -163,16 +163,15 @@ pub async fn patch(
 
 /// The new role list: every name built in (`user`, `admin`) or declared in `roles.declared`, not
 /// empty; duplicates dropped; `user` first, added when missing, since every account has it.
-fn parse_roles(given: &[String], config: &Config) -> Result<Vec<String>, ApiError> {
+fn parse_roles(given: &[String], known: &Roles) -> Result<Vec<String>, ApiError> {
     if given.is_empty() {
         return Err(invalid("roles", "must list at least one role"));
     }
-    let known = |r: &str| r == "user" || r == "admin" || config.roles.declared.iter().any(|d| d == r);
     let mut roles = vec!["user".to_owned()];
     for r in given {
-        if !known(r) {
+        if !known.is_known(r) {
             let message = if rampart_core::ident::is_identifier(r) {
-                format!("unknown role `{r}` (known: user, admin{})", declared_list(config))
+                format!("unknown role `{r}` (known: {}{})", Roles::BUILT_IN.join(", "), declared_list(known))
             } else {
                 "is not a role name".to_owned()
             };
@@ -185,8 +184,8 @@ fn parse_roles(given: &[String], config: &Config) -> Result<Vec<String>, ApiErro
     Ok(roles)
 }
 
-fn declared_list(config: &Config) -> String {
-    config.roles.declared.iter().map(|d| format!(", {d}")).collect()
+fn declared_list(known: &Roles) -> String {
+    known.declared.iter().map(|d| format!(", {d}")).collect()
 }
 
 #[tracing::instrument(skip_all)]

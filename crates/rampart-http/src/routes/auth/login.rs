@@ -48,7 +48,7 @@ pub(super) async fn start_session(
     user: &UserRow,
 ) -> Result<Response, ApiError> {
     let session = sessions::open_cookie_session(state, ctx, session_value(headers), user).await?;
-    let absolute = state.config.auth.session_absolute_timeout;
+    let absolute = state.settings.auth.session_absolute_timeout;
     let cookie = set_session(session.value.expose_secret(), absolute.as_secs())
         .ok_or_else(|| ApiError::Internal("session cookie could not be built".into()))?;
     let body = json!({ "user": UserView::from(user), "csrf_token": session.csrf_token });

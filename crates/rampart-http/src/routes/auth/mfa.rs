@@ -48,7 +48,7 @@ pub async fn setup(State(state): State<AppState>, auth: Authenticated) -> Result
         return Err(ALREADY_ENABLED);
     }
     let secret = Totp::generate_secret();
-    let totp = Totp::new(secret.clone(), &state.config.auth.totp_issuer, &auth.user.email).map_err(internal)?;
+    let totp = Totp::new(secret.clone(), &state.settings.auth.totp_issuer, &auth.user.email).map_err(internal)?;
     let sealed = state.data_key.seal(&secret, &auth.user.id).map_err(internal)?;
     if !state.store.put_pending_totp(&auth.user.id, &sealed, now_ms()).await? {
         return Err(ALREADY_ENABLED);

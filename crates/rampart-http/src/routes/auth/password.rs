@@ -41,7 +41,7 @@ pub async fn change(
     if let Err(e) = check_length(&body.current_password) {
         errors.push(FieldError::new("current_password", e.to_string()));
     }
-    if let Err(e) = state.policy.check(&body.new_password, &[user.email_normalized.as_str()]) {
+    if let Err(e) = state.settings.auth.password_policy().check(&body.new_password, &[user.email_normalized.as_str()]) {
         errors.push(FieldError::new("new_password", e.to_string()));
     }
     if !errors.is_empty() {

@@ -27,7 +27,7 @@ pub struct SessionView {
 
 #[tracing::instrument(skip_all)]
 pub async fn list(State(state): State<AppState>, auth: Authenticated) -> Result<Json<Vec<SessionView>>, ApiError> {
-    let idle = duration_ms(state.config.auth.session_idle_timeout);
+    let idle = duration_ms(state.settings.auth.session_idle_timeout);
     let rows = state.store.list_sessions(&auth.user.id, now_ms(), idle).await?;
     Ok(Json(
         rows.into_iter()

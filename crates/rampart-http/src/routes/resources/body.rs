@@ -2,15 +2,12 @@
 
 use rampart_core::clock::rfc3339;
 use rampart_core::resources::policy::field_allowed;
-use rampart_core::resources::{Kind, Principal, Resource, SqlValue, value};
+use rampart_core::resources::{Kind, Principal, Resource, SERVER_FIELDS, SqlValue, value};
 use rampart_store::Record;
 use serde_json::{Map, Value};
 
 use crate::ApiError;
 use crate::error::FieldError;
-
-/// Columns the server sets. A client sending one gets 400, never a silent ignore.
-pub const SERVER_FIELDS: [&str; 3] = ["id", "created_at", "updated_at"];
 
 /// Validates a create (`creating`) or update body into the values to store. Every problem is
 /// collected and reported by field.

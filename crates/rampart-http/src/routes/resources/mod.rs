@@ -31,7 +31,7 @@ pub fn router() -> Router<AppState> {
 
 /// The resource named in the path; an undeclared name is a plain 404.
 fn resource<'a>(state: &'a AppState, name: &str) -> Result<&'a Resource, ApiError> {
-    state.resources.get(name).ok_or(ApiError::NotFound)
+    state.settings.resources.get(name).ok_or(ApiError::NotFound)
 }
 
 /// The caller as the policy sees it.
