@@ -73,7 +73,8 @@ pub async fn run(path: Option<&Path>) -> Result<(), Failure> {
     spawn_housekeeping(store.clone());
     crate::revocation_feed::spawn(state.clone(), rebuilt_at);
     spawn_key_reload(state.clone(), keys_watch);
-    tracing::info!(addr = %addr, hash_workers = workers, "listening");
+    // `event` is the field tools wait on (the message text is for people and may change).
+    tracing::info!(event = "listening", addr = %addr, hash_workers = workers, "listening");
     // On a worker thread: a future polled by `block_on` runs on the main thread, outside the
     // worker pool, and the accept loop would compete with the workers instead of being
     // scheduled among them.
@@ -109,7 +110,7 @@ async fn spawn_metrics_listener(
         }
     };
     let bound = listener.local_addr().map_err(|e| Failure::runtime(e.to_string()))?;
-    tracing::info!(addr = %bound, "metrics listening");
+    tracing::info!(event = "metrics_listening", addr = %bound, "metrics listening");
     let app = rampart_http::metrics::router(handle);
     tokio::spawn(rampart_http::serve(listener, app, header_timeout, std::future::pending()));
     Ok(())

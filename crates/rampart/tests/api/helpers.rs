@@ -310,13 +310,13 @@ declared = ["manager"]
         std::thread::spawn(move || {
             for line in BufReader::new(out).lines().map_while(Result::ok) {
                 if let Ok(v) = serde_json::from_str::<Value>(&line)
-                    && v["message"] == "listening"
+                    && v["event"] == "listening"
                     && let Some(addr) = v["addr"].as_str().and_then(|a| a.parse().ok())
                 {
                     let _ = tx.send(addr);
                 }
                 if let Ok(v) = serde_json::from_str::<Value>(&line)
-                    && v["message"] == "metrics listening"
+                    && v["event"] == "metrics_listening"
                 {
                     *metrics_seen.lock().unwrap() = v["addr"].as_str().and_then(|a| a.parse::<SocketAddr>().ok());
                 }
