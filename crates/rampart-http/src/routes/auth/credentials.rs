@@ -20,7 +20,7 @@ use rampart_core::clock::{Millis, duration_ms, now_ms};
 use rampart_core::email::Email;
 use rampart_core::limit::Bucket;
 use rampart_core::password::check_length;
-use rampart_store::{AttemptKey, AuditEvent, LockRule, Reservation, UserRow};
+use rampart_store::{AttemptKey, AuditEvent, AuditOutcome, LockRule, Reservation, UserRow};
 use secrecy::SecretString;
 
 use super::super::audit::{Audit, record};
@@ -154,7 +154,7 @@ impl Attempt {
                     action: AuditEvent::LoginFailure,
                     actor_id: user.map(|u| u.id.as_str()),
                     target: Some(email),
-                    outcome: "denied",
+                    outcome: AuditOutcome::Denied,
                 };
                 record(state, ctx, event).await;
                 Err(locked(state, until, now))
@@ -179,8 +179,12 @@ impl Attempt {
         // attacker cannot end someone's sessions just by failing logins in their name.
         let actor = self.account.as_ref().map(|(id, _)| id.as_str());
         tracing::warn!(user_id = actor.unwrap_or("-"), "login locked after failed attempts");
-        let event =
-            Audit { action: AuditEvent::Lockout, actor_id: actor, target: Some(&self.target), outcome: "denied" };
+        let event = Audit {
+            action: AuditEvent::Lockout,
+            actor_id: actor,
+            target: Some(&self.target),
+            outcome: AuditOutcome::Denied,
+        };
         record(state, ctx, event).await;
         if let Some((_, address)) = &self.account {
             let duration = state.config.rate_limit.lockout_duration;
@@ -245,7 +249,7 @@ async fn authenticate(
                 action: AuditEvent::LoginFailure,
                 actor_id: found.as_ref().map(|u| u.id.as_str()),
                 target: Some(email.normalized()),
-                outcome: "failure",
+                outcome: AuditOutcome::Failure,
             };
             record(state, ctx, event).await;
             attempt.failed(state, ctx).await;

@@ -4,7 +4,7 @@ use axum::extract::State;
 use http::StatusCode;
 use rampart_core::clock::now_ms;
 use rampart_core::token::{self, TokenHash};
-use rampart_store::AuditEvent;
+use rampart_store::{AuditEvent, AuditOutcome};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -34,7 +34,7 @@ pub async fn verify(
         action: AuditEvent::EmailVerified,
         actor_id: Some(&user_id),
         target: Some(&user_id),
-        outcome: "success",
+        outcome: AuditOutcome::Success,
     };
     record(&state, &ctx, event).await;
     Ok(StatusCode::NO_CONTENT)

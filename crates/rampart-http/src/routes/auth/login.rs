@@ -6,7 +6,7 @@ use axum::{Extension, Json};
 use http::{HeaderMap, StatusCode, header};
 use rampart_core::clock::{duration_ms, now_ms};
 use rampart_core::token::{self, TokenHash};
-use rampart_store::{AuditEvent, NewSession, SessionKind, UserRow};
+use rampart_store::{AuditEvent, AuditOutcome, NewSession, SessionKind, UserRow};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
@@ -76,7 +76,7 @@ pub(super) async fn start_session(
         action: AuditEvent::LoginSuccess,
         actor_id: Some(&user.id),
         target: Some(&session_id),
-        outcome: "success",
+        outcome: AuditOutcome::Success,
     };
     record(state, ctx, event).await;
 
@@ -100,7 +100,7 @@ pub async fn logout(
         action: AuditEvent::Logout,
         actor_id: Some(&auth.user.id),
         target: Some(&auth.session_id),
-        outcome: "success",
+        outcome: AuditOutcome::Success,
     };
     record(&state, &ctx, event).await;
     if cookie {

@@ -20,7 +20,7 @@ use rampart_core::clock::now_ms;
 use rampart_core::password::check_length;
 use rampart_core::token::{self, TokenHash};
 use rampart_mail::templates::{self, RemovedBy};
-use rampart_store::{AuditEvent, MfaProof, UserRow};
+use rampart_store::{AuditEvent, AuditOutcome, MfaProof, UserRow};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -104,8 +104,12 @@ pub async fn enable(
     if !state.store.enable_totp(&user.id, step_i64(step), &hashes, now_ms()).await? {
         return Err(wrong());
     }
-    let event =
-        Audit { action: AuditEvent::MfaEnabled, actor_id: Some(&user.id), target: Some(&user.id), outcome: "success" };
+    let event = Audit {
+        action: AuditEvent::MfaEnabled,
+        actor_id: Some(&user.id),
+        target: Some(&user.id),
+        outcome: AuditOutcome::Success,
+    };
     record(&state, &ctx, event).await;
     state.mailer.send(templates::second_factor_added(&user.email));
     let codes: Vec<&str> = codes.iter().map(|c| c.expose_secret()).collect();
@@ -145,8 +149,12 @@ pub async fn disable(
         return Err(BAD_REAUTH);
     }
     attempt.release(&state).await;
-    let event =
-        Audit { action: AuditEvent::MfaDisabled, actor_id: Some(&user.id), target: Some(&user.id), outcome: "success" };
+    let event = Audit {
+        action: AuditEvent::MfaDisabled,
+        actor_id: Some(&user.id),
+        target: Some(&user.id),
+        outcome: AuditOutcome::Success,
+    };
     record(&state, &ctx, event).await;
     state.mailer.send(templates::second_factor_removed(&user.email, RemovedBy::Owner));
     Ok(StatusCode::NO_CONTENT)
@@ -201,8 +209,12 @@ pub async fn verify(
 }
 
 async fn record_failure(state: &AppState, ctx: &RequestContext, user: &UserRow) {
-    let event =
-        Audit { action: AuditEvent::MfaFailure, actor_id: Some(&user.id), target: Some(&user.id), outcome: "failure" };
+    let event = Audit {
+        action: AuditEvent::MfaFailure,
+        actor_id: Some(&user.id),
+        target: Some(&user.id),
+        outcome: AuditOutcome::Failure,
+    };
     record(state, ctx, event).await;
 }
 

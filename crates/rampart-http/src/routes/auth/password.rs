@@ -9,7 +9,7 @@ use rampart_core::clock::now_ms;
 use rampart_core::email::Email;
 use rampart_core::password::check_length;
 use rampart_core::token::{self, TokenHash};
-use rampart_store::{AuditEvent, Purpose};
+use rampart_store::{AuditEvent, AuditOutcome, Purpose};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
@@ -57,7 +57,7 @@ pub async fn change(
             action: AuditEvent::PasswordChanged,
             actor_id: Some(&user.id),
             target: Some(&user.id),
-            outcome: "failure",
+            outcome: AuditOutcome::Failure,
         };
         record(&state, &ctx, event).await;
         attempt.failed(&state, &ctx).await;
@@ -76,7 +76,7 @@ pub async fn change(
         action: AuditEvent::PasswordChanged,
         actor_id: Some(&user.id),
         target: Some(&user.id),
-        outcome: "success",
+        outcome: AuditOutcome::Success,
     };
     record(&state, &ctx, event).await;
     state.mailer.send(rampart_mail::templates::password_changed(&user.email));
@@ -118,7 +118,7 @@ pub async fn forgot(
             action: AuditEvent::PasswordResetRequested,
             actor_id: found.as_ref().map(|u| u.id.as_str()),
             target: Some(email.normalized()),
-            outcome: if found.is_some() { "success" } else { "failure" },
+            outcome: if found.is_some() { AuditOutcome::Success } else { AuditOutcome::Failure },
         };
         record(&state2, &ctx2, event).await;
     });
@@ -163,7 +163,7 @@ pub async fn reset(
         action: AuditEvent::PasswordResetCompleted,
         actor_id: Some(&user.id),
         target: Some(&user.id),
-        outcome: "success",
+        outcome: AuditOutcome::Success,
     };
     record(&state, &ctx, event).await;
     Ok(StatusCode::NO_CONTENT)

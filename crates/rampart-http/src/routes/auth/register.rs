@@ -14,7 +14,7 @@ use http::StatusCode;
 use rampart_core::auth::hasher::HashError;
 use rampart_core::clock::{now_ms, rfc3339};
 use rampart_core::email::Email;
-use rampart_store::{AuditEvent, NewUser, StoreError};
+use rampart_store::{AuditEvent, AuditOutcome, NewUser, StoreError};
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
@@ -84,7 +84,7 @@ pub async fn register(
                     action: AuditEvent::Register,
                     actor_id: Some(&user.id),
                     target: Some(&user.id),
-                    outcome: "success",
+                    outcome: AuditOutcome::Success,
                 },
             )
             .await;
@@ -123,7 +123,7 @@ async fn taken(state: &AppState, ctx: &RequestContext, email: &str) -> Result<()
         action: AuditEvent::Register,
         actor_id: None,
         target: existing.as_ref().map_or(Some(email), |u| Some(u.id.as_str())),
-        outcome: "failure",
+        outcome: AuditOutcome::Failure,
     };
     record(state, ctx, event).await;
     if let Some(user) = &existing {

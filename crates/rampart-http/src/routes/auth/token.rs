@@ -13,7 +13,7 @@ use axum::extract::State;
 use http::StatusCode;
 use rampart_core::clock::{Millis, duration_ms, now_ms};
 use rampart_core::token::{self, TokenHash};
-use rampart_store::{AuditEvent, NewSession, RefreshRow, SessionKind, UserRow};
+use rampart_store::{AuditEvent, AuditOutcome, NewSession, RefreshRow, SessionKind, UserRow};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
@@ -111,8 +111,12 @@ pub(super) async fn password_grant(
             user_agent: ctx.user_agent.as_deref(),
         })
         .await?;
-    let event =
-        Audit { action: AuditEvent::LoginSuccess, actor_id: Some(&user.id), target: Some(&sid), outcome: "success" };
+    let event = Audit {
+        action: AuditEvent::LoginSuccess,
+        actor_id: Some(&user.id),
+        target: Some(&sid),
+        outcome: AuditOutcome::Success,
+    };
     record(state, ctx, event).await;
     let (refresh, refresh_hash) = token::generate();
     let expires = refresh_expiry(state, now, now + duration_ms(state.config.auth.refresh_token_ttl));
@@ -169,7 +173,7 @@ async fn reuse_detected(state: &AppState, ctx: &RequestContext, used: &RefreshRo
         action: AuditEvent::RefreshTokenReuse,
         actor_id: Some(&used.user.id),
         target: Some(&used.session_id),
-        outcome: "denied",
+        outcome: AuditOutcome::Denied,
     };
     record(state, ctx, event).await;
     Err(BAD_REFRESH)
@@ -219,7 +223,7 @@ pub async fn revoke(
             action: AuditEvent::Logout,
             actor_id: Some(&row.user.id),
             target: Some(&row.session_id),
-            outcome: "success",
+            outcome: AuditOutcome::Success,
         };
         record(&state, &ctx, event).await;
     }
