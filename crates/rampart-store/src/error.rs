@@ -22,7 +22,7 @@ pub enum StoreError {
     Other(#[source] Fault),
 }
 
-/// What an [`StoreError::Other`] was.
+/// What a [`StoreError::Other`] was.
 #[derive(Debug, thiserror::Error)]
 pub enum Fault {
     /// The driver refused a statement or could not decode its result.

@@ -7,11 +7,9 @@ use rampart_core::clock::Millis;
 use crate::{Store, StoreError, UserRow};
 
 statements! {
+    /// With `$3` NULL for the first token of a login (or a sibling); else the successor of `$3`,
+    /// which the UNIQUE `parent_hash` admits once.
     INSERT_REFRESH = "INSERT INTO refresh_tokens \
-         (token_hash, session_id, created_at, expires_at, created_ip, created_user_agent) \
-         VALUES ($1, $2, $3, $4, $5, $6)";
-    /// The successor of `$3`: the UNIQUE `parent_hash` refuses a second one.
-    INSERT_REFRESH_SUCCESSOR = "INSERT INTO refresh_tokens \
          (token_hash, session_id, parent_hash, created_at, expires_at, created_ip, created_user_agent) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)";
     SELECT_REFRESH_BY_HASH = concat!(
@@ -53,18 +51,7 @@ impl Store {
         expires_at: Millis,
         client: Client<'_>,
     ) -> Result<(), StoreError> {
-        on_write!(self, |db| {
-            sqlx::query(INSERT_REFRESH)
-                .bind(token_hash)
-                .bind(session_id)
-                .bind(now)
-                .bind(expires_at)
-                .bind(client.0)
-                .bind(client.1)
-                .execute(db)
-                .await
-                .map(|r| r.rows_affected())
-        })?;
+        self.insert_refresh_row(token_hash, session_id, None, now, expires_at, client).await?;
         Ok(())
     }
 
@@ -79,11 +66,27 @@ impl Store {
         expires_at: Millis,
         client: Client<'_>,
     ) -> Result<bool, StoreError> {
-        let inserted = on_write!(self, |db| {
-            sqlx::query(INSERT_REFRESH_SUCCESSOR)
-                .bind(new)
+        match self.insert_refresh_row(new, session_id, Some(old), now, expires_at, client).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict) => Ok(false),
+            Err(other) => Err(other),
+        }
+    }
+
+    async fn insert_refresh_row(
+        &self,
+        token_hash: &str,
+        session_id: &str,
+        parent_hash: Option<&str>,
+        now: Millis,
+        expires_at: Millis,
+        client: Client<'_>,
+    ) -> Result<(), StoreError> {
+        on_write!(self, |db| {
+            sqlx::query(INSERT_REFRESH)
+                .bind(token_hash)
                 .bind(session_id)
-                .bind(old)
+                .bind(parent_hash)
                 .bind(now)
                 .bind(expires_at)
                 .bind(client.0)
@@ -91,12 +94,8 @@ impl Store {
                 .execute(db)
                 .await
                 .map(|r| r.rows_affected())
-        });
-        match inserted.map_err(StoreError::from) {
-            Ok(_) => Ok(true),
-            Err(StoreError::Conflict) => Ok(false),
-            Err(other) => Err(other),
-        }
+        })?;
+        Ok(())
     }
 
     pub async fn refresh_by_hash(&self, token_hash: &str) -> Result<Option<RefreshRow>, StoreError> {
