@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rampart_core::clock::{Millis, now_ms};
-use rampart_store::{AuditEvent, NewAuditEvent, Store};
+use rampart_store::{AuditEvent, AuditOutcome, NewAuditEvent, Store};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::extract::RequestContext;
@@ -159,7 +159,7 @@ async fn write_rows(store: Store, mut jobs: mpsc::Receiver<Job>) {
             target: Some(&row.key.target),
             ip: Some(&row.seen.ip),
             request_id: Some(&row.seen.request_id),
-            outcome: "denied",
+            outcome: AuditOutcome::Denied,
             now: row.seen.at,
         };
         if let Err(e) = store.append_audit_repeated(&event, row.count).await {

@@ -214,8 +214,8 @@ impl From<rampart_store::StoreError> for ApiError {
         use rampart_store::StoreError as S;
         match e {
             S::Conflict => ApiError::Conflict("conflicts with an existing record"),
-            S::Unavailable(cause) => ApiError::Unavailable(cause),
-            S::Other(cause) => ApiError::Internal(cause),
+            S::Unavailable(cause) => ApiError::Unavailable(cause.to_string()),
+            S::Other(cause) => ApiError::Internal(cause.to_string()),
         }
     }
 }

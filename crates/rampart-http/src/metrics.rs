@@ -3,7 +3,7 @@
 //! business, not a client's.
 //!
 //! Labels are bounded on purpose: a route is its template (`/api/{resource}/{id}`, never the
-//! concrete path), a method one of a fixed few, an audit action one of http-api.md's names. No
+//! concrete path), a method one of a fixed few, an audit action one of docs/api.md's names. No
 //! label ever holds a user id, an address, an email or a token.
 
 use std::time::Duration;

@@ -5,7 +5,7 @@
 //! Two admins demoting each other at the same moment therefore cannot both succeed: SQLite runs
 //! the statements one after the other on the single writer connection, and the second one sees the
 //! first one's result. On PostgreSQL, where both `EXISTS` checks could pass under READ COMMITTED,
-//! admin writes first take a transaction-scoped advisory lock (see `serialize_admin_writes!`).
+//! admin writes first take a transaction-scoped advisory lock (see `WriteTx::serialize_admin_writes`).
 //!
 //! "An admin who can sign in" (an *active* admin) has the role `admin` and is not locked now. A
 //! locked admin does not count, so the last usable admin cannot delete themselves and leave only
@@ -13,8 +13,7 @@
 
 use rampart_core::clock::Millis;
 
-use crate::sessions::revoke_logins;
-use crate::users::USER_COLUMNS;
+use crate::dialect::WriteTx;
 use crate::{Store, StoreError, UserRow};
 
 /// `locked_until` of an account an admin locked: 9999-12-31T23:59:59Z, the last instant RFC 3339
@@ -69,43 +68,64 @@ pub struct Changed {
 /// Where a page of users starts: after this `(created_at, id)`.
 pub type UserCursor<'a> = (Millis, &'a str);
 
-/// The row being written is an active admin at `now` (a placeholder such as `$5`). The role test
-/// pads with spaces so that `admin` matches the whole name only (not `sysadmin`).
-fn target_active_admin(now: &str) -> String {
-    format!("((' ' || roles || ' ') LIKE '% admin %' AND (locked_until IS NULL OR locked_until <= {now}))")
-}
-
-/// Some user other than `id` is an active admin at `now` (placeholders).
-fn another_active_admin(id: &str, now: &str) -> String {
-    format!(
-        "EXISTS (SELECT 1 FROM users o WHERE o.id <> {id} AND (' ' || o.roles || ' ') LIKE '% admin %' \
-         AND (o.locked_until IS NULL OR o.locked_until <= {now}))"
-    )
-}
-
-/// The last-admin guard is a statement reading other rows than the one it writes. SQLite runs
-/// writes one after the other on its single writer connection; under PostgreSQL's READ COMMITTED
-/// two such statements could both see the other admin still there, so admin writes take one
-/// transaction-scoped advisory lock first and run one at a time (they are rare).
-macro_rules! serialize_admin_writes {
-    ($tx:expr) => {
-        if crate::db::is_postgres(&mut *$tx) {
-            sqlx::query("SELECT pg_advisory_xact_lock(7263157)").execute(&mut *$tx).await?;
-        }
+/// The row being written is an active admin at `$now` (a placeholder such as `"$5"`). The role
+/// test pads with spaces so that `admin` matches the whole name only (not `sysadmin`).
+macro_rules! target_active_admin {
+    ($now:literal) => {
+        concat!("((' ' || roles || ' ') LIKE '% admin %' AND (locked_until IS NULL OR locked_until <= ", $now, "))")
     };
 }
 
-/// Why a guarded write touched no row: the user does not exist, or the guard refused. Read in
-/// the same transaction, so it describes the state the write saw; it only picks the answer
-/// (404 or 409), the decision was the statement's.
-macro_rules! refusal {
-    ($tx:expr, $id:expr) => {{
-        let exists = sqlx::query_scalar::<_, i32>("SELECT 1 FROM users WHERE id = $1")
-            .bind($id)
-            .fetch_optional(&mut *$tx)
-            .await?;
-        if exists.is_some() { AdminWrite::LastAdmin } else { AdminWrite::NotFound }
-    }};
+/// Some user other than `$id` is an active admin at `$now` (placeholders).
+macro_rules! another_active_admin {
+    ($id:literal, $now:literal) => {
+        concat!(
+            "EXISTS (SELECT 1 FROM users o WHERE o.id <> ",
+            $id,
+            " AND (' ' || o.roles || ' ') LIKE '% admin %' AND (o.locked_until IS NULL OR o.locked_until <= ",
+            $now,
+            "))"
+        )
+    };
+}
+
+statements! {
+    /// With `$1`, only the user whose normalized email is exactly that.
+    SELECT_USERS_PAGE = concat!(
+        "SELECT ",
+        user_columns!(""),
+        " FROM users \
+         WHERE (CAST($1 AS TEXT) IS NULL OR email_normalized = $1) \
+           AND (CAST($2 AS BIGINT) IS NULL OR created_at > $2 OR (created_at = $2 AND id > $3)) \
+         ORDER BY created_at, id LIMIT $4"
+    );
+    /// The guard, in words: allowed unless the target is an active admin now, will not be one
+    /// afterwards (demoted, or locked), and no other active admin exists.
+    ADMIN_UPDATE_USER = concat!(
+        "UPDATE users SET \
+             roles = COALESCE($2, roles), \
+             locked_until = CASE $3 WHEN 'lock' THEN $4 WHEN 'unlock' THEN NULL ELSE locked_until END, \
+             failed_logins = CASE $3 WHEN 'unlock' THEN 0 ELSE failed_logins END, \
+             updated_at = $5 \
+         WHERE id = $1 AND ( \
+             NOT ",
+        target_active_admin!("$5"),
+        " OR ((' ' || COALESCE($2, roles) || ' ') LIKE '% admin %' AND $3 <> 'lock') \
+             OR ",
+        another_active_admin!("$1", "$5"),
+        ") RETURNING ",
+        user_columns!("")
+    );
+    ADMIN_DELETE_USER = concat!(
+        "DELETE FROM users WHERE id = $1 AND (NOT ",
+        target_active_admin!("$2"),
+        " OR ",
+        another_active_admin!("$1", "$2"),
+        ")"
+    );
+    USER_EXISTS = "SELECT 1 FROM users WHERE id = $1";
+    /// The key is Rampart's own: other advisory locks in the database do not collide with it.
+    LOCK_ADMIN_WRITES [Postgres] = "SELECT pg_advisory_xact_lock(7263157)";
 }
 
 impl Store {
@@ -117,19 +137,16 @@ impl Store {
         email_normalized: Option<&str>,
         limit: u32,
     ) -> Result<Vec<UserRow>, StoreError> {
-        let sql = format!(
-            "SELECT {USER_COLUMNS} FROM users \
-             WHERE ($1 IS NULL OR email_normalized = $1) \
-               AND ($2 IS NULL OR created_at > $2 OR (created_at = $2 AND id > $3)) \
-             ORDER BY created_at, id LIMIT $4"
-        );
-        Ok(on_read!(self, db => sqlx::query_as::<_, UserRow>(&sql)
-            .bind(email_normalized)
-            .bind(after.map(|a| a.0))
-            .bind(after.map(|a| a.1))
-            .bind(i64::from(limit))
-            .fetch_all(db)
-            .await)?)
+        let rows = on_read!(self, |db| {
+            sqlx::query_as::<_, UserRow>(SELECT_USERS_PAGE)
+                .bind(email_normalized)
+                .bind(after.map(|a| a.0))
+                .bind(after.map(|a| a.1))
+                .bind(i64::from(limit))
+                .fetch_all(db)
+                .await
+        })?;
+        Ok(rows)
     }
 
     /// Changes roles and/or the lock of one user, refusing to leave no active admin, and revokes
@@ -145,72 +162,76 @@ impl Store {
         now: Millis,
     ) -> Result<AdminWrite<Changed>, StoreError> {
         let roles = change.roles.map(|r| r.join(" "));
-        let mode = change.lock.as_str();
-        // The guard, in words: allowed unless the target is an active admin now, will not be one
-        // afterwards (demoted, or locked), and no other active admin exists.
-        let (target_active, another_active) = (target_active_admin("$5"), another_active_admin("$1", "$5"));
-        let sql = format!(
-            "UPDATE users SET \
-                 roles = COALESCE($2, roles), \
-                 locked_until = CASE $3 WHEN 'lock' THEN $4 WHEN 'unlock' THEN NULL ELSE locked_until END, \
-                 failed_logins = CASE $3 WHEN 'unlock' THEN 0 ELSE failed_logins END, \
-                 updated_at = $5 \
-             WHERE id = $1 AND ( \
-                 NOT {target_active} \
-                 OR ((' ' || COALESCE($2, roles) || ' ') LIKE '% admin %' AND $3 <> 'lock') \
-                 OR {another_active}) \
-             RETURNING {USER_COLUMNS}"
-        );
-        on_write!(self, db => {
-        let mut tx = db.begin().await?;
-        serialize_admin_writes!(tx);
-        let updated = sqlx::query_as::<_, UserRow>(&sql)
-            .bind(id)
-            .bind(roles.as_deref())
-            .bind(mode)
-            .bind(LOCKED_INDEFINITELY)
-            .bind(now)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let mut tx = self.begin_write().await?;
+        tx.serialize_admin_writes().await?;
+        let updated = in_tx!(&mut tx, |conn| {
+            sqlx::query_as::<_, UserRow>(ADMIN_UPDATE_USER)
+                .bind(id)
+                .bind(roles.as_deref())
+                .bind(change.lock.as_str())
+                .bind(LOCKED_INDEFINITELY)
+                .bind(now)
+                .fetch_optional(conn)
+                .await
+        })?;
         let Some(user) = updated else {
-            let why = refusal!(tx, id);
+            let why = tx.refusal(id).await?;
             tx.rollback().await?;
             return Ok(why);
         };
         let revoke = change.roles.is_some() || change.lock == LockChange::Lock;
-        let revoked_token_logins = if revoke { revoke_logins!(tx, id, None, now) } else { Vec::new() };
+        let revoked_token_logins = if revoke { tx.revoke_logins(id, None, now).await? } else { Vec::new() };
         tx.commit().await?;
         // After the commit: a read between an earlier forget and the commit could have cached
         // the old row again.
         self.forget_user(id);
         Ok(AdminWrite::Done(Changed { user, revoked_token_logins }))
-        })
     }
 
     /// Deletes a user unless they are the last active admin. Their sessions and refresh tokens go
     /// with them (foreign keys cascade); the ids of their token logins are returned for the
     /// revocation set, since those rows are gone once the transaction commits.
     pub async fn admin_delete_user(&self, id: &str, now: Millis) -> Result<AdminWrite<Vec<String>>, StoreError> {
-        on_write!(self, db => {
-        let mut tx = db.begin().await?;
-        serialize_admin_writes!(tx);
+        let mut tx = self.begin_write().await?;
+        tx.serialize_admin_writes().await?;
         // Revoking first takes the write lock, so no login of this user can be added between the
         // read of its ids and the delete. Rolled back with the delete if that is refused.
-        let sids = revoke_logins!(tx, id, None, now);
-        let sql = format!(
-            "DELETE FROM users WHERE id = $1 AND (NOT {} OR {})",
-            target_active_admin("$2"),
-            another_active_admin("$1", "$2")
-        );
-        let done = sqlx::query(&sql).bind(id).bind(now).execute(&mut *tx).await?;
-        if done.rows_affected() == 0 {
-            let why = refusal!(tx, id);
+        let sids = tx.revoke_logins(id, None, now).await?;
+        let deleted = in_tx!(&mut tx, |conn| {
+            sqlx::query(ADMIN_DELETE_USER).bind(id).bind(now).execute(conn).await.map(|r| r.rows_affected())
+        })?;
+        if deleted == 0 {
+            let why = tx.refusal(id).await?;
             tx.rollback().await?;
             return Ok(why);
         }
         tx.commit().await?;
         self.forget_user(id);
         Ok(AdminWrite::Done(sids))
-        })
+    }
+}
+
+impl WriteTx<'_> {
+    /// The last-admin guard is a statement reading other rows than the one it writes. SQLite
+    /// runs writes one after the other on its single writer connection; under PostgreSQL's READ
+    /// COMMITTED two such statements could both see the other admin still there, so admin writes
+    /// take one transaction-scoped advisory lock first and run one at a time (they are rare).
+    async fn serialize_admin_writes(&mut self) -> Result<(), StoreError> {
+        match self {
+            WriteTx::Sqlite(_) => {}
+            WriteTx::Postgres(tx) => {
+                sqlx::query(LOCK_ADMIN_WRITES).execute(&mut **tx).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Why a guarded write touched no row: the user does not exist, or the guard refused. Read
+    /// in the same transaction, so it describes the state the write saw; it only picks the
+    /// answer (404 or 409), the decision was the statement's.
+    async fn refusal<T>(&mut self, id: &str) -> Result<AdminWrite<T>, StoreError> {
+        let exists =
+            in_tx!(self, |conn| sqlx::query_scalar::<_, i32>(USER_EXISTS).bind(id).fetch_optional(conn).await)?;
+        Ok(if exists.is_some() { AdminWrite::LastAdmin } else { AdminWrite::NotFound })
     }
 }

@@ -24,6 +24,52 @@ use rampart_core::opaque_token::TokenHash;
 
 use crate::{Store, StoreError};
 
+statements! {
+    /// In SQLite and PostgreSQL alike, every expression in SET (and in DO UPDATE) sees the row as
+    /// it was before the statement; the WHERE is re-checked against the newest row version by
+    /// PostgreSQL when a concurrent reservation committed first.
+    RESERVE_USER_ATTEMPT = "UPDATE users SET \
+             failed_logins = CASE WHEN last_failed_at IS NULL OR last_failed_at < $2 THEN 1 \
+                 ELSE failed_logins + 1 END, \
+             locked_until = CASE WHEN (CASE WHEN last_failed_at IS NULL OR last_failed_at < $2 THEN 1 \
+                 ELSE failed_logins + 1 END) >= $3 THEN $4 ELSE locked_until END, \
+             last_failed_at = $5 \
+         WHERE id = $1 AND (locked_until IS NULL OR locked_until <= $5) \
+         RETURNING failed_logins, locked_until";
+    RESERVE_UNKNOWN_ATTEMPT = "INSERT INTO unknown_login_failures \
+             (email_hash, failed_logins, locked_until, last_failed_at) \
+         VALUES ($1, 1, CASE WHEN 1 >= $3 THEN CAST($4 AS BIGINT) ELSE NULL END, $5) \
+         ON CONFLICT (email_hash) DO UPDATE SET \
+             failed_logins = CASE WHEN unknown_login_failures.last_failed_at < $2 THEN 1 \
+                 ELSE unknown_login_failures.failed_logins + 1 END, \
+             locked_until = CASE WHEN (CASE WHEN unknown_login_failures.last_failed_at < $2 THEN 1 \
+                 ELSE unknown_login_failures.failed_logins + 1 END) >= $3 THEN $4 \
+                 ELSE unknown_login_failures.locked_until END, \
+             last_failed_at = $5 \
+         WHERE unknown_login_failures.locked_until IS NULL OR unknown_login_failures.locked_until <= $5 \
+         RETURNING failed_logins, locked_until";
+    SELECT_USER_LOCK = "SELECT locked_until FROM users WHERE id = $1";
+    SELECT_UNKNOWN_LOCK = "SELECT locked_until FROM unknown_login_failures WHERE email_hash = $1";
+    RELEASE_USER_ATTEMPT = "UPDATE users SET \
+             failed_logins = CASE WHEN failed_logins > 0 THEN failed_logins - 1 ELSE 0 END, \
+             locked_until = CASE WHEN locked_until = $2 THEN NULL ELSE locked_until END \
+         WHERE id = $1";
+    RELEASE_UNKNOWN_ATTEMPT = "UPDATE unknown_login_failures SET \
+             failed_logins = CASE WHEN failed_logins > 0 THEN failed_logins - 1 ELSE 0 END, \
+             locked_until = CASE WHEN locked_until = $2 THEN NULL ELSE locked_until END \
+         WHERE email_hash = $1";
+    /// Both CASEs test the same thing: the account is free (no lock in force at `$2`, or only the
+    /// lock this attempt's own reservation set, `$3`).
+    RECORD_LOGIN_SUCCESS = "UPDATE users SET \
+             failed_logins = CASE WHEN (locked_until IS NULL OR locked_until <= $2 OR locked_until = $3) \
+                 THEN 0 ELSE failed_logins END, \
+             locked_until = CASE WHEN (locked_until IS NULL OR locked_until <= $2 OR locked_until = $3) \
+                 THEN NULL ELSE locked_until END \
+         WHERE id = $1 RETURNING locked_until";
+    PURGE_UNKNOWN_LOGIN_FAILURES = "DELETE FROM unknown_login_failures \
+         WHERE last_failed_at < $1 AND (locked_until IS NULL OR locked_until <= $2)";
+}
+
 /// A failure count is forgotten after this long without another failure, for accounts and
 /// unknown emails alike.
 pub const FAILURE_MEMORY_MS: Millis = 24 * 60 * 60 * 1000;
@@ -64,73 +110,35 @@ impl Store {
     pub async fn reserve_attempt(&self, key: AttemptKey<'_>, rule: LockRule) -> Result<Reservation, StoreError> {
         let forget_before = rule.now.saturating_sub(FAILURE_MEMORY_MS);
         let threshold = i64::from(rule.threshold);
-        // In SQLite and PostgreSQL alike, every expression in SET (and in DO UPDATE) sees the row
-        // as it was before the statement; the WHERE is re-checked against the newest row version
-        // by PostgreSQL when a concurrent reservation committed first.
-        let counted: Option<(i64, Option<i64>)> = match key {
+        let (sql, row_key) = match key {
             AttemptKey::User(id) => {
                 self.forget_user(id);
-                on_write!(self, db => sqlx::query_as(
-                    "UPDATE users SET \
-                         failed_logins = CASE WHEN last_failed_at IS NULL OR last_failed_at < $2 THEN 1 \
-                             ELSE failed_logins + 1 END, \
-                         locked_until = CASE WHEN (CASE WHEN last_failed_at IS NULL OR last_failed_at < $2 THEN 1 \
-                             ELSE failed_logins + 1 END) >= $3 THEN $4 ELSE locked_until END, \
-                         last_failed_at = $5 \
-                     WHERE id = $1 AND (locked_until IS NULL OR locked_until <= $5) \
-                     RETURNING failed_logins, locked_until",
-                )
-                .bind(id)
-                .bind(forget_before)
-                .bind(threshold)
-                .bind(rule.lock_until)
-                .bind(rule.now)
-                .fetch_optional(db)
-                .await)?
+                (RESERVE_USER_ATTEMPT, id.to_owned())
             }
-            AttemptKey::Unknown(email) => {
-                let hash = TokenHash::of(email);
-                on_write!(self, db => sqlx::query_as(
-                    "INSERT INTO unknown_login_failures (email_hash, failed_logins, locked_until, last_failed_at) \
-                     VALUES ($1, 1, CASE WHEN 1 >= $3 THEN $4 ELSE NULL END, $5) \
-                     ON CONFLICT (email_hash) DO UPDATE SET \
-                         failed_logins = CASE WHEN unknown_login_failures.last_failed_at < $2 THEN 1 \
-                             ELSE unknown_login_failures.failed_logins + 1 END, \
-                         locked_until = CASE WHEN (CASE WHEN unknown_login_failures.last_failed_at < $2 THEN 1 \
-                             ELSE unknown_login_failures.failed_logins + 1 END) >= $3 THEN $4 \
-                             ELSE unknown_login_failures.locked_until END, \
-                         last_failed_at = $5 \
-                     WHERE unknown_login_failures.locked_until IS NULL OR unknown_login_failures.locked_until <= $5 \
-                     RETURNING failed_logins, locked_until",
-                )
-                .bind(hash.as_str())
-                .bind(forget_before)
-                .bind(threshold)
-                .bind(rule.lock_until)
-                .bind(rule.now)
-                .fetch_optional(db)
-                .await)?
-            }
+            AttemptKey::Unknown(email) => (RESERVE_UNKNOWN_ATTEMPT, TokenHash::of(email).as_str().to_owned()),
         };
+        let counted: Option<(i64, Option<i64>)> = on_write!(self, |db| {
+            sqlx::query_as(sql)
+                .bind(row_key.as_str())
+                .bind(forget_before)
+                .bind(threshold)
+                .bind(rule.lock_until)
+                .bind(rule.now)
+                .fetch_optional(db)
+                .await
+        })?;
         if let Some((failed, locked_until)) = counted {
             let lock = locked_until.filter(|until| failed >= threshold && *until == rule.lock_until);
             return Ok(Reservation::Granted { lock });
         }
         // Refused: one more read for the lock's end, on both paths alike, so that a 423 costs the
         // same for an account and for an unknown email.
-        let lock: Option<(Option<i64>,)> = match key {
-            AttemptKey::User(id) => {
-                on_write!(self, db => sqlx::query_as("SELECT locked_until FROM users WHERE id = $1")
-                .bind(id)
-                .fetch_optional(db)
-                .await)?
-            }
-            AttemptKey::Unknown(email) => on_write!(self, db => sqlx::query_as(
-                "SELECT locked_until FROM unknown_login_failures WHERE email_hash = $1")
-                .bind(TokenHash::of(email).as_str())
-                .fetch_optional(db)
-                .await)?,
+        let sql = match key {
+            AttemptKey::User(_) => SELECT_USER_LOCK,
+            AttemptKey::Unknown(_) => SELECT_UNKNOWN_LOCK,
         };
+        let lock: Option<(Option<i64>,)> =
+            on_write!(self, |db| sqlx::query_as(sql).bind(row_key.as_str()).fetch_optional(db).await)?;
         Ok(match lock {
             None => Reservation::Gone,
             // Unlocked between the two statements (an admin's unlock): refuse this one attempt
@@ -145,25 +153,16 @@ impl Store {
     /// one) is lifted. It does not reset the count: knowing the password must not reset the
     /// lockout of second-factor guesses.
     pub async fn release_attempt(&self, key: AttemptKey<'_>, own_lock: Option<Millis>) -> Result<(), StoreError> {
-        let sql = match key {
+        let (sql, row_key) = match key {
             AttemptKey::User(id) => {
                 self.forget_user(id);
-                "UPDATE users SET failed_logins = CASE WHEN failed_logins > 0 THEN failed_logins - 1 ELSE 0 END, \
-                     locked_until = CASE WHEN locked_until = $2 THEN NULL ELSE locked_until END \
-                 WHERE id = $1"
+                (RELEASE_USER_ATTEMPT, id.to_owned())
             }
-            AttemptKey::Unknown(_) => {
-                "UPDATE unknown_login_failures SET \
-                     failed_logins = CASE WHEN failed_logins > 0 THEN failed_logins - 1 ELSE 0 END, \
-                     locked_until = CASE WHEN locked_until = $2 THEN NULL ELSE locked_until END \
-                 WHERE email_hash = $1"
-            }
+            AttemptKey::Unknown(email) => (RELEASE_UNKNOWN_ATTEMPT, TokenHash::of(email).as_str().to_owned()),
         };
-        let id = match key {
-            AttemptKey::User(id) => id.to_owned(),
-            AttemptKey::Unknown(email) => TokenHash::of(email).as_str().to_owned(),
-        };
-        on_write!(self, db => sqlx::query(sql).bind(id).bind(own_lock).execute(db).await.map(|_| ()))?;
+        on_write!(self, |db| {
+            sqlx::query(sql).bind(row_key.as_str()).bind(own_lock).execute(db).await.map(|r| r.rows_affected())
+        })?;
         Ok(())
     }
 
@@ -178,15 +177,9 @@ impl Store {
         own_lock: Option<Millis>,
     ) -> Result<Option<Option<Millis>>, StoreError> {
         self.forget_user(id);
-        let free = "(locked_until IS NULL OR locked_until <= $2 OR locked_until = $3)";
-        let sql = format!(
-            "UPDATE users SET \
-             failed_logins = CASE WHEN {free} THEN 0 ELSE failed_logins END, \
-             locked_until = CASE WHEN {free} THEN NULL ELSE locked_until END \
-             WHERE id = $1 RETURNING locked_until"
-        );
-        let row: Option<(Option<i64>,)> =
-            on_write!(self, db => sqlx::query_as(&sql).bind(id).bind(now).bind(own_lock).fetch_optional(db).await)?;
+        let row: Option<(Option<i64>,)> = on_write!(self, |db| {
+            sqlx::query_as(RECORD_LOGIN_SUCCESS).bind(id).bind(now).bind(own_lock).fetch_optional(db).await
+        })?;
         Ok(row.map(|(locked_until,)| locked_until))
     }
 
@@ -194,13 +187,14 @@ impl Store {
     /// [`FAILURE_MEMORY_MS`], no lock in force).
     pub async fn purge_unknown_login_failures(&self, now: Millis) -> Result<u64, StoreError> {
         let forget_before = now.saturating_sub(FAILURE_MEMORY_MS);
-        Ok(on_write!(self, db => sqlx::query(
-            "DELETE FROM unknown_login_failures WHERE last_failed_at < $1 \
-             AND (locked_until IS NULL OR locked_until <= $2)")
-            .bind(forget_before)
-            .bind(now)
-            .execute(db)
-            .await
-            .map(|r| r.rows_affected()))?)
+        let done = on_write!(self, |db| {
+            sqlx::query(PURGE_UNKNOWN_LOGIN_FAILURES)
+                .bind(forget_before)
+                .bind(now)
+                .execute(db)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        Ok(done)
     }
 }

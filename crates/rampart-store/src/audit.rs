@@ -5,57 +5,89 @@ use rampart_core::clock::Millis;
 
 use crate::{Store, StoreError};
 
-/// The actions listed in docs/api.md, "Audit events written".
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuditEvent {
-    Register,
-    LoginSuccess,
-    LoginFailure,
-    Logout,
-    RefreshTokenReuse,
+statements! {
+    INSERT_AUDIT_EVENT = "INSERT INTO audit_log (id, at, action, actor_id, target, ip, request_id, outcome, count) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+    /// Each filter applies only when given.
+    SELECT_AUDIT_PAGE = "SELECT seq, id, at, action, actor_id, target, ip, request_id, outcome, count FROM audit_log \
+         WHERE (CAST($1 AS BIGINT) IS NULL OR seq < $1) AND (CAST($2 AS TEXT) IS NULL OR actor_id = $2) \
+           AND (CAST($3 AS TEXT) IS NULL OR action = $3) \
+         ORDER BY seq DESC LIMIT $4";
+}
+
+/// Declares [`AuditEvent`] from one table of variants and their names, so that the enum, its
+/// names and the list of every event cannot disagree.
+macro_rules! audit_events {
+    ($($(#[$doc:meta])* $variant:ident => $name:literal,)*) => {
+        /// The actions docs/api.md names.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum AuditEvent {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl AuditEvent {
+            /// Every event, in declaration order.
+            pub const ALL: &[AuditEvent] = &[$(AuditEvent::$variant,)*];
+
+            /// The name stored in `audit_log.action` and used by the admin API's filter.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(AuditEvent::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+audit_events! {
+    Register => "register",
+    LoginSuccess => "login_success",
+    LoginFailure => "login_failure",
+    Logout => "logout",
+    RefreshTokenReuse => "refresh_token_reuse",
     /// Too many failed logins locked the account (written when the lock is set).
-    Lockout,
-    RoleChanged,
-    UserLocked,
-    UserUnlocked,
-    UserDeleted,
-    AuthzDenied,
-    MfaEnabled,
-    MfaDisabled,
-    MfaFailure,
+    Lockout => "lockout",
+    RoleChanged => "role_changed",
+    UserLocked => "user_locked",
+    UserUnlocked => "user_unlocked",
+    UserDeleted => "user_deleted",
+    AuthzDenied => "authz_denied",
+    MfaEnabled => "mfa_enabled",
+    MfaDisabled => "mfa_disabled",
+    MfaFailure => "mfa_failure",
     /// Every second factor of a user removed by an admin (`POST /admin/users/{id}/mfa/reset`) or
     /// an operator (`rampart user mfa-reset`).
-    MfaReset,
-    PasswordChanged,
-    PasswordResetRequested,
-    PasswordResetCompleted,
-    EmailVerified,
-    SessionRevoked,
+    MfaReset => "mfa_reset",
+    PasswordChanged => "password_changed",
+    PasswordResetRequested => "password_reset_requested",
+    PasswordResetCompleted => "password_reset_completed",
+    EmailVerified => "email_verified",
+    SessionRevoked => "session_revoked",
 }
 
 impl AuditEvent {
+    /// The event with this name, if it is one (every event, written yet or not).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|e| e.as_str() == name)
+    }
+}
+
+/// How the audited attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditOutcome {
+    Success,
+    Failure,
+    /// Refused by a rule (a lock, a role, a policy), whatever the credentials were.
+    Denied,
+}
+
+impl AuditOutcome {
+    /// The name stored in `audit_log.outcome` and used as the metric's label.
     pub fn as_str(self) -> &'static str {
         match self {
-            AuditEvent::Register => "register",
-            AuditEvent::LoginSuccess => "login_success",
-            AuditEvent::LoginFailure => "login_failure",
-            AuditEvent::Logout => "logout",
-            AuditEvent::RefreshTokenReuse => "refresh_token_reuse",
-            AuditEvent::Lockout => "lockout",
-            AuditEvent::RoleChanged => "role_changed",
-            AuditEvent::UserLocked => "user_locked",
-            AuditEvent::UserUnlocked => "user_unlocked",
-            AuditEvent::UserDeleted => "user_deleted",
-            AuditEvent::AuthzDenied => "authz_denied",
-            AuditEvent::MfaEnabled => "mfa_enabled",
-            AuditEvent::MfaDisabled => "mfa_disabled",
-            AuditEvent::MfaFailure => "mfa_failure",
-            AuditEvent::MfaReset => "mfa_reset",
-            AuditEvent::PasswordChanged => "password_changed",
-            AuditEvent::PasswordResetRequested => "password_reset_requested",
-            AuditEvent::PasswordResetCompleted => "password_reset_completed",
-            AuditEvent::EmailVerified => "email_verified",
-            AuditEvent::SessionRevoked => "session_revoked",
+            AuditOutcome::Success => "success",
+            AuditOutcome::Failure => "failure",
+            AuditOutcome::Denied => "denied",
         }
     }
 }
@@ -66,8 +98,7 @@ pub struct NewAuditEvent<'a> {
     pub target: Option<&'a str>,
     pub ip: Option<&'a str>,
     pub request_id: Option<&'a str>,
-    /// `success`, `failure` or `denied`.
-    pub outcome: &'a str,
+    pub outcome: AuditOutcome,
     pub now: Millis,
 }
 
@@ -94,22 +125,22 @@ impl Store {
     /// Appends one row that stands for `count` occurrences of the same event (repeated denials,
     /// coalesced); `at`, `ip` and `request_id` are those of the last one.
     pub async fn append_audit_repeated(&self, e: &NewAuditEvent<'_>, count: i64) -> Result<(), StoreError> {
-        on_write!(self, db => sqlx::query(
-            "INSERT INTO audit_log (id, at, action, actor_id, target, ip, request_id, outcome, count) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(rampart_core::opaque_token::new_id())
-        .bind(e.now)
-        .bind(e.action.as_str())
-        .bind(e.actor_id)
-        .bind(e.target)
-        .bind(e.ip)
-        .bind(e.request_id)
-        .bind(e.outcome)
-        .bind(count)
-        .execute(db)
-        .await
-        .map(|r| r.rows_affected()))?;
+        let id = rampart_core::opaque_token::new_id();
+        on_write!(self, |db| {
+            sqlx::query(INSERT_AUDIT_EVENT)
+                .bind(&id)
+                .bind(e.now)
+                .bind(e.action.as_str())
+                .bind(e.actor_id)
+                .bind(e.target)
+                .bind(e.ip)
+                .bind(e.request_id)
+                .bind(e.outcome.as_str())
+                .bind(count)
+                .execute(db)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
         Ok(())
     }
 
@@ -121,16 +152,32 @@ impl Store {
         action: Option<&str>,
         limit: u32,
     ) -> Result<Vec<AuditRow>, StoreError> {
-        Ok(on_read!(self, db => sqlx::query_as::<_, AuditRow>(
-            "SELECT seq, id, at, action, actor_id, target, ip, request_id, outcome, count FROM audit_log \
-             WHERE ($1 IS NULL OR seq < $1) AND ($2 IS NULL OR actor_id = $2) AND ($3 IS NULL OR action = $3) \
-             ORDER BY seq DESC LIMIT $4",
-        )
-        .bind(before)
-        .bind(actor)
-        .bind(action)
-        .bind(i64::from(limit))
-        .fetch_all(db)
-        .await)?)
+        let rows = on_read!(self, |db| {
+            sqlx::query_as::<_, AuditRow>(SELECT_AUDIT_PAGE)
+                .bind(before)
+                .bind(actor)
+                .bind(action)
+                .bind(i64::from(limit))
+                .fetch_all(db)
+                .await
+        })?;
+        Ok(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_found_again() {
+        for e in AuditEvent::ALL {
+            assert_eq!(AuditEvent::from_name(e.as_str()), Some(*e));
+        }
+        let mut names: Vec<_> = AuditEvent::ALL.iter().map(|e| e.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), AuditEvent::ALL.len());
+        assert_eq!(AuditEvent::from_name("login"), None);
     }
 }

@@ -1,9 +1,5 @@
 //! Opening the database: the runtime pools and the separate migration connection, on SQLite or
-//! PostgreSQL, chosen by the URL's scheme.
-//!
-//! Every statement is written once and run on either backend through [`on_read!`] and
-//! [`on_write!`], which expand the same code for each pool type: one text, one code path per
-//! query, two drivers.
+//! PostgreSQL, chosen by the URL's scheme. How statements then run on either is in `dialect`.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -13,7 +9,18 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection, PgPool, SqlitePool};
 
-use crate::StoreError;
+use crate::dialect::WriteTx;
+use crate::{Fault, StoreError};
+
+statements! {
+    /// Readiness: one round trip.
+    SELECT_ONE = "SELECT 1";
+    /// Instances starting together migrate one at a time: sqlx locks only its own files, not the
+    /// resource tables and grants that follow. The key is Rampart's own.
+    LOCK_MIGRATIONS [Postgres] = "SELECT pg_advisory_lock(7263158)";
+    ENABLE_RECURSIVE_TRIGGERS [Sqlite] = "PRAGMA recursive_triggers = ON";
+    READ_RECURSIVE_TRIGGERS [Sqlite] = "PRAGMA recursive_triggers";
+}
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -28,31 +35,6 @@ pub(crate) enum Db {
     Sqlite { read: SqlitePool, write: SqlitePool },
     /// One pool: PostgreSQL handles concurrent writers itself.
     Postgres(PgPool),
-}
-
-/// Runs `$body` with `$p` bound to the pool for reads, whichever the backend.
-macro_rules! on_read {
-    ($store:expr, $p:ident => $body:expr) => {
-        match &$store.db {
-            $crate::db::Db::Sqlite { read: $p, .. } => $body,
-            $crate::db::Db::Postgres($p) => $body,
-        }
-    };
-}
-
-/// Runs `$body` with `$p` bound to the pool for writes (SQLite's single writer connection).
-macro_rules! on_write {
-    ($store:expr, $p:ident => $body:expr) => {
-        match &$store.db {
-            $crate::db::Db::Sqlite { write: $p, .. } => $body,
-            $crate::db::Db::Postgres($p) => $body,
-        }
-    };
-}
-
-/// Whether a connection is PostgreSQL's, for the few statements only one dialect needs.
-pub(crate) fn is_postgres<C: sqlx::Connection>(_: &mut C) -> bool {
-    std::any::TypeId::of::<C::Database>() == std::any::TypeId::of::<sqlx::Postgres>()
 }
 
 /// The handle every request uses. Cheap to clone.
@@ -81,7 +63,7 @@ impl Backend {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(Self::Postgres)
         } else {
-            Err(StoreError::Other("database.url must start with sqlite:// or postgres://".into()))
+            Err(Fault::Url("database.url must start with sqlite:// or postgres://").into())
         }
     }
 }
@@ -106,18 +88,16 @@ impl Store {
                 let options = sqlite_options(opts)?;
                 let mut conn = sqlx::SqliteConnection::connect_with(&options).await?;
                 restrict_file(options.get_filename())?;
-                SQLITE_MIGRATIONS.run(&mut conn).await.map_err(|e| StoreError::Other(e.to_string()))?;
-                crate::resource_schema::sqlite::ensure(&mut conn, resources).await?;
+                SQLITE_MIGRATIONS.run(&mut conn).await.map_err(Fault::Migration)?;
+                crate::resource_schema::ensure(WriteTx::Sqlite(conn.begin().await?), resources).await?;
                 conn.close().await?;
             }
             Backend::Postgres => {
                 let mut conn = sqlx::PgConnection::connect_with(&pg_options(opts)?).await?;
-                // Instances starting together migrate one at a time: sqlx locks only its own
-                // files, not the resource tables and grants that follow.
-                sqlx::query("SELECT pg_advisory_lock(7263158)").execute(&mut conn).await?;
+                sqlx::query(LOCK_MIGRATIONS).execute(&mut conn).await?;
                 let done = async {
-                    POSTGRES_MIGRATIONS.run(&mut conn).await.map_err(|e| StoreError::Other(e.to_string()))?;
-                    crate::resource_schema::postgres::ensure(&mut conn, resources).await?;
+                    POSTGRES_MIGRATIONS.run(&mut conn).await.map_err(Fault::Migration)?;
+                    crate::resource_schema::ensure(WriteTx::Postgres(conn.begin().await?), resources).await?;
                     if let Some(role) = runtime_role {
                         crate::grants::apply(&mut conn, role, resources).await?;
                     }
@@ -165,7 +145,7 @@ impl Store {
 
     /// Readiness: one round trip.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        on_read!(self, p => sqlx::query("SELECT 1").execute(p).await.map(|r| r.rows_affected()))?;
+        on_read!(self, |db| sqlx::query(SELECT_ONE).execute(db).await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 
@@ -220,8 +200,8 @@ impl Store {
 fn runtime_pool(max: u32) -> SqlitePoolOptions {
     SqlitePoolOptions::new().max_connections(max).acquire_timeout(Duration::from_secs(5)).after_connect(|conn, _| {
         Box::pin(async move {
-            sqlx::query("PRAGMA recursive_triggers = ON").execute(&mut *conn).await?;
-            let (on,): (i64,) = sqlx::query_as("PRAGMA recursive_triggers").fetch_one(&mut *conn).await?;
+            sqlx::query(ENABLE_RECURSIVE_TRIGGERS).execute(&mut *conn).await?;
+            let (on,): (i64,) = sqlx::query_as(READ_RECURSIVE_TRIGGERS).fetch_one(&mut *conn).await?;
             if on != 1 {
                 return Err(sqlx::Error::Configuration("SQLite refused PRAGMA recursive_triggers = ON".into()));
             }
@@ -239,7 +219,7 @@ fn restrict_file(path: &Path) -> Result<(), StoreError> {
     match std::fs::metadata(path) {
         Ok(m) if m.permissions().mode() & 0o077 != 0 => {
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-                .map_err(|e| StoreError::Other(format!("cannot restrict {}: {e}", path.display())))
+                .map_err(|source| Fault::File { action: "restrict", path: path.to_owned(), source }.into())
         }
         _ => Ok(()),
     }
@@ -252,12 +232,15 @@ fn restrict_file(_: &Path) -> Result<(), StoreError> {
 
 fn sqlite_options(opts: &StoreOptions<'_>) -> Result<SqliteConnectOptions, StoreError> {
     let options = SqliteConnectOptions::from_str(opts.url)
-        .map_err(|_| StoreError::Other("database.url is not a valid sqlite:// URL".into()))?;
+        .map_err(|_| Fault::Url("database.url is not a valid sqlite:// URL"))?;
     if let Some(parent) = Path::new(options.get_filename()).parent()
         && !parent.as_os_str().is_empty()
     {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| StoreError::Other(format!("cannot create {}: {e}", parent.display())))?;
+        std::fs::create_dir_all(parent).map_err(|source| Fault::File {
+            action: "create",
+            path: parent.to_owned(),
+            source,
+        })?;
     }
     Ok(options
         .create_if_missing(true)
@@ -269,9 +252,12 @@ fn sqlite_options(opts: &StoreOptions<'_>) -> Result<SqliteConnectOptions, Store
 
 fn pg_options(opts: &StoreOptions<'_>) -> Result<PgConnectOptions, StoreError> {
     // The parse error could quote the URL, password included: say only what is wrong.
-    let options = PgConnectOptions::from_str(opts.url)
-        .map_err(|_| StoreError::Other("database URL is not a valid postgres:// URL".into()))?;
+    let options =
+        PgConnectOptions::from_str(opts.url).map_err(|_| Fault::Url("database URL is not a valid postgres:// URL"))?;
     // A statement that runs longer than this is cancelled by the server: a slow query must not
     // hold a connection (and a request) forever.
     Ok(options.options([("statement_timeout", "15000")]).application_name("rampart"))
 }
+
+#[cfg(test)]
+mod schema_parity;

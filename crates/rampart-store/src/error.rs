@@ -1,4 +1,12 @@
 //! Database errors mapped, in this one place, onto what the callers need to distinguish.
+//!
+//! Each error keeps its cause as a typed `source()`, for code and logs that walk the chain. Its
+//! `Display` is one line that also carries the cause's own message, as the CLI prints it and the
+//! log shows it. No `Display` here holds a bound value or a URL's password: drivers report
+//! statements and constraints by name, and the URL parsers' errors (which could quote the
+//! password) are replaced by a sentence saying only what is wrong.
+
+use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -7,10 +15,48 @@ pub enum StoreError {
     Conflict,
     /// The database cannot be reached or is too busy right now; worth retrying.
     #[error("database unavailable: {0}")]
-    Unavailable(String),
-    /// Anything else: a bug or a corrupt database. The cause is for the server log only.
+    Unavailable(#[source] sqlx::Error),
+    /// Anything else: a bug, a corrupt database, or a setting or declaration the database cannot
+    /// follow. The cause is for the server log and the operator only.
     #[error("database error: {0}")]
-    Other(String),
+    Other(#[source] Fault),
+}
+
+/// What a [`StoreError::Other`] was.
+#[derive(Debug, thiserror::Error)]
+pub enum Fault {
+    /// The driver refused a statement or could not decode its result.
+    #[error(transparent)]
+    Driver(sqlx::Error),
+    /// An embedded migration could not be applied.
+    #[error(transparent)]
+    Migration(sqlx::migrate::MigrateError),
+    /// The database file or its directory could not be prepared (`action`: `create`, `restrict`).
+    #[error("cannot {action} {}: {source}", path.display())]
+    File {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// `database.url` (or `migrate_url`) cannot be used. Deliberately without the parser's error,
+    /// which could quote the URL, password included.
+    #[error("{0}")]
+    Url(&'static str),
+    /// A declared resource's table cannot follow its declaration without losing or invalidating
+    /// data; `reason` says which change and what to do instead.
+    #[error("resource `{resource}`: {reason}; nothing was changed")]
+    SchemaChangeRefused { resource: String, reason: String },
+    /// A caller asked for the owner's rows of a resource that has no owner column: a bug, since
+    /// the compiled policy never yields that scope for such a resource.
+    #[error("owner scope on a resource without owner")]
+    OwnerScopeWithoutOwner,
+}
+
+impl From<Fault> for StoreError {
+    fn from(fault: Fault) -> Self {
+        StoreError::Other(fault)
+    }
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -24,12 +70,12 @@ impl From<sqlx::Error> for StoreError {
                 if matches!(db.code().as_deref(), Some("5" | "6" | "517" | "262" | "57014" | "40001" | "40P01"))
                     || db.code().is_some_and(|c| c.starts_with("53") || c.starts_with("57P")) =>
             {
-                StoreError::Unavailable(e.to_string())
+                StoreError::Unavailable(e)
             }
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
-                StoreError::Unavailable(e.to_string())
+                StoreError::Unavailable(e)
             }
-            _ => StoreError::Other(e.to_string()),
+            _ => StoreError::Other(Fault::Driver(e)),
         }
     }
 }

@@ -23,6 +23,17 @@ use sqlx::PgConnection;
 
 use crate::StoreError;
 
+statements! {
+    SELECT_ROLE_AND_SCHEMA [Postgres] = "SELECT current_user::text, current_schema()::text";
+    /// Ownership counts through role membership (`pg_has_role`), so owning the database (and
+    /// `public` through `pg_database_owner`) counts too.
+    SELECT_RUNTIME_ROLE_OWNS_SCHEMA [Postgres] = "SELECT \
+            EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = current_schema() \
+                    AND pg_has_role(current_user, nspowner, 'USAGE')) \
+         OR EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema() \
+                    AND pg_has_role(current_user, tableowner::name, 'USAGE'))";
+}
+
 const READ_WRITE: &[&str] = &[
     "users",
     "sessions",
@@ -50,8 +61,7 @@ pub(crate) fn ident(name: &str) -> String {
 }
 
 pub(crate) async fn apply(conn: &mut PgConnection, role: &str, resources: &Registry) -> Result<(), StoreError> {
-    let (me, schema): (String, String) =
-        sqlx::query_as("SELECT current_user::text, current_schema()::text").fetch_one(&mut *conn).await?;
+    let (me, schema): (String, String) = sqlx::query_as(SELECT_ROLE_AND_SCHEMA).fetch_one(&mut *conn).await?;
     if me == role {
         // The same role migrates and runs: there is nothing to take away from it. `rampart check`
         // refuses this in production (the runtime role would own the schema).
@@ -89,13 +99,6 @@ pub(crate) async fn apply(conn: &mut PgConnection, role: &str, resources: &Regis
 /// `pg_database_owner`): such a role could alter or drop them whatever it was granted. For
 /// `rampart check` and `serve`.
 pub async fn runtime_role_owns_schema(conn: &mut PgConnection) -> Result<bool, StoreError> {
-    let (owns,): (bool,) = sqlx::query_as(
-        "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = current_schema() \
-                        AND pg_has_role(current_user, nspowner, 'USAGE')) \
-         OR EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema() \
-                        AND pg_has_role(current_user, tableowner::name, 'USAGE'))",
-    )
-    .fetch_one(&mut *conn)
-    .await?;
+    let (owns,): (bool,) = sqlx::query_as(SELECT_RUNTIME_ROLE_OWNS_SCHEMA).fetch_one(&mut *conn).await?;
     Ok(owns)
 }

@@ -1,16 +1,20 @@
 //! Persistence behind one `Store` handle.
 //!
 //! Every statement is written once, in portable SQL with `$N` placeholders (SQLite accepts them as
-//! numbered parameters), and runs on SQLite or PostgreSQL through the same code (`on_read!` /
-//! `on_write!` in `db`); the dialects differ only in their migration files. Every value is a bound
-//! parameter.
+//! numbered parameters), as a named constant (`sql`), and runs on SQLite or PostgreSQL through the
+//! same code (`dialect`); the dialects differ only in their migration files. Every value is a
+//! bound parameter.
 
+// The macros first: they are visible to the modules declared after them.
 #[macro_use]
-mod db;
+mod sql;
+#[macro_use]
+mod dialect;
 mod account_tokens;
 mod admin;
 mod attempts;
 mod audit;
+mod db;
 mod error;
 pub mod grants;
 mod mfa;
@@ -18,14 +22,16 @@ mod records;
 mod refresh;
 mod resource_schema;
 mod sessions;
+#[cfg(test)]
+mod test_db;
 mod users;
 
 pub use account_tokens::Purpose;
 pub use admin::{AdminWrite, Changed, LOCKED_INDEFINITELY, LockChange, UserChange, UserCursor};
 pub use attempts::{AttemptKey, FAILURE_MEMORY_MS, LockRule, Reservation};
-pub use audit::{AuditEvent, AuditRow, NewAuditEvent};
+pub use audit::{AuditEvent, AuditOutcome, AuditRow, NewAuditEvent};
 pub use db::{Backend, Store, StoreOptions, postgres_user};
-pub use error::StoreError;
+pub use error::{Fault, StoreError};
 pub use mfa::{ChallengeRow, MFA_MAX_ATTEMPTS, MfaProof, MfaReset, TotpRow};
 pub use records::{Filter, Op, Record, Sort};
 pub use refresh::RefreshRow;

@@ -5,8 +5,44 @@
 //! NULL, an `mfa_token` only while unused, unexpired and under its attempt limit. Completing a
 //! login spends the challenge and the code in one transaction, so neither is spent alone.
 
-use crate::{Store, StoreError, UserRow};
 use rampart_core::clock::Millis;
+
+use crate::dialect::WriteTx;
+use crate::{Store, StoreError, UserRow};
+
+statements! {
+    /// Replaces an unconfirmed secret only: an enabled one is replaced by disabling it first.
+    PUT_PENDING_TOTP = "INSERT INTO totp_secrets (user_id, secret_enc, created_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (user_id) DO UPDATE SET secret_enc = excluded.secret_enc, created_at = excluded.created_at, \
+             last_step = NULL \
+         WHERE totp_secrets.enabled_at IS NULL";
+    SELECT_TOTP_SECRET = "SELECT secret_enc, enabled_at FROM totp_secrets WHERE user_id = $1";
+    ENABLE_TOTP = "UPDATE totp_secrets SET enabled_at = $2, last_step = $3 \
+         WHERE user_id = $1 AND enabled_at IS NULL AND (last_step IS NULL OR last_step < $3)";
+    INSERT_RECOVERY_CODE = "INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)";
+    /// A step is accepted only if later than the last one used.
+    SPEND_TOTP_STEP = "UPDATE totp_secrets SET last_step = $2 \
+         WHERE user_id = $1 AND enabled_at IS NOT NULL AND (last_step IS NULL OR last_step < $2)";
+    SPEND_RECOVERY_CODE = "UPDATE recovery_codes SET used_at = $3 \
+         WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL";
+    SET_MFA_ENABLED = "UPDATE users SET mfa_enabled = $2, updated_at = $3 WHERE id = $1";
+    RESET_MFA_ENABLED = concat!(
+        "UPDATE users SET mfa_enabled = $3, updated_at = $2 WHERE id = $1 RETURNING ",
+        user_columns!("")
+    );
+    DELETE_ENABLED_TOTP_SECRET = "DELETE FROM totp_secrets WHERE user_id = $1 AND enabled_at IS NOT NULL";
+    DELETE_TOTP_SECRET = "DELETE FROM totp_secrets WHERE user_id = $1";
+    DELETE_RECOVERY_CODES = "DELETE FROM recovery_codes WHERE user_id = $1";
+    DELETE_MFA_CHALLENGES = "DELETE FROM mfa_challenges WHERE user_id = $1";
+    INSERT_MFA_CHALLENGE = "INSERT INTO mfa_challenges (token_hash, user_id, flow, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5)";
+    SELECT_MFA_CHALLENGE = "SELECT user_id, flow FROM mfa_challenges \
+         WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 AND failed_attempts < $3";
+    FAIL_MFA_CHALLENGE = "UPDATE mfa_challenges SET failed_attempts = failed_attempts + 1 WHERE token_hash = $1";
+    SPEND_MFA_CHALLENGE = "UPDATE mfa_challenges SET used_at = $3 \
+         WHERE token_hash = $1 AND user_id = $2 AND used_at IS NULL AND expires_at > $3 AND failed_attempts < $4";
+    PURGE_MFA_CHALLENGES = "DELETE FROM mfa_challenges WHERE expires_at < $1 OR used_at IS NOT NULL";
+}
 
 /// Wrong codes an `mfa_token` survives; the next attempt finds it dead.
 pub const MFA_MAX_ATTEMPTS: i64 = 5;
@@ -43,72 +79,27 @@ pub struct MfaReset {
     pub removed: bool,
 }
 
-/// Uses a TOTP step (only if later than the last used one) or a recovery code (only if unused);
-/// evaluates to whether it was usable.
-macro_rules! spend_proof {
-    ($tx:expr, $user_id:expr, $proof:expr, $now:expr) => {{
-        let done =
-            match $proof {
-                MfaProof::Totp(step) => {
-                    sqlx::query(
-                        "UPDATE totp_secrets SET last_step = $2 \
-                     WHERE user_id = $1 AND enabled_at IS NOT NULL AND (last_step IS NULL OR last_step < $2)",
-                    )
-                    .bind($user_id)
-                    .bind(step)
-                    .execute(&mut *$tx)
-                    .await?
-                }
-                MfaProof::Recovery(hash) => sqlx::query(
-                    "UPDATE recovery_codes SET used_at = $3 WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL",
-                )
-                .bind($user_id)
-                .bind(hash)
-                .bind($now)
-                .execute(&mut *$tx)
-                .await?,
-            };
-        done.rows_affected() == 1
-    }};
-}
-
-macro_rules! set_mfa_enabled {
-    ($tx:expr, $user_id:expr, $enabled:expr, $now:expr) => {
-        sqlx::query("UPDATE users SET mfa_enabled = $2, updated_at = $3 WHERE id = $1")
-            .bind($user_id)
-            .bind($enabled)
-            .bind($now)
-            .execute(&mut *$tx)
-            .await?
-    };
-}
-
 impl Store {
     /// Stores a new, not yet confirmed, TOTP secret (replacing an earlier unconfirmed one). False
     /// when TOTP is already enabled: an enabled secret is only replaced by disabling it first.
     pub async fn put_pending_totp(&self, user_id: &str, secret_enc: &str, now: Millis) -> Result<bool, StoreError> {
-        let done = on_write!(self, db => sqlx::query(
-            "INSERT INTO totp_secrets (user_id, secret_enc, created_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (user_id) DO UPDATE SET secret_enc = excluded.secret_enc, created_at = excluded.created_at, \
-                 last_step = NULL \
-             WHERE totp_secrets.enabled_at IS NULL",
-        )
-        .bind(user_id)
-        .bind(secret_enc)
-        .bind(now)
-        .execute(db)
-        .await
-        .map(|r| r.rows_affected()))?;
+        let done = on_write!(self, |db| {
+            sqlx::query(PUT_PENDING_TOTP)
+                .bind(user_id)
+                .bind(secret_enc)
+                .bind(now)
+                .execute(db)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
         Ok(done == 1)
     }
 
     pub async fn totp_secret(&self, user_id: &str) -> Result<Option<TotpRow>, StoreError> {
-        Ok(
-            on_write!(self, db => sqlx::query_as::<_, TotpRow>("SELECT secret_enc, enabled_at FROM totp_secrets WHERE user_id = $1")
-            .bind(user_id)
-            .fetch_optional(db)
-            .await)?,
-        )
+        let row = on_write!(self, |db| {
+            sqlx::query_as::<_, TotpRow>(SELECT_TOTP_SECRET).bind(user_id).fetch_optional(db).await
+        })?;
+        Ok(row)
     }
 
     /// Confirms the pending secret with the step of a valid code (which is thereby used), and
@@ -120,53 +111,44 @@ impl Store {
         recovery_hashes: &[String],
         now: Millis,
     ) -> Result<bool, StoreError> {
-        on_write!(self, db => {
-        let mut tx = db.begin().await?;
-        let done = sqlx::query(
-            "UPDATE totp_secrets SET enabled_at = $2, last_step = $3 \
-             WHERE user_id = $1 AND enabled_at IS NULL AND (last_step IS NULL OR last_step < $3)",
-        )
-        .bind(user_id)
-        .bind(now)
-        .bind(step)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() != 1 {
+        let mut tx = self.begin_write().await?;
+        let enabled = in_tx!(&mut tx, |conn| {
+            sqlx::query(ENABLE_TOTP).bind(user_id).bind(now).bind(step).execute(conn).await.map(|r| r.rows_affected())
+        })?;
+        if enabled != 1 {
             tx.rollback().await?;
             return Ok(false);
         }
-        sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
+        tx.delete_of_user(DELETE_RECOVERY_CODES, user_id).await?;
         for hash in recovery_hashes {
-            sqlx::query("INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)")
-                .bind(user_id)
-                .bind(hash)
-                .execute(&mut *tx)
-                .await?;
+            in_tx!(&mut tx, |conn| {
+                sqlx::query(INSERT_RECOVERY_CODE)
+                    .bind(user_id)
+                    .bind(hash)
+                    .execute(conn)
+                    .await
+                    .map(|r| r.rows_affected())
+            })?;
         }
-        set_mfa_enabled!(tx, user_id, true, now);
+        tx.set_mfa_enabled(user_id, true, now).await?;
         tx.commit().await?;
         self.forget_user(user_id);
         Ok(true)
-        })
     }
 
     /// Spends the proof and removes the second factor (secret, recovery codes, pending logins).
     /// False when the proof was already used.
     pub async fn disable_totp(&self, user_id: &str, proof: MfaProof<'_>, now: Millis) -> Result<bool, StoreError> {
-        on_write!(self, db => {
-        let mut tx = db.begin().await?;
-        if !spend_proof!(tx, user_id, proof, now) {
+        let mut tx = self.begin_write().await?;
+        if !tx.spend_proof(user_id, proof, now).await? {
             tx.rollback().await?;
             return Ok(false);
         }
-        for table in ["totp_secrets", "recovery_codes", "mfa_challenges"] {
-            sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1")).bind(user_id).execute(&mut *tx).await?;
-        }
-        set_mfa_enabled!(tx, user_id, false, now);
+        tx.remove_second_factor(user_id).await?;
+        tx.set_mfa_enabled(user_id, false, now).await?;
         tx.commit().await?;
         self.forget_user(user_id);
         Ok(true)
-        })
     }
 
     /// Removes every second factor of the user, whatever state it is in (enabled or pending
@@ -174,30 +156,24 @@ impl Store {
     /// admin's or operator's way back for an owner locked out by a factor they do not hold.
     /// `None` when there is no such user.
     pub async fn reset_mfa(&self, user_id: &str, now: Millis) -> Result<Option<MfaReset>, StoreError> {
-        let sql = format!(
-            "UPDATE users SET mfa_enabled = $3, updated_at = $2 WHERE id = $1 RETURNING {}",
-            crate::users::USER_COLUMNS
-        );
-        on_write!(self, db => {
-        let mut tx = db.begin().await?;
-        let in_force = sqlx::query("DELETE FROM totp_secrets WHERE user_id = $1 AND enabled_at IS NOT NULL")
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-            > 0;
-        for table in ["totp_secrets", "recovery_codes", "mfa_challenges"] {
-            sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1")).bind(user_id).execute(&mut *tx).await?;
-        }
-        let Some(user) = sqlx::query_as::<_, UserRow>(&sql).bind(user_id).bind(now).bind(false).fetch_optional(&mut *tx).await?
-        else {
+        let mut tx = self.begin_write().await?;
+        let in_force = tx.delete_of_user(DELETE_ENABLED_TOTP_SECRET, user_id).await? > 0;
+        tx.remove_second_factor(user_id).await?;
+        let updated = in_tx!(&mut tx, |conn| {
+            sqlx::query_as::<_, UserRow>(RESET_MFA_ENABLED)
+                .bind(user_id)
+                .bind(now)
+                .bind(false)
+                .fetch_optional(conn)
+                .await
+        })?;
+        let Some(user) = updated else {
             tx.rollback().await?;
             return Ok(None);
         };
         tx.commit().await?;
         self.forget_user(user_id);
         Ok(Some(MfaReset { user, removed: in_force }))
-        })
     }
 
     pub async fn insert_mfa_challenge(
@@ -208,40 +184,38 @@ impl Store {
         now: Millis,
         expires_at: Millis,
     ) -> Result<(), StoreError> {
-        on_write!(self, db => sqlx::query(
-            "INSERT INTO mfa_challenges (token_hash, user_id, flow, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(token_hash)
-        .bind(user_id)
-        .bind(flow)
-        .bind(now)
-        .bind(expires_at)
-        .execute(db)
-        .await
-        .map(|r| r.rows_affected()))?;
+        on_write!(self, |db| {
+            sqlx::query(INSERT_MFA_CHALLENGE)
+                .bind(token_hash)
+                .bind(user_id)
+                .bind(flow)
+                .bind(now)
+                .bind(expires_at)
+                .execute(db)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
         Ok(())
     }
 
     /// The challenge, if it can still be completed.
     pub async fn mfa_challenge(&self, token_hash: &str, now: Millis) -> Result<Option<ChallengeRow>, StoreError> {
-        Ok(on_write!(self, db => sqlx::query_as::<_, ChallengeRow>(
-            "SELECT user_id, flow FROM mfa_challenges \
-             WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 AND failed_attempts < $3",
-        )
-        .bind(token_hash)
-        .bind(now)
-        .bind(MFA_MAX_ATTEMPTS)
-        .fetch_optional(db)
-        .await)?)
+        let row = on_write!(self, |db| {
+            sqlx::query_as::<_, ChallengeRow>(SELECT_MFA_CHALLENGE)
+                .bind(token_hash)
+                .bind(now)
+                .bind(MFA_MAX_ATTEMPTS)
+                .fetch_optional(db)
+                .await
+        })?;
+        Ok(row)
     }
 
     /// Counts a wrong code against the challenge.
     pub async fn fail_mfa_challenge(&self, token_hash: &str) -> Result<(), StoreError> {
-        on_write!(self, db => sqlx::query("UPDATE mfa_challenges SET failed_attempts = failed_attempts + 1 WHERE token_hash = $1")
-            .bind(token_hash)
-            .execute(db)
-            .await
-            .map(|r| r.rows_affected()))?;
+        on_write!(self, |db| {
+            sqlx::query(FAIL_MFA_CHALLENGE).bind(token_hash).execute(db).await.map(|r| r.rows_affected())
+        })?;
         Ok(())
     }
 
@@ -254,34 +228,87 @@ impl Store {
         proof: MfaProof<'_>,
         now: Millis,
     ) -> Result<bool, StoreError> {
-        on_write!(self, db => {
-        let mut tx = db.begin().await?;
-        let done = sqlx::query(
-            "UPDATE mfa_challenges SET used_at = $3 \
-             WHERE token_hash = $1 AND user_id = $2 AND used_at IS NULL AND expires_at > $3 AND failed_attempts < $4",
-        )
-        .bind(token_hash)
-        .bind(user_id)
-        .bind(now)
-        .bind(MFA_MAX_ATTEMPTS)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() != 1 || !spend_proof!(tx, user_id, proof, now) {
+        let mut tx = self.begin_write().await?;
+        let spent = in_tx!(&mut tx, |conn| {
+            sqlx::query(SPEND_MFA_CHALLENGE)
+                .bind(token_hash)
+                .bind(user_id)
+                .bind(now)
+                .bind(MFA_MAX_ATTEMPTS)
+                .execute(conn)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        if spent != 1 || !tx.spend_proof(user_id, proof, now).await? {
             tx.rollback().await?;
             return Ok(false);
         }
         tx.commit().await?;
         Ok(true)
-        })
     }
 
     /// Drops challenges that can no longer be completed.
     pub async fn purge_mfa_challenges(&self, now: Millis) -> Result<u64, StoreError> {
-        let done = on_write!(self, db => sqlx::query("DELETE FROM mfa_challenges WHERE expires_at < $1 OR used_at IS NOT NULL")
-            .bind(now)
-            .execute(db)
-            .await
-            .map(|r| r.rows_affected()))?;
+        let done = on_write!(self, |db| {
+            sqlx::query(PURGE_MFA_CHALLENGES).bind(now).execute(db).await.map(|r| r.rows_affected())
+        })?;
         Ok(done)
+    }
+}
+
+impl WriteTx<'_> {
+    /// Uses a TOTP step (only if later than the last one used) or a recovery code (only if
+    /// unused); whether it was usable.
+    async fn spend_proof(&mut self, user_id: &str, proof: MfaProof<'_>, now: Millis) -> Result<bool, StoreError> {
+        let spent = match proof {
+            MfaProof::Totp(step) => in_tx!(self, |conn| {
+                sqlx::query(SPEND_TOTP_STEP).bind(user_id).bind(step).execute(conn).await.map(|r| r.rows_affected())
+            })?,
+            MfaProof::Recovery(hash) => in_tx!(self, |conn| {
+                sqlx::query(SPEND_RECOVERY_CODE)
+                    .bind(user_id)
+                    .bind(hash)
+                    .bind(now)
+                    .execute(conn)
+                    .await
+                    .map(|r| r.rows_affected())
+            })?,
+        };
+        Ok(spent == 1)
+    }
+
+    async fn set_mfa_enabled(&mut self, user_id: &str, enabled: bool, now: Millis) -> Result<(), StoreError> {
+        in_tx!(self, |conn| {
+            sqlx::query(SET_MFA_ENABLED)
+                .bind(user_id)
+                .bind(enabled)
+                .bind(now)
+                .execute(conn)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        Ok(())
+    }
+
+    /// Runs one of the `DELETE ... WHERE user_id = $1` statements above; the rows deleted.
+    async fn delete_of_user(&mut self, sql: &'static str, user_id: &str) -> Result<u64, StoreError> {
+        let deleted =
+            in_tx!(self, |conn| sqlx::query(sql).bind(user_id).execute(conn).await.map(|r| r.rows_affected()))?;
+        Ok(deleted)
+    }
+
+    /// Removes the TOTP secret (enabled or pending), the recovery codes and the logins waiting
+    /// for a second factor.
+    async fn remove_second_factor(&mut self, user_id: &str) -> Result<(), StoreError> {
+        for sql in [DELETE_TOTP_SECRET, DELETE_RECOVERY_CODES, DELETE_MFA_CHALLENGES] {
+            self.delete_of_user(sql, user_id).await?;
+        }
+        Ok(())
+    }
+
+    /// Ends the logins waiting for a second factor.
+    pub(crate) async fn end_mfa_challenges(&mut self, user_id: &str) -> Result<(), StoreError> {
+        self.delete_of_user(DELETE_MFA_CHALLENGES, user_id).await?;
+        Ok(())
     }
 }

@@ -4,9 +4,9 @@
 
 use rampart_core::clock::Millis;
 use rampart_core::resources::{Kind, Resource, Scope, SqlValue};
-use sqlx::{Decode, Row, Type};
+use sqlx::{Database, Decode, Encode, Row, Type};
 
-use crate::{Store, StoreError};
+use crate::{Fault, Store, StoreError};
 
 /// A stored record: server columns and the declared fields, in declaration order.
 #[derive(Debug, Clone)]
@@ -78,10 +78,7 @@ impl Statement {
     /// `AND "owner" = $n` when the scope is the caller's own rows.
     fn scope(&mut self, res: &Resource, scope: &Scope) -> Result<(), StoreError> {
         if let Scope::Owner(user) = scope {
-            let owner = res
-                .owner
-                .as_deref()
-                .ok_or_else(|| StoreError::Other("owner scope on a resource without owner".into()))?;
+            let owner = res.owner.as_deref().ok_or(Fault::OwnerScopeWithoutOwner)?;
             let p = self.arg(SqlValue::Text(user.clone()));
             self.sql.push_str(&format!(" AND {} = {p}", q(owner)));
         }
@@ -89,11 +86,19 @@ impl Statement {
     }
 }
 
-/// The statement as a query with every argument bound, for whichever backend runs it.
-macro_rules! query {
-    ($st:expr) => {{
-        let mut q = sqlx::query(&$st.sql);
-        for a in &$st.args {
+impl Statement {
+    /// The statement as a query with every argument bound, for whichever backend runs it.
+    fn query<'q, DB>(&'q self) -> sqlx::query::Query<'q, DB, <DB as Database>::Arguments<'q>>
+    where
+        DB: Database,
+        Option<String>: Encode<'q, DB> + Type<DB>,
+        &'q str: Encode<'q, DB> + Type<DB>,
+        i64: Encode<'q, DB> + Type<DB>,
+        f64: Encode<'q, DB> + Type<DB>,
+        bool: Encode<'q, DB> + Type<DB>,
+    {
+        let mut q = sqlx::query(&self.sql);
+        for a in &self.args {
             q = match a {
                 SqlValue::Null => q.bind(Option::<String>::None),
                 SqlValue::Text(s) => q.bind(s.as_str()),
@@ -103,7 +108,7 @@ macro_rules! query {
             };
         }
         q
-    }};
+    }
 }
 
 /// Quotes an identifier. Identifiers come only from the validated declaration.
@@ -189,7 +194,8 @@ impl Store {
             vals.join(", "),
             columns(res)
         );
-        Ok(on_write!(self, db => query!(st).fetch_one(db).await.and_then(|row| decode(res, &row)))?)
+        let record = on_write!(self, |db| st.query().fetch_one(db).await.and_then(|row| decode(res, &row)))?;
+        Ok(record)
     }
 
     pub async fn get_record(&self, res: &Resource, id: &str, scope: &Scope) -> Result<Option<Record>, StoreError> {
@@ -197,8 +203,8 @@ impl Store {
         let p = st.arg(SqlValue::Text(id.to_owned()));
         st.sql.push_str(&p);
         st.scope(res, scope)?;
-        let row = on_read!(self, db => query!(st).fetch_optional(db).await.map(|r| r.map(|r| decode(res, &r))))?;
-        Ok(row.transpose()?)
+        let record = on_read!(self, |db| st.query().fetch_optional(db).await?.map(|r| decode(res, &r)).transpose())?;
+        Ok(record)
     }
 
     /// Whether a record with this id exists, and whether it is also within `scope` (false when no
@@ -217,17 +223,14 @@ impl Store {
             None => "CAST(0 AS BIGINT)".to_owned(),
             Some(Scope::All) => "COUNT(*)".to_owned(),
             Some(Scope::Owner(user)) => {
-                let owner = res
-                    .owner
-                    .as_deref()
-                    .ok_or_else(|| StoreError::Other("owner scope on a resource without owner".into()))?;
+                let owner = res.owner.as_deref().ok_or(Fault::OwnerScopeWithoutOwner)?;
                 let p = st.arg(SqlValue::Text(user.clone()));
                 format!("COUNT(CASE WHEN {} = {p} THEN 1 END)", q(owner))
             }
         };
         st.sql = format!("SELECT COUNT(*), {within} FROM {} WHERE {} = {idp}", q(&res.table), q("id"));
         let (exists, within): (i64, i64) =
-            on_read!(self, db => query!(st).fetch_one(db).await.and_then(|r| Ok((r.try_get(0)?, r.try_get(1)?))))?;
+            on_read!(self, |db| st.query().fetch_one(db).await.and_then(|r| Ok((r.try_get(0)?, r.try_get(1)?))))?;
         Ok((exists > 0, within > 0))
     }
 
@@ -255,9 +258,10 @@ impl Store {
         }
         let lim = st.arg(SqlValue::Int(i64::from(limit)));
         st.sql.push_str(&format!(" ORDER BY {} {dir}, {} {dir} LIMIT {lim}", q(&sort.column), q("id")));
-        Ok(
-            on_read!(self, db => query!(st).fetch_all(db).await?.iter().map(|r| decode(res, r)).collect::<Result<_, _>>())?,
-        )
+        let records = on_read!(self, |db| {
+            st.query().fetch_all(db).await?.iter().map(|r| decode(res, r)).collect::<Result<Vec<_>, _>>()
+        })?;
+        Ok(records)
     }
 
     /// `None` when no row matched the id within the scope.
@@ -281,8 +285,8 @@ impl Store {
         st.sql = format!("UPDATE {} SET {} WHERE {} = {idp}", q(&res.table), sets.join(", "), q("id"));
         st.scope(res, scope)?;
         st.sql.push_str(&format!(" RETURNING {}", columns(res)));
-        let row = on_write!(self, db => query!(st).fetch_optional(db).await.map(|r| r.map(|r| decode(res, &r))))?;
-        Ok(row.transpose()?)
+        let record = on_write!(self, |db| st.query().fetch_optional(db).await?.map(|r| decode(res, &r)).transpose())?;
+        Ok(record)
     }
 
     /// False when no row matched the id within the scope.
@@ -291,6 +295,7 @@ impl Store {
         let p = st.arg(SqlValue::Text(id.to_owned()));
         st.sql.push_str(&p);
         st.scope(res, scope)?;
-        Ok(on_write!(self, db => query!(st).execute(db).await.map(|r| r.rows_affected()))? == 1)
+        let deleted = on_write!(self, |db| st.query().execute(db).await.map(|r| r.rows_affected()))?;
+        Ok(deleted == 1)
     }
 }

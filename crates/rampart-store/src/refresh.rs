@@ -6,6 +6,23 @@ use rampart_core::clock::Millis;
 
 use crate::{Store, StoreError, UserRow};
 
+statements! {
+    /// With `$3` NULL for the first token of a login (or a sibling); else the successor of `$3`,
+    /// which the UNIQUE `parent_hash` admits once.
+    INSERT_REFRESH = "INSERT INTO refresh_tokens \
+         (token_hash, session_id, parent_hash, created_at, expires_at, created_ip, created_user_agent) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)";
+    SELECT_REFRESH_BY_HASH = concat!(
+        "SELECT r.token_hash, r.session_id, r.expires_at AS token_expires_at, \
+                c.created_at AS used_at, c.created_ip AS used_ip, c.created_user_agent AS used_user_agent, \
+                s.expires_at AS session_expires_at, s.revoked_at AS session_revoked_at, ",
+        user_columns!("u."),
+        " FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id JOIN users u ON u.id = s.user_id \
+         LEFT JOIN refresh_tokens c ON c.parent_hash = r.token_hash \
+         WHERE r.token_hash = $1"
+    );
+}
+
 /// A refresh token with its login, its user, and (if it was already rotated) who rotated it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RefreshRow {
@@ -34,19 +51,7 @@ impl Store {
         expires_at: Millis,
         client: Client<'_>,
     ) -> Result<(), StoreError> {
-        on_write!(self, db => sqlx::query(
-            "INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at, created_ip, created_user_agent) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(token_hash)
-        .bind(session_id)
-        .bind(now)
-        .bind(expires_at)
-        .bind(client.0)
-        .bind(client.1)
-        .execute(db)
-        .await
-        .map(|r| r.rows_affected()))?;
+        self.insert_refresh_row(token_hash, session_id, None, now, expires_at, client).await?;
         Ok(())
     }
 
@@ -61,42 +66,42 @@ impl Store {
         expires_at: Millis,
         client: Client<'_>,
     ) -> Result<bool, StoreError> {
-        let inserted = on_write!(self, db => sqlx::query(
-            "INSERT INTO refresh_tokens (token_hash, session_id, parent_hash, created_at, expires_at, created_ip, created_user_agent) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(new)
-        .bind(session_id)
-        .bind(old)
-        .bind(now)
-        .bind(expires_at)
-        .bind(client.0)
-        .bind(client.1)
-        .execute(db)
-        .await
-        .map(|r| r.rows_affected()));
-        match inserted {
-            Ok(_) => Ok(true),
-            Err(e) => match StoreError::from(e) {
-                StoreError::Conflict => Ok(false),
-                other => Err(other),
-            },
+        match self.insert_refresh_row(new, session_id, Some(old), now, expires_at, client).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict) => Ok(false),
+            Err(other) => Err(other),
         }
     }
 
+    async fn insert_refresh_row(
+        &self,
+        token_hash: &str,
+        session_id: &str,
+        parent_hash: Option<&str>,
+        now: Millis,
+        expires_at: Millis,
+        client: Client<'_>,
+    ) -> Result<(), StoreError> {
+        on_write!(self, |db| {
+            sqlx::query(INSERT_REFRESH)
+                .bind(token_hash)
+                .bind(session_id)
+                .bind(parent_hash)
+                .bind(now)
+                .bind(expires_at)
+                .bind(client.0)
+                .bind(client.1)
+                .execute(db)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        Ok(())
+    }
+
     pub async fn refresh_by_hash(&self, token_hash: &str) -> Result<Option<RefreshRow>, StoreError> {
-        Ok(on_read!(self, db => sqlx::query_as::<_, RefreshRow>(
-            "SELECT r.token_hash, r.session_id, r.expires_at AS token_expires_at, \
-                    c.created_at AS used_at, c.created_ip AS used_ip, c.created_user_agent AS used_user_agent, \
-                    s.expires_at AS session_expires_at, s.revoked_at AS session_revoked_at, \
-                    u.id, u.email, u.email_normalized, u.password_hash, u.display_name, u.roles, u.email_verified, \
-                    u.mfa_enabled, u.failed_logins, u.locked_until, u.created_at, u.updated_at \
-             FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id JOIN users u ON u.id = s.user_id \
-             LEFT JOIN refresh_tokens c ON c.parent_hash = r.token_hash \
-             WHERE r.token_hash = $1",
-        )
-        .bind(token_hash)
-        .fetch_optional(db)
-        .await)?)
+        let row = on_read!(self, |db| {
+            sqlx::query_as::<_, RefreshRow>(SELECT_REFRESH_BY_HASH).bind(token_hash).fetch_optional(db).await
+        })?;
+        Ok(row)
     }
 }

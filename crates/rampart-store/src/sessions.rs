@@ -2,7 +2,33 @@
 
 use rampart_core::clock::Millis;
 
+use crate::dialect::WriteTx;
 use crate::{Store, StoreError, UserRow};
+
+statements! {
+    INSERT_SESSION = "INSERT INTO sessions \
+         (id, token_hash, user_id, kind, created_at, last_seen_at, expires_at, ip, user_agent) \
+         VALUES ($1, $2, $3, $8, $4, $4, $5, $6, $7)";
+    SELECT_SESSION_BY_HASH = concat!(
+        "SELECT s.id AS session_id, s.created_at AS session_created_at, s.last_seen_at AS session_last_seen_at, \
+                s.expires_at AS session_expires_at, ",
+        user_columns!("u."),
+        " FROM sessions s JOIN users u ON u.id = s.user_id \
+         WHERE s.token_hash = $1 AND s.revoked_at IS NULL"
+    );
+    TOUCH_SESSION = "UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND revoked_at IS NULL";
+    REVOKE_SESSION = "UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL";
+    SELECT_LOGIN_LIVE = "SELECT 1 FROM sessions WHERE id = $1 AND revoked_at IS NULL";
+    SELECT_REVOKED_SINCE = "SELECT id, revoked_at FROM sessions WHERE revoked_at > $1";
+    PURGE_SESSIONS = "DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $2";
+    SELECT_SESSIONS_OF_USER = "SELECT id, kind, created_at, last_seen_at, ip, user_agent FROM sessions \
+         WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 \
+           AND (kind = 'token' OR last_seen_at > $3) \
+         ORDER BY created_at DESC, id LIMIT $4";
+    REVOKE_LOGINS_OF_USER = "UPDATE sessions SET revoked_at = $2 \
+         WHERE user_id = $1 AND revoked_at IS NULL AND (CAST($3 AS TEXT) IS NULL OR id <> $3) \
+         RETURNING id, kind";
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionKind {
@@ -47,93 +73,71 @@ pub struct SessionAuth {
 
 impl Store {
     pub async fn insert_session(&self, s: &NewSession<'_>) -> Result<(), StoreError> {
-        on_write!(self, db => sqlx::query(
-            "INSERT INTO sessions (id, token_hash, user_id, kind, created_at, last_seen_at, expires_at, ip, user_agent) \
-             VALUES ($1, $2, $3, $8, $4, $4, $5, $6, $7)",
-        )
-        .bind(s.id)
-        .bind(s.token_hash)
-        .bind(s.user_id)
-        .bind(s.now)
-        .bind(s.expires_at)
-        .bind(s.ip)
-        .bind(s.user_agent)
-        .bind(s.kind.as_str())
-        .execute(db)
-        .await
-        .map(|r| r.rows_affected()))?;
+        on_write!(self, |db| {
+            sqlx::query(INSERT_SESSION)
+                .bind(s.id)
+                .bind(s.token_hash)
+                .bind(s.user_id)
+                .bind(s.now)
+                .bind(s.expires_at)
+                .bind(s.ip)
+                .bind(s.user_agent)
+                .bind(s.kind.as_str())
+                .execute(db)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
         Ok(())
     }
 
     /// The session with this token hash, with its user, unless revoked. Timeouts are the
     /// caller's to judge (it knows the configured idle limit).
     pub async fn session_by_hash(&self, token_hash: &str) -> Result<Option<SessionAuth>, StoreError> {
-        Ok(on_read!(self, db => sqlx::query_as::<_, SessionAuth>(
-            "SELECT s.id AS session_id, s.created_at AS session_created_at, s.last_seen_at AS session_last_seen_at, \
-                    s.expires_at AS session_expires_at, \
-                    u.id, u.email, u.email_normalized, u.password_hash, u.display_name, u.roles, u.email_verified, \
-                    u.mfa_enabled, u.failed_logins, u.locked_until, u.created_at, u.updated_at \
-             FROM sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.token_hash = $1 AND s.revoked_at IS NULL",
-        )
-        .bind(token_hash)
-        .fetch_optional(db)
-        .await)?)
+        let row = on_read!(self, |db| {
+            sqlx::query_as::<_, SessionAuth>(SELECT_SESSION_BY_HASH).bind(token_hash).fetch_optional(db).await
+        })?;
+        Ok(row)
     }
 
     pub async fn touch_session(&self, id: &str, now: Millis) -> Result<(), StoreError> {
-        on_write!(self, db => sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(now)
-            .bind(id)
-            .execute(db)
-            .await
-            .map(|r| r.rows_affected()))?;
+        on_write!(self, |db| {
+            sqlx::query(TOUCH_SESSION).bind(now).bind(id).execute(db).await.map(|r| r.rows_affected())
+        })?;
         Ok(())
     }
 
     /// Revokes one login (cookie session or token login) of one user. False when there was no
     /// such live login.
     pub async fn revoke_session(&self, id: &str, user_id: &str, now: Millis) -> Result<bool, StoreError> {
-        let done = on_write!(self, db => sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL")
-                .bind(now)
-                .bind(id)
-                .bind(user_id)
-                .execute(db)
-                .await
-                .map(|r| r.rows_affected()))?;
+        let done = on_write!(self, |db| {
+            sqlx::query(REVOKE_SESSION).bind(now).bind(id).bind(user_id).execute(db).await.map(|r| r.rows_affected())
+        })?;
         Ok(done == 1)
     }
 
     /// Whether a login exists and is not revoked: the revocation check's source of truth when the
     /// shared revocation set does not answer.
     pub async fn login_live(&self, id: &str) -> Result<bool, StoreError> {
-        let found = on_read!(self, db => sqlx::query_scalar::<_, i32>("SELECT 1 FROM sessions WHERE id = $1 AND revoked_at IS NULL")
-            .bind(id)
-            .fetch_optional(db)
-            .await)?;
+        let found =
+            on_read!(self, |db| sqlx::query_scalar::<_, i32>(SELECT_LOGIN_LIVE).bind(id).fetch_optional(db).await)?;
         Ok(found.is_some())
     }
 
     /// Logins revoked since `since`, to rebuild the in-memory revocation set at start-up.
     pub async fn revoked_since(&self, since: Millis) -> Result<Vec<(String, i64)>, StoreError> {
-        Ok(
-            on_read!(self, db => sqlx::query_as::<_, (String, i64)>("SELECT id, revoked_at FROM sessions WHERE revoked_at > $1")
-            .bind(since)
-            .fetch_all(db)
-            .await)?,
-        )
+        let rows = on_read!(self, |db| {
+            sqlx::query_as::<_, (String, i64)>(SELECT_REVOKED_SINCE).bind(since).fetch_all(db).await
+        })?;
+        Ok(rows)
     }
 
     /// Deletes sessions that can no longer be used (expired or revoked a day ago), so the table
     /// does not grow without end.
     pub async fn purge_sessions(&self, now: Millis) -> Result<u64, StoreError> {
         let day = 86_400_000;
-        let done = on_write!(self, db => sqlx::query("DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $2")
-            .bind(now)
-            .bind(now - day)
-            .execute(db)
-            .await
-            .map(|r| r.rows_affected()))?;
+        let done = on_write!(self, |db| {
+            sqlx::query(PURGE_SESSIONS).bind(now).bind(now - day).execute(db).await.map(|r| r.rows_affected())
+        })?;
         Ok(done)
     }
 }
@@ -161,37 +165,37 @@ impl Store {
         now: Millis,
         idle_ms: Millis,
     ) -> Result<Vec<SessionRow>, StoreError> {
-        Ok(on_read!(self, db => sqlx::query_as::<_, SessionRow>(
-            "SELECT id, kind, created_at, last_seen_at, ip, user_agent FROM sessions \
-             WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 \
-               AND (kind = 'token' OR last_seen_at > $3) \
-             ORDER BY created_at DESC, id LIMIT $4",
-        )
-        .bind(user_id)
-        .bind(now)
-        .bind(now - idle_ms)
-        .bind(SESSION_LIST_MAX)
-        .fetch_all(db)
-        .await)?)
+        let rows = on_read!(self, |db| {
+            sqlx::query_as::<_, SessionRow>(SELECT_SESSIONS_OF_USER)
+                .bind(user_id)
+                .bind(now)
+                .bind(now - idle_ms)
+                .bind(SESSION_LIST_MAX)
+                .fetch_all(db)
+                .await
+        })?;
+        Ok(rows)
     }
 }
 
-/// Marks every live login of the user revoked, but `except` (the caller's own, when it stays);
-/// returns the ids of the token logins among them, for the revocation set (cookie sessions are
-/// read from the database on every request and need nothing more).
-macro_rules! revoke_logins {
-    ($tx:expr, $user_id:expr, $except:expr, $now:expr) => {{
-        let except: Option<&str> = $except;
-        let rows = sqlx::query_as::<_, (String, String)>(
-            "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL AND ($3 IS NULL OR id <> $3) \
-             RETURNING id, kind",
-        )
-        .bind($user_id)
-        .bind($now)
-        .bind(except)
-        .fetch_all(&mut *$tx)
-        .await?;
-        rows.into_iter().filter(|(_, kind)| kind == "token").map(|(id, _)| id).collect::<Vec<String>>()
-    }};
+impl WriteTx<'_> {
+    /// Marks every live login of the user revoked, but `except` (the caller's own, when it
+    /// stays); returns the ids of the token logins among them, for the revocation set (cookie
+    /// sessions are read from the database on every request and need nothing more).
+    pub(crate) async fn revoke_logins(
+        &mut self,
+        user_id: &str,
+        except: Option<&str>,
+        now: Millis,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows = in_tx!(self, |conn| {
+            sqlx::query_as::<_, (String, String)>(REVOKE_LOGINS_OF_USER)
+                .bind(user_id)
+                .bind(now)
+                .bind(except)
+                .fetch_all(conn)
+                .await
+        })?;
+        Ok(rows.into_iter().filter(|(_, kind)| kind == "token").map(|(id, _)| id).collect())
+    }
 }
-pub(crate) use revoke_logins;

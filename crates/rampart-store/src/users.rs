@@ -54,30 +54,46 @@ pub struct NewUser<'a> {
     pub now: Millis,
 }
 
-pub(crate) const USER_COLUMNS: &str = "id, email, email_normalized, password_hash, display_name, roles, email_verified, \
-     mfa_enabled, failed_logins, locked_until, created_at, updated_at";
+statements! {
+    INSERT_USER = concat!(
+        "INSERT INTO users (id, email, email_normalized, password_hash, roles, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING ",
+        user_columns!("")
+    );
+    SELECT_USER_BY_EMAIL = concat!("SELECT ", user_columns!(""), " FROM users WHERE email_normalized = $1");
+    SELECT_USER_BY_ID = concat!("SELECT ", user_columns!(""), " FROM users WHERE id = $1");
+    /// Only if the stored hash is still the one the login verified.
+    REHASH_PASSWORD = "UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3 AND password_hash = $4";
+    SELECT_PASSWORD_HASHES_AFTER = "SELECT id, password_hash FROM users WHERE id > $1 ORDER BY id LIMIT $2";
+    SET_DISPLAY_NAME = concat!(
+        "UPDATE users SET display_name = $1, updated_at = $2 WHERE id = $3 RETURNING ",
+        user_columns!("")
+    );
+    SET_ROLES = "UPDATE users SET roles = $1, updated_at = $2 WHERE id = $3";
+}
 
 impl Store {
     /// `Conflict` when the normalized email is taken.
     pub async fn insert_user(&self, u: &NewUser<'_>) -> Result<UserRow, StoreError> {
-        let sql = format!(
-            "INSERT INTO users (id, email, email_normalized, password_hash, roles, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {USER_COLUMNS}"
-        );
-        Ok(on_write!(self, db => sqlx::query_as::<_, UserRow>(&sql)
-            .bind(u.id)
-            .bind(u.email)
-            .bind(u.email_normalized)
-            .bind(u.password_hash)
-            .bind(u.roles.join(" "))
-            .bind(u.now)
-            .fetch_one(db)
-            .await)?)
+        let row = on_write!(self, |db| {
+            sqlx::query_as::<_, UserRow>(INSERT_USER)
+                .bind(u.id)
+                .bind(u.email)
+                .bind(u.email_normalized)
+                .bind(u.password_hash)
+                .bind(u.roles.join(" "))
+                .bind(u.now)
+                .fetch_one(db)
+                .await
+        })?;
+        Ok(row)
     }
 
     pub async fn user_by_email(&self, email_normalized: &str) -> Result<Option<UserRow>, StoreError> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email_normalized = $1");
-        Ok(on_read!(self, db => sqlx::query_as::<_, UserRow>(&sql).bind(email_normalized).fetch_optional(db).await)?)
+        let row = on_read!(self, |db| {
+            sqlx::query_as::<_, UserRow>(SELECT_USER_BY_EMAIL).bind(email_normalized).fetch_optional(db).await
+        })?;
+        Ok(row)
     }
 
     /// [`Store::user_by_id`] through the short-lived cache (see [`UserCache`]).
@@ -100,8 +116,9 @@ impl Store {
     }
 
     pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRow>, StoreError> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
-        Ok(on_read!(self, db => sqlx::query_as::<_, UserRow>(&sql).bind(id).fetch_optional(db).await)?)
+        let row =
+            on_read!(self, |db| sqlx::query_as::<_, UserRow>(SELECT_USER_BY_ID).bind(id).fetch_optional(db).await)?;
+        Ok(row)
     }
 
     /// Replaces the stored hash, but only if it is still `old_hash`: a concurrent password change
@@ -114,26 +131,26 @@ impl Store {
         now: Millis,
     ) -> Result<(), StoreError> {
         self.forget_user(id);
-        on_write!(self, db => sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3 AND password_hash = $4")
-            .bind(new_hash)
-            .bind(now)
-            .bind(id)
-            .bind(old_hash)
-            .execute(db)
-            .await
-            .map(|r| r.rows_affected()))?;
+        on_write!(self, |db| {
+            sqlx::query(REHASH_PASSWORD)
+                .bind(new_hash)
+                .bind(now)
+                .bind(id)
+                .bind(old_hash)
+                .execute(db)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
         Ok(())
     }
 
     /// `(id, password_hash)` of up to `limit` users whose id sorts after `after`, in id order: for
     /// walking every stored hash in batches.
     pub async fn password_hashes_after(&self, after: &str, limit: i64) -> Result<Vec<(String, String)>, StoreError> {
-        Ok(on_read!(self, db => sqlx::query_as(
-            "SELECT id, password_hash FROM users WHERE id > $1 ORDER BY id LIMIT $2")
-            .bind(after)
-            .bind(limit)
-            .fetch_all(db)
-            .await)?)
+        let rows = on_read!(self, |db| {
+            sqlx::query_as(SELECT_PASSWORD_HASHES_AFTER).bind(after).bind(limit).fetch_all(db).await
+        })?;
+        Ok(rows)
     }
 
     pub async fn set_display_name(
@@ -143,22 +160,19 @@ impl Store {
         now: Millis,
     ) -> Result<Option<UserRow>, StoreError> {
         self.forget_user(id);
-        let sql = format!("UPDATE users SET display_name = $1, updated_at = $2 WHERE id = $3 RETURNING {USER_COLUMNS}");
-        Ok(
-            on_write!(self, db => sqlx::query_as::<_, UserRow>(&sql).bind(name).bind(now).bind(id).fetch_optional(db).await)?,
-        )
+        let row = on_write!(self, |db| {
+            sqlx::query_as::<_, UserRow>(SET_DISPLAY_NAME).bind(name).bind(now).bind(id).fetch_optional(db).await
+        })?;
+        Ok(row)
     }
 
     /// Adds a role to an existing user (used by `rampart user create --role`).
     pub async fn set_roles(&self, id: &str, roles: &[&str], now: Millis) -> Result<(), StoreError> {
         self.forget_user(id);
-        on_write!(self, db => sqlx::query("UPDATE users SET roles = $1, updated_at = $2 WHERE id = $3")
-            .bind(roles.join(" "))
-            .bind(now)
-            .bind(id)
-            .execute(db)
-            .await
-            .map(|r| r.rows_affected()))?;
+        let roles = roles.join(" ");
+        on_write!(self, |db| {
+            sqlx::query(SET_ROLES).bind(&roles).bind(now).bind(id).execute(db).await.map(|r| r.rows_affected())
+        })?;
         Ok(())
     }
 }

@@ -1,6 +1,6 @@
 //! `rampart`: one binary for the server and its operator commands.
 //!
-//! Exit codes (config.md): 0 ok, 1 runtime failure, 2 usage or configuration error. Errors are
+//! Exit codes (docs/configuration.md): 0 ok, 1 runtime failure, 2 usage or configuration error. Errors are
 //! one line on stderr, without a backtrace.
 
 mod cli;

@@ -16,7 +16,7 @@ use crate::auth::data_key::DataKey;
 /// The OWASP minimum for Argon2id.
 pub const OWASP_MEMORY_KIB: u32 = 19456;
 pub const OWASP_ITERATIONS: u32 = 2;
-/// http-api.md: access tokens live at most 15 minutes.
+/// docs/api.md: access tokens live at most 15 minutes.
 pub const MAX_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
 
 /// What [`check`] found.

@@ -2,7 +2,7 @@
 //! checked (see `rampart_store::attempts` for why), and ended by what the check found.
 
 use rampart_core::clock::{Millis, duration_ms, now_ms};
-use rampart_store::{AttemptKey, AuditEvent, LockRule, Reservation, UserRow};
+use rampart_store::{AttemptKey, AuditEvent, AuditOutcome, LockRule, Reservation, UserRow};
 
 use super::AuthError;
 use crate::AppState;
@@ -49,7 +49,7 @@ impl Attempt {
                     action: AuditEvent::LoginFailure,
                     actor_id: user.map(|u| u.id.as_str()),
                     target: Some(email),
-                    outcome: "denied",
+                    outcome: AuditOutcome::Denied,
                 };
                 record(state, ctx, event).await;
                 Err(locked(state, until, now))
@@ -74,8 +74,12 @@ impl Attempt {
         // attacker cannot end someone's sessions just by failing logins in their name.
         let actor = self.account.as_ref().map(|(id, _)| id.as_str());
         tracing::warn!(user_id = actor.unwrap_or("-"), "login locked after failed attempts");
-        let event =
-            Audit { action: AuditEvent::Lockout, actor_id: actor, target: Some(&self.target), outcome: "denied" };
+        let event = Audit {
+            action: AuditEvent::Lockout,
+            actor_id: actor,
+            target: Some(&self.target),
+            outcome: AuditOutcome::Denied,
+        };
         record(state, ctx, event).await;
         if let Some((_, address)) = &self.account {
             let duration = state.settings.rate_limit.lockout_duration;

@@ -19,7 +19,7 @@ use rampart_core::auth::hasher::{HashError, Verdict};
 use rampart_core::clock::{duration_ms, now_ms};
 use rampart_core::email::Email;
 use rampart_core::password::check_length;
-use rampart_store::{AuditEvent, UserRow};
+use rampart_store::{AuditEvent, AuditOutcome, UserRow};
 use secrecy::SecretString;
 
 use super::attempt::Attempt;
@@ -124,7 +124,7 @@ async fn authenticate(
                 action: AuditEvent::LoginFailure,
                 actor_id: found.as_ref().map(|u| u.id.as_str()),
                 target: Some(email.normalized()),
-                outcome: "failure",
+                outcome: AuditOutcome::Failure,
             };
             record(state, ctx, event).await;
             attempt.failed(state, ctx).await;

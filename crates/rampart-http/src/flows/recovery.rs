@@ -3,7 +3,7 @@
 
 use rampart_core::clock::now_ms;
 use rampart_core::email::Email;
-use rampart_store::{AuditEvent, Purpose};
+use rampart_store::{AuditEvent, AuditOutcome, Purpose};
 use secrecy::SecretString;
 
 use super::budget::spend_login_budgets;
@@ -41,7 +41,7 @@ pub async fn request_reset(
             action: AuditEvent::PasswordResetRequested,
             actor_id: found.as_ref().map(|u| u.id.as_str()),
             target: Some(email.normalized()),
-            outcome: if found.is_some() { "success" } else { "failure" },
+            outcome: if found.is_some() { AuditOutcome::Success } else { AuditOutcome::Failure },
         };
         record(&state, &ctx, event).await;
     });
@@ -78,7 +78,7 @@ pub async fn reset_password(
         action: AuditEvent::PasswordResetCompleted,
         actor_id: Some(&user.id),
         target: Some(&user.id),
-        outcome: "success",
+        outcome: AuditOutcome::Success,
     };
     record(state, ctx, event).await;
     Ok(())
@@ -92,7 +92,7 @@ pub async fn verify_email(state: &AppState, ctx: &RequestContext, presented: &Pr
         action: AuditEvent::EmailVerified,
         actor_id: Some(&user_id),
         target: Some(&user_id),
-        outcome: "success",
+        outcome: AuditOutcome::Success,
     };
     record(state, ctx, event).await;
     Ok(())

@@ -10,7 +10,7 @@
 use rampart_core::auth::hasher::{HashError, Hasher};
 use rampart_core::clock::now_ms;
 use rampart_core::email::Email;
-use rampart_store::{AuditEvent, NewUser, Store, StoreError, UserRow};
+use rampart_store::{AuditEvent, AuditOutcome, NewUser, Store, StoreError, UserRow};
 use secrecy::SecretString;
 
 use super::budget::spend_login_budgets;
@@ -64,7 +64,7 @@ pub async fn register(
                 action: AuditEvent::Register,
                 actor_id: Some(&user.id),
                 target: Some(&user.id),
-                outcome: "success",
+                outcome: AuditOutcome::Success,
             };
             record(state, ctx, event).await;
             mailing::send_verification(state, &user);
@@ -117,7 +117,7 @@ async fn taken(state: &AppState, ctx: &RequestContext, email: &str) -> Result<()
         action: AuditEvent::Register,
         actor_id: None,
         target: existing.as_ref().map_or(Some(email), |u| Some(u.id.as_str())),
-        outcome: "failure",
+        outcome: AuditOutcome::Failure,
     };
     record(state, ctx, event).await;
     if let Some(user) = &existing {

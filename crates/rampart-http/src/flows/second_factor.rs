@@ -10,7 +10,7 @@
 use rampart_core::auth::totp::{self, Totp};
 use rampart_core::clock::now_ms;
 use rampart_core::opaque_token::TokenHash;
-use rampart_store::{AuditEvent, MfaProof, UserRow};
+use rampart_store::{AuditEvent, AuditOutcome, MfaProof, UserRow};
 
 use super::AuthError;
 use super::attempt::Attempt;
@@ -54,8 +54,12 @@ pub async fn complete(
 }
 
 pub(crate) async fn record_failure(state: &AppState, ctx: &RequestContext, user: &UserRow) {
-    let event =
-        Audit { action: AuditEvent::MfaFailure, actor_id: Some(&user.id), target: Some(&user.id), outcome: "failure" };
+    let event = Audit {
+        action: AuditEvent::MfaFailure,
+        actor_id: Some(&user.id),
+        target: Some(&user.id),
+        outcome: AuditOutcome::Failure,
+    };
     record(state, ctx, event).await;
 }
 

@@ -11,7 +11,7 @@
 
 use rampart_core::clock::{Millis, duration_ms, now_ms};
 use rampart_core::opaque_token;
-use rampart_store::{AuditEvent, NewSession, RefreshRow, SessionKind, UserRow};
+use rampart_store::{AuditEvent, AuditOutcome, NewSession, RefreshRow, SessionKind, UserRow};
 use secrecy::SecretString;
 
 use super::AuthError;
@@ -60,7 +60,7 @@ pub async fn open_cookie_session(
         action: AuditEvent::LoginSuccess,
         actor_id: Some(&user.id),
         target: Some(&session_id),
-        outcome: "success",
+        outcome: AuditOutcome::Success,
     };
     record(state, ctx, event).await;
     let csrf_token = opaque_token::csrf_token(&value);
@@ -95,8 +95,12 @@ pub async fn open_token_login(state: &AppState, ctx: &RequestContext, user: &Use
             user_agent: ctx.user_agent.as_deref(),
         })
         .await?;
-    let event =
-        Audit { action: AuditEvent::LoginSuccess, actor_id: Some(&user.id), target: Some(&sid), outcome: "success" };
+    let event = Audit {
+        action: AuditEvent::LoginSuccess,
+        actor_id: Some(&user.id),
+        target: Some(&sid),
+        outcome: AuditOutcome::Success,
+    };
     record(state, ctx, event).await;
     let (refresh, refresh_hash) = opaque_token::generate();
     let expires = refresh_expiry(state, now, login_ends);
@@ -154,7 +158,7 @@ async fn reuse_detected(state: &AppState, ctx: &RequestContext, used: &RefreshRo
         action: AuditEvent::RefreshTokenReuse,
         actor_id: Some(&used.user.id),
         target: Some(&used.session_id),
-        outcome: "denied",
+        outcome: AuditOutcome::Denied,
     };
     record(state, ctx, event).await;
     AuthError::InvalidRefreshToken

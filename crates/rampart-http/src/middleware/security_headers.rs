@@ -1,4 +1,4 @@
-//! The security headers of http-api.md, on every response.
+//! The security headers of docs/api.md, on every response.
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;

@@ -1,7 +1,7 @@
 //! Writing audit events from handlers.
 
 use rampart_core::clock::now_ms;
-use rampart_store::{AuditEvent, NewAuditEvent};
+use rampart_store::{AuditEvent, AuditOutcome, NewAuditEvent};
 
 use crate::AppState;
 use crate::extract::RequestContext;
@@ -10,14 +10,14 @@ pub struct Audit<'a> {
     pub action: AuditEvent,
     pub actor_id: Option<&'a str>,
     pub target: Option<&'a str>,
-    pub outcome: &'a str,
+    pub outcome: AuditOutcome,
 }
 
 /// Appends an event. A failed write is logged loudly but does not fail the user's request: the
 /// action it records has already happened, and refusing the response would not undo it.
 pub async fn record(state: &AppState, ctx: &RequestContext, event: Audit<'_>) {
     // Every security event is also a counter (action and outcome only: both from fixed sets).
-    metrics::counter!("rampart_audit_events_total", "action" => event.action.as_str(), "outcome" => event.outcome.to_owned())
+    metrics::counter!("rampart_audit_events_total", "action" => event.action.as_str(), "outcome" => event.outcome.as_str())
         .increment(1);
     let ip = ctx.ip.to_string();
     let row = NewAuditEvent {

@@ -9,7 +9,7 @@ use rampart_core::config::{Profile, Roles, Settings};
 use rampart_core::email::Email;
 use rampart_http::flows::AuthError;
 use rampart_mail::templates::{self, RemovedBy};
-use rampart_store::{AuditEvent, MfaReset, NewAuditEvent, Store, StoreError};
+use rampart_store::{AuditEvent, AuditOutcome, MfaReset, NewAuditEvent, Store, StoreError};
 use secrecy::SecretString;
 
 use crate::Failure;
@@ -80,7 +80,7 @@ async fn reset_by_email(store: &Store, email: &Email) -> Result<MfaReset, Failur
         target: Some(&user.id),
         ip: None,
         request_id: None,
-        outcome: "success",
+        outcome: AuditOutcome::Success,
         now,
     };
     store.append_audit(&event).await.map_err(|e| {

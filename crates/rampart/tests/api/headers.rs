@@ -1,4 +1,4 @@
-//! The security headers of http-api.md on every kind of response (200, 4xx, a real 500), the
+//! The security headers of docs/api.md on every kind of response (200, 4xx, a real 500), the
 //! 5xx body, Cache-Control on /auth and /admin, HSTS, X-Request-Id, and the slowloris defence.
 
 use std::io::{ErrorKind, Read, Write};

@@ -387,7 +387,7 @@ async fn ten_megabyte_bodies_are_413_with_or_without_content_length() {
     assert_valid_requests_accepted(&app, &email, &s).await;
 }
 
-/// Refused for its depth (http-api.md: at most 32), not for whatever type error or parser
+/// Refused for its depth (docs/api.md: at most 32), not for whatever type error or parser
 /// recursion limit lies behind it.
 fn assert_too_deep(r: &Resp, what: &str) {
     let problem = assert_refused(r, 400, what);

@@ -14,7 +14,7 @@ fn heavy_hashing(b: Builder) -> Builder {
     b.env("AUTH__PASSWORD_HASH__MEMORY_KIB", "65536").env("AUTH__PASSWORD_HASH__ITERATIONS", "3")
 }
 
-/// A 429 as http-api.md describes it: problem+json, `Retry-After` in whole seconds (at least 1),
+/// A 429 as docs/api.md describes it: problem+json, `Retry-After` in whole seconds (at least 1),
 /// and the IETF headers naming the policy that refused, with `t` agreeing with `Retry-After`.
 fn assert_rate_limited(r: &Resp, policy: &str, quota: u32) -> u64 {
     let body = r.assert_problem(429);

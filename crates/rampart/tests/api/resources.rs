@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-/// config.md's example `orders`, plus a resource with every field type.
+/// docs/configuration.md's example `orders`, plus a resource with every field type.
 pub const RESOURCES: &str = r#"
 [resources.orders]
 owner = "user_id"

@@ -13,7 +13,7 @@ use axum::extract::State;
 use http::StatusCode;
 use rampart_core::clock::now_ms;
 use rampart_mail::templates::{self, RemovedBy};
-use rampart_store::AuditEvent;
+use rampart_store::{AuditEvent, AuditOutcome};
 
 use super::super::audit_trail::{Audit, record};
 use crate::extract::{Admin, IdPath, RequestContext, RequireRole};
@@ -32,8 +32,12 @@ pub async fn reset(
         ));
     }
     let done = state.store.reset_mfa(&id, now_ms()).await?.ok_or(ApiError::NotFound)?;
-    let event =
-        Audit { action: AuditEvent::MfaReset, actor_id: Some(&admin.user.id), target: Some(&id), outcome: "success" };
+    let event = Audit {
+        action: AuditEvent::MfaReset,
+        actor_id: Some(&admin.user.id),
+        target: Some(&id),
+        outcome: AuditOutcome::Success,
+    };
     record(&state, &ctx, event).await;
     if done.removed {
         state.mailer.send(templates::second_factor_removed(&done.user.email, RemovedBy::Administrator));

@@ -15,7 +15,7 @@ use http::{StatusCode, Uri};
 use rampart_core::clock::{Millis, now_ms, rfc3339};
 use rampart_core::config::Roles;
 use rampart_core::email::Email;
-use rampart_store::{AdminWrite, AuditEvent, LockChange, UserChange, UserRow};
+use rampart_store::{AdminWrite, AuditEvent, AuditOutcome, LockChange, UserChange, UserRow};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::super::audit_trail::{Audit, record};
@@ -155,7 +155,7 @@ pub async fn patch(
         (lock == LockChange::Unlock).then_some(AuditEvent::UserUnlocked),
     ];
     for action in actions.into_iter().flatten() {
-        let event = Audit { action, actor_id: Some(&admin.user.id), target: Some(&id), outcome: "success" };
+        let event = Audit { action, actor_id: Some(&admin.user.id), target: Some(&id), outcome: AuditOutcome::Success };
         record(&state, &ctx, event).await;
     }
     Ok(Json(AdminUserView::new(&changed.user, now)))
@@ -209,7 +209,7 @@ pub async fn delete(
         action: AuditEvent::UserDeleted,
         actor_id: Some(&admin.user.id),
         target: Some(&id),
-        outcome: "success",
+        outcome: AuditOutcome::Success,
     };
     record(&state, &ctx, event).await;
     Ok(StatusCode::NO_CONTENT)

@@ -5,7 +5,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use http::{HeaderMap, StatusCode, header};
 use rampart_core::opaque_token;
-use rampart_store::{AuditEvent, UserRow};
+use rampart_store::{AuditEvent, AuditOutcome, UserRow};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
@@ -69,7 +69,7 @@ pub async fn logout(
         action: AuditEvent::Logout,
         actor_id: Some(&auth.user.id),
         target: Some(&auth.session_id),
-        outcome: "success",
+        outcome: AuditOutcome::Success,
     };
     record(&state, &ctx, event).await;
     if cookie {

@@ -19,7 +19,7 @@ use rampart_core::auth::totp::{self, Totp};
 use rampart_core::clock::now_ms;
 use rampart_core::password::check_length;
 use rampart_mail::templates::{self, RemovedBy};
-use rampart_store::AuditEvent;
+use rampart_store::{AuditEvent, AuditOutcome};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -102,8 +102,12 @@ pub async fn enable(
     if !state.store.enable_totp(&user.id, step_i64(step), &hashes, now_ms()).await? {
         return Err(wrong());
     }
-    let event =
-        Audit { action: AuditEvent::MfaEnabled, actor_id: Some(&user.id), target: Some(&user.id), outcome: "success" };
+    let event = Audit {
+        action: AuditEvent::MfaEnabled,
+        actor_id: Some(&user.id),
+        target: Some(&user.id),
+        outcome: AuditOutcome::Success,
+    };
     record(&state, &ctx, event).await;
     state.mailer.send(templates::second_factor_added(&user.email));
     let codes: Vec<&str> = codes.iter().map(|c| c.expose_secret()).collect();
@@ -143,8 +147,12 @@ pub async fn disable(
         return Err(BAD_REAUTH);
     }
     attempt.release(&state).await;
-    let event =
-        Audit { action: AuditEvent::MfaDisabled, actor_id: Some(&user.id), target: Some(&user.id), outcome: "success" };
+    let event = Audit {
+        action: AuditEvent::MfaDisabled,
+        actor_id: Some(&user.id),
+        target: Some(&user.id),
+        outcome: AuditOutcome::Success,
+    };
     record(&state, &ctx, event).await;
     state.mailer.send(templates::second_factor_removed(&user.email, RemovedBy::Owner));
     Ok(StatusCode::NO_CONTENT)

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use rampart_core::clock::now_ms;
 use rampart_core::password::check_length;
-use rampart_store::AuditEvent;
+use rampart_store::{AuditEvent, AuditOutcome};
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
@@ -55,7 +55,7 @@ pub async fn change(
             action: AuditEvent::PasswordChanged,
             actor_id: Some(&user.id),
             target: Some(&user.id),
-            outcome: "failure",
+            outcome: AuditOutcome::Failure,
         };
         record(&state, &ctx, event).await;
         attempt.failed(&state, &ctx).await;
@@ -74,7 +74,7 @@ pub async fn change(
         action: AuditEvent::PasswordChanged,
         actor_id: Some(&user.id),
         target: Some(&user.id),
-        outcome: "success",
+        outcome: AuditOutcome::Success,
     };
     record(&state, &ctx, event).await;
     state.mailer.send(rampart_mail::templates::password_changed(&user.email));

@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::{StatusCode, header};
 use rampart_core::clock::{duration_ms, now_ms, rfc3339};
-use rampart_store::AuditEvent;
+use rampart_store::{AuditEvent, AuditOutcome};
 use serde::Serialize;
 
 use super::super::audit_trail::{Audit, record};
@@ -57,7 +57,7 @@ pub async fn revoke(
         action: AuditEvent::SessionRevoked,
         actor_id: Some(&auth.user.id),
         target: Some(&id),
-        outcome: "success",
+        outcome: AuditOutcome::Success,
     };
     record(&state, &ctx, event).await;
     // Ending the session this browser rides on also clears its cookie.

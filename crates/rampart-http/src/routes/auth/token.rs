@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::extract::State;
 use http::StatusCode;
-use rampart_store::{AuditEvent, UserRow};
+use rampart_store::{AuditEvent, AuditOutcome, UserRow};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
@@ -125,7 +125,7 @@ pub async fn revoke(
             action: AuditEvent::Logout,
             actor_id: Some(&row.user.id),
             target: Some(&row.session_id),
-            outcome: "success",
+            outcome: AuditOutcome::Success,
         };
         record(&state, &ctx, event).await;
     }
