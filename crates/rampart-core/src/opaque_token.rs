@@ -76,8 +76,10 @@ pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+        // Both halves of a byte are below 16: `get` never misses.
+        for half in [b >> 4, b & 0x0f] {
+            s.extend(DIGITS.get(usize::from(half)).copied().map(char::from));
+        }
     }
     s
 }

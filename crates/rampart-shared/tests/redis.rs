@@ -1,7 +1,7 @@
 //! The Redis backends against a real `redis-server`: each test starts its own on a free port
 //! (never 6379) and kills it when done. Two `SharedState`s (a `Limiter` and a `Revocations` over
 //! one connection) on one Redis stand for two Rampart instances.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, TcpListener, TcpStream};

@@ -36,4 +36,4 @@ pub use mfa::{ChallengeRow, MFA_MAX_ATTEMPTS, MfaProof, MfaReset, TotpRow};
 pub use records::{Filter, Op, Record, Sort};
 pub use refresh::RefreshRow;
 pub use sessions::{NewSession, SESSION_LIST_MAX, SessionAuth, SessionKind, SessionRow};
-pub use users::{NewUser, UserRow};
+pub use users::{NewUser, PasswordHash, UserRow};

@@ -77,9 +77,9 @@ impl Statement {
     }
     /// `AND "owner" = $n` when the scope is the caller's own rows.
     fn scope(&mut self, res: &Resource, scope: &Scope) -> Result<(), StoreError> {
-        if let Scope::Owner(user) = scope {
+        if let Some(user) = scope.owner() {
             let owner = res.owner.as_deref().ok_or(Fault::OwnerScopeWithoutOwner)?;
-            let p = self.arg(SqlValue::Text(user.clone()));
+            let p = self.arg(SqlValue::Text(user.to_owned()));
             self.sql.push_str(&format!(" AND {} = {p}", q(owner)));
         }
         Ok(())
@@ -219,12 +219,12 @@ impl Store {
     ) -> Result<(bool, bool), StoreError> {
         let mut st = Statement::new("");
         let idp = st.arg(SqlValue::Text(id.to_owned()));
-        let within = match scope {
+        let within = match scope.map(Scope::owner) {
             None => "CAST(0 AS BIGINT)".to_owned(),
-            Some(Scope::All) => "COUNT(*)".to_owned(),
-            Some(Scope::Owner(user)) => {
+            Some(None) => "COUNT(*)".to_owned(),
+            Some(Some(user)) => {
                 let owner = res.owner.as_deref().ok_or(Fault::OwnerScopeWithoutOwner)?;
-                let p = st.arg(SqlValue::Text(user.clone()));
+                let p = st.arg(SqlValue::Text(user.to_owned()));
                 format!("COUNT(CASE WHEN {} = {p} THEN 1 END)", q(owner))
             }
         };

@@ -9,8 +9,9 @@ pub struct UserRow {
     pub id: String,
     pub email: String,
     pub email_normalized: String,
-    /// The PHC string. Never leaves the server: response types do not have this field.
-    pub password_hash: String,
+    /// The PHC string. Never leaves the server: response types do not have this field, and its
+    /// `Debug` does not print it.
+    pub password_hash: PasswordHash,
     pub display_name: Option<String>,
     pub roles: String,
     pub email_verified: bool,
@@ -19,6 +20,31 @@ pub struct UserRow {
     pub locked_until: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// A stored password hash (a PHC string, or a wrapped one). Its `Debug` prints nothing of it, so
+/// a `UserRow` in a log line, an error or a panic message does not hand out an offline-crackable
+/// hash.
+#[derive(Clone, PartialEq, Eq, sqlx::Type)]
+#[sqlx(transparent)]
+pub struct PasswordHash(String);
+
+impl PasswordHash {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for PasswordHash {
+    fn from(phc: String) -> Self {
+        Self(phc)
+    }
+}
+
+impl std::fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordHash(..)")
+    }
 }
 
 impl UserRow {

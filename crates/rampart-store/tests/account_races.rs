@@ -1,7 +1,7 @@
 //! Fast, function-level checks of the account decisions that races and replays attack, on a
 //! temporary SQLite database (the black-box suite attacks the same through HTTP, on SQLite and
 //! PostgreSQL): the lockout reservation under concurrency, and the TOTP step that works once.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! the migration path and ordinary writes still work. The rewrites include the ones the
 //! authorizer sees only as an INSERT: `REPLACE INTO` / `INSERT OR REPLACE` (which delete the
 //! conflicting row) and upserts.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 //!
 //! Needs `RAMPART_TEST_POSTGRES_URL` (an admin URL; `.ci/run` sets it): without it the test passes
 //! without running, and says so.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::time::Duration;
 

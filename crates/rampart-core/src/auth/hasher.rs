@@ -355,10 +355,9 @@ fn run_argon2(
     out: &mut [u8],
 ) -> Result<(), argon2::Error> {
     let needed = argon2.params().block_count();
-    if needed <= blocks.len() {
-        argon2.hash_password_into_with_memory(pw, salt, out, &mut blocks[..needed])
-    } else {
-        argon2.hash_password_into_with_memory(pw, salt, out, vec![Block::default(); needed])
+    match blocks.get_mut(..needed) {
+        Some(own) => argon2.hash_password_into_with_memory(pw, salt, out, own),
+        None => argon2.hash_password_into_with_memory(pw, salt, out, vec![Block::default(); needed]),
     }
 }
 

@@ -130,24 +130,24 @@ impl KeyRing {
         let i = self.keys.iter().position(|k| k.kid == kid)?;
         match self.valid_until(i) {
             Some(end) if now > end => None,
-            _ => Some(&self.keys[i]),
+            _ => self.keys.get(i),
         }
     }
 
     /// The JWKS: every key that can still verify a token (current, upcoming and retiring).
     pub fn jwks(&self, now: Millis) -> Value {
-        let keys: Vec<&Value> = (0..self.keys.len())
-            .filter(|&i| self.valid_until(i).is_none_or(|end| now <= end))
-            .map(|i| &self.keys[i].jwk)
+        let keys: Vec<&Value> = (self.keys.iter().enumerate())
+            .filter(|&(i, _)| self.valid_until(i).is_none_or(|end| now <= end))
+            .map(|(_, k)| &k.jwk)
             .collect();
         json!({ "keys": keys })
     }
 
     /// Key files whose tokens have all expired.
     pub fn expired_files(&self, dir: &Path, now: Millis) -> Vec<PathBuf> {
-        (0..self.keys.len())
-            .filter(|&i| self.valid_until(i).is_some_and(|end| now > end))
-            .map(|i| dir.join(format!("{}.pem", self.keys[i].kid)))
+        (self.keys.iter().enumerate())
+            .filter(|&(i, _)| self.valid_until(i).is_some_and(|end| now > end))
+            .map(|(_, k)| dir.join(format!("{}.pem", k.kid)))
             .collect()
     }
 

@@ -109,7 +109,7 @@ async fn authenticate(
     let attempt = Attempt::reserve(state, ctx, user.as_ref(), email.normalized()).await?;
     // An unknown email is checked against a dummy hash: the same Argon2 work as a wrong password,
     // so response time does not reveal whether an account exists.
-    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let stored = user.as_ref().map(|u| u.password_hash.as_str().to_owned());
     let verdict = match state.hasher.verify(password.clone(), stored).await {
         Ok(v) => v,
         Err(e) => {
@@ -135,7 +135,7 @@ async fn authenticate(
     if rehash {
         // Parameters were raised since this hash was made: store a fresh one. Off the response
         // path; it only succeeds if the hash was not changed meanwhile.
-        let (state, id, old) = (state.clone(), user.id.clone(), user.password_hash.clone());
+        let (state, id, old) = (state.clone(), user.id.clone(), user.password_hash.as_str().to_owned());
         tokio::spawn(async move {
             let result = match state.hasher.hash(password).await {
                 Ok(new) => state.store.rehash_password(&id, &old, &new, now_ms()).await.map_err(|e| e.to_string()),

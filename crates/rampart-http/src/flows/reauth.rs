@@ -29,7 +29,7 @@ pub async fn reauthenticate(
         return Err(HashError::Busy.into());
     }
     let attempt = Attempt::reserve(state, ctx, Some(user), &user.email_normalized).await?;
-    match state.hasher.verify(password, Some(user.password_hash.clone())).await {
+    match state.hasher.verify(password, Some(user.password_hash.as_str().to_owned())).await {
         Ok(verdict) => Ok((matches!(verdict, Verdict::Match { .. }), attempt)),
         Err(e) => {
             attempt.release(state).await;

@@ -187,7 +187,7 @@ mod tests {
             id: "u".into(),
             email: "u@example.com".into(),
             email_normalized: "u@example.com".into(),
-            password_hash: String::new(),
+            password_hash: String::new().into(),
             display_name: None,
             roles: "user".into(),
             email_verified: true,

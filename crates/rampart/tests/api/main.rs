@@ -1,6 +1,6 @@
 //! Black-box tests: the real `rampart` binary on port 0 with a fresh SQLite file in a temp dir,
 //! driven over HTTP. One test binary; `helpers::TestApp` is the front door.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod helpers;
 mod mail_sink;

@@ -66,7 +66,7 @@ pub async fn change(
     let now = now_ms();
     let revoked = state
         .store
-        .change_password(&user.id, &user.password_hash, &new_hash, &auth.session_id, now)
+        .change_password(&user.id, user.password_hash.as_str(), &new_hash, &auth.session_id, now)
         .await?
         .ok_or(AuthError::PasswordChangedMeanwhile)?;
     state.revoke_token_logins(&revoked, now).await;

@@ -114,7 +114,7 @@ async fn update(
     let caller = Caller::new(&who);
     let scope = record_scope(&state, &ctx, &caller, res, &id, Action::Update).await?;
     // Under an owner scope the statement can only touch the caller's own row.
-    let owns = matches!(scope, Scope::Owner(_));
+    let owns = scope.owner().is_some();
     let values = body::writable(res, body, caller.principal(), false, owns)?;
     match state.store.update_record(res, &id, &scope, now_ms(), values).await? {
         Some(rec) => Ok(Json(body::render(res, &rec, caller.principal()))),
