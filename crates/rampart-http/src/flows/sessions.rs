@@ -41,30 +41,44 @@ pub async fn open_cookie_session(
     }
     let (value, hash) = opaque_token::generate();
     let now = now_ms();
-    let session_id = opaque_token::new_id();
+    let ends = now + duration_ms(state.settings.auth.session_absolute_timeout);
+    start_login(state, ctx, user, SessionKind::Cookie, Some(hash.as_str()), now, ends).await?;
+    let csrf_token = opaque_token::csrf_token(&value);
+    Ok(CookieSession { value, csrf_token })
+}
+
+/// Stores a new login of `user` (a cookie session, or a token login with no cookie value) and
+/// audits it; returns its id.
+async fn start_login(
+    state: &AppState,
+    ctx: &RequestContext,
+    user: &UserRow,
+    kind: SessionKind,
+    token_hash: Option<&str>,
+    now: Millis,
+    expires_at: Millis,
+) -> Result<String, AuthError> {
+    let id = opaque_token::new_id();
     let ip = ctx.ip.to_string();
-    state
-        .store
-        .insert_session(&NewSession {
-            id: &session_id,
-            kind: SessionKind::Cookie,
-            token_hash: Some(hash.as_str()),
-            user_id: &user.id,
-            now,
-            expires_at: now + duration_ms(state.settings.auth.session_absolute_timeout),
-            ip: Some(&ip),
-            user_agent: ctx.user_agent.as_deref(),
-        })
-        .await?;
+    let new = NewSession {
+        id: &id,
+        kind,
+        token_hash,
+        user_id: &user.id,
+        now,
+        expires_at,
+        ip: Some(&ip),
+        user_agent: ctx.user_agent.as_deref(),
+    };
+    state.store.insert_session(&new).await?;
     let event = Audit {
         action: AuditEvent::LoginSuccess,
         actor_id: Some(&user.id),
-        target: Some(&session_id),
+        target: Some(&id),
         outcome: AuditOutcome::Success,
     };
     record(state, ctx, event).await;
-    let csrf_token = opaque_token::csrf_token(&value);
-    Ok(CookieSession { value, csrf_token })
+    Ok(id)
 }
 
 /// What a token login or a refresh hands out.
@@ -79,29 +93,9 @@ pub struct TokenGrant {
 /// token it issues.
 pub async fn open_token_login(state: &AppState, ctx: &RequestContext, user: &UserRow) -> Result<TokenGrant, AuthError> {
     let now = now_ms();
-    let sid = opaque_token::new_id();
-    let ip = ctx.ip.to_string();
     let login_ends = now + duration_ms(state.settings.auth.refresh_token_ttl);
-    state
-        .store
-        .insert_session(&NewSession {
-            id: &sid,
-            kind: SessionKind::Token,
-            token_hash: None,
-            user_id: &user.id,
-            now,
-            expires_at: login_ends,
-            ip: Some(&ip),
-            user_agent: ctx.user_agent.as_deref(),
-        })
-        .await?;
-    let event = Audit {
-        action: AuditEvent::LoginSuccess,
-        actor_id: Some(&user.id),
-        target: Some(&sid),
-        outcome: AuditOutcome::Success,
-    };
-    record(state, ctx, event).await;
+    let sid = start_login(state, ctx, user, SessionKind::Token, None, now, login_ends).await?;
+    let ip = ctx.ip.to_string();
     let (refresh, refresh_hash) = opaque_token::generate();
     let expires = refresh_expiry(state, now, login_ends);
     state.store.insert_refresh(refresh_hash.as_str(), &sid, now, expires, (&ip, ctx.user_agent.as_deref())).await?;

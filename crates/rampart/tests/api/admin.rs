@@ -9,51 +9,12 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-/// Someone who can sign in: their id, email, a cookie session and a bearer token.
-struct Who {
-    id: String,
-    email: String,
-    session: Session,
-    token: String,
-    refresh: String,
+async fn admin(app: &TestApp) -> TestUser {
+    app.user_with_role("admin").await
 }
 
-/// Creates an admin the way an operator does: `rampart user create --role admin`.
-async fn admin(app: &TestApp) -> Who {
-    let email = unique_email();
-    let cfg = app.config_path.display().to_string();
-    let (code, out, err) = run_cli(
-        &["user", "create", "--config", &cfg, "--email", &email, "--role", "admin"],
-        Some(&format!("{STRONG_PASSWORD}\n")),
-        app.dir.path(),
-        &[],
-    );
-    assert_eq!(code, 0, "{out}{err}");
-    sign_in(app, &email).await
-}
-
-/// A plain user, registered over HTTP.
-async fn user(app: &TestApp) -> Who {
-    let email = unique_email();
-    assert_eq!(app.register(&email, STRONG_PASSWORD).await.status, 201);
-    sign_in(app, &email).await
-}
-
-async fn sign_in(app: &TestApp, email: &str) -> Who {
-    let (r, s) = app.login(email, STRONG_PASSWORD).await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    let id = r.json()["user"]["id"].as_str().unwrap().to_owned();
-    let (token, refresh) = grant(app, email).await;
-    Who { id, email: email.to_owned(), session: s.unwrap(), token, refresh }
-}
-
-async fn grant(app: &TestApp, email: &str) -> (String, String) {
-    let r = app
-        .post_json("/auth/token", &json!({ "grant_type": "password", "email": email, "password": STRONG_PASSWORD }))
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    let b = r.json();
-    (b["access_token"].as_str().unwrap().to_owned(), b["refresh_token"].as_str().unwrap().to_owned())
+async fn user(app: &TestApp) -> TestUser {
+    app.registered_user().await
 }
 
 async fn bearer(app: &TestApp, method: Method, path: &str, token: &str, body: Option<&Value>) -> Resp {
@@ -64,7 +25,7 @@ async fn bearer(app: &TestApp, method: Method, path: &str, token: &str, body: Op
     TestApp::send(rb).await
 }
 
-async fn patch(app: &TestApp, by: &Who, id: &str, body: Value) -> Resp {
+async fn patch(app: &TestApp, by: &TestUser, id: &str, body: Value) -> Resp {
     bearer(app, Method::PATCH, &format!("/admin/users/{id}"), &by.token, Some(&body)).await
 }
 
@@ -74,7 +35,7 @@ async fn refresh(app: &TestApp, token: &str) -> Resp {
 
 /// Whether each credential of `who` still works: (cookie, bearer, refresh token). A refresh
 /// token that works is rotated, and `who` keeps the new one, so calling this again is no replay.
-async fn logins_alive(app: &TestApp, who: &mut Who) -> (bool, bool, bool) {
+async fn logins_alive(app: &TestApp, who: &mut TestUser) -> (bool, bool, bool) {
     let cookie = app.get_as("/auth/me", &who.session).await;
     let token = bearer(app, Method::GET, "/auth/me", &who.token, None).await;
     let refresh = refresh(app, &who.refresh).await;
@@ -87,12 +48,12 @@ async fn logins_alive(app: &TestApp, who: &mut Who) -> (bool, bool, bool) {
     (cookie.status == 200, token.status == 200, refresh.status == 200)
 }
 
-async fn delete(app: &TestApp, by: &Who, id: &str) -> Resp {
+async fn delete(app: &TestApp, by: &TestUser, id: &str) -> Resp {
     bearer(app, Method::DELETE, &format!("/admin/users/{id}"), &by.token, None).await
 }
 
 /// Every page of a list, following `next_cursor`.
-async fn all_pages(app: &TestApp, by: &Who, path: &str, limit: u32) -> (Vec<Value>, usize) {
+async fn all_pages(app: &TestApp, by: &TestUser, path: &str, limit: u32) -> (Vec<Value>, usize) {
     let (mut items, mut pages, mut cursor) = (Vec::new(), 0, None::<String>);
     loop {
         let sep = if path.contains('?') { '&' } else { '?' };
@@ -320,7 +281,7 @@ async fn role_changes_take_effect_at_once_and_end_the_targets_logins() {
     assert_eq!(r.json()["roles"], json!(["user", "admin"]));
     // Every earlier login is gone: the old token (its claims say ["user"]) and the cookie.
     assert_eq!(logins_alive(&app, &mut target).await, (false, false, false));
-    let mut promoted = sign_in(&app, &target.email).await;
+    let mut promoted = app.sign_in(&target.email).await;
     assert_eq!(bearer(&app, Method::GET, "/admin/users", &promoted.token, None).await.status, 200);
     assert_eq!(app.get_as("/admin/users", &promoted.session).await.status, 200);
 
@@ -331,7 +292,7 @@ async fn role_changes_take_effect_at_once_and_end_the_targets_logins() {
     bearer(&app, Method::GET, "/admin/users", &promoted.token, None).await.assert_problem(401);
     app.get_as("/admin/users", &promoted.session).await.assert_problem(401);
     assert_eq!(logins_alive(&app, &mut promoted).await, (false, false, false));
-    let demoted = sign_in(&app, &target.email).await;
+    let demoted = app.sign_in(&target.email).await;
     bearer(&app, Method::GET, "/admin/users", &demoted.token, None).await.assert_problem(403);
     app.get_as("/admin/users", &demoted.session).await.assert_problem(403);
     // The admin who did it is unaffected.
@@ -468,7 +429,7 @@ async fn locking_ends_the_targets_logins_and_refuses_new_ones_until_unlocked() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["locked_until"], Value::Null);
     assert_eq!(r.json()["failed_logins"], json!(0));
-    let mut back = sign_in(&app, &target.email).await;
+    let mut back = app.sign_in(&target.email).await;
     assert_eq!(logins_alive(&app, &mut back).await, (true, true, true));
     // Unlocking revokes nothing.
     assert_eq!(patch(&app, &boss, &target.id, json!({ "locked": false })).await.status, 200);
@@ -538,7 +499,7 @@ async fn patch_refuses_mass_assignment_and_unknown_roles() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["roles"], json!(["user", "manager"]));
     // `{}` changes nothing and revokes nothing.
-    let mut again = sign_in(&app, &target.email).await;
+    let mut again = app.sign_in(&target.email).await;
     let r = patch(&app, &boss, &target.id, json!({})).await;
     assert_eq!(r.json()["roles"], json!(["user", "manager"]));
     assert_eq!(logins_alive(&app, &mut again).await, (true, true, true));

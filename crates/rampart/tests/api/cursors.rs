@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 
 use crate::helpers::*;
-use crate::resources::{Actor, RESOURCES, call, user, with_role};
+use crate::resources::{RESOURCES, call, user, with_role};
 
 /// 32 bytes, 0 to 31, base64: the data key every server here is given.
 const DATA_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
@@ -75,7 +75,7 @@ async fn spawn() -> TestApp {
     TestApp::builder().toml(RESOURCES).env("DATA_KEY", DATA_KEY).spawn().await
 }
 
-async fn thing(app: &TestApp, who: &Actor, i: u32) {
+async fn thing(app: &TestApp, who: &TestUser, i: u32) {
     let body = json!({
         "code": format!("AB-{i}"), "count": i, "ratio": f64::from(i) / 10.0, "active": i.is_multiple_of(2),
         "kind": if i.is_multiple_of(2) { "a" } else { "b" }, "due": format!("2030-01-0{}T00:00:00Z", i + 1),

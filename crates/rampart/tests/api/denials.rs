@@ -9,11 +9,11 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::helpers::*;
-use crate::resources::{Actor, RESOURCES, call, user, with_role};
+use crate::resources::{RESOURCES, call, user, with_role};
 
 type DenialRow = (Option<String>, Option<String>, String, Option<String>, Option<String>);
 
-async fn order(app: &TestApp, who: &Actor) -> String {
+async fn order(app: &TestApp, who: &TestUser) -> String {
     let r = call(app, who, Method::POST, "/api/orders", Some(json!({ "item": "x", "quantity": 1 }))).await;
     assert_eq!(r.status, 201, "{}", r.text());
     r.json()["id"].as_str().unwrap().to_owned()

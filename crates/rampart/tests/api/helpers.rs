@@ -449,6 +449,38 @@ declared = ["manager"]
         (b["access_token"].as_str().unwrap().to_owned(), b["refresh_token"].as_str().unwrap().to_owned())
     }
 
+    /// A user created the way an operator does (`rampart user create --role ROLE`), signed in.
+    pub async fn user_with_role(&self, role: &str) -> TestUser {
+        let email = unique_email();
+        let cfg = self.config_path.display().to_string();
+        let (code, out, err) = run_cli(
+            &["user", "create", "--config", &cfg, "--email", &email, "--role", role],
+            Some(&format!("{STRONG_PASSWORD}\n")),
+            self.dir.path(),
+            &[],
+        );
+        assert_eq!(code, 0, "{out}{err}");
+        self.sign_in(&email).await
+    }
+
+    /// A plain user, registered over HTTP, signed in.
+    pub async fn registered_user(&self) -> TestUser {
+        let email = unique_email();
+        let r = self.register(&email, STRONG_PASSWORD).await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        self.sign_in(&email).await
+    }
+
+    /// Signs an existing user (password `STRONG_PASSWORD`) in both ways: a cookie session and a
+    /// token login.
+    pub async fn sign_in(&self, email: &str) -> TestUser {
+        let (r, session) = self.login(email, STRONG_PASSWORD).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let id = r.json()["user"]["id"].as_str().unwrap().to_owned();
+        let (token, refresh) = self.password_grant(email).await;
+        TestUser { id, email: email.to_owned(), session: session.unwrap(), token, refresh }
+    }
+
     /// Registers a fresh user and logs in.
     pub async fn user(&self) -> (String, Session) {
         let email = unique_email();
@@ -531,6 +563,17 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Someone the tests act as, signed in both ways: their id, email, a cookie session and a token
+/// login (access and refresh token). Made by [`TestApp::registered_user`],
+/// [`TestApp::user_with_role`] or [`TestApp::sign_in`].
+pub struct TestUser {
+    pub id: String,
+    pub email: String,
+    pub session: Session,
+    pub token: String,
+    pub refresh: String,
 }
 
 pub fn session_from(r: &Resp) -> Option<Session> {

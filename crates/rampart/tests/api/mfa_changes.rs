@@ -1,4 +1,4 @@
-//! Who may add or remove a second factor, and that the owner hears of it. Enrolment needs the
+//! TestUser may add or remove a second factor, and that the owner hears of it. Enrolment needs the
 //! password as well as the session, so a stolen session or access token cannot enrol the thief's
 //! authenticator and lock the owner out for good; an admin (over HTTP) or an operator (on the
 //! command line) can remove every factor of a locked-out user; every change is mailed.
@@ -97,33 +97,11 @@ async fn turning_the_second_factor_off_mails_the_owner() {
     assert!(mail.body.contains("signed-in session"), "{}", mail.body);
 }
 
-/// Someone who can sign in: id and bearer token.
-struct Who {
-    id: String,
-    token: String,
+async fn admin(app: &TestApp) -> TestUser {
+    app.user_with_role("admin").await
 }
 
-async fn sign_in(app: &TestApp, email: &str) -> Who {
-    let (r, _) = app.login(email, STRONG_PASSWORD).await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    let id = r.json()["user"]["id"].as_str().unwrap().to_owned();
-    Who { id, token: app.password_grant(email).await.0 }
-}
-
-async fn admin(app: &TestApp) -> Who {
-    let email = unique_email();
-    let cfg = app.config_path.display().to_string();
-    let (code, out, err) = run_cli(
-        &["user", "create", "--config", &cfg, "--email", &email, "--role", "admin"],
-        Some(&format!("{STRONG_PASSWORD}\n")),
-        app.dir.path(),
-        &[],
-    );
-    assert_eq!(code, 0, "{out}{err}");
-    sign_in(app, &email).await
-}
-
-async fn reset(app: &TestApp, by: &Who, id: &str) -> Resp {
+async fn reset(app: &TestApp, by: &TestUser, id: &str) -> Resp {
     TestApp::send(app.request(Method::POST, &format!("/admin/users/{id}/mfa/reset")).bearer_auth(&by.token)).await
 }
 
@@ -155,7 +133,7 @@ async fn an_admin_resets_a_users_second_factor() {
     let pending = challenge(&app, &victim.email).await;
     let boss = admin(&app).await;
     let (mallory_email, _) = app.user().await;
-    let mallory = sign_in(&app, &mallory_email).await;
+    let mallory = app.sign_in(&mallory_email).await;
 
     // Not an admin: 403, and nothing changed.
     reset(&app, &mallory, &victim_id).await.assert_problem(403);

@@ -37,45 +37,19 @@ access.update = "owner"
 access.delete = "owner"
 "#;
 
-pub struct Actor {
-    pub id: String,
-    pub token: String,
-}
-
 pub async fn spawn() -> TestApp {
     TestApp::builder().toml(RESOURCES).spawn().await
 }
 
-async fn token_for(app: &TestApp, email: &str) -> Actor {
-    let r = app
-        .post_json("/auth/token", &json!({ "grant_type": "password", "email": email, "password": STRONG_PASSWORD }))
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    let token = r.json()["access_token"].as_str().unwrap().to_owned();
-    let me = TestApp::send(app.request(Method::GET, "/auth/me").bearer_auth(&token)).await.json();
-    Actor { id: me["id"].as_str().unwrap().to_owned(), token }
+pub async fn user(app: &TestApp) -> TestUser {
+    app.registered_user().await
 }
 
-pub async fn user(app: &TestApp) -> Actor {
-    let email = unique_email();
-    assert_eq!(app.register(&email, STRONG_PASSWORD).await.status, 201);
-    token_for(app, &email).await
+pub async fn with_role(app: &TestApp, role: &str) -> TestUser {
+    app.user_with_role(role).await
 }
 
-pub async fn with_role(app: &TestApp, role: &str) -> Actor {
-    let email = unique_email();
-    let cfg = app.config_path.display().to_string();
-    let (code, out, err) = run_cli(
-        &["user", "create", "--config", &cfg, "--email", &email, "--role", role],
-        Some(STRONG_PASSWORD),
-        app.dir.path(),
-        &[],
-    );
-    assert_eq!(code, 0, "{out}{err}");
-    token_for(app, &email).await
-}
-
-pub async fn call(app: &TestApp, who: &Actor, method: Method, path: &str, body: Option<Value>) -> Resp {
+pub async fn call(app: &TestApp, who: &TestUser, method: Method, path: &str, body: Option<Value>) -> Resp {
     let mut rb = app.request(method, path).bearer_auth(&who.token);
     if let Some(b) = body {
         rb = rb.json(&b);
@@ -83,7 +57,7 @@ pub async fn call(app: &TestApp, who: &Actor, method: Method, path: &str, body: 
     TestApp::send(rb).await
 }
 
-async fn order(app: &TestApp, who: &Actor, item: &str) -> Value {
+async fn order(app: &TestApp, who: &TestUser, item: &str) -> Value {
     let r = call(app, who, Method::POST, "/api/orders", Some(json!({ "item": item, "quantity": 2 }))).await;
     assert_eq!(r.status, 201, "{}", r.text());
     r.json()
