@@ -20,9 +20,19 @@ statements! {
     LOCK_MIGRATIONS [Postgres] = "SELECT pg_advisory_lock(7263158)";
     ENABLE_RECURSIVE_TRIGGERS [Sqlite] = "PRAGMA recursive_triggers = ON";
     READ_RECURSIVE_TRIGGERS [Sqlite] = "PRAGMA recursive_triggers";
+    /// Whether migrations ever ran here (before, the bookkeeping table does not exist).
+    MIGRATIONS_TABLE_SQLITE [Sqlite] =
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'";
+    MIGRATIONS_TABLE_POSTGRES [Postgres] = "SELECT COUNT(*) FROM pg_tables \
+         WHERE schemaname = current_schema() AND tablename = '_sqlx_migrations'";
+    /// The migrations applied, read by the runtime (`database.migrate_on_start = false`) to
+    /// refuse a schema older than its binary.
+    SELECT_APPLIED_MIGRATIONS = "SELECT version FROM _sqlx_migrations WHERE success";
+    SELECT_RECORDED_RESOURCES = "SELECT resource FROM rampart_resources";
+    SELECT_RECORDED_RESOURCE_FIELDS = "SELECT resource, field, kind, optional FROM rampart_resource_fields";
 }
 
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+pub(crate) static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// The pools behind a [`Store`].
@@ -134,6 +144,56 @@ impl Store {
             ),
         };
         Ok(Self { db, users })
+    }
+
+    /// What `rampart migrate` would still change, read over the runtime pools (which may read
+    /// the bookkeeping, never write it): each line names a migration of this binary that the
+    /// database lacks, or a declared resource whose table is missing or older than its
+    /// declaration. Empty when the schema is current.
+    pub async fn schema_behind(
+        &self,
+        resources: &rampart_core::resources::Registry,
+    ) -> Result<Vec<String>, StoreError> {
+        let (tables,): (i64,) = match &self.db {
+            Db::Sqlite { read, .. } => sqlx::query_as(MIGRATIONS_TABLE_SQLITE).fetch_one(read).await?,
+            Db::Postgres(pool) => sqlx::query_as(MIGRATIONS_TABLE_POSTGRES).fetch_one(pool).await?,
+        };
+        let migrator = match self.backend() {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        let ours = migrator.iter().filter(|m| !m.migration_type.is_down_migration());
+        if tables == 0 {
+            return Ok(ours.map(|m| format!("migration {} ({})", m.version, m.description)).collect());
+        }
+        let applied: Vec<(i64,)> = on_read!(self, |db| sqlx::query_as(SELECT_APPLIED_MIGRATIONS).fetch_all(db).await)?;
+        let mut behind: Vec<String> = ours
+            .filter(|m| !applied.iter().any(|(v,)| *v == m.version))
+            .map(|m| format!("migration {} ({})", m.version, m.description))
+            .collect();
+        if !behind.is_empty() {
+            // The resource bookkeeping may not exist yet either; the migrations come first anyway.
+            return Ok(behind);
+        }
+        let recorded: Vec<(String,)> =
+            on_read!(self, |db| sqlx::query_as(SELECT_RECORDED_RESOURCES).fetch_all(db).await)?;
+        let fields: Vec<(String, String, String, bool)> =
+            on_read!(self, |db| sqlx::query_as(SELECT_RECORDED_RESOURCE_FIELDS).fetch_all(db).await)?;
+        for res in resources.0.values() {
+            if !recorded.iter().any(|(r,)| *r == res.name) {
+                behind.push(format!("resource `{}` (no table yet)", res.name));
+                continue;
+            }
+            for f in &res.fields {
+                let known = fields.iter().find(|(r, n, _, _)| *r == res.name && *n == f.name);
+                let current =
+                    known.is_some_and(|(_, _, kind, optional)| kind == f.kind.name() && *optional == f.optional);
+                if !current {
+                    behind.push(format!("resource `{}` field `{}`", res.name, f.name));
+                }
+            }
+        }
+        Ok(behind)
     }
 
     pub fn backend(&self) -> Backend {

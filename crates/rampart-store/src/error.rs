@@ -47,6 +47,10 @@ pub enum Fault {
     /// data; `reason` says which change and what to do instead.
     #[error("resource `{resource}`: {reason}; nothing was changed")]
     SchemaChangeRefused { resource: String, reason: String },
+    /// `rampart restore` was given a file it must not restore (or `backup` a database that is
+    /// not there); the text says which and why.
+    #[error("{0}")]
+    NotABackup(String),
     /// A caller asked for the owner's rows of a resource that has no owner column: a bug, since
     /// the compiled policy never yields that scope for such a resource.
     #[error("owner scope on a resource without owner")]

@@ -14,7 +14,9 @@
 //!   rows, a deleted account, a removed second factor); refresh tokens are only ever deleted by
 //!   the cascade from `sessions`, which PostgreSQL runs with the owner's rights;
 //! - declared resources: SELECT, INSERT, UPDATE, and DELETE only when the resource declares an
-//!   `access.delete` rule.
+//!   `access.delete` rule;
+//! - the schema bookkeeping (`_sqlx_migrations`, `rampart_resources`, `rampart_resource_fields`):
+//!   SELECT only, for the start-up check of `database.migrate_on_start = false`.
 //!
 //! Nobody gets TRUNCATE, REFERENCES or TRIGGER.
 
@@ -76,6 +78,9 @@ pub(crate) async fn apply(conn: &mut PgConnection, role: &str, resources: &Regis
         format!("GRANT SELECT, INSERT, UPDATE ON {} TO {r}", READ_WRITE.join(", ")),
         format!("GRANT DELETE ON {} TO {r}", DELETES.join(", ")),
         format!("GRANT SELECT, INSERT ON audit_log TO {r}"),
+        // Read only: a server with `database.migrate_on_start = false` checks that the schema is
+        // not older than its binary before it serves.
+        format!("GRANT SELECT ON _sqlx_migrations, rampart_resources, rampart_resource_fields TO {r}"),
     ];
     for res in resources.0.values() {
         let table = ident(&res.table);

@@ -14,6 +14,7 @@ mod account_tokens;
 mod admin;
 mod attempts;
 mod audit;
+pub mod backup;
 mod db;
 mod error;
 pub mod grants;

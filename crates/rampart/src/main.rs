@@ -38,6 +38,20 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Write a consistent copy of the SQLite database (mode 0600) while the server runs. On
+    /// PostgreSQL, says how to use pg_dump.
+    Backup {
+        /// The backup file; it must not exist.
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+    },
+    /// Replace the SQLite database with a backup, checked first; the server must be stopped. On
+    /// PostgreSQL, says how to use pg_restore.
+    Restore {
+        /// A file written by `rampart backup`.
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+    },
     /// Validate the configuration and resource policies; list every problem with a fix.
     Check,
 }
@@ -104,6 +118,8 @@ fn main() -> ExitCode {
             Command::User { command: UserCommand::MfaReset { email } } => cli::user::mfa_reset(config, &email).await,
             Command::Keys { command: KeysCommand::Generate } => cli::keys::generate(config),
             Command::Keys { command: KeysCommand::Rotate } => cli::keys::rotate(config),
+            Command::Backup { to } => cli::backup::backup(config, &to).await,
+            Command::Restore { from } => cli::backup::restore(config, &from).await,
             Command::Check => cli::check::run(config).await,
         }
     });

@@ -337,6 +337,16 @@ fn check_cors(c: &Config, r: &mut Report) -> Option<CorsSettings> {
 
 /// Mail, logging, Redis.
 fn check_misc(c: &Config, r: &mut Report) {
+    // Allowed (a single-instance deployment may want it), but then every instance holds the
+    // owner's credentials, which is what production's default avoids.
+    if c.profile == Profile::Production && c.database.migrate_on_start == Some(true) && c.database.migrate_url.is_some()
+    {
+        r.warn(
+            "database.migrate_on_start",
+            "the server migrates at start, so it holds database.migrate_url (the schema owner's credentials) while it runs",
+            "set migrate_on_start = false and run `rampart migrate` as a deploy step",
+        );
+    }
     if let Some(url) = &c.mail.smtp_url {
         check_smtp_url(url.expose(), r);
     }
@@ -633,6 +643,21 @@ mod tests {
         }
         let p = problems("[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"::ffff:10.0.0.0/104\", \"fd00::/8\"]\n", &[]);
         assert!(p.iter().all(|p| !p.key.starts_with("server.trusted_proxies")), "{p:?}");
+    }
+
+    #[test]
+    fn migrate_on_start_defaults_to_the_profile() {
+        let on = |text: &str| checked(text, &[]).accept(|_| true).unwrap().settings.migrate_on_start();
+        assert!(on(""));
+        assert!(!on("[database]\nmigrate_on_start = false\n"));
+        let production = "profile = \"production\"\n[server]\npublic_url = \"https://auth.example.com\"\ntrusted_proxies = [\"10.0.0.0/8\"]\n";
+        assert!(!on(production));
+        assert!(on(&format!("{production}[database]\nmigrate_on_start = true\n")));
+        let owner = "[database]\nmigrate_url = \"postgres://owner@db/x\"\n";
+        let p = problems(&format!("{production}{owner}migrate_on_start = true\n"), &[]);
+        assert_eq!(at(&p, "database.migrate_on_start").first().map(|p| p.level), Some(Level::Warning), "{p:?}");
+        let p = problems(&format!("{production}{owner}"), &[]);
+        assert!(at(&p, "database.migrate_on_start").is_empty(), "{p:?}");
     }
 
     #[test]

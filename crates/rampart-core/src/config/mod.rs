@@ -155,6 +155,10 @@ pub struct DatabaseConfig {
     pub max_connections: u32,
     #[serde(with = "duration")]
     pub busy_timeout: Duration,
+    /// Whether `serve` (and the other runtime commands) migrate at start. Default: on in dev, off
+    /// in production, where the runtime then never needs the owner's credentials and `rampart
+    /// migrate` is a separate deploy step. See [`Settings::migrate_on_start`].
+    pub migrate_on_start: Option<bool>,
 }
 
 impl Default for DatabaseConfig {
@@ -166,6 +170,7 @@ impl Default for DatabaseConfig {
             migrate_url_file: None,
             max_connections: 8,
             busy_timeout: Duration::from_secs(5),
+            migrate_on_start: None,
         }
     }
 }

@@ -47,6 +47,12 @@ impl Settings {
         super::email_verification_required(&self.auth, self.profile)
     }
 
+    /// `database.migrate_on_start`, by default on in dev only: in production the runtime then
+    /// never opens `database.migrate_url` and refuses a schema older than its binary.
+    pub fn migrate_on_start(&self) -> bool {
+        self.database.migrate_on_start.unwrap_or(self.profile == Profile::Dev)
+    }
+
     /// `aud` of access tokens: `auth.jwt_audience`, or else the public origin (which is also
     /// `iss`).
     pub fn jwt_audience(&self) -> &str {

@@ -1,5 +1,6 @@
 //! The commands, one module each, sharing config loading and store opening.
 
+pub mod backup;
 pub mod check;
 pub mod keys;
 pub mod migrate;
@@ -97,15 +98,40 @@ pub fn runtime_role(c: &Settings) -> Option<String> {
         .and_then(|_| rampart_store::postgres_user(c.database.url.expose()))
 }
 
-/// Migrates (with the migration URL when there is one), brings the resource tables in line with
-/// the declarations, and opens the runtime pool.
+/// Opens the runtime pool, migrating first (with the migration URL when there is one) when
+/// `database.migrate_on_start` is on. When it is off, the migration URL is never opened, and a
+/// schema older than this binary (or than the declared resources) is refused with exit 1: the
+/// server would otherwise fail on its first request that touches what is missing.
 pub async fn open_store(c: &Settings) -> Result<Store, Failure> {
-    let migrate_url = c.database.migrate_url.as_ref().unwrap_or(&c.database.url);
-    let migrate = StoreOptions { url: migrate_url.expose(), ..store_options(c) };
-    Store::migrate(&migrate, &c.resources, runtime_role(c).as_deref())
+    if c.migrate_on_start() {
+        let migrate_url = c.database.migrate_url.as_ref().unwrap_or(&c.database.url);
+        let migrate = StoreOptions { url: migrate_url.expose(), ..store_options(c) };
+        Store::migrate(&migrate, &c.resources, runtime_role(c).as_deref())
+            .await
+            .map_err(|e| Failure::runtime(format!("database {}: migration failed: {e}", migrate_url.redacted())))?;
+    }
+    let store = Store::connect(&store_options(c))
         .await
-        .map_err(|e| Failure::runtime(format!("database {}: migration failed: {e}", migrate_url.redacted())))?;
-    Store::connect(&store_options(c))
-        .await
-        .map_err(|e| Failure::runtime(format!("database {}: {e}", c.database.url.redacted())))
+        .map_err(|e| Failure::runtime(format!("database {}: {e}", c.database.url.redacted())))?;
+    if !c.migrate_on_start() {
+        let behind = match store.schema_behind(&c.resources).await {
+            Ok(behind) => behind,
+            Err(e) => {
+                store.close().await;
+                return Err(Failure::runtime(format!(
+                    "database {}: cannot read the schema version: {e}",
+                    c.database.url.redacted()
+                )));
+            }
+        };
+        if let Some(first) = behind.first() {
+            store.close().await;
+            return Err(Failure::runtime(format!(
+                "database {}: the schema is older than this binary ({} pending, first: {first}); run `rampart migrate` first (database.migrate_on_start is off)",
+                c.database.url.redacted(),
+                behind.len()
+            )));
+        }
+    }
+    Ok(store)
 }

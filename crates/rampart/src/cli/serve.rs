@@ -31,6 +31,8 @@ pub async fn run(path: Option<&Path>) -> Result<(), Failure> {
         tracing::warn!(key = %w.key, fix = %w.fix, "config: {}", w.message);
     }
 
+    // Held until the server exits: `rampart restore` refuses to replace the database meanwhile.
+    let _database_lock = super::backup::hold_database(c)?;
     let store = super::open_store(c).await?;
     if c.profile == Profile::Production && matches!(store.runtime_role_owns_schema().await, Ok(Some(true))) {
         return Err(Failure::config(

@@ -180,6 +180,24 @@ fn pg_database_for(dir: &Path, server_url: &str) -> Arc<PgDatabase> {
     db
 }
 
+/// The `[database]` keys of the servers of a data directory (`url`, and `migrate_url` on
+/// PostgreSQL), and its PostgreSQL database, which stays while the returned handle lives. For
+/// tests that write their own config for the same database as a `TestApp` in that directory.
+pub fn database_for(dir: &Path, postgres_port: Option<u16>) -> (String, Option<Arc<PgDatabase>>) {
+    let pg = postgres_admin_url().map(|server| pg_database_for(dir, &server));
+    let database = match &pg {
+        Some(db) => {
+            let runtime = match postgres_port {
+                Some(port) => with_url_host(&db.runtime_url, &format!("127.0.0.1:{port}")),
+                None => db.runtime_url.clone(),
+            };
+            format!("url = \"{runtime}\"\nmigrate_url = \"{}\"", db.admin_url)
+        }
+        None => format!("url = \"sqlite://{}/rampart.db\"", dir.display()),
+    };
+    (database, pg)
+}
+
 pub struct TestApp {
     pub addr: SocketAddr,
     pub base: String,
@@ -255,17 +273,7 @@ impl TestApp {
     fn start(b: Builder) -> Self {
         let dir = b.dir.unwrap_or_else(|| Arc::new(tempfile::tempdir().unwrap()));
         let d = dir.path().display().to_string();
-        let pg = postgres_admin_url().map(|server| pg_database_for(dir.path(), &server));
-        let database = match &pg {
-            Some(db) => {
-                let runtime = match b.postgres_port {
-                    Some(port) => with_url_host(&db.runtime_url, &format!("127.0.0.1:{port}")),
-                    None => db.runtime_url.clone(),
-                };
-                format!("url = \"{runtime}\"\nmigrate_url = \"{}\"", db.admin_url)
-            }
-            None => format!("url = \"sqlite://{d}/rampart.db\""),
-        };
+        let (database, pg) = database_for(dir.path(), b.postgres_port);
         let redis = match b.redis.clone().or_else(redis_url) {
             Some(url) => format!("[redis]\nurl = \"{url}\"\nkey_prefix = \"{}\"", redis_prefix(dir.path())),
             None => String::new(),

@@ -27,6 +27,7 @@ mod metrics;
 mod mfa;
 mod mfa_changes;
 mod openapi;
+mod ops;
 mod password;
 mod readiness;
 mod registration;
