@@ -113,7 +113,8 @@ async fn backup_under_write_load_then_restore_keeps_every_acknowledged_write() {
     let app = Arc::new(TestApp::spawn().await);
     let d = app.dir.path().to_owned();
     let cfg = app.config_path.display().to_string();
-    let backup: PathBuf = tempfile::tempdir().unwrap().keep().join("rampart.backup");
+    let backups = tempfile::tempdir().unwrap();
+    let backup: PathBuf = backups.path().join("rampart.backup");
     let to = backup.display().to_string();
     if app.on_postgres() {
         for args in [["backup", "--config", &cfg, "--to", &to], ["restore", "--config", &cfg, "--from", &to]] {
