@@ -56,6 +56,37 @@ fn path_id() -> Value {
     json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } })
 }
 
+/// An email address the server's `Email::parse` accepts. A strict subset of what it accepts (ASCII,
+/// at most two dot-separated parts before the @ and three labels after it, lengths bounded so that
+/// every match is within the 64/63/253/254 limits): a client that follows the schema is never
+/// refused, and scanners that generate from it produce only accepted addresses.
+fn email() -> Value {
+    const LOCAL: &str = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]";
+    const LABEL: &str = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
+    json!({
+        "type": "string", "minLength": 3, "maxLength": 254,
+        "pattern": format!("^{LOCAL}{{1,30}}(?:\\.{LOCAL}{{1,29}})?@(?:{LABEL}\\.){{1,2}}[A-Za-z]{{2,63}}$"),
+    })
+}
+
+/// A password presented to log in or to confirm: present and within the hashing bound
+/// (`password::check_length`).
+fn password() -> Value {
+    json!({ "type": "string", "minLength": 1, "maxLength": 128 })
+}
+
+/// A new password: the policy's length bounds. Its strength (zxcvbn, common passwords) cannot be
+/// said in JSON Schema; a weak one is a 400 with the reason.
+fn new_password() -> Value {
+    json!({ "type": "string", "minLength": 8, "maxLength": 128,
+        "description": "8 to 128 characters; also refused (400) when common or too easy to guess" })
+}
+
+/// A TOTP or recovery code.
+fn code() -> Value {
+    json!({ "type": "string", "minLength": 1, "maxLength": 64 })
+}
+
 fn object(props: Value, required: &[&str]) -> Value {
     json!({ "type": "object", "properties": props, "required": required, "additionalProperties": false })
 }
@@ -124,6 +155,10 @@ fn base_schemas() -> Map<String, Value> {
             }
         }),
     );
+    m.insert(
+        "NewAccount".into(),
+        object(json!({ "email": email(), "password": new_password() }), &["email", "password"]),
+    );
     m.insert("User".into(), object(user_props, &user_required));
     m.insert("AdminUser".into(), object(admin_props, &admin_required));
     m.insert("AdminUserPage".into(), page(r("AdminUser")));
@@ -148,10 +183,7 @@ fn base_schemas() -> Map<String, Value> {
             &["access_token", "token_type", "expires_in", "refresh_token"],
         ),
     );
-    m.insert(
-        "Credentials".into(),
-        object(json!({ "email": { "type": "string" }, "password": { "type": "string" } }), &["email", "password"]),
-    );
+    m.insert("Credentials".into(), object(json!({ "email": email(), "password": password() }), &["email", "password"]));
     m
 }
 
@@ -170,7 +202,7 @@ fn core_paths(p: &mut Map<String, Value>) {
         json!({ "id": { "type": "string", "format": "uuid" }, "email": { "type": "string" }, "email_verified": { "type": "boolean" }, "created_at": { "type": "string", "format": "date-time" } }),
         &["id", "email", "email_verified", "created_at"],
     );
-    p.insert("/auth/register".into(), json!({ "post": op("Create an account", "auth", true, Some(body(r("Credentials"))),
+    p.insert("/auth/register".into(), json!({ "post": op("Create an account", "auth", true, Some(body(r("NewAccount"))),
         json!({ "201": ok("Created", register_201), "202": ok("Verification sent (when email verification is required)", status) }), vec![]) }));
     let login = object(json!({ "user": r("User"), "csrf_token": { "type": "string" } }), &["user", "csrf_token"]);
     p.insert(
@@ -178,11 +210,13 @@ fn core_paths(p: &mut Map<String, Value>) {
         json!({ "post": op("Log in: sets the session cookie", "auth", true, Some(body(r("Credentials"))),
         json!({ "200": ok("Logged in", login) }), vec![]) }),
     );
-    let token_req = json!({
-        "type": "object", "additionalProperties": false, "required": ["grant_type"],
-        "properties": { "grant_type": { "enum": ["password", "refresh_token"] }, "email": { "type": "string" },
-            "password": { "type": "string" }, "refresh_token": { "type": "string" } }
-    });
+    // One body per grant: each carries exactly its own fields (the other grant's are a 400).
+    let token_req = json!({ "oneOf": [
+        object(json!({ "grant_type": { "const": "password" }, "email": email(), "password": password() }),
+            &["grant_type", "email", "password"]),
+        object(json!({ "grant_type": { "const": "refresh_token" }, "refresh_token": { "type": "string", "minLength": 1 } }),
+            &["grant_type", "refresh_token"]),
+    ] });
     p.insert(
         "/auth/token".into(),
         json!({ "post": op("Token grant (password or refresh_token)", "auth", true, Some(body(token_req)),
@@ -192,8 +226,17 @@ fn core_paths(p: &mut Map<String, Value>) {
         Some(body(object(json!({ "refresh_token": { "type": "string" }, "token_type_hint": { "type": "string" } }), &["refresh_token"]))),
         json!({ "204": empty("Revoked (or nothing to revoke)") }), vec![]) }));
     p.insert("/auth/logout".into(), json!({ "post": op("End the current login", "auth", false, None, json!({ "204": empty("Logged out") }), vec![]) }));
-    p.insert("/auth/csrf".into(), json!({ "get": op("CSRF token of the cookie session", "auth", false, None,
-        json!({ "200": ok("Token", object(json!({ "csrf_token": { "type": "string" } }), &["csrf_token"])) }), vec![]) }));
+    // Cookie sessions only: a bearer request needs no CSRF token and is answered 400.
+    let mut csrf = op(
+        "CSRF token of the cookie session",
+        "auth",
+        false,
+        None,
+        json!({ "200": ok("Token", object(json!({ "csrf_token": { "type": "string" } }), &["csrf_token"])) }),
+        vec![],
+    );
+    csrf["security"] = json!([{ "cookieAuth": [] }]);
+    p.insert("/auth/csrf".into(), json!({ "get": csrf }));
     p.insert(
         "/auth/me".into(),
         json!({
@@ -214,7 +257,7 @@ fn account_paths(p: &mut Map<String, Value>) {
     let login = object(json!({ "user": r("User"), "csrf_token": s }), &["user", "csrf_token"]);
     p.insert("/auth/mfa/verify".into(), json!({ "post": op(
         "Complete a login or token grant that answered 401 mfa-required", "mfa", true,
-        Some(body(object(json!({ "mfa_token": s, "code": { "type": "string", "maxLength": 64 } }), &["mfa_token", "code"]))),
+        Some(body(object(json!({ "mfa_token": { "type": "string", "minLength": 1 }, "code": code() }), &["mfa_token", "code"]))),
         json!({ "200": ok("The answer the login (session cookie) or token grant would have given",
             json!({ "oneOf": [login, r("TokenResponse")] })) }), vec![]) }));
     p.insert("/auth/mfa/totp/setup".into(), json!({ "post": op("Start TOTP enrolment: a new secret", "mfa", false, None,
@@ -223,35 +266,38 @@ fn account_paths(p: &mut Map<String, Value>) {
     p.insert(
         "/auth/mfa/totp/enable".into(),
         json!({ "post": op("Confirm TOTP with a code and the current password; returns recovery codes once", "mfa", false,
-        Some(body(object(json!({ "code": { "type": "string", "maxLength": 64 }, "password": s }), &["code", "password"]))),
+        Some(body(object(json!({ "code": code(), "password": password() }), &["code", "password"]))),
         json!({ "200": ok("Recovery codes", object(json!({ "recovery_codes":
             { "type": "array", "items": s, "minItems": 10, "maxItems": 10 } }), &["recovery_codes"])) }), vec![]) }),
     );
-    p.insert("/auth/mfa/totp/disable".into(), json!({ "post": op("Remove TOTP (needs the password and a code)", "mfa", false,
-        Some(body(object(json!({ "password": s, "code": { "type": "string", "maxLength": 64 } }), &["password", "code"]))),
-        json!({ "204": empty("Disabled") }), vec![]) }));
+    p.insert(
+        "/auth/mfa/totp/disable".into(),
+        json!({ "post": op("Remove TOTP (needs the password and a code)", "mfa", false,
+        Some(body(object(json!({ "password": password(), "code": code() }), &["password", "code"]))),
+        json!({ "204": empty("Disabled") }), vec![]) }),
+    );
     p.insert(
         "/auth/password/change".into(),
         json!({ "post": op("Change the password; ends every other login", "password", false,
-        Some(body(object(json!({ "current_password": s, "new_password": s }), &["current_password", "new_password"]))),
+        Some(body(object(json!({ "current_password": password(), "new_password": new_password() }), &["current_password", "new_password"]))),
         json!({ "204": empty("Changed") }), vec![]) }),
     );
     p.insert(
         "/auth/password/forgot".into(),
         json!({ "post": op("Mail a reset link (same answer for every address)", "password", true,
-        Some(body(object(json!({ "email": s }), &["email"]))),
+        Some(body(object(json!({ "email": email() }), &["email"]))),
         json!({ "202": ok("Accepted", status) }), vec![]) }),
     );
     p.insert(
         "/auth/password/reset".into(),
         json!({ "post": op("Set a new password with a mailed token; ends every login", "password", true,
-        Some(body(object(json!({ "token": s, "new_password": s }), &["token", "new_password"]))),
+        Some(body(object(json!({ "token": { "type": "string", "minLength": 1 }, "new_password": new_password() }), &["token", "new_password"]))),
         json!({ "204": empty("Reset") }), vec![]) }),
     );
     p.insert(
         "/auth/email/verify".into(),
         json!({ "post": op("Verify the email address with a mailed token", "auth", true,
-        Some(body(object(json!({ "token": s }), &["token"]))),
+        Some(body(object(json!({ "token": { "type": "string", "minLength": 1 } }), &["token"]))),
         json!({ "204": empty("Verified") }), vec![]) }),
     );
     let session = object(
@@ -382,10 +428,20 @@ fn resource_paths(res: &Resource, p: &mut Map<String, Value>, schemas: &mut Map<
         json!({ "type": "object", "properties": out_props, "required": out_required, "additionalProperties": false }),
     );
 
-    // In: declared fields only; server fields and the owner are not accepted.
-    let in_props: Map<String, Value> = res.fields.iter().map(|f| (f.name.clone(), field_schema(f))).collect();
+    // In: declared fields only; server fields and the owner are not accepted. A field with its own
+    // write rule (`write = "role:admin"`) is left out: the document is the same for every caller,
+    // and most callers get a 400 for it; the operation's description names it and its rule.
+    let writable = || res.fields.iter().filter(|f| f.write.is_none());
+    let in_props: Map<String, Value> = writable().map(|f| (f.name.clone(), field_schema(f))).collect();
     let create_required: Vec<&str> =
-        res.fields.iter().filter(|f| !f.optional && f.default.is_none()).map(|f| f.name.as_str()).collect();
+        writable().filter(|f| !f.optional && f.default.is_none()).map(|f| f.name.as_str()).collect();
+    let restricted: Vec<String> = res
+        .fields
+        .iter()
+        .filter_map(|f| {
+            f.write.as_ref().map(|w| format!("`{}` (roles: {})", f.name, w.roles().collect::<Vec<_>>().join(", ")))
+        })
+        .collect();
     schemas.insert(
         create.clone(),
         json!({ "type": "object", "properties": in_props, "required": create_required, "additionalProperties": false }),
@@ -424,10 +480,14 @@ fn resource_paths(res: &Resource, p: &mut Map<String, Value>, schemas: &mut Map<
         if let Some(e) = s.get_mut("enum").and_then(Value::as_array_mut) {
             e.retain(|v| !v.is_null());
         }
-        // A filter value need not satisfy write constraints (it compares, it is not stored).
+        // A filter value need not satisfy write constraints (it compares, it is not stored): the
+        // server accepts any value of the type, and the document says no more than that.
         if let Some(o) = s.as_object_mut() {
             o.remove("minLength");
             o.remove("pattern");
+            o.remove("minimum");
+            o.remove("maximum");
+            o.remove("maxLength");
         }
         params.push(query(&f.name, s.clone(), "Equals"));
         let ordered =
@@ -442,18 +502,39 @@ fn resource_paths(res: &Resource, p: &mut Map<String, Value>, schemas: &mut Map<
     let base = format!("/api/{}", res.name);
     let created = json!({ "description": "Created", "headers": { "Location": { "schema": { "type": "string" } } },
         "content": { "application/json": { "schema": r(&record) } } });
+    let mut post = op(
+        &format!("Create a record of {}", res.name),
+        &res.name,
+        public(Action::Create),
+        Some(body(r(&create))),
+        json!({ "201": created }),
+        vec![],
+    );
+    let mut patch = op(
+        "Update a record",
+        &res.name,
+        public(Action::Update),
+        Some(body(r(&update))),
+        json!({ "200": ok("Updated", r(&record)) }),
+        vec![path_id()],
+    );
+    if !restricted.is_empty() {
+        let note =
+            format!("Callers the field's rule admits may also send: {}. Anyone else gets 400.", restricted.join("; "));
+        post["description"] = json!(note);
+        patch["description"] = json!(note);
+    }
     p.insert(
         base.clone(),
         json!({
             "get": op(&format!("List {} the caller may see", res.name), &res.name, public(Action::List), None,
                 json!({ "200": ok("A page", r(&page)) }), params),
-            "post": op(&format!("Create a record of {}", res.name), &res.name, public(Action::Create), Some(body(r(&create))),
-                json!({ "201": created }), vec![]),
+            "post": post,
         }),
     );
     p.insert(format!("{base}/{{id}}"), json!({
         "get": op("Read a record", &res.name, public(Action::Read), None, json!({ "200": ok("The record", r(&record)) }), vec![path_id()]),
-        "patch": op("Update a record", &res.name, public(Action::Update), Some(body(r(&update))), json!({ "200": ok("Updated", r(&record)) }), vec![path_id()]),
+        "patch": patch,
         "delete": op("Delete a record", &res.name, public(Action::Delete), None, json!({ "204": empty("Deleted") }), vec![path_id()]),
     }));
 }

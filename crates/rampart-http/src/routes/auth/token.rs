@@ -104,8 +104,15 @@ impl From<TokenGrant> for TokenResponse {
 pub struct RevokeRequest {
     refresh_token: PresentedToken,
     /// RFC 7009 lets clients say what kind of token they send; only refresh tokens are accepted.
-    #[serde(default)]
+    /// When present it must be a string (RFC 7009 section 2.1): `null` or any other type is a 400,
+    /// as `/openapi.json` says, rather than being read as "absent".
+    #[serde(default, deserialize_with = "present_string")]
     token_type_hint: Option<String>,
+}
+
+/// An optional field that, when sent, must be a string (a JSON `null` is refused, not taken as absent).
+fn present_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    String::deserialize(d).map(Some)
 }
 
 /// `POST /auth/revoke`: ends the login the refresh token belongs to. 204 whatever the token is
