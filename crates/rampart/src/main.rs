@@ -38,8 +38,20 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Manage the data-encryption key (RAMPART_DATA_KEY).
+    DataKey {
+        #[command(subcommand)]
+        command: DataKeyCommand,
+    },
     /// Validate the configuration and resource policies; list every problem with a fix.
     Check,
+}
+
+#[derive(Subcommand)]
+enum DataKeyCommand {
+    /// Re-encrypt every sealed secret to the current data key, in resumable batches (run with
+    /// the replaced key as RAMPART_DATA_KEY_PREVIOUS; safe beside running servers).
+    Rotate,
 }
 
 #[derive(Subcommand)]
@@ -104,6 +116,7 @@ fn main() -> ExitCode {
             Command::User { command: UserCommand::MfaReset { email } } => cli::user::mfa_reset(config, &email).await,
             Command::Keys { command: KeysCommand::Generate } => cli::keys::generate(config),
             Command::Keys { command: KeysCommand::Rotate } => cli::keys::rotate(config),
+            Command::DataKey { command: DataKeyCommand::Rotate } => cli::data_key::rotate(config).await,
             Command::Check => cli::check::run(config).await,
         }
     });

@@ -1,6 +1,7 @@
 //! The commands, one module each, sharing config loading and store opening.
 
 pub mod check;
+pub mod data_key;
 pub mod keys;
 pub mod migrate;
 pub mod serve;
