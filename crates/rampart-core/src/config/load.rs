@@ -239,9 +239,14 @@ mod tests {
 
     #[test]
     fn inline_secrets_are_noticed_and_never_printed() {
-        let f = file("data_key = \"c2VjcmV0\"\n[database]\nurl = \"postgres://app:hunter2@db/x\"\n");
+        let f = file(
+            "data_key = \"c2VjcmV0\"\ndata_key_previous = \"b2xkc2VjcmV0\"\n[database]\nurl = \"postgres://app:hunter2@db/x\"\n",
+        );
         let l = load(Some(&f.0), env(&[])).unwrap();
-        assert_eq!(l.inline_secrets, vec!["data_key".to_owned(), "database.url".to_owned()]);
+        assert_eq!(
+            l.inline_secrets,
+            vec!["data_key".to_owned(), "data_key_previous".to_owned(), "database.url".to_owned()]
+        );
         let dump = format!("{:?}", l.config);
         assert!(!dump.contains("hunter2") && !dump.contains("c2VjcmV0"), "{dump}");
     }
