@@ -250,6 +250,7 @@ impl From<crate::flows::AuthError> for ApiError {
             A::Invalid(errors) => ApiError::Validation(errors),
             A::Hash(e) => e.into(),
             A::Store(e) => e.into(),
+            A::Unavailable(cause) => ApiError::Unavailable(cause),
             A::Internal(cause) => ApiError::Internal(cause),
         }
     }

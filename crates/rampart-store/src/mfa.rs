@@ -17,6 +17,12 @@ statements! {
              last_step = NULL \
          WHERE totp_secrets.enabled_at IS NULL";
     SELECT_TOTP_SECRET = "SELECT secret_enc, enabled_at FROM totp_secrets WHERE user_id = $1";
+    /// One page of every sealed TOTP secret, pending or enabled, in user-id order (keyset, so a
+    /// page never skips or repeats a row whatever is written meanwhile).
+    SELECT_SEALED_TOTP_PAGE = "SELECT user_id, secret_enc FROM totp_secrets WHERE user_id > $1 ORDER BY user_id LIMIT $2";
+    /// Guarded on the value that was re-encrypted: a secret the user replaced meanwhile is left
+    /// alone (the server sealed it under the current key anyway).
+    RESEAL_TOTP_SECRET = "UPDATE totp_secrets SET secret_enc = $3 WHERE user_id = $1 AND secret_enc = $2";
     ENABLE_TOTP = "UPDATE totp_secrets SET enabled_at = $2, last_step = $3 \
          WHERE user_id = $1 AND enabled_at IS NULL AND (last_step IS NULL OR last_step < $3)";
     INSERT_RECOVERY_CODE = "INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)";
@@ -88,6 +94,29 @@ impl Store {
                 .bind(user_id)
                 .bind(secret_enc)
                 .bind(now)
+                .execute(db)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        Ok(done == 1)
+    }
+
+    /// Up to `limit` sealed TOTP secrets (user id, sealed value) of users after `after` in id
+    /// order: the pages `rampart data-key rotate` walks.
+    pub async fn sealed_totp_page(&self, after: &str, limit: i64) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = on_write!(self, |db| {
+            sqlx::query_as::<_, (String, String)>(SELECT_SEALED_TOTP_PAGE).bind(after).bind(limit).fetch_all(db).await
+        })?;
+        Ok(rows)
+    }
+
+    /// Replaces a sealed TOTP secret, only if it is still `old`. False when it changed meanwhile.
+    pub async fn reseal_totp_secret(&self, user_id: &str, old: &str, new: &str) -> Result<bool, StoreError> {
+        let done = on_write!(self, |db| {
+            sqlx::query(RESEAL_TOTP_SECRET)
+                .bind(user_id)
+                .bind(old)
+                .bind(new)
                 .execute(db)
                 .await
                 .map(|r| r.rows_affected())

@@ -52,8 +52,20 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         from: PathBuf,
     },
+    /// Manage the data-encryption key (RAMPART_DATA_KEY).
+    DataKey {
+        #[command(subcommand)]
+        command: DataKeyCommand,
+    },
     /// Validate the configuration and resource policies; list every problem with a fix.
     Check,
+}
+
+#[derive(Subcommand)]
+enum DataKeyCommand {
+    /// Re-encrypt every sealed secret to the current data key, in resumable batches (run with
+    /// the replaced key as RAMPART_DATA_KEY_PREVIOUS; safe beside running servers).
+    Rotate,
 }
 
 #[derive(Subcommand)]
@@ -120,6 +132,7 @@ fn main() -> ExitCode {
             Command::Keys { command: KeysCommand::Rotate } => cli::keys::rotate(config),
             Command::Backup { to } => cli::backup::backup(config, &to).await,
             Command::Restore { from } => cli::backup::restore(config, &from).await,
+            Command::DataKey { command: DataKeyCommand::Rotate } => cli::data_key::rotate(config).await,
             Command::Check => cli::check::run(config).await,
         }
     });

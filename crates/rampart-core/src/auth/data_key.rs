@@ -2,39 +2,103 @@
 //! server must be able to read back (TOTP secrets). Everything it can avoid reading back (passwords,
 //! session values, refresh, reset and recovery codes) is hashed instead.
 //!
-//! A sealed value is `v1.` + base64url(nonce ‖ ciphertext ‖ tag). The nonce is 96 random bits:
-//! safe for far more seals than a user table will ever need under one key. The caller passes
-//! associated data (the user id), so a ciphertext copied onto another user's row does not open.
+//! It is a key ring: the current key, which seals everything new, and, while `rampart data-key
+//! rotate` runs, the previous one (`RAMPART_DATA_KEY_PREVIOUS`), which only opens. A sealed value
+//! is `v2.` + the sealing key's id + `.` + base64url(nonce ‖ ciphertext ‖ tag), so opening picks
+//! its key instead of trying each. The id is the first 6 bytes of a domain-separated SHA-256 of
+//! the key (48 bits: enough to tell two keys apart, far too few to say anything about a 256-bit
+//! key). Values sealed before key ids existed (`v1.` + base64url(…)) still open: under the
+//! current key, else the previous one.
+//!
+//! The nonce is 96 random bits: safe for far more seals than a user table will ever need under
+//! one key. The caller passes associated data (the user id), so a ciphertext copied onto another
+//! user's row does not open.
 //!
 //! The data key is also the one secret every instance of a deployment shares, so keys that must
 //! agree across instances (the list-cursor MAC key) are derived from it: HKDF-SHA256 (RFC 5869)
 //! with a label per purpose. A subkey reveals nothing about the data key or about another
-//! subkey, and the data key itself is only ever used for AES-GCM.
+//! subkey, and the data key itself is only ever used for AES-GCM. Subkeys come from the current
+//! key only: what they protect is short-lived (a cursor made before a rotation is refused after
+//! it, and the client starts its listing again).
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use ring::digest;
 use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
 
-const PREFIX: &str = "v1.";
+/// Values sealed before key ids: no id, so the ring tries its keys in turn.
+const LEGACY_PREFIX: &str = "v1.";
+const PREFIX: &str = "v2.";
 /// The HKDF salt of every subkey.
 const SUBKEY_SALT: &[u8] = b"rampart data-key subkeys v1";
+/// Hashed before the key for its id, so the id is no plain SHA-256 of the key used elsewhere.
+const KEY_ID_LABEL: &[u8] = b"rampart data-key id v1\0";
 
 #[derive(Debug, thiserror::Error)]
 pub enum DataKeyError {
     #[error("the data key must be 32 random bytes, base64-encoded (e.g. `openssl rand -base64 32`)")]
     Malformed,
+    #[error("the previous data key is the current one: set the previous key to the one being replaced")]
+    PreviousIsCurrent,
     #[error("the system random generator failed")]
     Random,
     /// Wrong key, tampered value, or a value sealed for another user.
     #[error("a sealed value could not be opened")]
     Open,
+    /// Sealed under a key the ring does not hold (the previous key was removed before
+    /// `rampart data-key rotate` ran). The id is no secret: it names the key to put back.
+    #[error("sealed with data key {0}, which is neither the current nor the previous data key")]
+    UnknownKey(String),
+}
+
+/// One key of the ring, with its id.
+struct RingKey {
+    id: String,
+    aead: LessSafeKey,
+}
+
+impl RingKey {
+    fn parse(text: &str) -> Result<(Self, Vec<u8>), DataKeyError> {
+        let text = text.trim();
+        let bytes = STANDARD
+            .decode(text)
+            .or_else(|_| URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')))
+            .map_err(|_| DataKeyError::Malformed)?;
+        if bytes.len() != 32 {
+            return Err(DataKeyError::Malformed);
+        }
+        let aead = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &bytes).map_err(|_| DataKeyError::Malformed)?);
+        let mut ctx = digest::Context::new(&digest::SHA256);
+        ctx.update(KEY_ID_LABEL);
+        ctx.update(&bytes);
+        let hash = ctx.finish();
+        let id = URL_SAFE_NO_PAD.encode(hash.as_ref().get(..6).ok_or(DataKeyError::Malformed)?);
+        Ok((Self { id, aead }, bytes))
+    }
+
+    fn open(&self, body: &str, associated: &str) -> Result<Vec<u8>, DataKeyError> {
+        let raw = URL_SAFE_NO_PAD.decode(body).map_err(|_| DataKeyError::Open)?;
+        if raw.len() < NONCE_LEN {
+            return Err(DataKeyError::Open);
+        }
+        let (nonce, ciphertext) = raw.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| DataKeyError::Open)?;
+        let mut buf = ciphertext.to_vec();
+        let plain = self
+            .aead
+            .open_in_place(nonce, Aad::from(associated.as_bytes()), &mut buf)
+            .map_err(|_| DataKeyError::Open)?;
+        Ok(plain.to_vec())
+    }
 }
 
 pub struct DataKey {
-    key: LessSafeKey,
-    /// HKDF's pseudorandom key (the extract step), as the HMAC key of the expand step.
+    current: RingKey,
+    previous: Option<RingKey>,
+    /// HKDF's pseudorandom key (the extract step) of the current key, as the HMAC key of the
+    /// expand step.
     subkey_prk: hmac::Key,
     rng: SystemRandom,
 }
@@ -48,18 +112,32 @@ impl std::fmt::Debug for DataKey {
 impl DataKey {
     /// From the configured base64 text (standard or URL-safe alphabet, padding optional).
     pub fn from_base64(text: &str) -> Result<Self, DataKeyError> {
-        let text = text.trim();
-        let bytes = STANDARD
-            .decode(text)
-            .or_else(|_| URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')))
-            .map_err(|_| DataKeyError::Malformed)?;
-        if bytes.len() != 32 {
-            return Err(DataKeyError::Malformed);
-        }
-        let key = UnboundKey::new(&AES_256_GCM, &bytes).map_err(|_| DataKeyError::Malformed)?;
+        let (current, bytes) = RingKey::parse(text)?;
         let prk = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, SUBKEY_SALT), &bytes);
         let subkey_prk = hmac::Key::new(hmac::HMAC_SHA256, prk.as_ref());
-        Ok(Self { key: LessSafeKey::new(key), subkey_prk, rng: SystemRandom::new() })
+        Ok(Self { current, previous: None, subkey_prk, rng: SystemRandom::new() })
+    }
+
+    /// The ring with `text` as the previous key: it opens, never seals.
+    pub fn with_previous(mut self, text: &str) -> Result<Self, DataKeyError> {
+        let (previous, _) = RingKey::parse(text)?;
+        // The same key twice is a slip (the new key was not put in place): refused, or a rotation
+        // would report success while nothing changed.
+        if previous.id == self.current.id {
+            return Err(DataKeyError::PreviousIsCurrent);
+        }
+        self.previous = Some(previous);
+        Ok(self)
+    }
+
+    /// The current key's id: what new seals carry.
+    pub fn id(&self) -> &str {
+        &self.current.id
+    }
+
+    /// The previous key's id, when one is configured.
+    pub fn previous_id(&self) -> Option<&str> {
+        self.previous.as_ref().map(|k| k.id.as_str())
     }
 
     /// The HMAC-SHA256 key for one purpose, named by `label`: HKDF-SHA256 of the data key with
@@ -84,28 +162,43 @@ impl DataKey {
         let mut nonce = [0u8; NONCE_LEN];
         self.rng.fill(&mut nonce).map_err(|_| DataKeyError::Random)?;
         let mut buf = plaintext.to_vec();
-        self.key
+        self.current
+            .aead
             .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(associated.as_bytes()), &mut buf)
             .map_err(|_| DataKeyError::Random)?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&buf);
-        Ok(format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(out)))
+        Ok(format!("{PREFIX}{}.{}", self.current.id, URL_SAFE_NO_PAD.encode(out)))
     }
 
     pub fn open(&self, sealed: &str, associated: &str) -> Result<Vec<u8>, DataKeyError> {
-        let body = sealed.strip_prefix(PREFIX).ok_or(DataKeyError::Open)?;
-        let raw = URL_SAFE_NO_PAD.decode(body).map_err(|_| DataKeyError::Open)?;
-        if raw.len() < NONCE_LEN {
-            return Err(DataKeyError::Open);
+        if let Some(rest) = sealed.strip_prefix(PREFIX) {
+            let (id, body) = rest.split_once('.').ok_or(DataKeyError::Open)?;
+            let key = [Some(&self.current), self.previous.as_ref()]
+                .into_iter()
+                .flatten()
+                .find(|k| k.id == id)
+                .ok_or_else(|| DataKeyError::UnknownKey(id.to_owned()))?;
+            return key.open(body, associated);
         }
-        let (nonce, ciphertext) = raw.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| DataKeyError::Open)?;
-        let mut buf = ciphertext.to_vec();
-        let plain = self
-            .key
-            .open_in_place(nonce, Aad::from(associated.as_bytes()), &mut buf)
-            .map_err(|_| DataKeyError::Open)?;
-        Ok(plain.to_vec())
+        let body = sealed.strip_prefix(LEGACY_PREFIX).ok_or(DataKeyError::Open)?;
+        match (self.current.open(body, associated), &self.previous) {
+            (Ok(plain), _) => Ok(plain),
+            (Err(_), Some(previous)) => previous.open(body, associated),
+            (Err(e), None) => Err(e),
+        }
+    }
+
+    /// Whether `sealed` is sealed under the current key (so a rotation leaves it alone). Says
+    /// nothing about whether it opens.
+    pub fn is_current(&self, sealed: &str) -> bool {
+        sealed.strip_prefix(PREFIX).and_then(|rest| rest.split_once('.')).is_some_and(|(id, _)| id == self.current.id)
+    }
+
+    /// `sealed`, opened with whichever key of the ring sealed it and sealed again under the
+    /// current key.
+    pub fn reseal(&self, sealed: &str, associated: &str) -> Result<String, DataKeyError> {
+        self.seal(&self.open(sealed, associated)?, associated)
     }
 }
 
@@ -169,5 +262,70 @@ mod tests {
         assert!(DataKey::from_base64("c2hvcnQ=").is_err());
         assert!(DataKey::from_base64("not base64 !!").is_err());
         assert!(format!("{:?}", key()).contains("redacted"));
+    }
+
+    const A: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    const B: &str = "HxweHRwbGhkYFxYVFBMSERAPDg0MCwoJCAcGBQQDAgE=";
+
+    /// A value as versions before key ids sealed it: `v1.` + base64url(nonce ‖ ciphertext ‖ tag).
+    fn legacy_seal(text: &str, plaintext: &[u8], associated: &str) -> String {
+        let bytes = STANDARD.decode(text).unwrap();
+        let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &bytes).unwrap());
+        let nonce = [7u8; NONCE_LEN];
+        let mut buf = plaintext.to_vec();
+        key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(associated.as_bytes()), &mut buf)
+            .unwrap();
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&buf);
+        format!("v1.{}", URL_SAFE_NO_PAD.encode(out))
+    }
+
+    #[test]
+    fn seals_carry_the_current_key_id_and_the_previous_key_only_opens() {
+        let a = DataKey::from_base64(A).unwrap();
+        let old = a.seal(b"secret", "user-1").unwrap();
+        assert!(old.starts_with(&format!("v2.{}.", a.id())), "{old}");
+        assert_eq!(a.id().len(), 8);
+
+        let ring = DataKey::from_base64(B).unwrap().with_previous(A).unwrap();
+        assert_eq!(ring.previous_id(), Some(a.id()));
+        assert_ne!(ring.id(), a.id());
+        assert_eq!(ring.open(&old, "user-1").unwrap(), b"secret");
+        assert!(ring.open(&old, "user-2").is_err(), "still bound to the user");
+        assert!(!ring.is_current(&old));
+        let new = ring.seal(b"secret", "user-1").unwrap();
+        assert!(ring.is_current(&new) && new.starts_with(&format!("v2.{}.", ring.id())));
+        let resealed = ring.reseal(&old, "user-1").unwrap();
+        assert!(ring.is_current(&resealed));
+
+        // Only B: what B sealed opens; what A sealed fails with A's id, to put it back.
+        let only_b = DataKey::from_base64(B).unwrap();
+        assert_eq!(only_b.open(&resealed, "user-1").unwrap(), b"secret");
+        match only_b.open(&old, "user-1") {
+            Err(DataKeyError::UnknownKey(id)) => assert_eq!(id, a.id()),
+            other => panic!("{other:?}"),
+        }
+        // An id swapped for the current one does not make A's ciphertext open under B.
+        let forged = old.replacen(a.id(), only_b.id(), 1);
+        assert!(matches!(only_b.open(&forged, "user-1"), Err(DataKeyError::Open)));
+    }
+
+    #[test]
+    fn values_sealed_before_key_ids_still_open_and_reseal() {
+        let legacy = legacy_seal(A, b"secret", "user-1");
+        let a = DataKey::from_base64(A).unwrap();
+        assert_eq!(a.open(&legacy, "user-1").unwrap(), b"secret");
+        assert!(!a.is_current(&legacy), "a rotation rewrites it with an id");
+        assert!(a.is_current(&a.reseal(&legacy, "user-1").unwrap()));
+        let ring = DataKey::from_base64(B).unwrap().with_previous(A).unwrap();
+        assert_eq!(ring.open(&legacy, "user-1").unwrap(), b"secret");
+        assert!(ring.open(&legacy, "user-2").is_err());
+        assert!(DataKey::from_base64(B).unwrap().open(&legacy, "user-1").is_err());
+    }
+
+    #[test]
+    fn the_previous_key_must_be_another_well_formed_key() {
+        assert!(matches!(DataKey::from_base64(A).unwrap().with_previous(A), Err(DataKeyError::PreviousIsCurrent)));
+        assert!(matches!(DataKey::from_base64(A).unwrap().with_previous("c2hvcnQ="), Err(DataKeyError::Malformed)));
     }
 }

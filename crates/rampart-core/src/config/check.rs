@@ -11,7 +11,7 @@ use super::net::{WebOrigin, parse_cidr, trusts_everyone};
 use super::problem::Report;
 use super::settings::{CorsSettings, ServerSettings, Settings};
 use super::{Config, Level, Loaded, Origin, Problem, Profile, roles};
-use crate::auth::data_key::DataKey;
+use crate::auth::data_key::{DataKey, DataKeyError};
 
 /// The OWASP minimum for Argon2id.
 pub const OWASP_MEMORY_KIB: u32 = 19456;
@@ -396,17 +396,24 @@ fn check_misc(c: &Config, r: &mut Report) {
     }
 }
 
-/// The data key, decoded: `Some(None)` when none is configured, `None` when it is malformed.
+/// The data key ring, decoded: `Some(None)` when none is configured, `None` when it is malformed.
 fn check_data_key(c: &Config, r: &mut Report) -> Option<Option<Arc<DataKey>>> {
-    match c.data_key.as_ref().map(|k| DataKey::from_base64(k.expose())) {
-        Some(Ok(key)) => Some(Some(Arc::new(key))),
-        Some(Err(_)) => {
+    let malformed = |r: &mut Report, key: &str| {
+        r.error(key, "is not 32 bytes of base64", "32 random bytes, base64 (e.g. `openssl rand -base64 32`)");
+        None
+    };
+    let current = match c.data_key.as_ref().map(|k| DataKey::from_base64(k.expose())) {
+        Some(Ok(key)) => key,
+        Some(Err(_)) => return malformed(r, "data_key"),
+        None if c.data_key_previous.is_some() => {
+            // A previous key without a current one: the generated dev key would seal, and the
+            // operator's rotation would go to a key nobody configured.
             r.error(
-                "data_key",
-                "is not 32 bytes of base64",
-                "32 random bytes, base64 (e.g. `openssl rand -base64 32`)",
+                "data_key_previous",
+                "is set without data_key",
+                "set RAMPART_DATA_KEY to the new key beside RAMPART_DATA_KEY_PREVIOUS",
             );
-            None
+            return None;
         }
         None => {
             r.production_only(
@@ -414,8 +421,23 @@ fn check_data_key(c: &Config, r: &mut Report) -> Option<Option<Arc<DataKey>>> {
                 "no data key: one would have to be generated on the spot, and TOTP secrets need it",
                 "set RAMPART_DATA_KEY (or data_key_file) to 32 random bytes, base64 (`openssl rand -base64 32`)",
             );
-            Some(None)
+            return Some(None);
         }
+    };
+    let Some(previous) = &c.data_key_previous else {
+        return Some(Some(Arc::new(current)));
+    };
+    match current.with_previous(previous.expose()) {
+        Ok(ring) => Some(Some(Arc::new(ring))),
+        Err(DataKeyError::PreviousIsCurrent) => {
+            r.error(
+                "data_key_previous",
+                "is the same key as data_key",
+                "set RAMPART_DATA_KEY to the new key and RAMPART_DATA_KEY_PREVIOUS to the one it replaces",
+            );
+            None
+        }
+        Err(_) => malformed(r, "data_key_previous"),
     }
 }
 
@@ -531,6 +553,26 @@ mod tests {
             assert!(e.contains(&key), "{key} not reported: {p:?}");
         }
         assert!(p.iter().any(|p| p.key == "resources.t.access.create" && p.level == Level::Warning));
+    }
+
+    #[test]
+    fn the_previous_data_key_needs_a_current_one_that_differs() {
+        const A: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+        const B: &str = "HxweHRwbGhkYFxYVFBMSERAPDg0MCwoJCAcGBQQDAgE=";
+        let ring = checked("", &[("RAMPART_DATA_KEY", B), ("RAMPART_DATA_KEY_PREVIOUS", A)]);
+        assert!(errors(&ring.problems).is_empty(), "{:?}", ring.problems);
+        let key = ring.settings.and_then(|s| s.data_key).unwrap();
+        assert!(key.previous_id().is_some_and(|id| id != key.id()));
+        for env in [
+            vec![("RAMPART_DATA_KEY_PREVIOUS", A)],
+            vec![("RAMPART_DATA_KEY", A), ("RAMPART_DATA_KEY_PREVIOUS", A)],
+            vec![("RAMPART_DATA_KEY", A), ("RAMPART_DATA_KEY_PREVIOUS", "c2hvcnQ=")],
+        ] {
+            let c = checked("", &env);
+            assert_eq!(errors(&c.problems), vec!["data_key_previous"], "{env:?}");
+            assert!(c.settings.is_none());
+            assert!(!format!("{:?}", c.problems).contains(A), "a key in a problem");
+        }
     }
 
     #[test]

@@ -119,8 +119,10 @@ fn set(table: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(
 /// Secret-bearing keys present in the file text itself.
 fn inline_secrets(table: &toml::Table) -> Vec<String> {
     let mut found = Vec::new();
-    if table.contains_key("data_key") {
-        found.push("data_key".to_owned());
+    for key in ["data_key", "data_key_previous"] {
+        if table.contains_key(key) {
+            found.push(key.to_owned());
+        }
     }
     for (section, key) in [("database", "url"), ("database", "migrate_url"), ("redis", "url"), ("mail", "smtp_url")] {
         let value = table.get(section).and_then(|s| s.get(key)).and_then(|v| v.as_str());
@@ -140,6 +142,9 @@ fn read_secret_files(c: &mut Config) -> Result<(), ConfigError> {
     };
     if let Some(p) = &c.data_key_file {
         c.data_key = Some(SecretValue::from_string(read_secret("data_key_file", p)?));
+    }
+    if let Some(p) = &c.data_key_previous_file {
+        c.data_key_previous = Some(SecretValue::from_string(read_secret("data_key_previous_file", p)?));
     }
     if let Some(p) = &c.database.url_file {
         c.database.url = SecretUrl::new(&read_secret("database.url_file", p)?);
@@ -234,9 +239,14 @@ mod tests {
 
     #[test]
     fn inline_secrets_are_noticed_and_never_printed() {
-        let f = file("data_key = \"c2VjcmV0\"\n[database]\nurl = \"postgres://app:hunter2@db/x\"\n");
+        let f = file(
+            "data_key = \"c2VjcmV0\"\ndata_key_previous = \"b2xkc2VjcmV0\"\n[database]\nurl = \"postgres://app:hunter2@db/x\"\n",
+        );
         let l = load(Some(&f.0), env(&[])).unwrap();
-        assert_eq!(l.inline_secrets, vec!["data_key".to_owned(), "database.url".to_owned()]);
+        assert_eq!(
+            l.inline_secrets,
+            vec!["data_key".to_owned(), "data_key_previous".to_owned(), "database.url".to_owned()]
+        );
         let dump = format!("{:?}", l.config);
         assert!(!dump.contains("hunter2") && !dump.contains("c2VjcmV0"), "{dump}");
     }

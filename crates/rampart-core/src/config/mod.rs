@@ -51,6 +51,10 @@ pub struct Config {
     /// 32 random bytes, base64. Encrypts TOTP secrets at rest. From `RAMPART_DATA_KEY` or a file.
     pub data_key: Option<SecretValue>,
     pub data_key_file: Option<PathBuf>,
+    /// The key being replaced, while `rampart data-key rotate` runs: it opens what it sealed,
+    /// never seals. From `RAMPART_DATA_KEY_PREVIOUS` or a file.
+    pub data_key_previous: Option<SecretValue>,
+    pub data_key_previous_file: Option<PathBuf>,
     #[serde(default)]
     pub server: ServerConfig,
     #[serde(default)]

@@ -52,6 +52,11 @@ pub enum AuthError {
     Hash(#[from] HashError),
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    /// Something only the operator can restore (the data key that sealed a TOTP secret is no
+    /// longer configured): 503, logged, never shown. Not a wrong code: the user is not to blame,
+    /// and no attempt is counted against them.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     /// A fault below (signing, sealing): logged, never shown.
     #[error("internal: {0}")]
     Internal(String),

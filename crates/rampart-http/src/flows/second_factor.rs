@@ -7,6 +7,7 @@
 //! Each code works once: a TOTP step only if later than the last accepted one, a recovery code
 //! only while unused.
 
+use rampart_core::auth::data_key::DataKeyError;
 use rampart_core::auth::totp::{self, Totp};
 use rampart_core::clock::now_ms;
 use rampart_core::opaque_token::TokenHash;
@@ -38,7 +39,15 @@ pub async fn complete(
     // Reserved before the code is looked at, like a password attempt: a burst of codes sent
     // together gets what the lockout rule allows, and the rest 423 unchecked.
     let attempt = Attempt::reserve(state, ctx, Some(&user), &user.email_normalized).await?;
-    let proof = read_proof(state, &user, code).await?;
+    let proof = match read_proof(state, &user, code).await {
+        // The code could not be checked (the data key that sealed the secret is missing): not
+        // the user's failure, so the attempt is given back rather than counted towards a lock.
+        Err(e @ AuthError::Unavailable(_)) => {
+            attempt.release(state).await;
+            return Err(e);
+        }
+        other => other?,
+    };
     let completed = match &proof {
         Some(p) => state.store.complete_mfa(hash.as_str(), &user.id, p.as_store(), now_ms()).await?,
         None => false,
@@ -93,7 +102,15 @@ pub(crate) async fn read_proof(state: &AppState, user: &UserRow, code: &str) -> 
 }
 
 pub(crate) fn open_totp(state: &AppState, user: &UserRow, sealed: &str) -> Result<Totp, AuthError> {
-    let secret = state.data_key.open(sealed, &user.id).map_err(|e| AuthError::Internal(format!("mfa: {e}")))?;
+    let secret = state.data_key.open(sealed, &user.id).map_err(|e| match e {
+        // The previous key was dropped before `rampart data-key rotate` ran: fail closed (no
+        // TOTP login), with a 503 rather than "invalid code" so the user is not sent guessing and
+        // locked out for it, and a log line naming the key id (never the key) to put back.
+        DataKeyError::UnknownKey(_) => AuthError::Unavailable(format!(
+            "mfa: {e}: set it as RAMPART_DATA_KEY_PREVIOUS and run `rampart data-key rotate`"
+        )),
+        e => AuthError::Internal(format!("mfa: {e}")),
+    })?;
     Totp::new(secret, &state.settings.auth.totp_issuer, &user.email)
         .map_err(|e| AuthError::Internal(format!("mfa: {e}")))
 }

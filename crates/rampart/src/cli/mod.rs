@@ -2,6 +2,7 @@
 
 pub mod backup;
 pub mod check;
+pub mod data_key;
 pub mod keys;
 pub mod migrate;
 pub mod serve;

@@ -14,6 +14,7 @@ mod client_ip;
 mod config_lints;
 mod csrf;
 mod cursors;
+mod data_key;
 mod denials;
 mod email_verification;
 mod enumeration;

@@ -27,6 +27,7 @@ use serde_json::{Value, json};
 use super::super::audit_trail::{Audit, record};
 use crate::error::FieldError;
 use crate::extract::{ApiJson, Authenticated, PresentedToken, RequestContext};
+use crate::flows::AuthError;
 use crate::flows::password_login::Flow;
 use crate::flows::reauth::reauthenticate;
 use crate::flows::second_factor::{self, open_totp, read_proof, record_failure, step_i64, unix_secs};
@@ -136,7 +137,15 @@ pub async fn disable(
         return Err(ApiError::Conflict("two-factor authentication is not enabled"));
     }
     let (password_ok, attempt) = reauthenticate(&state, &ctx, user, body.password).await?;
-    let proof = read_proof(&state, user, &code).await?;
+    let proof = match read_proof(&state, user, &code).await {
+        // As at `/auth/mfa/verify`: a code that cannot be checked is not held against a user
+        // whose password was right.
+        Err(e @ AuthError::Unavailable(_)) if password_ok => {
+            attempt.release(&state).await;
+            return Err(e.into());
+        }
+        other => other?,
+    };
     let disabled = match (password_ok, &proof) {
         (true, Some(p)) => state.store.disable_totp(&user.id, p.as_store(), now_ms()).await?,
         _ => false,
