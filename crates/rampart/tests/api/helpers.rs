@@ -635,7 +635,11 @@ pub fn run_cli(args: &[&str], stdin: Option<&str>, dir: &Path, env: &[(&str, &st
     cmd.envs(env.iter().copied());
     let mut child = cmd.spawn().unwrap();
     if let Some(input) = stdin {
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        // A command refused before it reads its input (a usage error) may already have exited:
+        // its closed pipe is then no failure of the harness.
+        if let Err(e) = child.stdin.take().unwrap().write_all(input.as_bytes()) {
+            assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "writing the command's stdin: {e}");
+        }
     } else {
         drop(child.stdin.take());
     }
