@@ -341,6 +341,11 @@ fn admin_paths(p: &mut Map<String, Value>) {
         json!({ "204": empty("Reset") }), vec![path_id()]) }),
     );
     p.insert(
+        "/admin/users/{id}/sessions".into(),
+        json!({ "delete": op("End every session and token login of a user (admin)", "admin", false, None,
+        json!({ "204": empty("Ended") }), vec![path_id()]) }),
+    );
+    p.insert(
         "/admin/audit".into(),
         json!({ "get": op("Audit events, newest first (admin)", "admin", false, None,
         json!({ "200": ok("A page of events", r("AuditPage")) }),

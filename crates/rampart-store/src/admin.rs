@@ -211,6 +211,24 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Ends every login of a user (cookie sessions and token logins alike), as
+    /// `DELETE /admin/users/{id}/sessions` does: `None` when there is no such user, else the ids
+    /// of the token logins ended, for the revocation set.
+    pub async fn admin_end_logins(&self, id: &str, now: Millis) -> Result<Option<Vec<String>>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let exists =
+            in_tx!(&mut tx, |conn| sqlx::query_scalar::<_, i32>(USER_EXISTS).bind(id).fetch_optional(conn).await)?;
+        if exists.is_none() {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let sids = tx.revoke_logins(id, None, now).await?;
+        tx.commit().await?;
+        Ok(Some(sids))
+    }
+}
+
 impl WriteTx<'_> {
     /// The last-admin guard is a statement reading other rows than the one it writes. SQLite
     /// runs writes one after the other on its single writer connection; under PostgreSQL's READ

@@ -564,3 +564,43 @@ async fn admin_actions_are_audited_with_actor_and_target_newest_first() {
     let r = bearer(&app, Method::GET, "/admin/audit?action=mfa_enabled", &boss.token, None).await;
     assert_eq!(r.json()["items"], json!([]));
 }
+
+/// `DELETE /admin/users/{id}/sessions`: every login of the user ends at once (cookie session,
+/// access token, refresh token), the account itself stays usable, and nobody but an admin can do
+/// it to anyone.
+#[tokio::test]
+async fn ending_a_users_sessions_ends_every_login_and_keeps_the_account() {
+    let app = TestApp::spawn().await;
+    let boss = admin(&app).await;
+    let mut target = user(&app).await;
+    let other = user(&app).await;
+    let path = format!("/admin/users/{}/sessions", target.id);
+    TestApp::send(app.request(Method::DELETE, &path)).await.assert_problem(401);
+    bearer(&app, Method::DELETE, &path, &other.token, None).await.assert_problem(403);
+    let own = format!("/admin/users/{}/sessions", target.id);
+    bearer(&app, Method::DELETE, &own, &target.token, None).await.assert_problem(403);
+    assert_eq!(logins_alive(&app, &mut target).await, (true, true, true));
+
+    let r = bearer(&app, Method::DELETE, &path, &boss.token, None).await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(logins_alive(&app, &mut target).await, (false, false, false));
+    // Only that user's logins: the admin's and another user's stay.
+    assert_eq!(app.get_bearer("/auth/me", &boss.token).await.status, 200);
+    assert_eq!(app.get_bearer("/auth/me", &other.token).await.status, 200);
+    // The account is not locked: its owner signs in again.
+    let mut again = app.sign_in(&target.email).await;
+    assert_eq!(logins_alive(&app, &mut again).await, (true, true, true));
+    let pool = app.db().await;
+    let audited: Vec<(Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT actor_id, target FROM audit_log WHERE action = 'session_revoked'")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    pool.close().await;
+    assert_eq!(audited, vec![(Some(boss.id.clone()), Some(target.id.clone()))]);
+
+    for missing in [uuid::Uuid::new_v4().to_string(), "not-an-id".to_owned()] {
+        let r = bearer(&app, Method::DELETE, &format!("/admin/users/{missing}/sessions"), &boss.token, None).await;
+        r.assert_problem(404);
+    }
+}

@@ -41,6 +41,7 @@ async fn the_document_covers_every_route_and_resource() {
         "/admin/users",
         "/admin/users/{id}",
         "/admin/users/{id}/mfa/reset",
+        "/admin/users/{id}/sessions",
         "/admin/audit",
         "/api/orders",
         "/api/orders/{id}",

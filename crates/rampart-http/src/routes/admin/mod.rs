@@ -9,13 +9,14 @@
 //! were dropped.
 
 mod audit_log;
+mod end_sessions;
 mod mfa_reset;
 mod page;
 mod users;
 
 use axum::Router;
 use axum::middleware::from_fn_with_state;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 
 use crate::AppState;
 use crate::extract::{Admin, require};
@@ -25,6 +26,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/users", get(users::list))
         .route("/users/{id}", get(users::get).patch(users::patch).delete(users::delete))
         .route("/users/{id}/mfa/reset", post(mfa_reset::reset))
+        .route("/users/{id}/sessions", delete(end_sessions::end_all))
         .route("/audit", get(audit_log::list))
         .route_layer(from_fn_with_state(state, require::<Admin>))
 }
