@@ -27,15 +27,7 @@ fn value(bytes: &[u8]) -> HeaderValue {
 
 /// An admin made the way an operator does, signed in with a cookie session.
 async fn admin_session(app: &TestApp, base: &str) -> Session {
-    let email = unique_email();
-    let cfg = app.config_path.display().to_string();
-    let (code, out, err) = run_cli(
-        &["user", "create", "--config", &cfg, "--email", &email, "--role", "admin"],
-        Some(&format!("{STRONG_PASSWORD}\n")),
-        app.dir.path(),
-        &[],
-    );
-    assert_eq!(code, 0, "{out}{err}");
+    let email = app.create_user_with_role("admin");
     let r = TestApp::send(
         app.client.post(format!("{base}/auth/login")).json(&json!({ "email": email, "password": STRONG_PASSWORD })),
     )

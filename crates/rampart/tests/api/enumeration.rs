@@ -39,21 +39,13 @@ async fn unknown_email_costs_as_much_as_wrong_password() {
         .spawn()
         .await;
     let (email, _) = app.user().await;
-    let (mut wrong, mut unknown) = (Vec::new(), Vec::new());
-    for i in 0..16 {
-        // Interleaved, so drift in machine load hits both paths alike.
-        let target = if i % 2 == 0 { email.clone() } else { unique_email() };
-        let started = Instant::now();
-        let r = app.login(&target, OTHER_STRONG_PASSWORD).await.0;
-        let took = started.elapsed();
-        assert_eq!(r.status, 401);
-        if i < 2 {
-            continue; // warm-up
-        }
-        if i % 2 == 0 { wrong.push(took) } else { unknown.push(took) }
-    }
-    let (w, u) = (median(wrong), median(unknown));
-    let ratio = u.as_secs_f64() / w.as_secs_f64();
+    // Interleaved, so drift in machine load hits both paths alike.
+    let (w, u, ratio) = timing_ratio(7, 401, |second| {
+        let target = if second { unique_email() } else { email.clone() };
+        let app = &app;
+        async move { app.login(&target, OTHER_STRONG_PASSWORD).await.0.status }
+    })
+    .await;
     assert!(
         (0.5..=2.0).contains(&ratio),
         "unknown email median {u:?} vs wrong password median {w:?} (ratio {ratio:.2})"
@@ -82,20 +74,12 @@ async fn an_old_hash_costs_as_much_as_an_unknown_email_after_the_parameters_are_
         assert!(Instant::now() < deadline, "no wrapping pass: {}", app.logs());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let (mut wrong, mut unknown) = (Vec::new(), Vec::new());
-    for i in 0..16 {
-        let target = if i % 2 == 0 { email.clone() } else { unique_email() };
-        let started = Instant::now();
-        let r = app.login(&target, OTHER_STRONG_PASSWORD).await.0;
-        let took = started.elapsed();
-        assert_eq!(r.status, 401);
-        if i < 2 {
-            continue;
-        }
-        if i % 2 == 0 { wrong.push(took) } else { unknown.push(took) }
-    }
-    let (w, u) = (median(wrong), median(unknown));
-    let ratio = u.as_secs_f64() / w.as_secs_f64();
+    let (w, u, ratio) = timing_ratio(7, 401, |second| {
+        let target = if second { unique_email() } else { email.clone() };
+        let app = &app;
+        async move { app.login(&target, OTHER_STRONG_PASSWORD).await.0.status }
+    })
+    .await;
     assert!(
         (0.5..=2.0).contains(&ratio),
         "unknown email median {u:?} vs old-hash account median {w:?} (ratio {ratio:.2})"

@@ -459,6 +459,13 @@ declared = ["manager"]
 
     /// A user created the way an operator does (`rampart user create --role ROLE`), signed in.
     pub async fn user_with_role(&self, role: &str) -> TestUser {
+        let email = self.create_user_with_role(role);
+        self.sign_in(&email).await
+    }
+
+    /// Creates a user with `rampart user create --role ROLE` (password `STRONG_PASSWORD`); returns
+    /// the email.
+    pub fn create_user_with_role(&self, role: &str) -> String {
         let email = unique_email();
         let cfg = self.config_path.display().to_string();
         let (code, out, err) = run_cli(
@@ -468,7 +475,7 @@ declared = ["manager"]
             &[],
         );
         assert_eq!(code, 0, "{out}{err}");
-        self.sign_in(&email).await
+        email
     }
 
     /// A plain user, registered over HTTP, signed in.
