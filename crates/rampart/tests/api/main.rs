@@ -16,6 +16,7 @@ mod csrf;
 mod cursors;
 mod data_key;
 mod denials;
+mod deploy;
 mod email_verification;
 mod enumeration;
 mod hashing;
