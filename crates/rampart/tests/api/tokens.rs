@@ -366,13 +366,9 @@ async fn bearer_requests_need_no_csrf_token_and_token_grants_fail_like_login() {
     bad.assert_problem(400);
 }
 
-#[tokio::test]
-async fn key_rotation_keeps_old_tokens_valid_and_lists_both_keys() {
-    let app = TestApp::builder().env("AUTH__KEYS_RELOAD_INTERVAL", "1s").spawn().await;
-    let email = new_user(&app).await;
-    let before = password_grant(&app, &email).await;
-    let old_kid = header_of(&before.access)["kid"].as_str().unwrap().to_owned();
-
+/// `rampart keys rotate` on a server that reloads its keys every second, then long enough for the
+/// new key to be loaded and to start signing (it signs once it is a reload interval old).
+async fn rotate_keys(app: &TestApp) {
     let cfg = app.config_path.display().to_string();
     let (code, out, err) = run_cli(
         &["keys", "rotate", "--config", &cfg],
@@ -381,8 +377,18 @@ async fn key_rotation_keeps_old_tokens_valid_and_lists_both_keys() {
         &[("RAMPART_AUTH__KEYS_RELOAD_INTERVAL", "1s")],
     );
     assert_eq!(code, 0, "{out}{err}");
-    // Reloaded within a second; the new key signs once it is a reload interval old.
     tokio::time::sleep(std::time::Duration::from_millis(3000)).await;
+}
+
+#[tokio::test]
+async fn key_rotation_keeps_old_tokens_valid_and_lists_both_keys() {
+    let app = TestApp::builder().env("AUTH__KEYS_RELOAD_INTERVAL", "1s").spawn().await;
+    let email = new_user(&app).await;
+    let before = password_grant(&app, &email).await;
+    let old_kid = header_of(&before.access)["kid"].as_str().unwrap().to_owned();
+
+    rotate_keys(&app).await;
+    // Reloaded within a second; the new key signs once it is a reload interval old.
     let jwks = app.get("/.well-known/jwks.json").await.json();
     let kids: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
     assert_eq!(kids.len(), 2, "{jwks}");
@@ -438,15 +444,7 @@ async fn a_removed_key_stops_verifying_its_tokens_at_once_even_cached_ones() {
     let old_kid = header_of(&old.access)["kid"].as_str().unwrap().to_owned();
 
     // A second key, which signs once it is a reload interval old.
-    let cfg = app.config_path.display().to_string();
-    let (code, out, err) = run_cli(
-        &["keys", "rotate", "--config", &cfg],
-        None,
-        app.dir.path(),
-        &[("RAMPART_AUTH__KEYS_RELOAD_INTERVAL", "1s")],
-    );
-    assert_eq!(code, 0, "{out}{err}");
-    tokio::time::sleep(std::time::Duration::from_millis(3000)).await;
+    rotate_keys(&app).await;
     let new = password_grant(&app, &email).await;
     assert_ne!(header_of(&new.access)["kid"].as_str().unwrap(), old_kid, "the new key signs");
     // The old key's token verifies with the ring as it is now, and is cached from here on.
