@@ -31,7 +31,8 @@ pub async fn reset(
             "you cannot reset your own second factor; use POST /auth/mfa/totp/disable or ask another admin",
         ));
     }
-    let done = state.store.reset_mfa(&id, now_ms()).await?.ok_or(ApiError::NotFound)?;
+    let notice = |to: &str| templates::second_factor_removed(to, RemovedBy::Administrator);
+    let done = state.store.reset_mfa(&id, now_ms(), notice).await?.ok_or(ApiError::NotFound)?;
     let event = Audit {
         action: AuditEvent::MfaReset,
         actor_id: Some(&admin.user.id),
@@ -40,7 +41,7 @@ pub async fn reset(
     };
     record(&state, &ctx, event).await;
     if done.removed {
-        state.mailer.send(templates::second_factor_removed(&done.user.email, RemovedBy::Administrator));
+        state.mailer.wake();
     }
     Ok(StatusCode::NO_CONTENT)
 }
