@@ -6,6 +6,12 @@
 //! between a known and an unknown address), and a crash loses no mail: the worker of any instance
 //! finds the row and sends it. See `worker` for the claim, the retries and the budget.
 //!
+//! Bodies are sealed before they are queued ([`Mailer::seal`], AES-256-GCM under the data key,
+//! the recipient as associated data): a reset or verification link carries a live token, and the
+//! outbox row that holds it until it is sent must not put that token in the database, its WAL or
+//! a backup in clear. The worker opens the body just before sending; a body that does not open
+//! (another deployment's key, a row copied onto another recipient) is given up.
+//!
 //! Three modes: SMTP through lettre (`smtp://` plain, `smtp://...?tls=required` STARTTLS,
 //! `smtps://` implicit TLS, credentials in the URL); the dev profile's log, where each message is
 //! one `dev_mail` event (tokens included: that is its purpose, and production never uses it);
@@ -20,6 +26,7 @@ use std::time::Duration;
 
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, Tokio1Executor};
+use rampart_core::auth::data_key::DataKey;
 use tokio::sync::Notify;
 
 pub use rampart_store::MailPriority as Priority;
@@ -50,6 +57,9 @@ pub enum MailError {
     Url(String),
     #[error("mail.from is not a valid mailbox (e.g. \"App <no-reply@example.com>\")")]
     From,
+    /// Sealing needs the system's random source; it names nothing of the message.
+    #[error("a mail body could not be sealed: {0}")]
+    Seal(String),
 }
 
 const SMTP_TIMEOUT: Duration = Duration::from_secs(15);
@@ -60,6 +70,7 @@ const SMTP_TIMEOUT: Duration = Duration::from_secs(15);
 pub struct Mailer {
     mode: Mode,
     wake: Arc<Notify>,
+    key: Arc<DataKey>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -79,7 +90,12 @@ pub(crate) enum Transport {
 impl Mailer {
     /// Builds the transport and starts this instance's outbox worker (needs a Tokio runtime).
     /// Configuration errors are reported here, at start-up, not at the first send.
-    pub fn start(settings: Settings<'_>, store: rampart_store::Store, policy: Policy) -> Result<Self, MailError> {
+    pub fn start(
+        settings: Settings<'_>,
+        store: rampart_store::Store,
+        policy: Policy,
+        key: Arc<DataKey>,
+    ) -> Result<Self, MailError> {
         let (transport, mode) = match settings {
             Settings::Off => (Transport::Off, Mode::Off),
             Settings::DevLog => (Transport::DevLog, Mode::DevLog),
@@ -89,8 +105,13 @@ impl Mailer {
             }
         };
         let wake = Arc::new(Notify::new());
-        tokio::spawn(worker::run(store, transport, policy, Arc::clone(&wake)));
-        Ok(Self { mode, wake })
+        tokio::spawn(worker::run(store, transport, policy, Arc::clone(&wake), Arc::clone(&key)));
+        Ok(Self { mode, wake, key })
+    }
+
+    /// The message with its body sealed, ready to queue (see the module docs).
+    pub fn seal(&self, message: Message) -> Result<Message, MailError> {
+        seal(&self.key, message)
     }
 
     pub fn mode(&self) -> Mode {
@@ -109,4 +130,23 @@ fn smtp_transport(url: &str) -> Result<AsyncSmtpTransport<Tokio1Executor>, MailE
         .map_err(|e| MailError::Url(e.to_string()))?
         .timeout(Some(SMTP_TIMEOUT))
         .build())
+}
+
+/// What binds a sealed body to its row: the recipient, so that a body copied onto a row addressed
+/// to someone else does not open.
+fn associated(to: &str) -> String {
+    format!("mail_outbox:{to}")
+}
+
+/// Seals a message's body under the current data key (for a command that queues mail without a
+/// running [`Mailer`], such as `rampart user mfa-reset`).
+pub fn seal(key: &DataKey, message: Message) -> Result<Message, MailError> {
+    let body =
+        key.seal(message.body.as_bytes(), &associated(&message.to)).map_err(|e| MailError::Seal(e.to_string()))?;
+    Ok(Message { body, ..message })
+}
+
+/// The body of a claimed message, opened; `None` when it does not open.
+pub(crate) fn open(key: &DataKey, to: &str, sealed: &str) -> Option<String> {
+    key.open(sealed, &associated(to)).ok().and_then(|b| String::from_utf8(b).ok())
 }

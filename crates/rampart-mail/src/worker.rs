@@ -24,6 +24,7 @@ use std::time::Duration;
 use lettre::AsyncTransport;
 use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
+use rampart_core::auth::data_key::DataKey;
 use rampart_core::clock::{Millis, duration_ms, now_ms};
 use rampart_store::{ClaimedMail, MailPriority, Store};
 use tokio::sync::Notify;
@@ -59,14 +60,14 @@ fn jitter() -> f64 {
     rand::thread_rng().gen_range(0.5..=1.0)
 }
 
-pub(crate) async fn run(store: Store, transport: Transport, policy: Policy, wake: Arc<Notify>) {
+pub(crate) async fn run(store: Store, transport: Transport, policy: Policy, wake: Arc<Notify>, key: Arc<DataKey>) {
     let transport = Arc::new(transport);
     // Names this instance's claims (in `claimed_by`): a worker gives back only its own.
     let me = rampart_core::opaque_token::new_id();
     let mut budget = Budget::new(policy.per_minute);
     let give_up_after = duration_ms(policy.give_up_after);
     loop {
-        let pause = match round(&store, &transport, &me, &mut budget, give_up_after).await {
+        let pause = match round(&store, &transport, &key, &me, &mut budget, give_up_after).await {
             Ok(true) => continue,
             Ok(false) => POLL.min(budget.until_next().max(Duration::from_millis(100))),
             Err(e) => {
@@ -87,6 +88,7 @@ pub(crate) async fn run(store: Store, transport: Transport, policy: Policy, wake
 async fn round(
     store: &Store,
     transport: &Arc<Transport>,
+    key: &DataKey,
     me: &str,
     budget: &mut Budget,
     give_up_after: Millis,
@@ -122,8 +124,15 @@ async fn round(
         return Ok(dropped);
     }
     let mut sending = JoinSet::new();
-    for m in batch {
+    for mut m in batch {
         let transport = Arc::clone(transport);
+        let Some(body) = crate::open(key, &m.mail.to, &m.mail.body) else {
+            store.mark_mail_failed(&m.id, now_ms()).await?;
+            tracing::error!(mail_id = %m.id, subject = %m.mail.subject, "mail body does not open with the data key: given up");
+            given_up(m.mail.priority);
+            continue;
+        };
+        m.mail.body = body;
         sending.spawn(async move {
             let result = deliver(&transport, &m).await;
             (m, result)

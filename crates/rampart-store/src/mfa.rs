@@ -199,7 +199,7 @@ impl Store {
         &self,
         user_id: &str,
         now: Millis,
-        mail: impl FnOnce(&str) -> OutgoingMail,
+        mail: impl FnOnce(&str) -> Option<OutgoingMail>,
     ) -> Result<Option<MfaReset>, StoreError> {
         let mut tx = self.begin_write().await?;
         let in_force = tx.delete_of_user(DELETE_ENABLED_TOTP_SECRET, user_id).await? > 0;
@@ -216,8 +216,9 @@ impl Store {
             tx.rollback().await?;
             return Ok(None);
         };
-        if in_force {
-            tx.enqueue_mail(&mail(&user.email), now).await?;
+        // `None`: the caller could not make the notice (it logs why); the reset stands.
+        if in_force && let Some(mail) = mail(&user.email) {
+            tx.enqueue_mail(&mail, now).await?;
         }
         tx.commit().await?;
         self.forget_user(user_id);

@@ -56,6 +56,13 @@ fn send_token(state: &AppState, user: &UserRow, mail: Mail) {
             Mail::Reset => templates::password_reset(&to, &link, ttl),
             Mail::SignupAttempt => templates::signup_attempt(&to, &link, ttl),
         };
+        let message = match state.mailer.seal(message) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(user_id = %user_id, error = %e, "could not seal a mail; no token stored, no mail queued");
+                return;
+            }
+        };
         let now = now_ms();
         let not_since = throttled.then(|| now - THROTTLE_MS);
         let expires = now + duration_ms(ttl);

@@ -66,7 +66,7 @@ pub async fn run(path: Option<&Path>) -> Result<(), Failure> {
         (c.auth.keys_dir.clone(), c.auth.jwt_algorithm, c.auth.keys_reload_interval, super::keys::max_token_life(c));
 
     let data_key = data_key(c)?;
-    let mailer = mailer(c, &store)?;
+    let mailer = mailer(c, &store, Arc::clone(&data_key))?;
     let services =
         rampart_http::Services { store: store.clone(), hasher, tokens, revocations, data_key, mailer, limiter };
     let state = rampart_http::build_state(settings, services);
@@ -121,7 +121,7 @@ async fn spawn_metrics_listener(
 /// The data-encryption key: configured (`RAMPART_DATA_KEY` or `data_key_file`), or, in the dev
 /// profile only, read from or generated into `rampart-data/data.key` (mode 0600), like the dev
 /// signing key. Production refuses to start without one (`rampart check` says so first).
-fn data_key(c: &Settings) -> Result<Arc<DataKey>, Failure> {
+pub(crate) fn data_key(c: &Settings) -> Result<Arc<DataKey>, Failure> {
     let bad = |e: rampart_core::auth::data_key::DataKeyError| Failure::config(format!("config key `data_key`: {e}"));
     if let Some(k) = &c.data_key {
         return Ok(Arc::clone(k));
@@ -157,7 +157,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// SMTP when `mail.smtp_url` is set; in the dev profile without it, every message is logged as a
 /// `dev_mail` event; otherwise mail is off (and queued messages are dropped with a warning). The
 /// outbox worker of this instance starts here.
-fn mailer(c: &Settings, store: &rampart_store::Store) -> Result<rampart_mail::Mailer, Failure> {
+fn mailer(c: &Settings, store: &rampart_store::Store, key: Arc<DataKey>) -> Result<rampart_mail::Mailer, Failure> {
     let policy = rampart_mail::Policy { per_minute: c.mail.max_per_minute, give_up_after: c.mail.give_up_after };
     let settings = match (&c.mail.smtp_url, c.profile) {
         (Some(url), _) => {
@@ -167,7 +167,7 @@ fn mailer(c: &Settings, store: &rampart_store::Store) -> Result<rampart_mail::Ma
         (None, Profile::Production) => rampart_mail::Settings::Off,
     };
     // The error names the problem, never the URL (it may hold the SMTP password).
-    rampart_mail::Mailer::start(settings, store.clone(), policy)
+    rampart_mail::Mailer::start(settings, store.clone(), policy, key)
         .map_err(|e| Failure::config(format!("config key `mail`: {e}")))
 }
 

@@ -3,6 +3,7 @@
 use std::io::{BufRead, IsTerminal};
 use std::path::Path;
 
+use rampart_core::auth::data_key::DataKey;
 use rampart_core::auth::hasher::Hasher;
 use rampart_core::clock::now_ms;
 use rampart_core::config::Roles;
@@ -56,8 +57,10 @@ pub async fn create(path: Option<&Path>, email: &str, role: Option<&str>) -> Res
 pub async fn mfa_reset(path: Option<&Path>, email: &str) -> Result<(), Failure> {
     let c = &super::load_checked(path)?.settings;
     let email = Email::parse(email).map_err(|e| Failure::config(format!("--email: {e}")))?;
+    // The notice's body is sealed like the server's (see `rampart_mail::seal`).
+    let key = super::serve::data_key(c)?;
     let store = super::open_store(c).await?;
-    let result = reset_by_email(&store, &email).await;
+    let result = reset_by_email(&store, &email, &key).await;
     store.close().await;
     let done = result?;
     println!("removed every second factor of user {} <{}>", done.user.id, done.user.email);
@@ -68,13 +71,14 @@ pub async fn mfa_reset(path: Option<&Path>, email: &str) -> Result<(), Failure> 
     Ok(())
 }
 
-async fn reset_by_email(store: &Store, email: &Email) -> Result<MfaReset, Failure> {
+async fn reset_by_email(store: &Store, email: &Email, key: &DataKey) -> Result<MfaReset, Failure> {
     let database = |e: StoreError| Failure::runtime(format!("database: {e}"));
     let unknown = || Failure::runtime(format!("no user with email {}", email.as_str()));
     let user = store.user_by_email(email.normalized()).await.map_err(database)?.ok_or_else(unknown)?;
     let now = now_ms();
     // `None`: deleted since the lookup.
-    let notice = |to: &str| templates::second_factor_removed(to, RemovedBy::Administrator);
+    let notice =
+        |to: &str| rampart_mail::seal(key, templates::second_factor_removed(to, RemovedBy::Administrator)).ok();
     let done = store.reset_mfa(&user.id, now, notice).await.map_err(database)?.ok_or_else(unknown)?;
     let event = NewAuditEvent {
         action: AuditEvent::MfaReset,

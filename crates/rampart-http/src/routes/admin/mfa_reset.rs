@@ -31,7 +31,13 @@ pub async fn reset(
             "you cannot reset your own second factor; use POST /auth/mfa/totp/disable or ask another admin",
         ));
     }
-    let notice = |to: &str| templates::second_factor_removed(to, RemovedBy::Administrator);
+    let notice = |to: &str| match state.mailer.seal(templates::second_factor_removed(to, RemovedBy::Administrator)) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            tracing::error!(error = %e, "the second-factor notice could not be sealed; not queued");
+            None
+        }
+    };
     let done = state.store.reset_mfa(&id, now_ms(), notice).await?.ok_or(ApiError::NotFound)?;
     let event = Audit {
         action: AuditEvent::MfaReset,

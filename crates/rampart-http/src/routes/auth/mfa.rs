@@ -100,7 +100,10 @@ pub async fn enable(
     let step = open_totp(&state, user, &pending.secret_enc)?.matching_step(&code, unix_secs()).ok_or_else(wrong)?;
     let codes = totp::generate_recovery_codes();
     let hashes: Vec<String> = codes.iter().map(|c| totp::stored_recovery_hash(c).as_str().to_owned()).collect();
-    let notice = templates::second_factor_added(&user.email);
+    let notice = state
+        .mailer
+        .seal(templates::second_factor_added(&user.email))
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     if !state.store.enable_totp(&user.id, step_i64(step), &hashes, now_ms(), &notice).await? {
         return Err(wrong());
     }
@@ -150,6 +153,7 @@ pub async fn disable(
     let disabled = match (password_ok, &proof) {
         (true, Some(p)) => {
             let notice = templates::second_factor_removed(&user.email, RemovedBy::Owner);
+            let notice = state.mailer.seal(notice).map_err(|e| ApiError::Internal(e.to_string()))?;
             state.store.disable_totp(&user.id, p.as_store(), now_ms(), &notice).await?
         }
         _ => false,

@@ -65,6 +65,7 @@ pub async fn change(
     let new_hash = state.hasher.hash(body.new_password).await?;
     let now = now_ms();
     let notice = rampart_mail::templates::password_changed(&user.email);
+    let notice = state.mailer.seal(notice).map_err(|e| ApiError::Internal(e.to_string()))?;
     let revoked = state
         .store
         .change_password(&user.id, user.password_hash.as_str(), &new_hash, &auth.session_id, now, &notice)
