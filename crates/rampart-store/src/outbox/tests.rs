@@ -115,6 +115,14 @@ async fn a_mail_exists_exactly_when_its_event_committed(store: &Store) {
     // A token whose insert fails (the same hash again) takes its mail down with it.
     assert!(store.insert_account_token("h1", "u1", Purpose::PasswordReset, NOW, NOW + LEASE, None, &m).await.is_err());
     assert_eq!(store.pending_mails().await.unwrap().routine, before + 1, "a mail outlived its rolled-back event");
+    // A password change that finds the hash changed meanwhile rolls back, notice included; one
+    // that commits queues exactly its notice.
+    let notice = mail("u1@example.com", MailPriority::Security);
+    let security = store.pending_mails().await.unwrap().security;
+    assert!(store.change_password("u1", "not the stored hash", "new", "none", NOW, &notice).await.unwrap().is_none());
+    assert_eq!(store.pending_mails().await.unwrap().security, security, "a refused change queued its notice");
+    assert!(store.change_password("u1", "x", "new", "none", NOW, &notice).await.unwrap().is_some());
+    assert_eq!(store.pending_mails().await.unwrap().security, security + 1);
 }
 
 #[tokio::test]
