@@ -7,8 +7,9 @@
 -- instance that died expire and are taken again.
 --
 -- `body` holds the message, which for a reset or verification mail is a link carrying a live
--- secret token. It is kept only while the mail is pending: marking a row sent, given up or
--- dropped erases it (`body = ''`), and the housekeeping task deletes finished rows later.
+-- secret token, so it is sealed with the data key (AES-256-GCM, the recipient as associated data)
+-- before it is inserted. It is kept only while the mail is pending: marking a row sent, given up
+-- or dropped erases it (`body = ''`), and the housekeeping task deletes finished rows later.
 --
 -- `priority`: 0 security mail, 1 routine mail (claimed after security mail, and dropped rather
 -- than delayed when the instance's budget is short).
