@@ -180,6 +180,29 @@ async fn plain_http_on_the_tls_port_is_closed_without_an_answer() {
     assert_eq!(client_for(&ca, app.addr).get(https(app.addr, "/healthz")).send().await.unwrap().status(), 200);
 }
 
+/// Clients that open a connection and never finish (or start) the handshake do not hold up
+/// anyone else: each handshake runs in its connection's own task, under its own timeout.
+#[tokio::test]
+async fn stalled_handshakes_do_not_hold_up_other_clients() {
+    let ca = TestCa::new("rampart test CA");
+    let (app, _) = tls_app(&ca, &ca.leaf(1), &[]).await;
+    let mut stalled = Vec::new();
+    for i in 0..20 {
+        let mut s = TcpStream::connect(app.addr).unwrap();
+        // Half of them send the first bytes of a TLS record and then nothing more.
+        if i % 2 == 0 {
+            s.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00]).unwrap();
+        }
+        stalled.push(s);
+    }
+    let started = Instant::now();
+    let r = client_for(&ca, app.addr).get(https(app.addr, "/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    // A handshake done in the accept loop would wait out the stalled ones (10 s each).
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    drop(stalled);
+}
+
 /// `openssl s_client` at the given protocol flag: whether the handshake completed.
 fn openssl_handshake(addr: SocketAddr, ca: &Path, protocol: &str) -> (bool, String) {
     let out = Command::new("openssl")
