@@ -9,9 +9,11 @@ pub mod metrics;
 mod middleware;
 mod openapi;
 mod readiness;
+pub mod redirect;
 mod routes;
 mod server;
 mod state;
+pub mod tls;
 mod views;
 
 pub use error::ApiError;

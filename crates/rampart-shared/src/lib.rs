@@ -21,6 +21,7 @@ pub mod limit;
 mod redis_link;
 pub mod revocation;
 
+use std::path::Path;
 use std::sync::Arc;
 
 use rampart_core::config::SecretUrl;
@@ -45,8 +46,13 @@ impl SharedState {
 
     /// Both in the Redis at `url`, connected once now, every key under `prefix`. The error names
     /// the URL with its password hidden.
-    pub async fn redis(url: &SecretUrl, prefix: &str, quotas: Quotas) -> Result<Self, ConnectError> {
-        let link = Arc::new(Link::connect(url, prefix).await?);
+    pub async fn redis(
+        url: &SecretUrl,
+        prefix: &str,
+        tls_ca_file: Option<&Path>,
+        quotas: Quotas,
+    ) -> Result<Self, ConnectError> {
+        let link = Arc::new(Link::connect(url, prefix, tls_ca_file).await?);
         Ok(Self {
             limiter: Limiter::Redis(RedisLimiter::new(Arc::clone(&link), quotas)),
             revocations: Revocations::Redis(RedisRevocations::new(link)),

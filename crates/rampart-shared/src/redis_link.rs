@@ -18,6 +18,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -79,6 +80,11 @@ pub enum Reason {
     /// the feature is not enabled"): it never quotes the URL.
     #[error("{0}")]
     UnusableUrl(String),
+    /// The TLS handshake refused the server's certificate (rustls' verdict, not the server's words).
+    #[error(
+        "its TLS certificate is not trusted (it must chain to redis.tls_ca_file, or to a public root without it, and name the URL's host)"
+    )]
+    Untrusted,
     /// The server's error code (`NOAUTH`, `WRONGPASS`, ...), never its message.
     #[error("server error {0}")]
     Server(String),
@@ -97,6 +103,9 @@ impl From<&RedisError> for Reason {
             Reason::Dropped
         } else if matches!(e.kind(), redis::ErrorKind::InvalidClientConfig) {
             Reason::UnusableUrl(e.to_string())
+        } else if e.kind() == redis::ErrorKind::Io && e.to_string().contains("invalid peer certificate") {
+            // rustls' fixed text for a certificate it refuses, carried in an I/O error.
+            Reason::Untrusted
         } else if let Some(code) = e.code() {
             Reason::Server(code.to_owned())
         } else {
@@ -108,6 +117,8 @@ impl From<&RedisError> for Reason {
 /// Start-up could not reach Redis. `url` is the redacted URL: its password is hidden.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
+    #[error("config key `redis.tls_ca_file`: cannot read {path}: {reason}")]
+    CaFile { path: String, reason: String },
     #[error("redis URL {url} is not usable: {reason}")]
     Url {
         url: String,
@@ -156,10 +167,24 @@ struct State {
 
 impl Link {
     /// Connects once, at start-up. The error names the URL with its password hidden.
-    pub(crate) async fn connect(url: &SecretUrl, prefix: &str) -> Result<Self, ConnectError> {
+    pub(crate) async fn connect(
+        url: &SecretUrl,
+        prefix: &str,
+        tls_ca_file: Option<&Path>,
+    ) -> Result<Self, ConnectError> {
         // redis' own parse errors are generic; ours says which URL (redacted), never its password.
-        let client = redis::Client::open(url.expose())
-            .map_err(|e| ConnectError::Url { url: url.redacted(), reason: Reason::from(&e) })?;
+        let unusable = |e: RedisError| ConnectError::Url { url: url.redacted(), reason: Reason::from(&e) };
+        let client = match tls_ca_file {
+            // `rediss://` verified against this CA only (a private CA, as managed Redis often
+            // uses), instead of the public roots.
+            Some(path) => {
+                let ca = std::fs::read(path)
+                    .map_err(|e| ConnectError::CaFile { path: path.display().to_string(), reason: e.to_string() })?;
+                let certs = redis::TlsCertificates { client_tls: None, root_cert: Some(ca) };
+                redis::Client::build_with_tls(url.expose(), certs).map_err(unusable)?
+            }
+            None => redis::Client::open(url.expose()).map_err(unusable)?,
+        };
         // Few retries inside redis: the calls themselves retry every RETRY_EVERY, and start-up
         // should fail fast with the real reason rather than time out.
         let config = ConnectionManagerConfig::new()

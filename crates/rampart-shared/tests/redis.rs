@@ -94,7 +94,7 @@ fn quotas(count: u32, window: Duration) -> Quotas {
 
 /// One Rampart instance's limiter and revocation set on `redis`, sharing one connection.
 async fn instance(redis: &TestRedis, q: Quotas) -> (Limiter, Revocations) {
-    let shared = SharedState::redis(&redis.url(), "rampart", q).await.unwrap();
+    let shared = SharedState::redis(&redis.url(), "rampart", None, q).await.unwrap();
     (shared.limiter, shared.revocations)
 }
 
@@ -315,12 +315,12 @@ async fn connect_errors_hide_the_password() {
     let q = quotas(1, Duration::from_secs(60));
     let started = Instant::now();
     // One connection for both backends, so one connect to look at.
-    let Err(e) = SharedState::redis(&url, "rampart", q).await else { panic!("nothing listens there") };
+    let Err(e) = SharedState::redis(&url, "rampart", None, q).await else { panic!("nothing listens there") };
     let e = e.to_string();
     assert!(!e.contains("s3cret-pw") && e.contains("rampart:***@127.0.0.1"), "{e}");
     assert!(e.ends_with("connection refused"), "{e}");
     assert!(started.elapsed() < Duration::from_secs(3), "start-up should fail fast: {:?}", started.elapsed());
-    let Err(e) = SharedState::redis(&SecretUrl::new("nosuch://u:s3cret-pw@x"), "rampart", q).await else {
+    let Err(e) = SharedState::redis(&SecretUrl::new("nosuch://u:s3cret-pw@x"), "rampart", None, q).await else {
         panic!("bad scheme")
     };
     let e = e.to_string();

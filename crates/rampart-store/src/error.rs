@@ -79,7 +79,29 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
                 StoreError::Unavailable(e)
             }
+            // With TLS compiled in, a new PostgreSQL connection starts with an SSLRequest (sslmode
+            // prefer, the default, included). A connection closed before the one-byte answer
+            // (the database going away, a proxy in front of it cut) reads as a zero byte, which
+            // sqlx reports as this protocol error rather than as I/O: the same outage.
+            sqlx::Error::Protocol(m) if m.starts_with("unexpected response from SSLRequest") => {
+                StoreError::Unavailable(e)
+            }
             _ => StoreError::Other(Fault::Driver(e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A PostgreSQL connection closed before it answered the SSLRequest is an outage (503), not
+    /// a fault (500); other protocol errors stay faults.
+    #[test]
+    fn a_connection_closed_during_the_tls_request_is_unavailable() {
+        let closed = sqlx::Error::Protocol("unexpected response from SSLRequest: 0x00".into());
+        assert!(matches!(StoreError::from(closed), StoreError::Unavailable(_)));
+        let other = sqlx::Error::Protocol("unknown message type".into());
+        assert!(matches!(StoreError::from(other), StoreError::Other(_)));
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::net::{WebOrigin, parse_cidr, trusts_everyone};
 use super::problem::Report;
-use super::settings::{CorsSettings, ServerSettings, Settings};
+use super::settings::{CorsSettings, ServerSettings, Settings, TlsFiles};
 use super::{Config, Level, Loaded, Origin, Problem, Profile, roles};
 use crate::auth::data_key::{DataKey, DataKeyError};
 
@@ -143,19 +143,41 @@ fn check_server(c: &Config, r: &mut Report) -> Option<ServerSettings> {
             nets.push(net);
         }
     }
-    if c.server.tls_cert_file.is_some() || c.server.tls_key_file.is_some() {
-        let key = if c.server.tls_cert_file.is_some() { "server.tls_cert_file" } else { "server.tls_key_file" };
-        r.error(
-            key,
-            "serving TLS directly is not supported by this version",
-            "terminate TLS at a reverse proxy and list it in server.trusted_proxies",
-        );
+    let tls = match (&c.server.tls_cert_file, &c.server.tls_key_file) {
+        (Some(cert), Some(key)) => Some(TlsFiles { cert: cert.clone(), key: key.clone() }),
+        (None, None) => None,
+        (Some(_), None) => {
+            r.error("server.tls_key_file", "tls_cert_file is set without tls_key_file", "set both, or neither");
+            None
+        }
+        (None, Some(_)) => {
+            r.error("server.tls_cert_file", "tls_key_file is set without tls_cert_file", "set both, or neither");
+            None
+        }
+    };
+    if let Some(redirect) = c.server.http_redirect_listen {
+        if !public_origin.as_ref().is_some_and(WebOrigin::is_https) {
+            r.error(
+                "server.http_redirect_listen",
+                "redirects go to public_url, which is not https",
+                "set server.public_url to the https URL clients use",
+            );
+        }
+        // Port 0 (any free port, as tests use) clashes with nothing.
+        if redirect.port() != 0 && (redirect == c.server.listen || Some(redirect) == c.server.metrics_listen) {
+            r.error(
+                "server.http_redirect_listen",
+                "is the same address as another listener",
+                "use its own port, e.g. 0.0.0.0:80",
+            );
+        }
     }
-    if c.server.trusted_proxies.is_empty() && c.server.tls_cert_file.is_none() {
+    // The production rule "no plain HTTP": TLS served here, or a TLS-terminating proxy in front.
+    if c.server.trusted_proxies.is_empty() && tls.is_none() {
         r.production_only(
             "server.trusted_proxies",
-            "plain HTTP with no TLS and no trusted proxy in front",
-            "put Rampart behind a TLS-terminating proxy and list its address in server.trusted_proxies",
+            "plain HTTP with neither TLS served directly nor a trusted proxy in front",
+            "either serve TLS (server.tls_cert_file and server.tls_key_file) or put Rampart behind a TLS-terminating proxy and list its address in server.trusted_proxies",
         );
     }
     Some(ServerSettings {
@@ -165,6 +187,8 @@ fn check_server(c: &Config, r: &mut Report) -> Option<ServerSettings> {
         trusted_proxies: nets?.into_iter().collect(),
         trusted_header: c.server.trusted_header,
         metrics_listen: c.server.metrics_listen,
+        tls,
+        http_redirect_listen: c.server.http_redirect_listen,
     })
 }
 
@@ -401,6 +425,64 @@ fn check_misc(c: &Config, r: &mut Report) {
     {
         r.error("redis.key_prefix", "must be 1 to 64 letters, digits, '_', '-' or '.'", "the default is \"rampart\"");
     }
+    check_transport(c, r);
+}
+
+/// TLS to PostgreSQL and Redis. In production, a database or Redis on another machine reached
+/// without verified TLS is said (a warning: some run on a private network the operator trusts):
+/// password hashes, session digests and revocations would cross the network readable and
+/// changeable. Problems never quote a URL, which may hold a password.
+fn check_transport(c: &Config, r: &mut Report) {
+    let production = c.profile == Profile::Production;
+    let db = c.database.url.expose().to_ascii_lowercase();
+    if let Some(rest) = db.strip_prefix("postgres://").or_else(|| db.strip_prefix("postgresql://")) {
+        let query = rest.split_once('?').map_or("", |(_, q)| q);
+        let param = |name: &str| {
+            query.split('&').find_map(|kv| kv.split_once('=').filter(|(k, _)| *k == name).map(|(_, v)| v.to_owned()))
+        };
+        // A `host=/run/postgresql` parameter is a Unix socket: never on the network.
+        let socket = param("host").is_some_and(|h| h.starts_with('/'));
+        let verified = param("sslmode").is_some_and(|m| m == "verify-full");
+        if production && !socket && !verified && !url_host_is_loopback(rest) {
+            r.warn(
+                "database.url",
+                "PostgreSQL on another host is reached without verified TLS (sslmode=verify-full)",
+                "add ?sslmode=verify-full&sslrootcert=/path/ca.pem to database.url (see docs/deployment.md)",
+            );
+        }
+    }
+    let redis = c.redis.url.as_ref().map(|u| u.expose().to_ascii_lowercase());
+    let redis_tls = redis.as_deref().is_some_and(|u| u.starts_with("rediss://"));
+    if let Some(rest) = redis.as_deref().and_then(|u| u.strip_prefix("redis://"))
+        && production
+        && !url_host_is_loopback(rest)
+    {
+        r.warn(
+            "redis.url",
+            "Redis on another host is reached without TLS",
+            "use rediss:// (and redis.tls_ca_file for a private CA; see docs/deployment.md)",
+        );
+    }
+    if c.redis.tls_ca_file.is_some() && !redis_tls {
+        r.error(
+            "redis.tls_ca_file",
+            "is set but redis.url is not rediss://",
+            "use a rediss:// URL, or remove tls_ca_file",
+        );
+    }
+}
+
+/// Whether the host of `user:password@host:port/path?query` (the URL after its scheme) is this
+/// machine.
+fn url_host_is_loopback(rest: &str) -> bool {
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match hostport.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => hostport.split(':').next().unwrap_or_default(),
+    };
+    // No host at all (`postgres:///db`) is the local Unix socket.
+    host.is_empty() || host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The data key ring, decoded: `Some(None)` when none is configured, `None` when it is malformed.
@@ -524,6 +606,62 @@ mod tests {
         ] {
             assert!(e.contains(&key), "{key} not refused: {p:?}");
         }
+    }
+
+    fn warned<'a>(p: &'a [Problem], key: &str) -> Vec<&'a str> {
+        p.iter().filter(|p| p.level == Level::Warning && p.key == key).map(|p| p.message.as_str()).collect()
+    }
+
+    #[test]
+    fn tls_files_go_in_pairs_and_satisfy_the_plain_http_rule() {
+        let prod = "profile = \"production\"\n[server]\npublic_url = \"https://auth.example.com\"\n";
+        let p = problems(&format!("{prod}tls_cert_file = \"/c.pem\"\ntls_key_file = \"/k.pem\"\n"), &[]);
+        assert!(!errors(&p).contains(&"server.trusted_proxies"), "{p:?}");
+        let p = problems(prod, &[]);
+        assert!(errors(&p).contains(&"server.trusted_proxies"), "{p:?}");
+        let p = problems("[server]\ntls_cert_file = \"/c.pem\"\n", &[]);
+        assert!(errors(&p).contains(&"server.tls_key_file"), "{p:?}");
+        let p = problems("[server]\ntls_key_file = \"/k.pem\"\n", &[]);
+        assert!(errors(&p).contains(&"server.tls_cert_file"), "{p:?}");
+        // The redirect listener needs an https target and a port of its own.
+        let p = problems("[server]\nhttp_redirect_listen = \"127.0.0.1:8081\"\n", &[]);
+        assert!(errors(&p).contains(&"server.http_redirect_listen"), "{p:?}");
+        let p = problems(
+            "[server]\npublic_url = \"https://a.example\"\nlisten = \"127.0.0.1:8443\"\nhttp_redirect_listen = \"127.0.0.1:8443\"\n",
+            &[],
+        );
+        assert!(errors(&p).contains(&"server.http_redirect_listen"), "{p:?}");
+        let p = problems("[server]\npublic_url = \"https://a.example\"\nhttp_redirect_listen = \"0.0.0.0:80\"\n", &[]);
+        assert!(!errors(&p).contains(&"server.http_redirect_listen"), "{p:?}");
+    }
+
+    #[test]
+    fn production_warns_about_remote_stores_without_tls() {
+        let prod = "profile = \"production\"\n";
+        for (url, warns) in [
+            ("postgres://app@db.internal/rampart", true),
+            ("postgres://app@db.internal/rampart?sslmode=require", true),
+            ("postgres://app@db.internal/rampart?sslmode=verify-full&sslrootcert=/ca.pem", false),
+            ("postgres://app@127.0.0.1:5432/rampart", false),
+            ("postgres://app@[::1]:5432/rampart", false),
+            ("postgres://app@localhost/rampart", false),
+            ("postgres:///rampart?host=/run/postgresql", false),
+        ] {
+            let p = problems(&format!("{prod}[database]\nurl = \"{url}\"\n"), &[]);
+            assert_eq!(!warned(&p, "database.url").is_empty(), warns, "{url}: {p:?}");
+            // Dev says nothing about it.
+            let p = problems(&format!("[database]\nurl = \"{url}\"\n"), &[]);
+            assert!(warned(&p, "database.url").is_empty(), "{url}: {p:?}");
+        }
+        let tls = |p: &[Problem]| warned(p, "redis.url").iter().any(|m| m.contains("without TLS"));
+        let p = problems(&format!("{prod}[redis]\nurl = \"redis://redis.internal:6379\"\n"), &[]);
+        assert!(tls(&p), "{p:?}");
+        for url in ["rediss://redis.internal:6380", "redis://127.0.0.1:6379"] {
+            let p = problems(&format!("{prod}[redis]\nurl = \"{url}\"\n"), &[]);
+            assert!(!tls(&p), "{url}: {p:?}");
+        }
+        let p = problems("[redis]\nurl = \"redis://127.0.0.1:6379\"\ntls_ca_file = \"/ca.pem\"\n", &[]);
+        assert!(errors(&p).contains(&"redis.tls_ca_file"), "{p:?}");
     }
 
     #[test]

@@ -27,7 +27,7 @@ pub use problem::{Level, Problem};
 pub use resources::{FieldConfig, FieldType, ResourceConfig};
 pub use roles::Roles;
 pub use secret::{SecretUrl, SecretValue};
-pub use settings::{CorsSettings, ServerSettings, Settings};
+pub use settings::{CorsSettings, ServerSettings, Settings, TlsFiles};
 
 use crate::auth::hasher::HashParams;
 use crate::password::PasswordPolicy;
@@ -95,8 +95,11 @@ pub struct ServerConfig {
     /// passes through it untouched, so it is whatever the client chose to send.
     pub trusted_header: TrustedHeader,
     pub metrics_listen: Option<SocketAddr>,
+    /// PEM certificate chain (leaf first) and private key: TLS served directly when both are set.
     pub tls_cert_file: Option<PathBuf>,
     pub tls_key_file: Option<PathBuf>,
+    /// A plain-HTTP listener that only redirects to the https `public_url`.
+    pub http_redirect_listen: Option<SocketAddr>,
 }
 
 impl Default for ServerConfig {
@@ -109,6 +112,7 @@ impl Default for ServerConfig {
             metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9090))),
             tls_cert_file: None,
             tls_key_file: None,
+            http_redirect_listen: None,
         }
     }
 }
@@ -186,11 +190,14 @@ pub struct RedisConfig {
     pub url_file: Option<PathBuf>,
     /// Put before every key Rampart writes, so that deployments can share one Redis.
     pub key_prefix: String,
+    /// PEM CA certificate(s) a `rediss://` server's certificate must chain to (instead of the
+    /// Mozilla roots).
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 impl Default for RedisConfig {
     fn default() -> Self {
-        Self { url: None, url_file: None, key_prefix: "rampart".into() }
+        Self { url: None, url_file: None, key_prefix: "rampart".into(), tls_ca_file: None }
     }
 }
 

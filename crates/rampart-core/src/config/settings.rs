@@ -66,7 +66,7 @@ impl Settings {
     }
 }
 
-/// `[server]`. The TLS keys are not here: `check` refuses them, this version does not serve TLS.
+/// `[server]`.
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct ServerSettings {
@@ -83,6 +83,17 @@ pub struct ServerSettings {
     /// passes through it untouched, so it is whatever the client chose to send.
     pub trusted_header: TrustedHeader,
     pub metrics_listen: Option<SocketAddr>,
+    /// TLS served directly, when both files are configured.
+    pub tls: Option<TlsFiles>,
+    /// The plain listener that only redirects to `public_url` (which is then https).
+    pub http_redirect_listen: Option<SocketAddr>,
+}
+
+/// `server.tls_cert_file` and `server.tls_key_file`: PEM files, re-read when they change.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// `[cors]`.

@@ -34,8 +34,8 @@ pub async fn security_headers(State(state): State<AppState>, req: Request, next:
     h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
     h.insert("cross-origin-resource-policy", HeaderValue::from_static("same-origin"));
     h.insert("permissions-policy", HeaderValue::from_static("camera=(), microphone=(), geolocation=()"));
-    // HSTS when the public URL is https, TLS terminated at a proxy or not.
-    if state.settings.server.public_origin.is_https() {
+    // HSTS when serving TLS here, and when the public URL is https (TLS terminated at a proxy).
+    if state.settings.server.tls.is_some() || state.settings.server.public_origin.is_https() {
         h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=63072000; includeSubDomains"));
     }
     if let Some(value) = cache_control {

@@ -18,6 +18,7 @@ pub async fn run(path: Option<&Path>) -> Result<(), Failure> {
     let resources = match checked.accept(|_| false) {
         Ok(accepted) => {
             problems.extend(super::database_problems(&accepted.settings).await);
+            problems.extend(tls_problem(&accepted.settings));
             accepted.settings.resources.len()
         }
         Err(_) => 0,
@@ -34,4 +35,16 @@ pub async fn run(path: Option<&Path>) -> Result<(), Failure> {
     }
     println!("ok: {profile} profile, {resources} resource(s), {warnings} warning(s)");
     Ok(())
+}
+
+/// The TLS certificate and key as `serve` would load them: readable, PEM, and belonging together.
+fn tls_problem(c: &config::Settings) -> Option<config::Problem> {
+    let files = c.server.tls.as_ref()?;
+    let e = rampart_http::tls::Certificates::load(&files.cert, &files.key).err()?;
+    Some(config::Problem {
+        level: Level::Error,
+        key: e.key().into(),
+        message: e.to_string(),
+        fix: "point tls_cert_file at the PEM chain (leaf first) and tls_key_file at its private key, both readable by the service".into(),
+    })
 }

@@ -10,6 +10,7 @@ use rampart_core::auth::hasher::Hasher;
 use rampart_core::auth::keys::KeyRing;
 use rampart_core::clock::{duration_ms, now_ms};
 use rampart_core::config::{Accepted, Origin, Profile, Settings};
+use rampart_http::tls::{Certificates, TlsError};
 use rampart_shared::SharedState;
 use rampart_shared::limit::{Limiter, Quotas};
 use rampart_shared::revocation::Revocations;
@@ -31,6 +32,16 @@ pub async fn run(path: Option<&Path>) -> Result<(), Failure> {
         tracing::warn!(key = %w.key, fix = %w.fix, "config: {}", w.message);
     }
 
+    // Certificate problems are configuration errors, said before anything listens.
+    let tls = match &c.server.tls {
+        Some(files) => {
+            let refused = |e: TlsError| Failure::config(format!("config key `{}`: {e}", e.key()));
+            let certs = Certificates::load(&files.cert, &files.key).map_err(refused)?;
+            let acceptor = rampart_http::tls::acceptor(Arc::clone(&certs)).map_err(refused)?;
+            Some((certs, acceptor))
+        }
+        None => None,
+    };
     // Held until the server exits: `rampart restore` refuses to replace the database meanwhile.
     let _database_lock = super::backup::hold_database(c)?;
     let store = super::open_store(c).await?;
@@ -72,15 +83,20 @@ pub async fn run(path: Option<&Path>) -> Result<(), Failure> {
     let state = rampart_http::build_state(settings, services);
     let app = rampart_http::app(state.clone());
     spawn_metrics_listener(c_metrics_listen, header_timeout, profile).await?;
+    spawn_redirect_listener(&state.settings, header_timeout).await?;
     spawn_housekeeping(store.clone());
     crate::revocation_feed::spawn(state.clone(), rebuilt_at);
     spawn_key_reload(state.clone(), keys_watch);
     // `event` is the field tools wait on (the message text is for people and may change).
-    tracing::info!(event = "listening", addr = %addr, hash_workers = workers, "listening");
+    let acceptor = tls.map(|(certs, acceptor)| {
+        rampart_http::tls::spawn_reload(certs);
+        acceptor
+    });
+    tracing::info!(event = "listening", addr = %addr, tls = acceptor.is_some(), hash_workers = workers, "listening");
     // On a worker thread: a future polled by `block_on` runs on the main thread, outside the
     // worker pool, and the accept loop would compete with the workers instead of being
     // scheduled among them.
-    tokio::spawn(rampart_http::serve(listener, app, header_timeout, shutdown_signal()))
+    tokio::spawn(rampart_http::serve(listener, app, header_timeout, acceptor, shutdown_signal()))
         .await
         .map_err(|e| Failure::runtime(format!("server task: {e}")))?
         .map_err(|e| Failure::runtime(format!("server: {e}")))?;
@@ -114,7 +130,22 @@ async fn spawn_metrics_listener(
     let bound = listener.local_addr().map_err(|e| Failure::runtime(e.to_string()))?;
     tracing::info!(event = "metrics_listening", addr = %bound, "metrics listening");
     let app = rampart_http::metrics::router(handle);
-    tokio::spawn(rampart_http::serve(listener, app, header_timeout, std::future::pending()));
+    tokio::spawn(rampart_http::serve(listener, app, header_timeout, None, std::future::pending()));
+    Ok(())
+}
+
+/// `server.http_redirect_listen`: plain HTTP that only redirects to the https public URL. Failing
+/// to bind it is a start-up failure: the operator asked for it (port 80 is often what browsers
+/// try first).
+async fn spawn_redirect_listener(c: &Settings, header_timeout: Duration) -> Result<(), Failure> {
+    let Some(addr) = c.server.http_redirect_listen else { return Ok(()) };
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| Failure::runtime(format!("cannot listen on {addr} (server.http_redirect_listen): {e}")))?;
+    let bound = listener.local_addr().map_err(|e| Failure::runtime(e.to_string()))?;
+    tracing::info!(event = "redirect_listening", addr = %bound, "redirecting plain HTTP to https");
+    let app = rampart_http::redirect::app(&c.server.public_origin);
+    tokio::spawn(rampart_http::serve(listener, app, header_timeout, None, std::future::pending()));
     Ok(())
 }
 
@@ -182,7 +213,12 @@ async fn shared_state(c: &Settings) -> Result<(Limiter, Revocations), Failure> {
         return Ok((limiter, revocations));
     };
     let SharedState { limiter, revocations } =
-        SharedState::redis(url, &c.redis.key_prefix, quotas).await.map_err(|e| Failure::runtime(e.to_string()))?;
+        SharedState::redis(url, &c.redis.key_prefix, c.redis.tls_ca_file.as_deref(), quotas).await.map_err(
+            |e| match e {
+                rampart_shared::ConnectError::CaFile { .. } => Failure::config(e.to_string()),
+                _ => Failure::runtime(e.to_string()),
+            },
+        )?;
     tracing::info!(redis = %url.redacted(), "rate limits and revocations are shared through redis");
     Ok((limiter, revocations))
 }

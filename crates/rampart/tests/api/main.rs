@@ -37,4 +37,6 @@ mod registration;
 mod resources;
 mod scale;
 mod sessions;
+mod tls;
+mod tls_clients;
 mod tokens;
