@@ -1,10 +1,10 @@
 //! The router: every route of the contract, built by this one function.
 
-mod admin;
+pub(crate) mod admin;
 pub(crate) mod audit_trail;
 mod auth;
-mod health;
-mod resources;
+pub(crate) mod health;
+pub(crate) mod resources;
 
 use axum::Router;
 use axum::routing::get;

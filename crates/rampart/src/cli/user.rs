@@ -80,6 +80,7 @@ async fn reset_by_email(store: &Store, email: &Email) -> Result<MfaReset, Failur
         target: Some(&user.id),
         ip: None,
         request_id: None,
+        user_agent: None,
         outcome: AuditOutcome::Success,
         now,
     };
