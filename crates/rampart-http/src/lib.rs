@@ -12,6 +12,7 @@ mod readiness;
 mod routes;
 mod server;
 mod state;
+pub mod ui;
 mod views;
 
 pub use error::ApiError;

@@ -37,3 +37,4 @@ mod resources;
 mod scale;
 mod sessions;
 mod tokens;
+mod ui;
