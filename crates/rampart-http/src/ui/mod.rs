@@ -16,6 +16,7 @@
 //! path under `/ui`. With `[ui] enabled = false` none of this is routed: `/ui/*` is 404.
 
 pub mod account;
+pub mod admin;
 pub mod assets;
 pub mod forms;
 pub mod layout;
@@ -44,6 +45,7 @@ pub fn router() -> Router<AppState> {
         .route("/ui/mfa", get(mfa::show).post(mfa::submit))
         .route("/ui/account", get(account::show))
         .route("/ui/logout", post(account::logout))
+        .nest("/ui/admin", admin::router())
 }
 
 /// Whether `path` is one of the pages' (`/ui` or below it).

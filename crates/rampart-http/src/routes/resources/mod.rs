@@ -43,6 +43,10 @@ impl Caller {
     fn new(who: &MaybeAuthenticated) -> Self {
         Self { auth: who.0.as_ref().map(|a| (a.user.id.clone(), a.user.roles())) }
     }
+    /// A signed-in user (a page visitor): the same policy, the same scopes as on `/api`.
+    pub(crate) fn user(user: &rampart_store::UserRow) -> Self {
+        Self { auth: Some((user.id.clone(), user.roles())) }
+    }
 
     fn principal(&self) -> Option<Principal<'_>> {
         self.auth.as_ref().map(|(id, roles)| Principal { user_id: id, roles })
