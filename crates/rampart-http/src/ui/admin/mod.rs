@@ -136,3 +136,15 @@ pub fn query(pairs: &[(&str, &str)]) -> String {
     let kept: Vec<(&str, &str)> = pairs.iter().copied().filter(|(_, v)| !v.is_empty()).collect();
     serde_urlencoded::to_string(kept).map(|q| if q.is_empty() { q } else { format!("?{q}") }).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_page_links_encode_every_value_and_drop_empty_ones() {
+        assert_eq!(query(&[("email", ""), ("cursor", "")]), "");
+        let q = query(&[("email", "a&b=c\"<x>"), ("action", ""), ("cursor", "AB_c-1")]);
+        assert_eq!(q, "?email=a%26b%3Dc%22%3Cx%3E&cursor=AB_c-1");
+    }
+}

@@ -240,3 +240,40 @@ pub async fn delete(
     delete_record(&state, &ctx, &Caller::user(&admin.user), res, &id).await?;
     Ok(Redirect::to(&format!("/ui/admin/records/{}", res.name)).into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use rampart_core::resources::{Actions, Field};
+
+    use super::*;
+
+    fn field(name: &str, kind: Kind) -> Field {
+        Field { name: name.into(), kind, optional: true, default: None, write: None, read: None }
+    }
+
+    #[test]
+    fn edit_forms_become_typed_patch_bodies() {
+        let res = Resource {
+            name: "t".into(),
+            table: "res_t".into(),
+            owner: None,
+            fields: vec![
+                field("n", Kind::Integer { min: None, max: None }),
+                field("r", Kind::Number { min: None, max: None }),
+                field("b", Kind::Boolean),
+                field("s", Kind::String { min_len: None, max_len: None, pattern: None }),
+            ],
+            actions: Actions::default(),
+        };
+        let form = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let body = body_of(&res, form(&[("n", "7"), ("r", "0.5"), ("b", "false"), ("s", "<b>"), ("x", "")])).ok();
+        let expected = serde_json::json!({ "n": 7, "r": 0.5, "b": false, "s": "<b>" });
+        assert_eq!(body.map(Value::Object), Some(expected));
+        // An undeclared field is kept, for the record API to refuse by name.
+        let body = body_of(&res, form(&[("owner_id", "me")])).ok();
+        assert_eq!(body.map(Value::Object), Some(serde_json::json!({ "owner_id": "me" })));
+        for bad in [("n", "1.5"), ("r", "NaN"), ("b", "yes")] {
+            assert!(body_of(&res, form(&[bad])).is_err(), "{bad:?}");
+        }
+    }
+}
