@@ -7,7 +7,7 @@ use rampart_core::clock::Millis;
 
 use crate::admin::LOCKED_INDEFINITELY;
 use crate::dialect::WriteTx;
-use crate::{Store, StoreError, UserRow};
+use crate::{OutgoingMail, Store, StoreError, UserRow};
 
 statements! {
     /// With `$6`, only if the user got no token of this purpose at or after `$6`.
@@ -48,9 +48,11 @@ impl Purpose {
 }
 
 impl Store {
-    /// Stores a token to mail. With `not_since`, only if the user got no token of this purpose
-    /// at or after that time (a per-account throttle on mail that anyone can trigger): `false`
-    /// when throttled, and then nothing is to be mailed.
+    /// Stores a token and queues the mail that carries it, in one transaction: no token without
+    /// its mail, no mail for a token that was not stored. With `not_since`, only if the user got
+    /// no token of this purpose at or after that time (a per-account throttle on mail that anyone
+    /// can trigger): `false` when throttled, and then nothing is queued.
+    #[allow(clippy::too_many_arguments)]
     pub async fn insert_account_token(
         &self,
         token_hash: &str,
@@ -59,8 +61,10 @@ impl Store {
         now: Millis,
         expires_at: Millis,
         not_since: Option<Millis>,
+        mail: &OutgoingMail,
     ) -> Result<bool, StoreError> {
-        let inserted = on_write!(self, |db| {
+        let mut tx = self.begin_write().await?;
+        let inserted = in_tx!(&mut tx, |conn| {
             sqlx::query(INSERT_ACCOUNT_TOKEN)
                 .bind(token_hash)
                 .bind(user_id)
@@ -68,11 +72,17 @@ impl Store {
                 .bind(now)
                 .bind(expires_at)
                 .bind(not_since)
-                .execute(db)
+                .execute(conn)
                 .await
                 .map(|r| r.rows_affected())
         })?;
-        Ok(inserted == 1)
+        if inserted != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        tx.enqueue_mail(mail, now).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// The user a still-usable token belongs to (the token is not spent).
@@ -145,8 +155,9 @@ impl Store {
         Ok(Some(revoked))
     }
 
-    /// Sets a new hash if the stored one is still `old_hash` (no concurrent change), and ends every
-    /// login of the user but `keep`. `None`: the password changed meanwhile.
+    /// Sets a new hash if the stored one is still `old_hash` (no concurrent change), ends every
+    /// login of the user but `keep`, and queues the owner's notice (`mail`), in one transaction.
+    /// `None`: the password changed meanwhile.
     pub async fn change_password(
         &self,
         user_id: &str,
@@ -154,6 +165,7 @@ impl Store {
         new_hash: &str,
         keep: &str,
         now: Millis,
+        mail: &OutgoingMail,
     ) -> Result<Option<Vec<String>>, StoreError> {
         let mut tx = self.begin_write().await?;
         let changed = in_tx!(&mut tx, |conn| {
@@ -171,6 +183,7 @@ impl Store {
             return Ok(None);
         }
         let revoked = tx.void_old_password_grants(user_id, Some(keep), now).await?;
+        tx.enqueue_mail(mail, now).await?;
         tx.commit().await?;
         self.forget_user(user_id);
         Ok(Some(revoked))

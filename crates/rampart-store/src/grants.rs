@@ -45,6 +45,7 @@ const READ_WRITE: &[&str] = &[
     "mfa_challenges",
     "account_tokens",
     "unknown_login_failures",
+    "mail_outbox",
 ];
 const DELETES: &[&str] = &[
     "users",
@@ -54,6 +55,7 @@ const DELETES: &[&str] = &[
     "mfa_challenges",
     "account_tokens",
     "unknown_login_failures",
+    "mail_outbox",
 ];
 
 /// `"name"`, with embedded quotes doubled: role and schema names come from the operator's URL,

@@ -8,7 +8,7 @@
 use rampart_core::clock::Millis;
 
 use crate::dialect::WriteTx;
-use crate::{Store, StoreError, UserRow};
+use crate::{OutgoingMail, Store, StoreError, UserRow};
 
 statements! {
     /// Replaces an unconfirmed secret only: an enabled one is replaced by disabling it first.
@@ -139,6 +139,7 @@ impl Store {
         step: i64,
         recovery_hashes: &[String],
         now: Millis,
+        mail: &OutgoingMail,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         let enabled = in_tx!(&mut tx, |conn| {
@@ -160,14 +161,22 @@ impl Store {
             })?;
         }
         tx.set_mfa_enabled(user_id, true, now).await?;
+        tx.enqueue_mail(mail, now).await?;
         tx.commit().await?;
         self.forget_user(user_id);
         Ok(true)
     }
 
-    /// Spends the proof and removes the second factor (secret, recovery codes, pending logins).
-    /// False when the proof was already used.
-    pub async fn disable_totp(&self, user_id: &str, proof: MfaProof<'_>, now: Millis) -> Result<bool, StoreError> {
+    /// Spends the proof and removes the second factor (secret, recovery codes, pending logins),
+    /// queuing the owner's notice (`mail`) in the same transaction. False when the proof was
+    /// already used.
+    pub async fn disable_totp(
+        &self,
+        user_id: &str,
+        proof: MfaProof<'_>,
+        now: Millis,
+        mail: &OutgoingMail,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         if !tx.spend_proof(user_id, proof, now).await? {
             tx.rollback().await?;
@@ -175,6 +184,7 @@ impl Store {
         }
         tx.remove_second_factor(user_id).await?;
         tx.set_mfa_enabled(user_id, false, now).await?;
+        tx.enqueue_mail(mail, now).await?;
         tx.commit().await?;
         self.forget_user(user_id);
         Ok(true)
@@ -183,8 +193,14 @@ impl Store {
     /// Removes every second factor of the user, whatever state it is in (enabled or pending
     /// TOTP secret, recovery codes) and ends the logins waiting for one, in one transaction: an
     /// admin's or operator's way back for an owner locked out by a factor they do not hold.
-    /// `None` when there is no such user.
-    pub async fn reset_mfa(&self, user_id: &str, now: Millis) -> Result<Option<MfaReset>, StoreError> {
+    /// `None` when there is no such user. When a factor in force was removed, the owner's notice
+    /// (`mail`, given the owner's address) is queued in the same transaction.
+    pub async fn reset_mfa(
+        &self,
+        user_id: &str,
+        now: Millis,
+        mail: impl FnOnce(&str) -> Option<OutgoingMail>,
+    ) -> Result<Option<MfaReset>, StoreError> {
         let mut tx = self.begin_write().await?;
         let in_force = tx.delete_of_user(DELETE_ENABLED_TOTP_SECRET, user_id).await? > 0;
         tx.remove_second_factor(user_id).await?;
@@ -200,6 +216,10 @@ impl Store {
             tx.rollback().await?;
             return Ok(None);
         };
+        // `None`: the caller could not make the notice (it logs why); the reset stands.
+        if in_force && let Some(mail) = mail(&user.email) {
+            tx.enqueue_mail(&mail, now).await?;
+        }
         tx.commit().await?;
         self.forget_user(user_id);
         Ok(Some(MfaReset { user, removed: in_force }))

@@ -91,6 +91,7 @@ pub(crate) const ALL: &[&[Declared]] = &[
     crate::mfa::STATEMENTS,
     crate::admin::STATEMENTS,
     crate::audit::STATEMENTS,
+    crate::outbox::STATEMENTS,
     crate::backup::STATEMENTS,
     crate::resource_schema::STATEMENTS,
     crate::grants::STATEMENTS,

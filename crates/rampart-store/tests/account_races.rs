@@ -77,7 +77,7 @@ async fn a_totp_step_works_once_and_only_forward() {
     user(&store, "u3").await;
     assert!(store.put_pending_totp("u3", "sealed", NOW).await.unwrap());
     let step = NOW / 30_000;
-    assert!(store.enable_totp("u3", step, &[], NOW).await.unwrap());
+    assert!(store.enable_totp("u3", step, &[], NOW, &notice("u3@example.com")).await.unwrap());
     for challenge in ["c1", "c2", "c3", "c4"] {
         store.insert_mfa_challenge(challenge, "u3", "cookie", NOW, NOW + 300_000).await.unwrap();
     }
@@ -92,4 +92,13 @@ async fn a_totp_step_works_once_and_only_forward() {
     assert_eq!(u8::from(a.unwrap()) + u8::from(b.unwrap()), 1);
     assert!(!store.complete_mfa("c4", "u3", MfaProof::Totp(step + 1), NOW).await.unwrap());
     assert!(store.complete_mfa("c4", "u3", MfaProof::Totp(step + 2), NOW).await.unwrap());
+}
+
+fn notice(to: &str) -> rampart_store::OutgoingMail {
+    rampart_store::OutgoingMail {
+        to: to.to_owned(),
+        subject: "A second factor was added".into(),
+        body: "notice".into(),
+        priority: rampart_store::MailPriority::Security,
+    }
 }

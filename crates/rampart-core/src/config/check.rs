@@ -365,6 +365,13 @@ fn check_misc(c: &Config, r: &mut Report) {
             "set a positive number of messages a minute (default 120)",
         );
     }
+    if c.mail.give_up_after.is_zero() || c.mail.give_up_after > Duration::from_secs(30 * 86400) {
+        r.error(
+            "mail.give_up_after",
+            "must be positive and at most 30 days",
+            "how long a queued mail is retried before it is given up (default 24h)",
+        );
+    }
     for (key, link) in [("mail.reset_link", &c.mail.reset_link), ("mail.verify_link", &c.mail.verify_link)] {
         if let Some(l) = link
             && (!l.contains("{token}") || !(l.starts_with("https://") || l.starts_with("http://")))
@@ -538,6 +545,13 @@ mod tests {
         );
         let _ = std::fs::remove_dir_all(&keys);
         assert!(errors(&p).is_empty(), "{p:?}");
+    }
+
+    #[test]
+    fn a_give_up_time_of_zero_is_refused() {
+        let p = problems("[mail]\ngive_up_after = \"0s\"\n", &[]);
+        assert!(errors(&p).contains(&"mail.give_up_after"), "{p:?}");
+        assert!(!errors(&problems("[mail]\ngive_up_after = \"2h\"\n", &[])).contains(&"mail.give_up_after"));
     }
 
     #[test]

@@ -355,6 +355,10 @@ pub struct MailConfig {
     /// (password resets, lockout and change notices), which routine mail (verification links,
     /// sign-up notices) can never use up.
     pub max_per_minute: u32,
+    /// A queued mail that still cannot be sent this long after it was queued is given up (an
+    /// error log line and `rampart_mail_given_up_total`), and its body erased.
+    #[serde(with = "duration")]
+    pub give_up_after: Duration,
 }
 
 impl Default for MailConfig {
@@ -366,6 +370,7 @@ impl Default for MailConfig {
             reset_link: None,
             verify_link: None,
             max_per_minute: 120,
+            give_up_after: Duration::from_secs(24 * 3600),
         }
     }
 }

@@ -154,10 +154,19 @@ pub async fn reset_mfa(state: &AppState, by: Acting<'_>, id: &str) -> Result<(),
             "you cannot reset your own second factor; use POST /auth/mfa/totp/disable or ask another admin",
         ));
     }
-    let done = state.store.reset_mfa(id, now_ms()).await?.ok_or(AdminError::NotFound)?;
+    // The owner's notice is queued in the reset's own transaction (the durable outbox), sealed
+    // with the data key; a notice that cannot be sealed is logged and not queued.
+    let notice = |to: &str| match state.mailer.seal(templates::second_factor_removed(to, RemovedBy::Administrator)) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            tracing::error!(error = %e, "the second-factor notice could not be sealed; not queued");
+            None
+        }
+    };
+    let done = state.store.reset_mfa(id, now_ms(), notice).await?.ok_or(AdminError::NotFound)?;
     by.audit(state, AuditEvent::MfaReset, id).await;
     if done.removed {
-        state.mailer.send(templates::second_factor_removed(&done.user.email, RemovedBy::Administrator));
+        state.mailer.wake();
     }
     Ok(())
 }

@@ -1,6 +1,9 @@
 //! The mailed tokens: made, stored (as a hash) and queued off the request path, so that a request
 //! answers in the same time whether or not a mail goes out, and a database or mail hiccup never
 //! reaches the client. Failures are logged.
+//!
+//! The token row and the outbox row that carries it are written in one transaction: a token is
+//! never stored without its mail, nor a mail queued for a token that was not (a throttled one).
 
 use rampart_core::clock::{Millis, duration_ms, now_ms};
 use rampart_mail::templates;
@@ -47,27 +50,29 @@ fn send_token(state: &AppState, user: &UserRow, mail: Mail) {
             Mail::SignupAttempt => (Purpose::PasswordReset, auth.password_reset_ttl, true),
         };
         let (token, hash) = rampart_core::opaque_token::generate();
-        let now = now_ms();
-        let not_since = throttled.then(|| now - THROTTLE_MS);
-        let expires = now + duration_ms(ttl);
-        match state.store.insert_account_token(hash.as_str(), &user_id, purpose, now, expires, not_since).await {
-            Ok(true) => {}
-            Ok(false) => {
-                tracing::info!(user_id = %user_id, "mail throttled: one was sent to this account recently");
-                return;
-            }
-            Err(e) => {
-                tracing::error!(user_id = %user_id, error = %e, "could not store a mailed token; no mail sent");
-                return;
-            }
-        }
         let link = link(&state, purpose, token.expose_secret());
         let message = match mail {
             Mail::Verification => templates::verify_email(&to, &link, ttl),
             Mail::Reset => templates::password_reset(&to, &link, ttl),
             Mail::SignupAttempt => templates::signup_attempt(&to, &link, ttl),
         };
-        state.mailer.send(message);
+        let message = match state.mailer.seal(message) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(user_id = %user_id, error = %e, "could not seal a mail; no token stored, no mail queued");
+                return;
+            }
+        };
+        let now = now_ms();
+        let not_since = throttled.then(|| now - THROTTLE_MS);
+        let expires = now + duration_ms(ttl);
+        let stored =
+            state.store.insert_account_token(hash.as_str(), &user_id, purpose, now, expires, not_since, &message);
+        match stored.await {
+            Ok(true) => state.mailer.wake(),
+            Ok(false) => tracing::info!(user_id = %user_id, "mail throttled: one was sent to this account recently"),
+            Err(e) => tracing::error!(user_id = %user_id, error = %e, "could not store a mailed token; no mail queued"),
+        }
     });
 }
 

@@ -66,7 +66,7 @@ pub async fn run(path: Option<&Path>) -> Result<(), Failure> {
         (c.auth.keys_dir.clone(), c.auth.jwt_algorithm, c.auth.keys_reload_interval, super::keys::max_token_life(c));
 
     let data_key = data_key(c)?;
-    let mailer = mailer(c)?;
+    let mailer = mailer(c, &store, Arc::clone(&data_key))?;
     let services =
         rampart_http::Services { store: store.clone(), hasher, tokens, revocations, data_key, mailer, limiter };
     let state = rampart_http::build_state(settings, services);
@@ -121,7 +121,7 @@ async fn spawn_metrics_listener(
 /// The data-encryption key: configured (`RAMPART_DATA_KEY` or `data_key_file`), or, in the dev
 /// profile only, read from or generated into `rampart-data/data.key` (mode 0600), like the dev
 /// signing key. Production refuses to start without one (`rampart check` says so first).
-fn data_key(c: &Settings) -> Result<Arc<DataKey>, Failure> {
+pub(crate) fn data_key(c: &Settings) -> Result<Arc<DataKey>, Failure> {
     let bad = |e: rampart_core::auth::data_key::DataKeyError| Failure::config(format!("config key `data_key`: {e}"));
     if let Some(k) = &c.data_key {
         return Ok(Arc::clone(k));
@@ -155,20 +155,20 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// SMTP when `mail.smtp_url` is set; in the dev profile without it, every message is logged as a
-/// `dev_mail` event; otherwise mail is off (and messages are dropped with a warning).
-fn mailer(c: &Settings) -> Result<rampart_mail::Mailer, Failure> {
-    let per_minute = c.mail.max_per_minute;
+/// `dev_mail` event; otherwise mail is off (and queued messages are dropped with a warning). The
+/// outbox worker of this instance starts here.
+fn mailer(c: &Settings, store: &rampart_store::Store, key: Arc<DataKey>) -> Result<rampart_mail::Mailer, Failure> {
+    let policy = rampart_mail::Policy { per_minute: c.mail.max_per_minute, give_up_after: c.mail.give_up_after };
     let settings = match (&c.mail.smtp_url, c.profile) {
-        (Some(url), _) => rampart_mail::Settings::Smtp {
-            url: url.expose(),
-            from: c.mail.from.as_deref().unwrap_or_default(),
-            per_minute,
-        },
-        (None, Profile::Dev) => rampart_mail::Settings::DevLog { per_minute },
+        (Some(url), _) => {
+            rampart_mail::Settings::Smtp { url: url.expose(), from: c.mail.from.as_deref().unwrap_or_default() }
+        }
+        (None, Profile::Dev) => rampart_mail::Settings::DevLog,
         (None, Profile::Production) => rampart_mail::Settings::Off,
     };
     // The error names the problem, never the URL (it may hold the SMTP password).
-    rampart_mail::Mailer::start(settings).map_err(|e| Failure::config(format!("config key `mail`: {e}")))
+    rampart_mail::Mailer::start(settings, store.clone(), policy, key)
+        .map_err(|e| Failure::config(format!("config key `mail`: {e}")))
 }
 
 /// Rate limits and the revocation set: in this process, or in Redis when `redis.url` is set, so
@@ -265,8 +265,12 @@ fn spawn_hash_wrapping(store: rampart_store::Store, hasher: Hasher, params: ramp
     });
 }
 
-/// Hourly: drop sessions, pending second-factor logins, mailed tokens and unknown-email failure
-/// counts that can no longer be used.
+/// Finished outbox rows (sent, given up, dropped; their bodies already erased) are kept this long,
+/// for an operator looking into a complaint, then deleted.
+const FINISHED_MAIL_KEPT_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// Hourly: drop sessions, pending second-factor logins, mailed tokens, unknown-email failure
+/// counts that can no longer be used, and old finished outbox rows.
 fn spawn_housekeeping(store: rampart_store::Store) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(3600));
@@ -278,6 +282,7 @@ fn spawn_housekeeping(store: rampart_store::Store) {
                 ("mfa_challenges", store.purge_mfa_challenges(now).await),
                 ("account_tokens", store.purge_account_tokens(now).await),
                 ("unknown_login_failures", store.purge_unknown_login_failures(now).await),
+                ("mail_outbox", store.purge_finished_mails(now - FINISHED_MAIL_KEPT_MS).await),
             ];
             for (table, result) in purged {
                 match result {

@@ -3,9 +3,10 @@
 use std::io::{BufRead, IsTerminal};
 use std::path::Path;
 
+use rampart_core::auth::data_key::DataKey;
 use rampart_core::auth::hasher::Hasher;
 use rampart_core::clock::now_ms;
-use rampart_core::config::{Profile, Roles, Settings};
+use rampart_core::config::Roles;
 use rampart_core::email::Email;
 use rampart_http::flows::AuthError;
 use rampart_mail::templates::{self, RemovedBy};
@@ -56,24 +57,29 @@ pub async fn create(path: Option<&Path>, email: &str, role: Option<&str>) -> Res
 pub async fn mfa_reset(path: Option<&Path>, email: &str) -> Result<(), Failure> {
     let c = &super::load_checked(path)?.settings;
     let email = Email::parse(email).map_err(|e| Failure::config(format!("--email: {e}")))?;
+    // The notice's body is sealed like the server's (see `rampart_mail::seal`).
+    let key = super::serve::data_key(c)?;
     let store = super::open_store(c).await?;
-    let result = reset_by_email(&store, &email).await;
+    let result = reset_by_email(&store, &email, &key).await;
     store.close().await;
     let done = result?;
     println!("removed every second factor of user {} <{}>", done.user.id, done.user.email);
     if done.removed {
-        tell_owner(c, &done.user.email).await;
+        // Queued in the reset's own transaction; a running server's outbox worker sends it.
+        println!("the owner's notice is queued in the mail outbox; a running server sends it");
     }
     Ok(())
 }
 
-async fn reset_by_email(store: &Store, email: &Email) -> Result<MfaReset, Failure> {
+async fn reset_by_email(store: &Store, email: &Email, key: &DataKey) -> Result<MfaReset, Failure> {
     let database = |e: StoreError| Failure::runtime(format!("database: {e}"));
     let unknown = || Failure::runtime(format!("no user with email {}", email.as_str()));
     let user = store.user_by_email(email.normalized()).await.map_err(database)?.ok_or_else(unknown)?;
     let now = now_ms();
     // `None`: deleted since the lookup.
-    let done = store.reset_mfa(&user.id, now).await.map_err(database)?.ok_or_else(unknown)?;
+    let notice =
+        |to: &str| rampart_mail::seal(key, templates::second_factor_removed(to, RemovedBy::Administrator)).ok();
+    let done = store.reset_mfa(&user.id, now, notice).await.map_err(database)?.ok_or_else(unknown)?;
     let event = NewAuditEvent {
         action: AuditEvent::MfaReset,
         actor_id: None,
@@ -88,23 +94,6 @@ async fn reset_by_email(store: &Store, email: &Email) -> Result<MfaReset, Failur
         Failure::runtime(format!("the second factor was removed, but the audit event could not be written: {e}"))
     })?;
     Ok(done)
-}
-
-/// Mails the owner as the server would, but now rather than queued: the process exits next. The
-/// reset is done either way, so a mail that cannot go out is a warning, not a failure.
-async fn tell_owner(c: &Settings, to: &str) {
-    let message = templates::second_factor_removed(to, RemovedBy::Administrator);
-    match (&c.mail.smtp_url, c.profile) {
-        (Some(url), _) => {
-            let from = c.mail.from.as_deref().unwrap_or_default();
-            match rampart_mail::send_once(url.expose(), from, &message).await {
-                Ok(()) => println!("mailed the owner"),
-                Err(e) => eprintln!("rampart: warning: the owner could not be mailed: {e}"),
-            }
-        }
-        (None, Profile::Dev) => println!("dev profile without mail: the owner was not mailed"),
-        (None, Profile::Production) => eprintln!("rampart: warning: mail is not configured: the owner was not told"),
-    }
 }
 
 fn read_password() -> Result<SecretString, Failure> {

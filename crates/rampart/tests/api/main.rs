@@ -30,6 +30,7 @@ mod mfa;
 mod mfa_changes;
 mod openapi;
 mod ops;
+mod outbox;
 mod password;
 mod readiness;
 mod registration;

@@ -98,7 +98,11 @@ pub async fn enable(
     let step = open_totp(&state, user, &pending.secret_enc)?.matching_step(&code, unix_secs()).ok_or_else(wrong)?;
     let codes = totp::generate_recovery_codes();
     let hashes: Vec<String> = codes.iter().map(|c| totp::stored_recovery_hash(c).as_str().to_owned()).collect();
-    if !state.store.enable_totp(&user.id, step_i64(step), &hashes, now_ms()).await? {
+    let notice = state
+        .mailer
+        .seal(templates::second_factor_added(&user.email))
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    if !state.store.enable_totp(&user.id, step_i64(step), &hashes, now_ms(), &notice).await? {
         return Err(wrong());
     }
     let event = Audit {
@@ -108,7 +112,7 @@ pub async fn enable(
         outcome: AuditOutcome::Success,
     };
     record(&state, &ctx, event).await;
-    state.mailer.send(templates::second_factor_added(&user.email));
+    state.mailer.wake();
     let codes: Vec<&str> = codes.iter().map(|c| c.expose_secret()).collect();
     Ok(Json(json!({ "recovery_codes": codes })))
 }
@@ -145,7 +149,11 @@ pub async fn disable(
         other => other?,
     };
     let disabled = match (password_ok, &proof) {
-        (true, Some(p)) => state.store.disable_totp(&user.id, p.as_store(), now_ms()).await?,
+        (true, Some(p)) => {
+            let notice = templates::second_factor_removed(&user.email, RemovedBy::Owner);
+            let notice = state.mailer.seal(notice).map_err(|e| ApiError::Internal(e.to_string()))?;
+            state.store.disable_totp(&user.id, p.as_store(), now_ms(), &notice).await?
+        }
         _ => false,
     };
     if !disabled {
@@ -161,7 +169,7 @@ pub async fn disable(
         outcome: AuditOutcome::Success,
     };
     record(&state, &ctx, event).await;
-    state.mailer.send(templates::second_factor_removed(&user.email, RemovedBy::Owner));
+    state.mailer.wake();
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -64,9 +64,11 @@ pub async fn change(
     attempt.release(&state).await;
     let new_hash = state.hasher.hash(body.new_password).await?;
     let now = now_ms();
+    let notice = rampart_mail::templates::password_changed(&user.email);
+    let notice = state.mailer.seal(notice).map_err(|e| ApiError::Internal(e.to_string()))?;
     let revoked = state
         .store
-        .change_password(&user.id, user.password_hash.as_str(), &new_hash, &auth.session_id, now)
+        .change_password(&user.id, user.password_hash.as_str(), &new_hash, &auth.session_id, now, &notice)
         .await?
         .ok_or(AuthError::PasswordChangedMeanwhile)?;
     state.revoke_token_logins(&revoked, now).await;
@@ -77,7 +79,7 @@ pub async fn change(
         outcome: AuditOutcome::Success,
     };
     record(&state, &ctx, event).await;
-    state.mailer.send(rampart_mail::templates::password_changed(&user.email));
+    state.mailer.wake();
     Ok(StatusCode::NO_CONTENT)
 }
 
