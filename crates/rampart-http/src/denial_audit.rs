@@ -53,6 +53,7 @@ struct Seen {
     at: Millis,
     ip: String,
     request_id: String,
+    user_agent: Option<String>,
 }
 
 struct Window {
@@ -96,7 +97,12 @@ impl DenialAudit {
         metrics::counter!("rampart_audit_events_total", "action" => AuditEvent::AuthzDenied.as_str(), "outcome" => "denied")
             .increment(1);
         let key = Key { actor: actor.map(str::to_owned), action, target };
-        let seen = Seen { at: now_ms(), ip: ctx.ip.to_string(), request_id: ctx.request_id.clone() };
+        let seen = Seen {
+            at: now_ms(),
+            ip: ctx.ip.to_string(),
+            request_id: ctx.request_id.clone(),
+            user_agent: ctx.user_agent.clone(),
+        };
         let mut windows = lock(&self.windows);
         if let Some(w) = windows.get_mut(&key) {
             w.pending += 1;
@@ -159,6 +165,7 @@ async fn write_rows(store: Store, mut jobs: mpsc::Receiver<Job>) {
             target: Some(&row.key.target),
             ip: Some(&row.seen.ip),
             request_id: Some(&row.seen.request_id),
+            user_agent: row.seen.user_agent.as_deref(),
             outcome: AuditOutcome::Denied,
             now: row.seen.at,
         };

@@ -14,6 +14,7 @@ mod routes;
 mod server;
 mod state;
 pub mod tls;
+pub mod ui;
 mod views;
 
 pub use error::ApiError;

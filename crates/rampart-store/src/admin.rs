@@ -90,15 +90,20 @@ macro_rules! another_active_admin {
 }
 
 statements! {
-    /// With `$1`, only the user whose normalized email is exactly that.
+    /// With `$1`, only the user whose normalized email is exactly that; with `$5`, those whose
+    /// normalized email is LIKE that pattern (built by [`EmailMatch`], wildcards escaped).
     SELECT_USERS_PAGE = concat!(
         "SELECT ",
         user_columns!(""),
         " FROM users \
          WHERE (CAST($1 AS TEXT) IS NULL OR email_normalized = $1) \
+           AND (CAST($5 AS TEXT) IS NULL OR email_normalized LIKE $5 ESCAPE '!') \
            AND (CAST($2 AS BIGINT) IS NULL OR created_at > $2 OR (created_at = $2 AND id > $3)) \
          ORDER BY created_at, id LIMIT $4"
     );
+    /// For the console to show the last-admin rule before anyone runs into it; the writes still
+    /// decide in their own statements.
+    COUNT_ACTIVE_ADMINS = concat!("SELECT COUNT(*) FROM users WHERE ", target_active_admin!("$1"));
     /// The guard, in words: allowed unless the target is an active admin now, will not be one
     /// afterwards (demoted, or locked), and no other active admin exists.
     ADMIN_UPDATE_USER = concat!(
@@ -128,25 +133,69 @@ statements! {
     LOCK_ADMIN_WRITES [Postgres] = "SELECT pg_advisory_xact_lock(7263157)";
 }
 
+/// Which users a page of the list holds, by email.
+#[derive(Debug, Clone, Copy)]
+pub enum EmailMatch<'a> {
+    Any,
+    /// The user whose normalized email is exactly this (0 or 1 rows): the JSON API's `email`.
+    Exact(&'a str),
+    /// Users whose normalized email contains this text, taken literally (`%` and `_` match
+    /// themselves): the console's search box. Lower-cased here, as normalized emails are.
+    Contains(&'a str),
+}
+
+impl EmailMatch<'_> {
+    fn exact(self) -> Option<String> {
+        match self {
+            EmailMatch::Exact(e) => Some(e.to_owned()),
+            _ => None,
+        }
+    }
+
+    /// A LIKE pattern whose only wildcards are the two it adds; `!` is the escape character
+    /// (a backslash would mean different things to the two dialects' string literals).
+    fn pattern(self) -> Option<String> {
+        let EmailMatch::Contains(text) = self else { return None };
+        let mut p = String::from("%");
+        for c in text.to_lowercase().chars() {
+            if matches!(c, '%' | '_' | '!') {
+                p.push('!');
+            }
+            p.push(c);
+        }
+        p.push('%');
+        Some(p)
+    }
+}
+
 impl Store {
-    /// Users in creation order (`created_at`, then `id`), after `after`, at most `limit`. With
-    /// `email`, only the user whose normalized email is exactly that (0 or 1 rows).
+    /// Users in creation order (`created_at`, then `id`), after `after`, at most `limit`, those
+    /// whose email matches `email`.
     pub async fn list_users(
         &self,
         after: Option<UserCursor<'_>>,
-        email_normalized: Option<&str>,
+        email: EmailMatch<'_>,
         limit: u32,
     ) -> Result<Vec<UserRow>, StoreError> {
+        let (exact, pattern) = (email.exact(), email.pattern());
         let rows = on_read!(self, |db| {
             sqlx::query_as::<_, UserRow>(SELECT_USERS_PAGE)
-                .bind(email_normalized)
+                .bind(exact.as_deref())
                 .bind(after.map(|a| a.0))
                 .bind(after.map(|a| a.1))
                 .bind(i64::from(limit))
+                .bind(pattern.as_deref())
                 .fetch_all(db)
                 .await
         })?;
         Ok(rows)
+    }
+
+    /// How many admins can sign in now (role `admin`, not locked). Shown by the console next to
+    /// the actions the last-admin rule refuses; the rule itself is in each write's statement.
+    pub async fn count_active_admins(&self, now: Millis) -> Result<i64, StoreError> {
+        let n = on_read!(self, |db| sqlx::query_scalar::<_, i64>(COUNT_ACTIVE_ADMINS).bind(now).fetch_one(db).await)?;
+        Ok(n)
     }
 
     /// Changes roles and/or the lock of one user, refusing to leave no active admin, and revokes
@@ -251,5 +300,58 @@ impl WriteTx<'_> {
         let exists =
             in_tx!(self, |conn| sqlx::query_scalar::<_, i32>(USER_EXISTS).bind(id).fetch_optional(conn).await)?;
         Ok(if exists.is_some() { AdminWrite::LastAdmin } else { AdminWrite::NotFound })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::NewUser;
+    use crate::test_db::{TempSqlite, options};
+
+    #[test]
+    fn contains_patterns_escape_every_wildcard() {
+        assert_eq!(EmailMatch::Contains("A_b%c!").pattern().as_deref(), Some("%a!_b!%c!!%"));
+        assert_eq!(EmailMatch::Exact("a@b.c").pattern(), None);
+        assert_eq!(EmailMatch::Any.exact(), None);
+    }
+
+    async fn add(store: &Store, email: &str, roles: &[&str], now: Millis) -> String {
+        let id = rampart_core::opaque_token::new_id();
+        let u = NewUser { id: &id, email, email_normalized: email, password_hash: "x", roles, now };
+        store.insert_user(&u).await.unwrap();
+        id
+    }
+
+    #[tokio::test]
+    async fn search_pages_and_counts_active_admins() {
+        let db = TempSqlite::migrated().await;
+        let store = Store::connect(&options(&db.url)).await.unwrap();
+        let a = add(&store, "ann@example.com", &["user", "admin"], 1).await;
+        add(&store, "a_b@example.com", &["user"], 2).await;
+        add(&store, "axb@example.com", &["user"], 3).await;
+        add(&store, "bob@other.org", &["user", "admin"], 4).await;
+        let emails = |rows: Vec<UserRow>| rows.into_iter().map(|u| u.email).collect::<Vec<_>>();
+        let found = store.list_users(None, EmailMatch::Contains("EXAMPLE"), 10).await.unwrap();
+        assert_eq!(emails(found), ["ann@example.com", "a_b@example.com", "axb@example.com"]);
+        // `_` is a literal underscore, not "any one character".
+        let found = store.list_users(None, EmailMatch::Contains("a_b"), 10).await.unwrap();
+        assert_eq!(emails(found), ["a_b@example.com"]);
+        let found = store.list_users(None, EmailMatch::Contains("%"), 10).await.unwrap();
+        assert!(found.is_empty());
+        // Paging goes on after the last row shown.
+        let first = store.list_users(None, EmailMatch::Contains("example"), 2).await.unwrap();
+        let last = first.last().unwrap();
+        let rest =
+            store.list_users(Some((last.created_at, &last.id)), EmailMatch::Contains("example"), 2).await.unwrap();
+        assert_eq!(emails(rest), ["axb@example.com"]);
+        let exact = store.list_users(None, EmailMatch::Exact("ann@example.com"), 10).await.unwrap();
+        assert_eq!(exact.len(), 1);
+
+        assert_eq!(store.count_active_admins(10).await.unwrap(), 2);
+        let lock = UserChange { roles: None, lock: LockChange::Lock };
+        assert!(matches!(store.admin_update_user(&a, &lock, 10).await.unwrap(), AdminWrite::Done(_)));
+        assert_eq!(store.count_active_admins(10).await.unwrap(), 1);
+        store.close().await;
     }
 }

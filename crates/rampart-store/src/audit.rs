@@ -6,13 +6,16 @@ use rampart_core::clock::Millis;
 use crate::{Store, StoreError};
 
 statements! {
-    INSERT_AUDIT_EVENT = "INSERT INTO audit_log (id, at, action, actor_id, target, ip, request_id, outcome, count) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
-    /// Each filter applies only when given.
-    SELECT_AUDIT_PAGE = "SELECT seq, id, at, action, actor_id, target, ip, request_id, outcome, count FROM audit_log \
+    INSERT_AUDIT_EVENT = "INSERT INTO audit_log \
+         (id, at, action, actor_id, target, ip, request_id, outcome, count, user_agent) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+    /// Each filter applies only when given; the time range is `since <= at < until`.
+    SELECT_AUDIT_PAGE = "SELECT seq, id, at, action, actor_id, target, ip, request_id, outcome, count, user_agent \
+         FROM audit_log \
          WHERE (CAST($1 AS BIGINT) IS NULL OR seq < $1) AND (CAST($2 AS TEXT) IS NULL OR actor_id = $2) \
            AND (CAST($3 AS TEXT) IS NULL OR action = $3) \
-         ORDER BY seq DESC LIMIT $4";
+           AND (CAST($4 AS BIGINT) IS NULL OR at >= $4) AND (CAST($5 AS BIGINT) IS NULL OR at < $5) \
+         ORDER BY seq DESC LIMIT $6";
 }
 
 /// Declares [`AuditEvent`] from one table of variants and their names, so that the enum, its
@@ -101,8 +104,23 @@ pub struct NewAuditEvent<'a> {
     pub target: Option<&'a str>,
     pub ip: Option<&'a str>,
     pub request_id: Option<&'a str>,
+    /// The client's User-Agent, as the request context bounded it.
+    pub user_agent: Option<&'a str>,
     pub outcome: AuditOutcome,
     pub now: Millis,
+}
+
+/// Which events a page of the audit log holds; every filter is optional.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AuditFilter<'a> {
+    /// Older than this `seq` (the cursor).
+    pub before: Option<i64>,
+    pub actor: Option<&'a str>,
+    pub action: Option<&'a str>,
+    /// At or after this instant.
+    pub since: Option<Millis>,
+    /// Strictly before this instant.
+    pub until: Option<Millis>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -118,6 +136,7 @@ pub struct AuditRow {
     pub outcome: String,
     /// How many occurrences the row stands for: 1, except for coalesced repeats of a denial.
     pub count: i64,
+    pub user_agent: Option<String>,
 }
 
 impl Store {
@@ -140,6 +159,7 @@ impl Store {
                 .bind(e.request_id)
                 .bind(e.outcome.as_str())
                 .bind(count)
+                .bind(e.user_agent)
                 .execute(db)
                 .await
                 .map(|r| r.rows_affected())
@@ -147,19 +167,15 @@ impl Store {
         Ok(())
     }
 
-    /// Newest first, after the `before` cursor (a `seq`), optionally filtered.
-    pub async fn audit_page(
-        &self,
-        before: Option<i64>,
-        actor: Option<&str>,
-        action: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<AuditRow>, StoreError> {
+    /// Newest first, at most `limit`, as `filter` says.
+    pub async fn audit_page(&self, filter: &AuditFilter<'_>, limit: u32) -> Result<Vec<AuditRow>, StoreError> {
         let rows = on_read!(self, |db| {
             sqlx::query_as::<_, AuditRow>(SELECT_AUDIT_PAGE)
-                .bind(before)
-                .bind(actor)
-                .bind(action)
+                .bind(filter.before)
+                .bind(filter.actor)
+                .bind(filter.action)
+                .bind(filter.since)
+                .bind(filter.until)
                 .bind(i64::from(limit))
                 .fetch_all(db)
                 .await

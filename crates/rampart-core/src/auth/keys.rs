@@ -85,6 +85,45 @@ pub struct SigningKey {
     pub created_ms: Millis,
 }
 
+/// Where a key is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    /// Signs new tokens now.
+    Current,
+    /// Newer than the current key, waiting out its activation delay (every instance must have
+    /// loaded it before it signs).
+    Next,
+    /// Replaced, still verifying the tokens it signed until they have all expired.
+    Retiring,
+    /// Replaced and past the life of its last token: verifies nothing; its file can go.
+    Expired,
+}
+
+impl KeyState {
+    pub fn label(self) -> &'static str {
+        match self {
+            KeyState::Current => "current",
+            KeyState::Next => "next",
+            KeyState::Retiring => "retiring",
+            KeyState::Expired => "expired",
+        }
+    }
+}
+
+/// The public facts about one signing key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeySummary {
+    pub kid: String,
+    pub alg: String,
+    pub state: KeyState,
+    /// When the key file appeared.
+    pub created_ms: Millis,
+    /// When it starts (or started) to sign, if it becomes current.
+    pub signs_from_ms: Millis,
+    /// Until when it verifies: `None` while it is the newest key (no successor yet).
+    pub verifies_until: Option<Millis>,
+}
+
 /// The keys of one directory, oldest first.
 pub struct KeyRing {
     keys: Vec<SigningKey>,
@@ -148,6 +187,32 @@ impl KeyRing {
         (self.keys.iter().enumerate())
             .filter(|&(i, _)| self.valid_until(i).is_some_and(|end| now > end))
             .map(|(_, k)| dir.join(format!("{}.pem", k.kid)))
+            .collect()
+    }
+
+    /// What an admin may see of the ring: ids, algorithm, state and dates, oldest first. Built
+    /// field by field from public facts, so no private material can reach a page through it.
+    pub fn summary(&self, now: Millis) -> Vec<KeySummary> {
+        let current = self.signing(now).map(|k| k.kid.as_str());
+        let current_at = self.keys.iter().position(|k| Some(k.kid.as_str()) == current);
+        (self.keys.iter().enumerate())
+            .map(|(i, k)| {
+                let verifies_until = self.valid_until(i);
+                let state = match current_at {
+                    Some(c) if i == c => KeyState::Current,
+                    Some(c) if i > c => KeyState::Next,
+                    _ if verifies_until.is_some_and(|end| now > end) => KeyState::Expired,
+                    _ => KeyState::Retiring,
+                };
+                KeySummary {
+                    kid: k.kid.clone(),
+                    alg: format!("{:?}", k.alg),
+                    state,
+                    created_ms: k.created_ms,
+                    signs_from_ms: k.created_ms + self.reload_interval,
+                    verifies_until,
+                }
+            })
             .collect()
     }
 
@@ -364,6 +429,39 @@ mod tests {
         assert_eq!(ring.expired_files(&dir, ms(112)), vec![dir.join(format!("{old}.pem"))]);
         assert!(ring.verifying(&new, ms(10_000)).is_some());
         assert!(ring.verifying("nope", ms(110)).is_none());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_summary_names_each_key_state_and_no_secret() {
+        let dir = tmp();
+        let old = generate(&dir, JwtAlgorithm::EdDSA).unwrap();
+        let mid = generate(&dir, JwtAlgorithm::EdDSA).unwrap();
+        let new = generate(&dir, JwtAlgorithm::EdDSA).unwrap();
+        let t0 = std::time::SystemTime::now() - Duration::from_secs(3600);
+        let set = |kid: &str, t: std::time::SystemTime| {
+            std::fs::File::options().write(true).open(dir.join(format!("{kid}.pem"))).unwrap().set_modified(t).unwrap();
+        };
+        set(&old, t0);
+        set(&mid, t0 + Duration::from_secs(100));
+        set(&new, t0 + Duration::from_secs(200));
+        let ring = KeyRing::load(&dir, JwtAlgorithm::EdDSA, Duration::from_secs(1), Duration::from_secs(10)).unwrap();
+        let ms = |d: u64| duration_ms(t0.duration_since(UNIX_EPOCH).unwrap() + Duration::from_secs(d));
+        let states = |at: u64| ring.summary(ms(at)).iter().map(|k| (k.kid.clone(), k.state)).collect::<Vec<_>>();
+        // Asked at 105 s: `mid` signs, `old` still verifies its tokens, and `new` (dated later)
+        // waits as next.
+        assert_eq!(
+            states(105),
+            [(old.clone(), KeyState::Retiring), (mid.clone(), KeyState::Current), (new.clone(), KeyState::Next)]
+        );
+        // At 205 s: `new` signs, `mid` retires, `old` is past its last token.
+        assert_eq!(states(205), [(old, KeyState::Expired), (mid, KeyState::Retiring), (new, KeyState::Current)]);
+        let s = ring.summary(ms(205));
+        assert_eq!(s[2].verifies_until, None);
+        assert_eq!(s[1].verifies_until, Some(ms(211)));
+        assert_eq!(s[2].signs_from_ms, ms(201));
+        assert_eq!(s[0].alg, "EdDSA");
+        assert!(!format!("{s:?}").contains("PRIVATE"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -50,6 +50,21 @@ impl AccessRule {
     pub fn has(&self, term: &Term) -> bool {
         self.0.contains(term)
     }
+
+    /// The rule written back in canonical form (`owner | role:admin`), for display.
+    pub fn to_expression(&self) -> String {
+        let terms: Vec<String> = self
+            .0
+            .iter()
+            .map(|t| match t {
+                Term::Public => "public".to_owned(),
+                Term::Authenticated => "authenticated".to_owned(),
+                Term::Owner => "owner".to_owned(),
+                Term::Role(r) => format!("role:{r}"),
+            })
+            .collect();
+        terms.join(" | ")
+    }
 }
 
 #[cfg(test)]

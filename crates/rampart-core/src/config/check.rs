@@ -101,6 +101,7 @@ pub fn check(loaded: Loaded) -> Checked {
             roles,
             limits: c.limits,
             log: c.log,
+            ui: c.ui,
             resources,
         }),
         _ => None,
@@ -405,6 +406,10 @@ fn check_misc(c: &Config, r: &mut Report) {
                 "e.g. \"https://app.example.com/reset#token={token}\"",
             );
         }
+    }
+    let title = c.ui.title.trim();
+    if title.is_empty() || title.chars().count() > 60 || title.chars().any(char::is_control) {
+        r.error("ui.title", "must be 1 to 60 characters without control characters", "e.g. \"Acme accounts\"");
     }
     let level = c.log.level.to_ascii_lowercase();
     if level.contains("debug") || level.contains("trace") {

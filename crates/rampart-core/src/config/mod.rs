@@ -76,6 +76,8 @@ pub struct Config {
     #[serde(default)]
     pub log: LogConfig,
     #[serde(default)]
+    pub ui: UiConfig,
+    #[serde(default)]
     pub resources: BTreeMap<String, ResourceConfig>,
 }
 
@@ -433,5 +435,21 @@ pub struct LogConfig {
 impl Default for LogConfig {
     fn default() -> Self {
         Self { level: "info".into(), format: LogFormat::Json }
+    }
+}
+
+/// `[ui]`: the server-rendered pages under `/ui`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UiConfig {
+    /// Off: every `/ui` path is 404, as if the pages did not exist.
+    pub enabled: bool,
+    /// The product name in the header and the `<title>` of every page.
+    pub title: String,
+}
+
+impl Default for UiConfig {
+    fn default() -> Self {
+        Self { enabled: true, title: "Rampart".into() }
     }
 }

@@ -15,7 +15,7 @@ use super::net::{TrustedProxies, WebOrigin};
 use super::roles::Roles;
 use super::{
     AuthConfig, DatabaseConfig, LimitsConfig, LogConfig, MailConfig, Profile, RateLimitConfig, RedisConfig,
-    TrustedHeader,
+    TrustedHeader, UiConfig,
 };
 use crate::auth::data_key::DataKey;
 use crate::resources::Registry;
@@ -38,6 +38,7 @@ pub struct Settings {
     pub roles: Roles,
     pub limits: LimitsConfig,
     pub log: LogConfig,
+    pub ui: UiConfig,
     /// The declared resources, compiled.
     pub resources: Registry,
 }

@@ -8,6 +8,7 @@
 pub(crate) mod compile;
 mod lints;
 pub mod policy;
+pub mod policy_table;
 pub mod value;
 
 use std::collections::BTreeMap;

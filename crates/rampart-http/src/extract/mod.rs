@@ -11,6 +11,7 @@ mod session;
 pub use client::{ClientIp, ProxyTrust, RequestContext};
 pub use ids::{IdPath, RecordPath};
 pub use json::ApiJson;
+pub(crate) use json::read_body;
 pub use maybe::MaybeAuthenticated;
 pub use presented_token::PresentedToken;
 pub use role::{Admin, RequireRole, require};

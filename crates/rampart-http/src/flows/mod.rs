@@ -13,8 +13,10 @@
 //! [`sessions`] opens what the login grants (a cookie session or a token login, and refresh
 //! rotation). [`registration`], [`recovery`] (reset and verification by mailed token),
 //! [`reauth`] (a signed-in user's current password) and [`mailing`] (the mailed tokens) complete
-//! the set.
+//! the set. [`admin_users`] holds what an admin does to a user, for the JSON admin API and the
+//! console alike.
 
+pub mod admin_users;
 pub mod attempt;
 pub mod budget;
 pub mod mailing;

@@ -18,6 +18,7 @@ use super::attempt::Attempt;
 use super::budget::spend_login_budgets;
 use super::password_login::Flow;
 use crate::AppState;
+use crate::error::FieldError;
 use crate::extract::{PresentedToken, RequestContext};
 use crate::middleware::LoginIpSpent;
 use crate::routes::audit_trail::{Audit, record};
@@ -60,6 +61,21 @@ pub async fn complete(
     }
     attempt.complete(state, &user).await?;
     Ok((user, flow))
+}
+
+/// Longer than any code we issue (a recovery code with spaces); longer input is refused unread.
+const CODE_MAX: usize = 64;
+
+/// The code as typed, without the spaces apps and people put in it; refused when too long.
+pub fn code_field(raw: &str) -> Result<String, FieldError> {
+    if raw.len() > CODE_MAX {
+        return Err(FieldError::new("code", format!("must be at most {CODE_MAX} characters")));
+    }
+    let code: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
+    if code.is_empty() {
+        return Err(FieldError::new("code", "is required"));
+    }
+    Ok(code)
 }
 
 pub(crate) async fn record_failure(state: &AppState, ctx: &RequestContext, user: &UserRow) {

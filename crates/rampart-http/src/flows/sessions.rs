@@ -47,6 +47,25 @@ pub async fn open_cookie_session(
     Ok(CookieSession { value, csrf_token })
 }
 
+/// Signing out: ends the login the caller came with (cookie session or token login) and audits
+/// `logout`. The JSON `POST /auth/logout` and the pages' sign-out button both end here.
+pub async fn sign_out(
+    state: &AppState,
+    ctx: &RequestContext,
+    user_id: &str,
+    session_id: &str,
+) -> Result<(), AuthError> {
+    state.end_login(session_id, user_id).await?;
+    let event = Audit {
+        action: AuditEvent::Logout,
+        actor_id: Some(user_id),
+        target: Some(session_id),
+        outcome: AuditOutcome::Success,
+    };
+    record(state, ctx, event).await;
+    Ok(())
+}
+
 /// Stores a new login of `user` (a cookie session, or a token login with no cookie value) and
 /// audits it; returns its id.
 async fn start_login(

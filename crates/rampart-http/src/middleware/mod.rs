@@ -37,7 +37,7 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::AppState;
 
-pub use guard::CSRF_HEADER;
+pub use guard::{CSRF_HEADER, csrf_matches};
 pub use rate_limit::LoginIpSpent;
 
 pub fn stack(router: Router, state: &AppState) -> Router {
@@ -61,7 +61,7 @@ pub fn stack(router: Router, state: &AppState) -> Router {
         ServiceBuilder::new()
             .layer(axum::middleware::from_fn_with_state(state.clone(), context::context))
             .layer(axum::middleware::from_fn_with_state(state.clone(), security_headers::security_headers))
-            .layer(axum::middleware::from_fn(problem::problem))
+            .layer(axum::middleware::from_fn_with_state(state.clone(), problem::problem))
             .layer(CatchPanicLayer::custom(|_panic| {
                 // The payload is deliberately not logged: it could quote request data.
                 tracing::error!("handler panicked");

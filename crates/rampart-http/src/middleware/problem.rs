@@ -1,18 +1,33 @@
 //! Every error is problem+json, and no 5xx body says more than title, status and request id.
 
 use axum::Json;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use serde_json::json;
 
+use crate::AppState;
 use crate::error::{PROBLEM_JSON, ServerFault, problem as problem_response};
 use crate::extract::RequestContext;
 
-pub async fn problem(req: Request, next: Next) -> Response {
+pub async fn problem(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let request_id = req.extensions().get::<RequestContext>().map(|c| c.request_id.clone()).unwrap_or_default();
+    // Under `/ui` (when the pages are on) an error is a page, never problem+json.
+    let page = state.settings.ui.enabled && crate::ui::is_ui_path(req.uri().path());
     let res = next.run(req).await;
+    if page {
+        // A page's own 4xx (a form shown again with its errors) is already what the visitor
+        // should see; anything else becomes a problem first (a 5xx reduced to nothing), then a page.
+        if res.status().is_client_error() && crate::ui::problem_page::is_html(&res) {
+            return res;
+        }
+        return crate::ui::problem_page::as_page(&state, as_problem(res, &request_id), &request_id).await;
+    }
+    as_problem(res, &request_id)
+}
+
+fn as_problem(res: Response, request_id: &str) -> Response {
     let status = res.status();
     if status.is_server_error() {
         // Rebuilt from scratch whatever the inner layer wrote: a driver message or a path can

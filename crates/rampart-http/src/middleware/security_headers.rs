@@ -7,11 +7,14 @@ use http::{HeaderValue, header};
 
 use crate::AppState;
 
-/// What may keep a copy of the response, by path: nothing for credentials and admin data;
-/// nothing, and never a shared cache, for records, which belong to one caller.
+/// What may keep a copy of the response, by path: nothing for credentials, admin data and
+/// pages (which show both); nothing, and never a shared cache, for records, which belong to one
+/// caller. The pages' assets set their own (`immutable`: their names change with their content).
 fn cache_control(path: &str) -> Option<&'static str> {
     let under = |prefix: &str| path == prefix || path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/'));
-    if under("/auth") || under("/admin") {
+    if under("/ui/assets") {
+        None
+    } else if under("/auth") || under("/admin") || under("/ui") {
         Some("no-store")
     } else if under("/api") {
         Some("private, no-store")
@@ -22,12 +25,26 @@ fn cache_control(path: &str) -> Option<&'static str> {
 
 const JSON_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
 
+/// The pages' policy (contract, "/ui"): scripts, styles and fetches from our origin only, images
+/// also as `data:` (the QR code), forms only to us, never framed, no `<base>`, and Trusted Types
+/// so that no script of ours can hand a string to an HTML sink. No `'unsafe-inline'`, no
+/// `'unsafe-eval'`.
+pub const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+form-action 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; require-trusted-types-for 'script'";
+
+/// The one place that decides which policy a response gets: the pages' under `/ui`, the JSON
+/// one everywhere else.
+fn content_security_policy(path: &str) -> &'static str {
+    if crate::ui::is_ui_path(path) { PAGE_CSP } else { JSON_CSP }
+}
+
 pub async fn security_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let cache_control = cache_control(req.uri().path());
+    let csp = content_security_policy(req.uri().path());
     let mut res = next.run(req).await;
     let h = res.headers_mut();
-    // Responses are JSON: nothing may load, frame it, or be sniffed into another type.
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(JSON_CSP));
+    // JSON: nothing may load, frame it, or be sniffed into another type. Pages: see PAGE_CSP.
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));

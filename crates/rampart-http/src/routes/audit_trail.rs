@@ -26,6 +26,7 @@ pub async fn record(state: &AppState, ctx: &RequestContext, event: Audit<'_>) {
         target: event.target,
         ip: Some(&ip),
         request_id: Some(&ctx.request_id),
+        user_agent: ctx.user_agent.as_deref(),
         outcome: event.outcome,
         now: now_ms(),
     };

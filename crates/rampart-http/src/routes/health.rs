@@ -29,7 +29,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
 
 /// One round trip to each dependency. Counted, so that an operator (and the tests) can see how
 /// often probes really reach the database.
-async fn check_dependencies(state: &AppState) -> Verdict {
+pub(crate) async fn check_dependencies(state: &AppState) -> Verdict {
     metrics::counter!(READINESS_CHECKS).increment(1);
     state.store.ping().await.map_err(|e| format!("readiness: database: {e}"))?;
     if state.settings.redis.url.is_none() {

@@ -1,10 +1,10 @@
 //! The router: every route of the contract, built by this one function.
 
-mod admin;
+pub(crate) mod admin;
 pub(crate) mod audit_trail;
 mod auth;
-mod health;
-mod resources;
+pub(crate) mod health;
+pub(crate) mod resources;
 
 use axum::Router;
 use axum::routing::get;
@@ -12,7 +12,13 @@ use axum::routing::get;
 use crate::{ApiError, AppState};
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    // Off: not routed at all, so every `/ui` path is the fallback's 404.
+    let ui = state.settings.ui.enabled.then(crate::ui::router);
+    let router = match ui {
+        Some(pages) => pages,
+        None => Router::new(),
+    };
+    router
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/.well-known/jwks.json", get(jwks))

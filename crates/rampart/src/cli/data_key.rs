@@ -105,6 +105,7 @@ async fn audit(store: &Store, complete: bool) -> Result<(), StoreError> {
         target: None,
         ip: None,
         request_id: None,
+        user_agent: None,
         outcome: if complete { AuditOutcome::Success } else { AuditOutcome::Failure },
         now: now_ms(),
     };

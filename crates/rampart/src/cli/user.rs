@@ -86,6 +86,7 @@ async fn reset_by_email(store: &Store, email: &Email, key: &DataKey) -> Result<M
         target: Some(&user.id),
         ip: None,
         request_id: None,
+        user_agent: None,
         outcome: AuditOutcome::Success,
         now,
     };

@@ -40,3 +40,5 @@ mod sessions;
 mod tls;
 mod tls_clients;
 mod tokens;
+mod ui;
+mod ui_admin;

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use http::Uri;
 use rampart_core::clock::rfc3339;
-use rampart_store::{AuditEvent, AuditRow};
+use rampart_store::{AuditEvent, AuditFilter, AuditRow};
 use serde::Serialize;
 
 use super::page::{self, Page, invalid, is_uuid};
@@ -73,7 +73,8 @@ pub async fn list(
     if action.is_some_and(|a| AuditEvent::from_name(a).is_none()) {
         return Err(invalid("action", "is not an audit action name"));
     }
-    let rows = state.store.audit_page(before, actor, action, limit + 1).await?;
+    let filter = AuditFilter { before, actor, action, ..AuditFilter::default() };
+    let rows = state.store.audit_page(&filter, limit + 1).await?;
     Ok(Json(Page::from_rows(
         rows,
         limit,

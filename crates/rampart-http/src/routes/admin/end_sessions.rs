@@ -7,11 +7,9 @@
 
 use axum::extract::State;
 use http::StatusCode;
-use rampart_core::clock::now_ms;
-use rampart_store::{AuditEvent, AuditOutcome};
 
-use super::super::audit_trail::{Audit, record};
 use crate::extract::{Admin, IdPath, RequestContext, RequireRole};
+use crate::flows::admin_users::{self, Acting};
 use crate::{ApiError, AppState};
 
 #[tracing::instrument(skip_all)]
@@ -21,15 +19,6 @@ pub async fn end_all(
     admin: RequireRole<Admin>,
     IdPath(id): IdPath,
 ) -> Result<StatusCode, ApiError> {
-    let now = now_ms();
-    let token_logins = state.store.admin_end_logins(&id, now).await?.ok_or(ApiError::NotFound)?;
-    state.revoke_token_logins(&token_logins, now).await;
-    let event = Audit {
-        action: AuditEvent::SessionRevoked,
-        actor_id: Some(&admin.user.id),
-        target: Some(&id),
-        outcome: AuditOutcome::Success,
-    };
-    record(&state, &ctx, event).await;
+    admin_users::end_sessions(&state, Acting { admin_id: &admin.user.id, ctx: &ctx }, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -11,12 +11,9 @@
 
 use axum::extract::State;
 use http::StatusCode;
-use rampart_core::clock::now_ms;
-use rampart_mail::templates::{self, RemovedBy};
-use rampart_store::{AuditEvent, AuditOutcome};
 
-use super::super::audit_trail::{Audit, record};
 use crate::extract::{Admin, IdPath, RequestContext, RequireRole};
+use crate::flows::admin_users::{self, Acting};
 use crate::{ApiError, AppState};
 
 #[tracing::instrument(skip_all)]
@@ -26,28 +23,6 @@ pub async fn reset(
     admin: RequireRole<Admin>,
     IdPath(id): IdPath,
 ) -> Result<StatusCode, ApiError> {
-    if id == admin.user.id {
-        return Err(ApiError::Forbidden(
-            "you cannot reset your own second factor; use POST /auth/mfa/totp/disable or ask another admin",
-        ));
-    }
-    let notice = |to: &str| match state.mailer.seal(templates::second_factor_removed(to, RemovedBy::Administrator)) {
-        Ok(m) => Some(m),
-        Err(e) => {
-            tracing::error!(error = %e, "the second-factor notice could not be sealed; not queued");
-            None
-        }
-    };
-    let done = state.store.reset_mfa(&id, now_ms(), notice).await?.ok_or(ApiError::NotFound)?;
-    let event = Audit {
-        action: AuditEvent::MfaReset,
-        actor_id: Some(&admin.user.id),
-        target: Some(&id),
-        outcome: AuditOutcome::Success,
-    };
-    record(&state, &ctx, event).await;
-    if done.removed {
-        state.mailer.wake();
-    }
+    admin_users::reset_mfa(&state, Acting { admin_id: &admin.user.id, ctx: &ctx }, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

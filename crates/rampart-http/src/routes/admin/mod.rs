@@ -11,8 +11,8 @@
 mod audit_log;
 mod end_sessions;
 mod mfa_reset;
-mod page;
-mod users;
+pub(crate) mod page;
+pub(crate) mod users;
 
 use axum::Router;
 use axum::middleware::from_fn_with_state;

@@ -3,24 +3,20 @@
 //! Decisions (also in docs/api.md):
 //! - the list is in creation order; `email` is an exact match on the normalized address;
 //! - `roles` is the complete new list; `user` is added when missing (every account has it);
-//! - an admin cannot change their own roles or lock themselves (403): privilege changes need a
-//!   second admin, and nobody locks the account they are using by mistake. Unlocking oneself
-//!   (after an automatic lockout) and deleting oneself are allowed, unless it leaves no admin;
-//! - the last active (unlocked) admin cannot be demoted, locked or deleted: 409;
-//! - setting roles (even to the same list) and locking revoke every login of the user at once.
+//! - the rules about acting on oneself, the last active admin (409) and revoking logins live in
+//!   `flows::admin_users`, shared with the console's pages.
 
 use axum::Json;
 use axum::extract::State;
 use http::{StatusCode, Uri};
 use rampart_core::clock::{Millis, now_ms, rfc3339};
-use rampart_core::config::Roles;
 use rampart_core::email::Email;
-use rampart_store::{AdminWrite, AuditEvent, AuditOutcome, LockChange, UserChange, UserRow};
+use rampart_store::{EmailMatch, LockChange, UserRow};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::super::audit_trail::{Audit, record};
 use super::page::{self, Page, invalid, is_uuid};
 use crate::extract::{Admin, ApiJson, IdPath, RequestContext, RequireRole};
+use crate::flows::admin_users::{self, Acting};
 use crate::views::UserView;
 use crate::{ApiError, AppState};
 
@@ -62,7 +58,7 @@ pub async fn list(
         .store
         .list_users(
             cursor.as_ref().map(|(at, id)| (*at, id.as_str())),
-            email.as_ref().map(Email::normalized),
+            email.as_ref().map_or(EmailMatch::Any, |e| EmailMatch::Exact(e.normalized())),
             limit + 1,
         )
         .await?;
@@ -75,7 +71,8 @@ pub async fn list(
     )))
 }
 
-fn user_cursor(state: &AppState, raw: &str) -> Result<(Millis, String), ApiError> {
+/// The position in a cursor of the user list (also the console's, which pages the same way).
+pub(crate) fn user_cursor(state: &AppState, raw: &str) -> Result<(Millis, String), ApiError> {
     let position = page::decode_cursor(&state.cursors, CURSOR_LIST, raw)?;
     position
         .split_once(':')
@@ -119,73 +116,15 @@ pub async fn patch(
     IdPath(id): IdPath,
     ApiJson(body): ApiJson<PatchUser>,
 ) -> Result<Json<AdminUserView>, ApiError> {
-    let roles = body.roles.as_deref().map(|r| parse_roles(r, &state.settings.roles)).transpose()?;
+    let roles = body.roles.as_deref().map(|r| admin_users::parse_roles(r, &state.settings.roles)).transpose()?;
     let lock = match body.locked {
         None => LockChange::Keep,
         Some(true) => LockChange::Lock,
         Some(false) => LockChange::Unlock,
     };
-    if id == admin.user.id {
-        if roles.is_some() {
-            return Err(ApiError::Forbidden("you cannot change your own roles; ask another admin"));
-        }
-        if lock == LockChange::Lock {
-            return Err(ApiError::Forbidden("you cannot lock your own account"));
-        }
-    }
-    let now = now_ms();
-    if roles.is_none() && lock == LockChange::Keep {
-        let user = state.store.user_by_id(&id).await?.ok_or(ApiError::NotFound)?;
-        return Ok(Json(AdminUserView::new(&user, now)));
-    }
-    let change = UserChange { roles: roles.as_deref(), lock };
-    let changed = match state.store.admin_update_user(&id, &change, now).await? {
-        AdminWrite::Done(c) => c,
-        AdminWrite::NotFound => return Err(ApiError::NotFound),
-        AdminWrite::LastAdmin => {
-            return Err(ApiError::Conflict("this is the last active admin: promote another admin first"));
-        }
-    };
-    // Tokens carry the old roles in their claims and are checked against the database only
-    // through this set: every one of them dies now, not at its `exp`.
-    state.revoke_token_logins(&changed.revoked_token_logins, now).await;
-    let actions = [
-        roles.is_some().then_some(AuditEvent::RoleChanged),
-        (lock == LockChange::Lock).then_some(AuditEvent::UserLocked),
-        (lock == LockChange::Unlock).then_some(AuditEvent::UserUnlocked),
-    ];
-    for action in actions.into_iter().flatten() {
-        let event = Audit { action, actor_id: Some(&admin.user.id), target: Some(&id), outcome: AuditOutcome::Success };
-        record(&state, &ctx, event).await;
-    }
-    Ok(Json(AdminUserView::new(&changed.user, now)))
-}
-
-/// The new role list: every name built in (`user`, `admin`) or declared in `roles.declared`, not
-/// empty; duplicates dropped; `user` first, added when missing, since every account has it.
-fn parse_roles(given: &[String], known: &Roles) -> Result<Vec<String>, ApiError> {
-    if given.is_empty() {
-        return Err(invalid("roles", "must list at least one role"));
-    }
-    let mut roles = vec!["user".to_owned()];
-    for r in given {
-        if !known.is_known(r) {
-            let message = if rampart_core::ident::is_identifier(r) {
-                format!("unknown role `{r}` (known: {}{})", Roles::BUILT_IN.join(", "), declared_list(known))
-            } else {
-                "is not a role name".to_owned()
-            };
-            return Err(invalid("roles", &message));
-        }
-        if !roles.contains(r) {
-            roles.push(r.clone());
-        }
-    }
-    Ok(roles)
-}
-
-fn declared_list(known: &Roles) -> String {
-    known.declared.iter().map(|d| format!(", {d}")).collect()
+    let by = Acting { admin_id: &admin.user.id, ctx: &ctx };
+    let user = admin_users::change_user(&state, by, &id, roles, lock).await?;
+    Ok(Json(AdminUserView::new(&user, now_ms())))
 }
 
 #[tracing::instrument(skip_all)]
@@ -195,22 +134,6 @@ pub async fn delete(
     admin: RequireRole<Admin>,
     IdPath(id): IdPath,
 ) -> Result<StatusCode, ApiError> {
-    let now = now_ms();
-    let sids = match state.store.admin_delete_user(&id, now).await? {
-        AdminWrite::Done(sids) => sids,
-        AdminWrite::NotFound => return Err(ApiError::NotFound),
-        AdminWrite::LastAdmin => {
-            return Err(ApiError::Conflict("this is the last active admin: promote another admin first"));
-        }
-    };
-    // The sessions are gone with the user; their tokens must not outlive them.
-    state.revoke_token_logins(&sids, now).await;
-    let event = Audit {
-        action: AuditEvent::UserDeleted,
-        actor_id: Some(&admin.user.id),
-        target: Some(&id),
-        outcome: AuditOutcome::Success,
-    };
-    record(&state, &ctx, event).await;
+    admin_users::delete_user(&state, Acting { admin_id: &admin.user.id, ctx: &ctx }, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

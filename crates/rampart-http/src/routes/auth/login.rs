@@ -5,13 +5,12 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use http::{HeaderMap, StatusCode, header};
 use rampart_core::opaque_token;
-use rampart_store::{AuditEvent, AuditOutcome, UserRow};
-use secrecy::{ExposeSecret, SecretString};
+use rampart_store::UserRow;
+use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::super::audit_trail::{Audit, record};
-use crate::cookie::{clear_session, session_value, set_session};
+use crate::cookie::{clear_session, new_session, session_value};
 use crate::extract::{ApiJson, Authenticated, Credential, RequestContext};
 use crate::flows::password_login::{Flow, password_step};
 use crate::flows::sessions;
@@ -48,9 +47,7 @@ pub(super) async fn start_session(
     user: &UserRow,
 ) -> Result<Response, ApiError> {
     let session = sessions::open_cookie_session(state, ctx, session_value(headers), user).await?;
-    let absolute = state.settings.auth.session_absolute_timeout;
-    let cookie = set_session(session.value.expose_secret(), absolute.as_secs())
-        .ok_or_else(|| ApiError::Internal("session cookie could not be built".into()))?;
+    let cookie = new_session(&session, &state.settings)?;
     let body = json!({ "user": UserView::from(user), "csrf_token": session.csrf_token });
     Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
 }
@@ -63,15 +60,8 @@ pub async fn logout(
     ctx: RequestContext,
     auth: Authenticated,
 ) -> Result<Response, ApiError> {
-    state.end_login(&auth.session_id, &auth.user.id).await?;
+    sessions::sign_out(&state, &ctx, &auth.user.id, &auth.session_id).await?;
     let cookie = matches!(auth.credential, Credential::Cookie(_));
-    let event = Audit {
-        action: AuditEvent::Logout,
-        actor_id: Some(&auth.user.id),
-        target: Some(&auth.session_id),
-        outcome: AuditOutcome::Success,
-    };
-    record(&state, &ctx, event).await;
     if cookie {
         return Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear_session())]).into_response());
     }

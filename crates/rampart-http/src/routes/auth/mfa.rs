@@ -30,7 +30,7 @@ use crate::extract::{ApiJson, Authenticated, PresentedToken, RequestContext};
 use crate::flows::AuthError;
 use crate::flows::password_login::Flow;
 use crate::flows::reauth::reauthenticate;
-use crate::flows::second_factor::{self, open_totp, read_proof, record_failure, step_i64, unix_secs};
+use crate::flows::second_factor::{self, code_field, open_totp, read_proof, record_failure, step_i64, unix_secs};
 use crate::middleware::LoginIpSpent;
 use crate::{ApiError, AppState};
 
@@ -38,8 +38,6 @@ const ALREADY_ENABLED: ApiError =
     ApiError::Conflict("two-factor authentication is already enabled: disable it before setting it up again");
 const BAD_REAUTH: ApiError = ApiError::Forbidden("the password or code is not correct");
 const BAD_PASSWORD: ApiError = ApiError::Forbidden("the password is not correct");
-/// Longer than any code we issue (a recovery code with spaces); longer input is refused unread.
-const CODE_MAX: usize = 64;
 
 /// `POST /auth/mfa/totp/setup`: a new secret, waiting to be confirmed by `enable`. Calling it
 /// again before that replaces the secret.
@@ -199,18 +197,6 @@ pub async fn verify(
         Flow::Cookie => super::login::start_session(&state, &ctx, &headers, &user).await,
         Flow::Token => Ok(Json(super::token::password_grant(&state, &ctx, &user).await?).into_response()),
     }
-}
-
-/// The code as typed, without the spaces apps and people put in it; refused when too long.
-fn code_field(raw: &str) -> Result<String, FieldError> {
-    if raw.len() > CODE_MAX {
-        return Err(FieldError::new("code", format!("must be at most {CODE_MAX} characters")));
-    }
-    let code: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
-    if code.is_empty() {
-        return Err(FieldError::new("code", "is required"));
-    }
-    Ok(code)
 }
 
 /// The two fields of `enable` and `disable`, every problem named at once; the code as typed.

@@ -48,16 +48,28 @@ pub async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let res = resource(&state, &name)?;
     let caller = Caller::new(&who);
-    let scope = caller.scope(res, Action::List).ok_or_else(|| caller.refuse())?;
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
         .map_err(|_| ApiError::BadRequest("malformed query string".into()))?;
+    let (items, next) = list_page(&state, &caller, res, &pairs).await?;
+    Ok(Json(json!({ "items": items, "next_cursor": next })))
+}
 
+/// One page of records as `caller` may list them, from the query's pairs (`limit`, `cursor`,
+/// `sort` and typed filters): the records rendered as the caller may see them, and the next
+/// page's cursor. The JSON list and the console's records table both run this.
+pub(crate) async fn list_page(
+    state: &AppState,
+    caller: &Caller,
+    res: &Resource,
+    pairs: &[(String, String)],
+) -> Result<(Vec<Value>, Option<String>), ApiError> {
+    let scope = caller.scope(res, Action::List).ok_or_else(|| caller.refuse())?;
     let mut limit = DEFAULT_LIMIT;
     let mut cursor = None;
     let mut sort = Sort { column: "created_at".into(), descending: false };
     let mut filters = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    for (key, raw_value) in &pairs {
+    for (key, raw_value) in pairs {
         if !seen.insert(key.as_str()) {
             return Err(bad(key, "given more than once"));
         }
@@ -79,23 +91,23 @@ pub async fn list(
                 if field.optional {
                     return Err(bad("sort", format!("`{col}` is optional; sort by a required field")));
                 }
-                readable(res, &field, &caller).map_err(|m| bad("sort", m))?;
+                readable(res, &field, caller).map_err(|m| bad("sort", m))?;
                 sort = Sort { column: col.to_owned(), descending };
             }
-            _ => filters.push(filter(res, &caller, key, raw_value)?),
+            _ => filters.push(filter(res, caller, key, raw_value)?),
         }
     }
     let sort_field = column(res, &sort.column).ok_or_else(|| bad("sort", "unknown field"))?;
-    let after = cursor.map(|c| decode_cursor(&state, res, c, &sort, &sort_field)).transpose()?;
+    let after = cursor.map(|c| decode_cursor(state, res, c, &sort, &sort_field)).transpose()?;
     let mut rows = state.store.list_records(res, &scope, &filters, &sort, after, limit + 1).await?;
     let next = if rows.len() > limit as usize {
         rows.truncate(limit as usize);
-        rows.last().map(|last| encode_cursor(&state, res, last, &sort, &sort_field))
+        rows.last().map(|last| encode_cursor(state, res, last, &sort, &sort_field))
     } else {
         None
     };
     let items: Vec<Value> = rows.iter().map(|r| body::render(res, r, caller.principal())).collect();
-    Ok(Json(json!({ "items": items, "next_cursor": next })))
+    Ok((items, next))
 }
 
 /// Filtering on a field the caller may not read would let them probe its values.

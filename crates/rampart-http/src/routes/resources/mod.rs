@@ -6,8 +6,8 @@
 //! thing to it gets 403. Every denial that concerns an existing record is audited as
 //! `authz_denied` (repeats coalesced, written in the background: see `denial_audit`).
 
-mod body;
-mod list;
+pub(crate) mod body;
+pub(crate) mod list;
 
 use axum::Json;
 use axum::Router;
@@ -30,12 +30,12 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The resource named in the path; an undeclared name is a plain 404.
-fn resource<'a>(state: &'a AppState, name: &str) -> Result<&'a Resource, ApiError> {
+pub(crate) fn resource<'a>(state: &'a AppState, name: &str) -> Result<&'a Resource, ApiError> {
     state.settings.resources.get(name).ok_or(ApiError::NotFound)
 }
 
 /// The caller as the policy sees it.
-struct Caller {
+pub(crate) struct Caller {
     auth: Option<(String, Vec<String>)>,
 }
 
@@ -43,13 +43,18 @@ impl Caller {
     fn new(who: &MaybeAuthenticated) -> Self {
         Self { auth: who.0.as_ref().map(|a| (a.user.id.clone(), a.user.roles())) }
     }
+    /// A signed-in user (a page visitor): the same policy, the same scopes as on `/api`.
+    pub(crate) fn user(user: &rampart_store::UserRow) -> Self {
+        Self { auth: Some((user.id.clone(), user.roles())) }
+    }
+
     fn principal(&self) -> Option<Principal<'_>> {
         self.auth.as_ref().map(|(id, roles)| Principal { user_id: id, roles })
     }
     fn id(&self) -> Option<&str> {
         self.auth.as_ref().map(|(id, _)| id.as_str())
     }
-    fn scope(&self, res: &Resource, action: Action) -> Option<Scope> {
+    pub(crate) fn scope(&self, res: &Resource, action: Action) -> Option<Scope> {
         decide(res.rule(action), self.principal(), res.owner.is_some())
     }
     /// Denied outright: anonymous callers are asked who they are (401), others refused (403).
@@ -94,11 +99,21 @@ async fn read(
     RecordPath { resource: name, id }: RecordPath,
 ) -> Result<Json<Value>, ApiError> {
     let res = resource(&state, &name)?;
-    let caller = Caller::new(&who);
-    let scope = record_scope(&state, &ctx, &caller, res, &id, Action::Read).await?;
-    match state.store.get_record(res, &id, &scope).await? {
-        Some(rec) => Ok(Json(body::render(res, &rec, caller.principal()))),
-        None => Err(denied(&state, &ctx, &caller, res, &id, Action::Read).await),
+    Ok(Json(read_record(&state, &ctx, &Caller::new(&who), res, &id).await?))
+}
+
+/// One record as `caller` may see it; 404 (audited when it exists) otherwise.
+pub(crate) async fn read_record(
+    state: &AppState,
+    ctx: &RequestContext,
+    caller: &Caller,
+    res: &Resource,
+    id: &str,
+) -> Result<Value, ApiError> {
+    let scope = record_scope(state, ctx, caller, res, id, Action::Read).await?;
+    match state.store.get_record(res, id, &scope).await? {
+        Some(rec) => Ok(body::render(res, &rec, caller.principal())),
+        None => Err(denied(state, ctx, caller, res, id, Action::Read).await),
     }
 }
 
@@ -111,14 +126,25 @@ async fn update(
     ApiJson(body): ApiJson<Map<String, Value>>,
 ) -> Result<Json<Value>, ApiError> {
     let res = resource(&state, &name)?;
-    let caller = Caller::new(&who);
-    let scope = record_scope(&state, &ctx, &caller, res, &id, Action::Update).await?;
+    Ok(Json(update_record(&state, &ctx, &Caller::new(&who), res, &id, body).await?))
+}
+
+/// Updates the fields in `body` that `caller` may write, within the scope the policy grants.
+pub(crate) async fn update_record(
+    state: &AppState,
+    ctx: &RequestContext,
+    caller: &Caller,
+    res: &Resource,
+    id: &str,
+    body: Map<String, Value>,
+) -> Result<Value, ApiError> {
+    let scope = record_scope(state, ctx, caller, res, id, Action::Update).await?;
     // Under an owner scope the statement can only touch the caller's own row.
     let owns = scope.owner().is_some();
     let values = body::writable(res, body, caller.principal(), false, owns)?;
-    match state.store.update_record(res, &id, &scope, now_ms(), values).await? {
-        Some(rec) => Ok(Json(body::render(res, &rec, caller.principal()))),
-        None => Err(denied(&state, &ctx, &caller, res, &id, Action::Update).await),
+    match state.store.update_record(res, id, &scope, now_ms(), values).await? {
+        Some(rec) => Ok(body::render(res, &rec, caller.principal())),
+        None => Err(denied(state, ctx, caller, res, id, Action::Update).await),
     }
 }
 
@@ -130,12 +156,23 @@ async fn remove(
     RecordPath { resource: name, id }: RecordPath,
 ) -> Result<StatusCode, ApiError> {
     let res = resource(&state, &name)?;
-    let caller = Caller::new(&who);
-    let scope = record_scope(&state, &ctx, &caller, res, &id, Action::Delete).await?;
-    if state.store.delete_record(res, &id, &scope).await? {
-        Ok(StatusCode::NO_CONTENT)
+    delete_record(&state, &ctx, &Caller::new(&who), res, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes the record within the scope the policy grants `caller`.
+pub(crate) async fn delete_record(
+    state: &AppState,
+    ctx: &RequestContext,
+    caller: &Caller,
+    res: &Resource,
+    id: &str,
+) -> Result<(), ApiError> {
+    let scope = record_scope(state, ctx, caller, res, id, Action::Delete).await?;
+    if state.store.delete_record(res, id, &scope).await? {
+        Ok(())
     } else {
-        Err(denied(&state, &ctx, &caller, res, &id, Action::Delete).await)
+        Err(denied(state, ctx, caller, res, id, Action::Delete).await)
     }
 }
 

@@ -1,0 +1,85 @@
+//! `/ui/login`: email and password, through the same password step as `POST /auth/login`
+//! (`flows::password_login::password_step`): the same budgets, lockout, audit events and
+//! answers. A complete login sets the session cookie exactly as the API does and answers 303 to
+//! `/ui/account`; one that needs a second factor keeps the `mfa_token` in a short-lived HttpOnly
+//! cookie (never in a URL, where logs and `Referer` would keep it) and answers 303 to `/ui/mfa`.
+
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use http::{HeaderMap, StatusCode};
+use maud::{Markup, html};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use super::forms::{Failure, FormErrors, Input, PreSessionForm, csrf_input};
+use super::layout::Page;
+use super::presession::PreSession;
+use super::session::MaybeSignedIn;
+use super::signing_in;
+use crate::AppState;
+use crate::extract::RequestContext;
+use crate::flows::AuthError;
+use crate::flows::password_login::{Flow, password_step};
+
+/// `?email=` fills the email field (an application linking here may know it). It is only ever
+/// shown as an escaped attribute value.
+#[derive(Deserialize, Default)]
+pub struct LoginQuery {
+    email: Option<String>,
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    MaybeSignedIn(viewer): MaybeSignedIn,
+    pre: PreSession,
+    Query(query): Query<LoginQuery>,
+) -> Response {
+    if viewer.is_some() {
+        return Redirect::to("/ui/account").into_response();
+    }
+    pre.respond(StatusCode::OK, page(&state, &pre, query.email.as_deref(), &FormErrors::none()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginForm {
+    email: String,
+    password: SecretString,
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn submit(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    headers: HeaderMap,
+    PreSessionForm { form, pre }: PreSessionForm<LoginForm>,
+) -> Response {
+    match password_step(&state, &ctx, &form.email, form.password, None, Flow::Cookie).await {
+        Ok(user) => signing_in::complete(&state, &ctx, &headers, &user).await,
+        Err(AuthError::MfaRequired(token)) => signing_in::to_second_factor(&state, &token),
+        Err(e) => Failure::of(e)
+            .await
+            .respond(|status, errors| pre.respond(status, page(&state, &pre, Some(&form.email), errors))),
+    }
+}
+
+fn page(state: &AppState, pre: &PreSession, email: Option<&str>, errors: &FormErrors) -> Markup {
+    let content = html! {
+        div class="card" {
+            h1 { "Sign in" }
+            p class="lead" { "Welcome back. Sign in to " (state.settings.ui.title) "." }
+            (errors.summary())
+            form class="stack" method="post" action="/ui/login" novalidate {
+                (csrf_input(pre.token()))
+                (Input::new("email", "Email", "email").autocomplete("username").value(email).render(errors))
+                (Input::new("password", "Password", "password").autocomplete("current-password").render(errors))
+                button type="submit" class="wide" { "Sign in" }
+            }
+            div class="below-form" {
+                a href="/ui/forgot" { "Forgot your password?" }
+                span { "New here? " a href="/ui/register" { "Create an account" } }
+            }
+        }
+    };
+    Page::anonymous("Sign in").render(state, content)
+}

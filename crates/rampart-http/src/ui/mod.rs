@@ -1,0 +1,62 @@
+//! `/ui`: server-rendered pages for people, on the same listener, origin, session cookie and
+//! CSRF token as the JSON API (contract: docs/api.md, "/ui").
+//!
+//! How the pieces fit:
+//! - [`layout`]: the frame of every page ([`layout::Page`]) and the HTML response;
+//! - [`forms`]: the only ways a handler reads a form ([`forms::SignedInForm`],
+//!   [`forms::PreSessionForm`]), the inputs and the error summary, and [`forms::Failure`],
+//!   which shows a flow's refusal with the status and words the API would have used;
+//! - [`session`]: [`session::SignedIn`], the page visitor (anonymous → 303 to `/ui/login`);
+//! - [`presession`]: the token of forms shown before sign-in (login CSRF);
+//! - [`assets`]: the one stylesheet and the one script, content-hashed;
+//! - [`problem_page`]: every error under `/ui` as a page;
+//! - one module per page, each calling the same `flows` as the JSON handlers.
+//!
+//! The page CSP and `Cache-Control: no-store` are set by the `security_headers` layer for every
+//! path under `/ui`. With `[ui] enabled = false` none of this is routed: `/ui/*` is 404.
+
+pub mod account;
+pub mod admin;
+pub mod assets;
+pub mod forms;
+pub mod layout;
+pub mod login;
+pub mod mfa;
+pub mod presession;
+pub mod problem_page;
+pub mod session;
+pub mod signing_in;
+
+use axum::Router;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+
+use crate::AppState;
+use session::MaybeSignedIn;
+
+/// The pages, with their full paths (merged into the main router, not nested, so that both
+/// `/ui` and `/ui/` are the start page).
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/ui", get(start))
+        .route("/ui/", get(start))
+        .route("/ui/assets/{name}", get(assets::serve))
+        .route("/ui/login", get(login::show).post(login::submit))
+        .route("/ui/mfa", get(mfa::show).post(mfa::submit))
+        .route("/ui/account", get(account::show))
+        .route("/ui/logout", post(account::logout))
+        .nest("/ui/admin", admin::router())
+}
+
+/// Whether `path` is one of the pages' (`/ui` or below it).
+pub fn is_ui_path(path: &str) -> bool {
+    path == "/ui" || path.starts_with("/ui/")
+}
+
+/// `GET /ui/`: the account when signed in, else the sign-in page.
+async fn start(MaybeSignedIn(viewer): MaybeSignedIn) -> Response {
+    match viewer {
+        Some(_) => Redirect::to("/ui/account").into_response(),
+        None => Redirect::to("/ui/login").into_response(),
+    }
+}
