@@ -45,6 +45,8 @@ const READ_WRITE: &[&str] = &[
     "mfa_challenges",
     "account_tokens",
     "unknown_login_failures",
+    "passkeys",
+    "passkey_challenges",
 ];
 const DELETES: &[&str] = &[
     "users",
@@ -54,6 +56,8 @@ const DELETES: &[&str] = &[
     "mfa_challenges",
     "account_tokens",
     "unknown_login_failures",
+    "passkeys",
+    "passkey_challenges",
 ];
 
 /// `"name"`, with embedded quotes doubled: role and schema names come from the operator's URL,

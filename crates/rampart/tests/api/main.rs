@@ -4,6 +4,7 @@
 
 mod helpers;
 mod mail_sink;
+mod soft_authenticator;
 
 mod admin;
 mod api_cache_control;
@@ -30,6 +31,7 @@ mod mfa;
 mod mfa_changes;
 mod openapi;
 mod ops;
+mod passkeys;
 mod password;
 mod readiness;
 mod registration;
