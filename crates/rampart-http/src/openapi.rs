@@ -191,7 +191,10 @@ fn base_schemas() -> Map<String, Value> {
             &["id", "name", "created_at", "last_used_at", "backed_up"],
         ),
     );
-    let b64 = json!({ "type": "string", "pattern": "^[A-Za-z0-9_-]*$" });
+    // base64url without padding, canonical: no length that leaves one character over, and the
+    // unused low bits of the last character zero (webauthn-rs decodes strictly).
+    let b64 = json!({ "type": "string",
+        "pattern": "^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-][AQgw]|[A-Za-z0-9_-]{2}[AEIMQUYcgkosw048])?$" });
     m.insert(
         "RegistrationResponseJSON".into(),
         json!({ "type": "object", "required": ["id", "rawId", "type", "response"],
@@ -205,7 +208,7 @@ fn base_schemas() -> Map<String, Value> {
         "properties": { "id": b64, "rawId": b64, "type": { "const": "public-key" },
             "response": { "type": "object", "required": ["authenticatorData", "clientDataJSON", "signature"],
                 "properties": { "authenticatorData": b64, "clientDataJSON": b64, "signature": b64,
-                    "userHandle": { "type": ["string", "null"] } } } } }),
+                    "userHandle": { "type": ["string", "null"], "pattern": b64["pattern"] } } } } }),
     );
     m.insert("Credentials".into(), object(json!({ "email": email(), "password": password() }), &["email", "password"]));
     m
@@ -280,6 +283,7 @@ fn core_paths(p: &mut Map<String, Value>) {
 /// the credentials what `PublicKeyCredential.toJSON()` gives (binary fields base64url).
 fn passkey_paths(p: &mut Map<String, Value>) {
     let name = json!({ "type": "string", "minLength": 1, "maxLength": 64 });
+    let optional_name = json!({ "type": ["string", "null"], "minLength": 1, "maxLength": 64 });
     let challenge_id = json!({ "type": "string", "minLength": 1 });
     let started = |what: &str| {
         ok(
@@ -295,12 +299,12 @@ fn passkey_paths(p: &mut Map<String, Value>) {
         "/auth/passkeys/register/start".into(),
         json!({ "post": op(
         "Start adding a passkey: PublicKeyCredentialCreationOptionsJSON", "passkeys", false,
-        Some(body(object(json!({ "name": name }), &[]))),
+        Some(body(object(json!({ "name": optional_name }), &[]))),
         json!({ "200": started("The ceremony") }), vec![]) }),
     );
     p.insert("/auth/passkeys/register/finish".into(), json!({ "post": op(
         "Finish adding a passkey with the authenticator's RegistrationResponseJSON", "passkeys", false,
-        Some(body(object(json!({ "challenge_id": challenge_id, "credential": r("RegistrationResponseJSON"), "name": name }),
+        Some(body(object(json!({ "challenge_id": challenge_id, "credential": r("RegistrationResponseJSON"), "name": optional_name }),
             &["challenge_id", "credential"]))),
         json!({ "201": ok("The new passkey", r("Passkey")) }), vec![]) }));
     p.insert(
