@@ -628,6 +628,28 @@ mod tests {
     }
 
     #[test]
+    fn passkey_settings() {
+        let base = "[server]\npublic_url = \"https://auth.example.com\"\n";
+        for (extra, key) in [
+            ("[auth]\nreauth_window = \"0s\"\n", "auth.reauth_window"),
+            ("[auth.passkeys]\nchallenge_ttl = \"0s\"\n", "auth.passkeys.challenge_ttl"),
+            ("[auth.passkeys]\nrequired_for_roles = [\"root\"]\n", "auth.passkeys.required_for_roles"),
+            ("[auth.passkeys]\nrp_id = \"other.com\"\n", "auth.passkeys.rp_id"),
+            // A suffix of the host that is not a whole label is another domain.
+            ("[auth.passkeys]\nrp_id = \"ample.com\"\n", "auth.passkeys.rp_id"),
+            ("[auth.passkeys]\nrp_name = \"\"\n", "auth.passkeys.rp_name"),
+        ] {
+            let p = problems(&format!("{base}{extra}"), &[]);
+            assert!(errors(&p).contains(&key), "{extra:?} not refused: {p:?}");
+        }
+        for rp_id in ["example.com", "auth.example.com"] {
+            let text = format!("{base}[auth.passkeys]\nrp_id = \"{rp_id}\"\nrequired_for_roles = [\"admin\"]\n");
+            let p = problems(&text, &[]);
+            assert!(!errors(&p).iter().any(|k| k.starts_with("auth.passkeys")), "{rp_id}: {p:?}");
+        }
+    }
+
+    #[test]
     fn account_lifecycle_settings() {
         let p = problems(
             "[mail]\nsmtp_url = \"http://x\"\nfrom = \"a@b.c\"\nreset_link = \"https://x/no-token\"\n[auth]\nmfa_challenge_ttl = \"0s\"\ntotp_issuer = \"a:b\"\n",
