@@ -231,7 +231,10 @@ fn core_paths(p: &mut Map<String, Value>) {
     );
     p.insert("/auth/register".into(), json!({ "post": op("Create an account", "auth", true, Some(body(r("NewAccount"))),
         json!({ "201": ok("Created", register_201), "202": ok("Verification sent (when email verification is required)", status) }), vec![]) }));
-    let login = object(json!({ "user": r("User"), "csrf_token": { "type": "string" } }), &["user", "csrf_token"]);
+    let login = object(
+        json!({ "user": r("User"), "csrf_token": { "type": "string" }, "passkey_enrollment_required": { "type": "boolean" } }),
+        &["user", "csrf_token"],
+    );
     p.insert(
         "/auth/login".into(),
         json!({ "post": op("Log in: sets the session cookie", "auth", true, Some(body(r("Credentials"))),
@@ -294,7 +297,10 @@ fn passkey_paths(p: &mut Map<String, Value>) {
             ),
         )
     };
-    let login = object(json!({ "user": r("User"), "csrf_token": { "type": "string" } }), &["user", "csrf_token"]);
+    let login = object(
+        json!({ "user": r("User"), "csrf_token": { "type": "string" }, "passkey_enrollment_required": { "type": "boolean" } }),
+        &["user", "csrf_token"],
+    );
     p.insert(
         "/auth/passkeys/register/start".into(),
         json!({ "post": op(
@@ -347,7 +353,10 @@ fn passkey_paths(p: &mut Map<String, Value>) {
 fn account_paths(p: &mut Map<String, Value>) {
     let s = json!({ "type": "string" });
     let status = object(json!({ "status": { "type": "string" } }), &["status"]);
-    let login = object(json!({ "user": r("User"), "csrf_token": s }), &["user", "csrf_token"]);
+    let login = object(
+        json!({ "user": r("User"), "csrf_token": s, "passkey_enrollment_required": { "type": "boolean" } }),
+        &["user", "csrf_token"],
+    );
     p.insert("/auth/mfa/verify".into(), json!({ "post": op(
         "Complete a login or token grant that answered 401 mfa-required", "mfa", true,
         Some(body(json!({ "oneOf": [

@@ -366,6 +366,11 @@ async fn list_rename_and_delete_need_the_owner_a_recent_sign_in_and_keep_a_requi
 
     // An admin (whose role requires a passkey) cannot remove the last one.
     let admin = app.user_with_role("admin").await;
+    // Until they have one, they sign in with the password and are told to add one.
+    let (r, _) = app.login(&admin.email, STRONG_PASSWORD).await;
+    assert_eq!(r.json()["passkey_enrollment_required"], json!(true), "{}", r.text());
+    let (r, _) = app.login(&other.email, STRONG_PASSWORD).await;
+    assert!(r.json().get("passkey_enrollment_required").is_none(), "{}", r.text());
     enrol(&app, &admin.session).await;
     let admin_key = app.get_as("/auth/passkeys", &admin.session).await.json()[0]["id"].as_str().unwrap().to_owned();
     let r = app.send_as(Method::DELETE, &format!("/auth/passkeys/{admin_key}"), &admin.session, None).await;

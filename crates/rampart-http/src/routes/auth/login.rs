@@ -51,7 +51,14 @@ pub(super) async fn start_session(
     let absolute = state.settings.auth.session_absolute_timeout;
     let cookie = set_session(session.value.expose_secret(), absolute.as_secs())
         .ok_or_else(|| ApiError::Internal("session cookie could not be built".into()))?;
-    let body = json!({ "user": UserView::from(user), "csrf_token": session.csrf_token });
+    // `auth.passkeys.required_for_roles`: a user whose role requires a passkey and who has none
+    // yet signs in as before, and is told to add one (the page sends them there).
+    let enrol = crate::flows::passkeys::required_for(state, user) && state.store.count_passkeys(&user.id).await? == 0;
+    let body = if enrol {
+        json!({ "user": UserView::from(user), "csrf_token": session.csrf_token, "passkey_enrollment_required": true })
+    } else {
+        json!({ "user": UserView::from(user), "csrf_token": session.csrf_token })
+    };
     Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
 }
 
