@@ -301,9 +301,18 @@ fn check_passkeys(c: &Config, r: &mut Report) {
     {
         r.error("auth.passkeys.rp_name", "must be 1 to 64 characters, without control characters", "leave it unset");
     }
-    let Some(rp_id) = &p.rp_id else { return };
     let Ok(origin) = WebOrigin::of_url(&c.server.public_url) else { return };
     let host = origin.host();
+    let Some(rp_id) = &p.rp_id else {
+        if host.parse::<std::net::IpAddr>().is_ok() {
+            r.warn(
+                "server.public_url",
+                "an IP address cannot be a WebAuthn relying-party id: the passkey endpoints answer 503",
+                "serve under a domain name (localhost works for development)",
+            );
+        }
+        return;
+    };
     let belongs = host == rp_id.as_str() || host.strip_suffix(rp_id.as_str()).is_some_and(|h| h.ends_with('.'));
     if rp_id.is_empty() || rp_id.contains(['/', ':']) || !belongs {
         r.error(
@@ -647,6 +656,9 @@ mod tests {
             let p = problems(&text, &[]);
             assert!(!errors(&p).iter().any(|k| k.starts_with("auth.passkeys")), "{rp_id}: {p:?}");
         }
+        // An IP address cannot be an rp id: passkeys are off, and the check says so.
+        let p = problems("[server]\npublic_url = \"http://10.0.0.5:8080\"\n", &[]);
+        assert!(p.iter().any(|p| p.key == "server.public_url" && p.level == Level::Warning), "{p:?}");
     }
 
     #[test]

@@ -44,14 +44,21 @@ use crate::routes::audit_trail::{Audit, record};
 /// The longest passkey name we keep.
 pub const NAME_MAX: usize = 64;
 
-/// The relying party: our origin and rp id, as webauthn-rs checks them.
+/// The relying party: our origin and rp id, as webauthn-rs checks them. `None` when
+/// `server.public_url` has no domain name (an IP address: WebAuthn needs a domain as rp id); the
+/// rest of the server runs, and the passkey endpoints answer 503 (`rampart check` warns).
 pub struct RelyingParty {
-    webauthn: Webauthn,
+    webauthn: Option<Webauthn>,
 }
 
 impl RelyingParty {
     /// From `server.public_url` and `auth.passkeys` (checked already by the config check).
     pub fn new(settings: &Settings) -> Result<Self, String> {
+        if settings.auth.passkeys.rp_id.is_none()
+            && settings.server.public_origin.host().parse::<std::net::IpAddr>().is_ok()
+        {
+            return Ok(Self { webauthn: None });
+        }
         let origin = Url::parse(settings.server.public_origin.as_str()).map_err(|e| format!("passkeys: {e}"))?;
         let host = settings.server.public_origin.host().to_owned();
         let p = &settings.auth.passkeys;
@@ -60,7 +67,13 @@ impl RelyingParty {
         let webauthn = WebauthnBuilder::new(&rp_id, &origin)
             .and_then(|b| b.rp_name(&rp_name).timeout(p.challenge_ttl).build())
             .map_err(|e| format!("passkeys: the relying party cannot be {rp_id} for {}: {e}", origin.as_str()))?;
-        Ok(Self { webauthn })
+        Ok(Self { webauthn: Some(webauthn) })
+    }
+
+    fn webauthn(&self) -> Result<&Webauthn, AuthError> {
+        self.webauthn.as_ref().ok_or_else(|| {
+            AuthError::Unavailable("passkeys need server.public_url with a domain name (not an IP address)".into())
+        })
     }
 }
 
@@ -92,7 +105,7 @@ pub async fn start_registration(
     let display = user.display_name.as_deref().unwrap_or(&user.email);
     let (options, reg) = state
         .passkeys
-        .webauthn
+        .webauthn()?
         .start_passkey_registration(user_handle, &user.email, display, Some(exclude))
         .map_err(|e| AuthError::Internal(format!("passkeys: start registration: {e}")))?;
     let mut options = public_key(serde_json::to_value(options))?;
@@ -124,7 +137,7 @@ pub async fn finish_registration(
         return Err(AuthError::PasskeyChallenge);
     }
     let reg: PasskeyRegistration = from_json(&row.state)?;
-    let passkey = state.passkeys.webauthn.finish_passkey_registration(credential, &reg).map_err(|e| {
+    let passkey = state.passkeys.webauthn()?.finish_passkey_registration(credential, &reg).map_err(|e| {
         tracing::info!(reason = %e, "passkey registration refused");
         AuthError::field("credential", "is not a valid passkey for this site and ceremony")
     })?;
@@ -178,7 +191,7 @@ pub async fn start_login(state: &AppState, ctx: &RequestContext) -> Result<Start
     spend_login_budgets(state, ctx, None, None).await?;
     let (options, auth) = state
         .passkeys
-        .webauthn
+        .webauthn()?
         .start_discoverable_authentication()
         .map_err(|e| AuthError::Internal(format!("passkeys: start sign-in: {e}")))?;
     let options = public_key(serde_json::to_value(options))?;
@@ -200,7 +213,7 @@ pub async fn finish_login(
     let auth: DiscoverableAuthentication = from_json(&row.state)?;
     let (user_handle, cred_id) = state
         .passkeys
-        .webauthn
+        .webauthn()?
         .identify_discoverable_authentication(credential)
         .map_err(|_| AuthError::PasskeyRefused)?;
     let stored = state.store.passkey_by_credential(&URL_SAFE_NO_PAD.encode(cred_id)).await?;
@@ -223,7 +236,7 @@ pub async fn finish_login(
             return Err(e);
         }
     };
-    let verified = state.passkeys.webauthn.finish_discoverable_authentication_v2(credential, auth, &passkey);
+    let verified = state.passkeys.webauthn()?.finish_discoverable_authentication_v2(credential, auth, &passkey);
     let recorded = match verified {
         Ok(result) => {
             passkey.update_credential(&result);
@@ -261,7 +274,7 @@ pub async fn start_second_factor(
     let keys = rows.iter().map(open_passkey).collect::<Result<Vec<_>, _>>()?;
     let (options, auth) = state
         .passkeys
-        .webauthn
+        .webauthn()?
         .start_passkey_authentication(&keys)
         .map_err(|e| AuthError::Internal(format!("passkeys: start second factor: {e}")))?;
     let options = public_key(serde_json::to_value(options))?;
@@ -305,7 +318,7 @@ pub(crate) async fn verify_second_factor(
         return Err(AuthError::PasskeyChallenge);
     }
     let auth: PasskeyAuthentication = from_json(&row.state)?;
-    let result = match state.passkeys.webauthn.finish_passkey_authentication(credential, &auth) {
+    let result = match state.passkeys.webauthn()?.finish_passkey_authentication(credential, &auth) {
         Ok(r) => r,
         Err(e) => {
             tracing::info!(reason = %e, "passkey second factor refused");
