@@ -64,6 +64,9 @@ pub enum ApiError {
     /// A real fault. The cause is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
+    /// A refusal with its own problem type: (status, type slug, detail).
+    #[error("{2}")]
+    Typed(StatusCode, &'static str, &'static str),
 }
 
 #[derive(Serialize)]
@@ -149,6 +152,7 @@ impl IntoResponse for ApiError {
                 res.extensions_mut().insert(ServerFault { internal: false, cause });
                 res
             }
+            ApiError::Typed(status, slug, detail) => problem(status, slug, detail.into(), None),
             ApiError::Internal(cause) => {
                 let mut res = problem(StatusCode::INTERNAL_SERVER_ERROR, "internal", String::new(), None);
                 res.extensions_mut().insert(ServerFault { internal: true, cause });
@@ -243,6 +247,25 @@ impl From<crate::flows::AuthError> for ApiError {
             A::MfaRequired(token) => ApiError::MfaRequired(token),
             A::InvalidChallenge => ApiError::Unauthorized("invalid or expired mfa_token"),
             A::InvalidCode => ApiError::Unauthorized("invalid code"),
+            A::PasskeyChallenge => ApiError::Typed(
+                StatusCode::BAD_REQUEST,
+                "invalid-passkey-challenge",
+                "the challenge_id is unknown, expired, already used or of another ceremony: start again",
+            ),
+            A::PasskeyRefused => {
+                ApiError::Typed(StatusCode::UNAUTHORIZED, "passkey-refused", "the passkey could not be verified")
+            }
+            A::PasskeyTaken => {
+                ApiError::Typed(StatusCode::CONFLICT, "passkey-taken", "this passkey is registered already")
+            }
+            A::PasskeyRequired => ApiError::Typed(
+                StatusCode::FORBIDDEN,
+                "passkey-required",
+                "this account must sign in with a passkey (or a recovery code): a password or authenticator code is not enough",
+            ),
+            A::NoPasskey => {
+                ApiError::Typed(StatusCode::CONFLICT, "no-passkey", "this account has no passkey: answer with a code")
+            }
             A::InvalidRefreshToken => ApiError::Unauthorized("invalid or expired refresh token"),
             A::InvalidMailedToken => ApiError::InvalidToken,
             A::EmailTaken => ApiError::Conflict("an account with this email already exists"),

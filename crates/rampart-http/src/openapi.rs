@@ -183,6 +183,33 @@ fn base_schemas() -> Map<String, Value> {
             &["access_token", "token_type", "expires_in", "refresh_token"],
         ),
     );
+    m.insert(
+        "Passkey".into(),
+        object(
+            json!({ "id": uuid, "name": { "type": "string" }, "created_at": ts,
+        "last_used_at": { "type": ["string", "null"], "format": "date-time" }, "backed_up": { "type": "boolean" } }),
+            &["id", "name", "created_at", "last_used_at", "backed_up"],
+        ),
+    );
+    // base64url without padding, canonical: no length that leaves one character over, and the
+    // unused low bits of the last character zero (webauthn-rs decodes strictly).
+    let b64 = json!({ "type": "string",
+        "pattern": "^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-][AQgw]|[A-Za-z0-9_-]{2}[AEIMQUYcgkosw048])?$" });
+    m.insert(
+        "RegistrationResponseJSON".into(),
+        json!({ "type": "object", "required": ["id", "rawId", "type", "response"],
+        "properties": { "id": b64, "rawId": b64, "type": { "const": "public-key" },
+            "response": { "type": "object", "required": ["attestationObject", "clientDataJSON"],
+                "properties": { "attestationObject": b64, "clientDataJSON": b64 } } } }),
+    );
+    m.insert(
+        "AuthenticationResponseJSON".into(),
+        json!({ "type": "object", "required": ["id", "rawId", "type", "response"],
+        "properties": { "id": b64, "rawId": b64, "type": { "const": "public-key" },
+            "response": { "type": "object", "required": ["authenticatorData", "clientDataJSON", "signature"],
+                "properties": { "authenticatorData": b64, "clientDataJSON": b64, "signature": b64,
+                    "userHandle": { "type": ["string", "null"], "pattern": b64["pattern"] } } } } }),
+    );
     m.insert("Credentials".into(), object(json!({ "email": email(), "password": password() }), &["email", "password"]));
     m
 }
@@ -204,7 +231,10 @@ fn core_paths(p: &mut Map<String, Value>) {
     );
     p.insert("/auth/register".into(), json!({ "post": op("Create an account", "auth", true, Some(body(r("NewAccount"))),
         json!({ "201": ok("Created", register_201), "202": ok("Verification sent (when email verification is required)", status) }), vec![]) }));
-    let login = object(json!({ "user": r("User"), "csrf_token": { "type": "string" } }), &["user", "csrf_token"]);
+    let login = object(
+        json!({ "user": r("User"), "csrf_token": { "type": "string" }, "passkey_enrollment_required": { "type": "boolean" } }),
+        &["user", "csrf_token"],
+    );
     p.insert(
         "/auth/login".into(),
         json!({ "post": op("Log in: sets the session cookie", "auth", true, Some(body(r("Credentials"))),
@@ -248,16 +278,93 @@ fn core_paths(p: &mut Map<String, Value>) {
         }),
     );
     account_paths(p);
+    passkey_paths(p);
+}
+
+/// Passkeys (WebAuthn). The options are the WebAuthn JSON forms that
+/// `PublicKeyCredential.parseCreationOptionsFromJSON` / `parseRequestOptionsFromJSON` read, and
+/// the credentials what `PublicKeyCredential.toJSON()` gives (binary fields base64url).
+fn passkey_paths(p: &mut Map<String, Value>) {
+    let name = json!({ "type": "string", "minLength": 1, "maxLength": 64 });
+    let optional_name = json!({ "type": ["string", "null"], "minLength": 1, "maxLength": 64 });
+    let challenge_id = json!({ "type": "string", "minLength": 1 });
+    let started = |what: &str| {
+        ok(
+            what,
+            object(
+                json!({ "challenge_id": { "type": "string" }, "options": { "type": "object" } }),
+                &["challenge_id", "options"],
+            ),
+        )
+    };
+    let login = object(
+        json!({ "user": r("User"), "csrf_token": { "type": "string" }, "passkey_enrollment_required": { "type": "boolean" } }),
+        &["user", "csrf_token"],
+    );
+    p.insert(
+        "/auth/passkeys/register/start".into(),
+        json!({ "post": op(
+        "Start adding a passkey: PublicKeyCredentialCreationOptionsJSON", "passkeys", false,
+        Some(body(object(json!({ "name": optional_name }), &[]))),
+        json!({ "200": started("The ceremony") }), vec![]) }),
+    );
+    p.insert("/auth/passkeys/register/finish".into(), json!({ "post": op(
+        "Finish adding a passkey with the authenticator's RegistrationResponseJSON", "passkeys", false,
+        Some(body(object(json!({ "challenge_id": challenge_id, "credential": r("RegistrationResponseJSON"), "name": optional_name }),
+            &["challenge_id", "credential"]))),
+        json!({ "201": ok("The new passkey", r("Passkey")) }), vec![]) }));
+    p.insert(
+        "/auth/passkeys/login/start".into(),
+        json!({ "post": op(
+        "Start a passkey sign-in (discoverable: no email): PublicKeyCredentialRequestOptionsJSON", "passkeys", true,
+        Some(body(object(json!({}), &[]))),
+        json!({ "200": started("The ceremony") }), vec![]) }),
+    );
+    p.insert(
+        "/auth/passkeys/login/finish".into(),
+        json!({ "post": op(
+        "Finish a passkey sign-in: a session (as POST /auth/login) or tokens (as the password grant)", "passkeys", true,
+        Some(body(object(json!({ "challenge_id": challenge_id, "credential": r("AuthenticationResponseJSON"),
+            "grant": { "enum": ["session", "token"] } }), &["challenge_id", "credential"]))),
+        json!({ "200": ok("Signed in", json!({ "oneOf": [login, r("TokenResponse")] })) }), vec![]) }),
+    );
+    p.insert(
+        "/auth/mfa/passkey/start".into(),
+        json!({ "post": op(
+        "Start answering a 401 mfa-required with a passkey", "mfa", true,
+        Some(body(object(json!({ "mfa_token": { "type": "string", "minLength": 1 } }), &["mfa_token"]))),
+        json!({ "200": started("The ceremony") }), vec![]) }),
+    );
+    p.insert(
+        "/auth/passkeys".into(),
+        json!({ "get": op("The caller's passkeys", "passkeys", false, None,
+        json!({ "200": ok("Passkeys, oldest first", json!({ "type": "array", "items": r("Passkey") })) }), vec![]) }),
+    );
+    p.insert("/auth/passkeys/{id}".into(), json!({
+        "patch": op("Rename one of the caller's passkeys", "passkeys", false,
+            Some(body(object(json!({ "name": name }), &["name"]))),
+            json!({ "200": ok("Renamed", r("Passkey")) }), vec![path_id()]),
+        "delete": op("Remove one of the caller's passkeys (needs a sign-in within auth.reauth_window)", "passkeys", false,
+            None, json!({ "204": empty("Removed") }), vec![path_id()]),
+    }));
 }
 
 /// Second factor, password recovery, email verification, sessions.
 fn account_paths(p: &mut Map<String, Value>) {
     let s = json!({ "type": "string" });
     let status = object(json!({ "status": { "type": "string" } }), &["status"]);
-    let login = object(json!({ "user": r("User"), "csrf_token": s }), &["user", "csrf_token"]);
+    let login = object(
+        json!({ "user": r("User"), "csrf_token": s, "passkey_enrollment_required": { "type": "boolean" } }),
+        &["user", "csrf_token"],
+    );
     p.insert("/auth/mfa/verify".into(), json!({ "post": op(
         "Complete a login or token grant that answered 401 mfa-required", "mfa", true,
-        Some(body(object(json!({ "mfa_token": { "type": "string", "minLength": 1 }, "code": code() }), &["mfa_token", "code"]))),
+        Some(body(json!({ "oneOf": [
+            object(json!({ "mfa_token": { "type": "string", "minLength": 1 }, "code": code() }), &["mfa_token", "code"]),
+            object(json!({ "mfa_token": { "type": "string", "minLength": 1 }, "passkey": object(json!({
+                "challenge_id": { "type": "string", "minLength": 1 }, "credential": r("AuthenticationResponseJSON") }),
+                &["challenge_id", "credential"]) }), &["mfa_token", "passkey"]),
+        ] }))),
         json!({ "200": ok("The answer the login (session cookie) or token grant would have given",
             json!({ "oneOf": [login, r("TokenResponse")] })) }), vec![]) }));
     p.insert("/auth/mfa/totp/setup".into(), json!({ "post": op("Start TOTP enrolment: a new secret", "mfa", false, None,

@@ -32,6 +32,8 @@ pub struct Inner {
     pub limiter: rampart_shared::limit::Limiter,
     /// `/openapi.json`, rendered once.
     pub openapi: bytes::Bytes,
+    /// The WebAuthn relying party (our origin and rp id) for the passkey ceremonies.
+    pub passkeys: crate::flows::passkeys::RelyingParty,
     /// The last `/readyz` verdict, served for a second.
     pub readiness: crate::readiness::ReadinessCache,
 }
@@ -89,12 +91,13 @@ pub struct Services {
 }
 
 /// Assembles the state from the checked settings.
-pub fn build_state(settings: Settings, services: Services) -> AppState {
+pub fn build_state(settings: Settings, services: Services) -> Result<AppState, String> {
     let Services { store, hasher, tokens, revocations, data_key, mailer, limiter } = services;
     let openapi = bytes::Bytes::from(crate::openapi::document(&settings).to_string());
     let cursors = rampart_core::cursor::CursorSeal::new(data_key.subkey(rampart_core::cursor::KEY_LABEL));
     let denials = crate::denial_audit::DenialAudit::start(store.clone(), settings.limits.denial_audit_window);
-    AppState(Arc::new(Inner {
+    let passkeys = crate::flows::passkeys::RelyingParty::new(&settings)?;
+    Ok(AppState(Arc::new(Inner {
         settings,
         store,
         hasher,
@@ -106,6 +109,7 @@ pub fn build_state(settings: Settings, services: Services) -> AppState {
         mailer,
         limiter,
         openapi,
+        passkeys,
         readiness: crate::readiness::ReadinessCache::default(),
-    }))
+    })))
 }

@@ -118,3 +118,30 @@ pub fn second_factor_removed(to: &str, by: RemovedBy) -> Message {
         ),
     }
 }
+
+/// Sent when a passkey is added: if the owner did not do it, someone holding their session can
+/// now sign in as them without the password, and this message is how the owner finds out.
+pub fn passkey_added(to: &str) -> Message {
+    Message {
+        to: to.to_owned(),
+        priority: Priority::Security,
+        subject: "A passkey was added to your account".into(),
+        body: "A passkey was just added to your account: it can sign in without your password.\n\n\
+               If this was not you, someone else has access to your account. Remove the passkey from your \
+               account, reset your password, and tell the administrator.\n"
+            .into(),
+    }
+}
+
+/// Sent when a passkey is removed, so that a thief removing the owner's passkey does not go
+/// unnoticed.
+pub fn passkey_removed(to: &str) -> Message {
+    Message {
+        to: to.to_owned(),
+        priority: Priority::Security,
+        subject: "A passkey was removed from your account".into(),
+        body: "A passkey was just removed from your account by a signed-in session.\n\n\
+               If this was not you, reset your password now and contact the administrator.\n"
+            .into(),
+    }
+}

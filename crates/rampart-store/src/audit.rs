@@ -66,6 +66,8 @@ audit_events! {
     PasswordResetCompleted => "password_reset_completed",
     EmailVerified => "email_verified",
     SessionRevoked => "session_revoked",
+    PasskeyAdded => "passkey_added",
+    PasskeyRemoved => "passkey_removed",
     /// `rampart data-key rotate` re-encrypted the sealed secrets to the current data key
     /// (failure: some could not be opened with the configured keys).
     DataKeyRotated => "data_key_rotated",

@@ -46,6 +46,8 @@ const READ_WRITE: &[&str] = &[
     "account_tokens",
     "unknown_login_failures",
     "mail_outbox",
+    "passkeys",
+    "passkey_challenges",
 ];
 const DELETES: &[&str] = &[
     "users",
@@ -56,6 +58,8 @@ const DELETES: &[&str] = &[
     "account_tokens",
     "unknown_login_failures",
     "mail_outbox",
+    "passkeys",
+    "passkey_challenges",
 ];
 
 /// `"name"`, with embedded quotes doubled: role and schema names come from the operator's URL,

@@ -60,6 +60,8 @@ pub enum MfaProof<'a> {
     Totp(i64),
     /// The hash of a recovery code.
     Recovery(&'a str),
+    /// A passkey assertion webauthn-rs verified: recorded only if its counter moved forward.
+    Passkey(crate::PasskeyUse<'a>),
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -204,6 +206,8 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let in_force = tx.delete_of_user(DELETE_ENABLED_TOTP_SECRET, user_id).await? > 0;
         tx.remove_second_factor(user_id).await?;
+        // Passkeys are second factors too (and first ones): the reset removes them as well.
+        let in_force = tx.delete_passkeys_of_user(user_id).await? > 0 || in_force;
         let updated = in_tx!(&mut tx, |conn| {
             sqlx::query_as::<_, UserRow>(RESET_MFA_ENABLED)
                 .bind(user_id)
@@ -322,6 +326,7 @@ impl WriteTx<'_> {
                     .await
                     .map(|r| r.rows_affected())
             })?,
+            MfaProof::Passkey(u) => u64::from(self.use_passkey(user_id, u, now).await?),
         };
         Ok(spent == 1)
     }

@@ -89,6 +89,7 @@ pub(crate) const ALL: &[&[Declared]] = &[
     crate::attempts::STATEMENTS,
     crate::account_tokens::STATEMENTS,
     crate::mfa::STATEMENTS,
+    crate::passkeys::STATEMENTS,
     crate::admin::STATEMENTS,
     crate::audit::STATEMENTS,
     crate::outbox::STATEMENTS,

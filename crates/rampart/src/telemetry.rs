@@ -5,8 +5,14 @@
 use rampart_core::config::{LogConfig, LogFormat};
 use tracing_subscriber::EnvFilter;
 
+/// The WebAuthn verifier's own events are off: they can describe what a client sent (a CBOR parse
+/// error of an attestation object, say). A refused ceremony is logged by us, with webauthn-rs's
+/// reason (a fixed message) and nothing of the client's data.
+const QUIET: &str = "webauthn_rs_core=off,webauthn_rs=off";
+
 pub fn init(log: &LogConfig) -> Result<(), String> {
-    let filter = EnvFilter::try_new(&log.level).map_err(|e| format!("config key `log.level`: {e}"))?;
+    let filter =
+        EnvFilter::try_new(format!("{QUIET},{}", log.level)).map_err(|e| format!("config key `log.level`: {e}"))?;
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stdout);
     let result = match log.format {
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init(),

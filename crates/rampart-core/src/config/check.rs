@@ -83,6 +83,15 @@ pub fn check(loaded: Loaded) -> Checked {
     let errors = r.errors();
     let roles = roles::check(&c.roles.declared, &mut r);
     let roles_valid = r.errors() == errors;
+    for role in &c.auth.passkeys.required_for_roles {
+        if !roles.is_known(role) {
+            r.error(
+                "auth.passkeys.required_for_roles",
+                format!("`{role}` is not a role"),
+                "name built-in roles (user, admin) or ones in roles.declared",
+            );
+        }
+    }
     // Rules are checked against the valid roles even when another one is misspelt, so that every
     // problem shows at once.
     let resources = crate::resources::compile::compile(&c.resources, &roles, &mut r);
@@ -285,6 +294,10 @@ fn check_auth(c: &Config, r: &mut Report) {
             );
         }
     }
+    if a.reauth_window.is_zero() || a.reauth_window > Duration::from_secs(3600) {
+        r.error("auth.reauth_window", "must be positive and at most 1h", "the default is 5m");
+    }
+    check_passkeys(c, r);
     let issuer = a.totp_issuer.trim();
     if issuer.is_empty() || issuer.len() > 64 || issuer.chars().any(|ch| ch.is_control() || ch == ':') {
         r.error(
@@ -301,6 +314,40 @@ fn check_auth(c: &Config, r: &mut Report) {
         );
     }
 }
+/// `auth.passkeys`: the relying-party id must be the public host or a domain it belongs to
+/// (browsers refuse any other, and webauthn-rs would refuse to start).
+fn check_passkeys(c: &Config, r: &mut Report) {
+    let p = &c.auth.passkeys;
+    if p.challenge_ttl < Duration::from_secs(1) || p.challenge_ttl > Duration::from_secs(600) {
+        r.error("auth.passkeys.challenge_ttl", "must be between 1s and 10m", "the default is 2m");
+    }
+    if let Some(name) = &p.rp_name
+        && (name.trim().is_empty() || name.len() > 64 || name.chars().any(char::is_control))
+    {
+        r.error("auth.passkeys.rp_name", "must be 1 to 64 characters, without control characters", "leave it unset");
+    }
+    let Ok(origin) = WebOrigin::of_url(&c.server.public_url) else { return };
+    let host = origin.host();
+    let Some(rp_id) = &p.rp_id else {
+        if host.parse::<std::net::IpAddr>().is_ok() {
+            r.warn(
+                "server.public_url",
+                "an IP address cannot be a WebAuthn relying-party id: the passkey endpoints answer 503",
+                "serve under a domain name (localhost works for development)",
+            );
+        }
+        return;
+    };
+    let belongs = host == rp_id.as_str() || host.strip_suffix(rp_id.as_str()).is_some_and(|h| h.ends_with('.'));
+    if rp_id.is_empty() || rp_id.contains(['/', ':']) || !belongs {
+        r.error(
+            "auth.passkeys.rp_id",
+            format!("must be the host of server.public_url ({host}) or a domain it belongs to"),
+            "leave it unset to use the public host",
+        );
+    }
+}
+
 fn check_limits(c: &Config, r: &mut Report) {
     let l = &c.limits;
     if c.rate_limit.lockout_duration.is_zero() {
@@ -744,6 +791,31 @@ mod tests {
             &[],
         );
         assert!(errors(&p).contains(&"resources.t.fields.n.default"), "{p:?}");
+    }
+
+    #[test]
+    fn passkey_settings() {
+        let base = "[server]\npublic_url = \"https://auth.example.com\"\n";
+        for (extra, key) in [
+            ("[auth]\nreauth_window = \"0s\"\n", "auth.reauth_window"),
+            ("[auth.passkeys]\nchallenge_ttl = \"0s\"\n", "auth.passkeys.challenge_ttl"),
+            ("[auth.passkeys]\nrequired_for_roles = [\"root\"]\n", "auth.passkeys.required_for_roles"),
+            ("[auth.passkeys]\nrp_id = \"other.com\"\n", "auth.passkeys.rp_id"),
+            // A suffix of the host that is not a whole label is another domain.
+            ("[auth.passkeys]\nrp_id = \"ample.com\"\n", "auth.passkeys.rp_id"),
+            ("[auth.passkeys]\nrp_name = \"\"\n", "auth.passkeys.rp_name"),
+        ] {
+            let p = problems(&format!("{base}{extra}"), &[]);
+            assert!(errors(&p).contains(&key), "{extra:?} not refused: {p:?}");
+        }
+        for rp_id in ["example.com", "auth.example.com"] {
+            let text = format!("{base}[auth.passkeys]\nrp_id = \"{rp_id}\"\nrequired_for_roles = [\"admin\"]\n");
+            let p = problems(&text, &[]);
+            assert!(!errors(&p).iter().any(|k| k.starts_with("auth.passkeys")), "{rp_id}: {p:?}");
+        }
+        // An IP address cannot be an rp id: passkeys are off, and the check says so.
+        let p = problems("[server]\npublic_url = \"http://10.0.0.5:8080\"\n", &[]);
+        assert!(p.iter().any(|p| p.key == "server.public_url" && p.level == Level::Warning), "{p:?}");
     }
 
     #[test]

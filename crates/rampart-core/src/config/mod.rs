@@ -281,6 +281,33 @@ pub struct AuthConfig {
     pub mfa_challenge_ttl: Duration,
     /// The service name authenticator apps show next to the account.
     pub totp_issuer: String,
+    /// How recent the sign-in behind a session or token must be for a sensitive change made
+    /// without a password (removing a passkey).
+    #[serde(with = "duration")]
+    pub reauth_window: Duration,
+    pub passkeys: PasskeysConfig,
+}
+
+/// `auth.passkeys`: WebAuthn.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasskeysConfig {
+    /// Roles whose members must sign in with a passkey: once they have one, a password (with or
+    /// without TOTP) no longer signs them in, and the last one cannot be removed.
+    pub required_for_roles: Vec<String>,
+    /// The relying-party id (a domain). Default: the host of `server.public_url`.
+    pub rp_id: Option<String>,
+    /// The name authenticators show. Default: the host of `server.public_url`.
+    pub rp_name: Option<String>,
+    /// How long a started ceremony can be finished (the contract says 2 minutes; tests shorten it).
+    #[serde(with = "duration")]
+    pub challenge_ttl: Duration,
+}
+
+impl Default for PasskeysConfig {
+    fn default() -> Self {
+        Self { required_for_roles: Vec::new(), rp_id: None, rp_name: None, challenge_ttl: Duration::from_secs(120) }
+    }
 }
 
 impl AuthConfig {
@@ -312,6 +339,8 @@ impl Default for AuthConfig {
             email_verification_ttl: Duration::from_secs(24 * 3600),
             mfa_challenge_ttl: Duration::from_secs(5 * 60),
             totp_issuer: "Rampart".into(),
+            reauth_window: Duration::from_secs(5 * 60),
+            passkeys: PasskeysConfig::default(),
         }
     }
 }

@@ -32,6 +32,15 @@ impl WebOrigin {
     pub fn is_https(&self) -> bool {
         self.0.starts_with("https://")
     }
+
+    /// The host, without scheme, port or the brackets of an IPv6 literal.
+    pub fn host(&self) -> &str {
+        let rest = self.0.split_once("://").map_or(self.0.as_str(), |(_, r)| r);
+        if let Some(v6) = rest.strip_prefix('[') {
+            return v6.split_once(']').map_or(v6, |(h, _)| h);
+        }
+        rest.split_once(':').map_or(rest, |(h, _)| h)
+    }
 }
 
 impl fmt::Display for WebOrigin {

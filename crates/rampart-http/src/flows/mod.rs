@@ -11,7 +11,8 @@
 //! reservation taken before any secret is checked), [`password_login`] (the password step and
 //! what must follow it), [`second_factor`] (completing a login that asked for a code), then
 //! [`sessions`] opens what the login grants (a cookie session or a token login, and refresh
-//! rotation). [`registration`], [`recovery`] (reset and verification by mailed token),
+//! rotation). [`passkeys`] holds the WebAuthn ceremonies (a passkey as the first factor, or as the
+//! second). [`registration`], [`recovery`] (reset and verification by mailed token),
 //! [`reauth`] (a signed-in user's current password) and [`mailing`] (the mailed tokens) complete
 //! the set. [`admin_users`] holds what an admin does to a user, for the JSON admin API and the
 //! console alike.
@@ -21,6 +22,7 @@ pub mod attempt;
 pub mod budget;
 pub mod mailing;
 mod outcome;
+pub mod passkeys;
 pub mod password_login;
 pub mod reauth;
 pub mod recovery;

@@ -33,6 +33,24 @@ pub enum AuthError {
     /// A second-factor code that is not right.
     #[error("invalid code")]
     InvalidCode,
+    /// A passkey `challenge_id` that is unknown, expired, spent, of another ceremony or of
+    /// another user.
+    #[error("invalid or expired passkey challenge")]
+    PasskeyChallenge,
+    /// A passkey credential or assertion that webauthn-rs (or the counter guard) refused, or
+    /// that names no passkey we know.
+    #[error("passkey refused")]
+    PasskeyRefused,
+    /// The credential id is registered already (to this or another account).
+    #[error("passkey already registered")]
+    PasskeyTaken,
+    /// The user's role requires a passkey and they have one: a password or TOTP code no longer
+    /// signs them in.
+    #[error("passkey required")]
+    PasskeyRequired,
+    /// A passkey second factor asked for by a user who has none.
+    #[error("no passkey")]
+    NoPasskey,
     /// A refresh token that is unknown, expired, spent (reuse) or of an ended login.
     #[error("invalid or expired refresh token")]
     InvalidRefreshToken,

@@ -76,7 +76,8 @@ pub async fn password_step(
         mailing::send_verification(state, &user);
         return Err(AuthError::EmailNotVerified);
     }
-    if user.mfa_enabled {
+    // A passkey is a second factor too: an account with one is asked for it (or its TOTP code).
+    if user.mfa_enabled || state.store.count_passkeys(&user.id).await? > 0 {
         attempt.release(state).await;
         let (token, hash) = rampart_core::opaque_token::generate();
         let now = now_ms();

@@ -13,23 +13,32 @@ use rampart_core::clock::now_ms;
 use rampart_core::opaque_token::TokenHash;
 use rampart_store::{AuditEvent, AuditOutcome, MfaProof, UserRow};
 
-use super::AuthError;
+use webauthn_rs::prelude::PublicKeyCredential;
+
 use super::attempt::Attempt;
 use super::budget::spend_login_budgets;
 use super::password_login::Flow;
+use super::{AuthError, passkeys};
 use crate::AppState;
 use crate::error::FieldError;
 use crate::extract::{PresentedToken, RequestContext};
 use crate::middleware::LoginIpSpent;
 use crate::routes::audit_trail::{Audit, record};
 
-/// Checks `code` against the login waiting behind `mfa_token`; on success the login is complete
-/// (failure count reset) and the caller opens what `Flow` asked for.
+/// What answers the second-factor challenge: a code (TOTP or recovery), or a passkey assertion
+/// for a ceremony started with `POST /auth/mfa/passkey/start`.
+pub enum Answer<'a> {
+    Code(&'a str),
+    Passkey { challenge_id: &'a PresentedToken, credential: &'a PublicKeyCredential },
+}
+
+/// Checks the answer against the login waiting behind `mfa_token`; on success the login is
+/// complete (failure count reset) and the caller opens what `Flow` asked for.
 pub async fn complete(
     state: &AppState,
     ctx: &RequestContext,
     mfa_token: &PresentedToken,
-    code: &str,
+    answer: Answer<'_>,
     ip_spent: Option<LoginIpSpent>,
 ) -> Result<(UserRow, Flow), AuthError> {
     let hash = mfa_token.hash().ok_or(AuthError::InvalidChallenge)?;
@@ -40,15 +49,33 @@ pub async fn complete(
     // Reserved before the code is looked at, like a password attempt: a burst of codes sent
     // together gets what the lockout rule allows, and the rest 423 unchecked.
     let attempt = Attempt::reserve(state, ctx, Some(&user), &user.email_normalized).await?;
-    let proof = match read_proof(state, &user, code).await {
+    let by_passkey = matches!(answer, Answer::Passkey { .. });
+    let proof = match answer {
+        Answer::Code(code) => read_proof(state, &user, code).await,
+        Answer::Passkey { challenge_id, credential } => {
+            passkeys::verify_second_factor(state, &user, hash.as_str(), challenge_id, credential)
+                .await
+                .map(|u| u.map(Proof::Passkey))
+        }
+    };
+    let proof = match proof {
         // The code could not be checked (the data key that sealed the secret is missing): not
         // the user's failure, so the attempt is given back rather than counted towards a lock.
-        Err(e @ AuthError::Unavailable(_)) => {
+        // Likewise a passkey challenge that is unknown, spent or of another login: nothing was
+        // checked, so nothing is counted (the challenge is spent all the same).
+        Err(e @ (AuthError::Unavailable(_) | AuthError::PasskeyChallenge)) => {
             attempt.release(state).await;
             return Err(e);
         }
         other => other?,
     };
+    // `auth.passkeys.required_for_roles`: once such a user has a passkey, a TOTP code no longer
+    // completes their login (a code can be phished; a passkey cannot). Recovery codes still do,
+    // so that losing every passkey does not lock the owner out.
+    if matches!(proof, Some(Proof::Totp(_))) && passkey_enforced(state, &user).await? {
+        attempt.release(state).await;
+        return Err(AuthError::PasskeyRequired);
+    }
     let completed = match &proof {
         Some(p) => state.store.complete_mfa(hash.as_str(), &user.id, p.as_store(), now_ms()).await?,
         None => false,
@@ -57,7 +84,7 @@ pub async fn complete(
         state.store.fail_mfa_challenge(hash.as_str()).await?;
         record_failure(state, ctx, &user).await;
         attempt.failed(state, ctx).await;
-        return Err(AuthError::InvalidCode);
+        return Err(if by_passkey { AuthError::PasskeyRefused } else { AuthError::InvalidCode });
     }
     attempt.complete(state, &user).await?;
     Ok((user, flow))
@@ -78,6 +105,12 @@ pub fn code_field(raw: &str) -> Result<String, FieldError> {
     Ok(code)
 }
 
+/// Whether the user's role requires a passkey and they have one: then a password, with or
+/// without a TOTP code, no longer signs them in.
+pub(crate) async fn passkey_enforced(state: &AppState, user: &UserRow) -> Result<bool, AuthError> {
+    Ok(passkeys::required_for(state, user) && state.store.count_passkeys(&user.id).await? > 0)
+}
+
 pub(crate) async fn record_failure(state: &AppState, ctx: &RequestContext, user: &UserRow) {
     let event = Audit {
         action: AuditEvent::MfaFailure,
@@ -92,6 +125,7 @@ pub(crate) async fn record_failure(state: &AppState, ctx: &RequestContext, user:
 pub(crate) enum Proof {
     Totp(i64),
     Recovery(TokenHash),
+    Passkey(passkeys::SecondFactorUse),
 }
 
 impl Proof {
@@ -99,6 +133,7 @@ impl Proof {
         match self {
             Proof::Totp(step) => MfaProof::Totp(*step),
             Proof::Recovery(hash) => MfaProof::Recovery(hash.as_str()),
+            Proof::Passkey(used) => MfaProof::Passkey(used.as_store()),
         }
     }
 }

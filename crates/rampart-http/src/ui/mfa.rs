@@ -17,7 +17,7 @@ use crate::error::FieldError;
 use crate::extract::RequestContext;
 use crate::flows::AuthError;
 use crate::flows::password_login::Flow;
-use crate::flows::second_factor::{code_field, complete};
+use crate::flows::second_factor::{Answer, code_field, complete};
 
 /// Without a pending sign-in there is nothing to complete: back to the password.
 pub async fn show(State(state): State<AppState>, headers: HeaderMap, pre: PreSession) -> Response {
@@ -43,7 +43,7 @@ pub async fn submit(
     let outcome = async {
         let token = mfa_token(&headers).ok_or(AuthError::InvalidChallenge)?;
         let code = code_field(&form.code).map_err(|e: FieldError| AuthError::Invalid(vec![e]))?;
-        match complete(&state, &ctx, &token, &code, None).await? {
+        match complete(&state, &ctx, &token, Answer::Code(&code), None).await? {
             // Only `/ui/login` sets this cookie, and it always starts a cookie login.
             (user, Flow::Cookie) => Ok(user),
             (_, Flow::Token) => Err(AuthError::InvalidChallenge),

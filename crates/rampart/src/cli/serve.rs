@@ -80,7 +80,7 @@ pub async fn run(path: Option<&Path>) -> Result<(), Failure> {
     let mailer = mailer(c, &store, Arc::clone(&data_key))?;
     let services =
         rampart_http::Services { store: store.clone(), hasher, tokens, revocations, data_key, mailer, limiter };
-    let state = rampart_http::build_state(settings, services);
+    let state = rampart_http::build_state(settings, services).map_err(Failure::config)?;
     let app = rampart_http::app(state.clone());
     spawn_metrics_listener(c_metrics_listen, header_timeout, profile).await?;
     spawn_redirect_listener(&state.settings, header_timeout).await?;
@@ -316,6 +316,7 @@ fn spawn_housekeeping(store: rampart_store::Store) {
             let purged = [
                 ("sessions", store.purge_sessions(now).await),
                 ("mfa_challenges", store.purge_mfa_challenges(now).await),
+                ("passkey_challenges", store.purge_passkey_challenges(now).await),
                 ("account_tokens", store.purge_account_tokens(now).await),
                 ("unknown_login_failures", store.purge_unknown_login_failures(now).await),
                 ("mail_outbox", store.purge_finished_mails(now - FINISHED_MAIL_KEPT_MS).await),

@@ -4,6 +4,7 @@
 
 mod helpers;
 mod mail_sink;
+mod soft_authenticator;
 
 mod admin;
 mod api_cache_control;
@@ -31,6 +32,7 @@ mod mfa_changes;
 mod openapi;
 mod ops;
 mod outbox;
+mod passkeys;
 mod password;
 mod readiness;
 mod registration;

@@ -38,6 +38,13 @@ async fn the_document_covers_every_route_and_resource() {
         "/auth/mfa/totp/setup",
         "/auth/mfa/totp/enable",
         "/auth/mfa/totp/disable",
+        "/auth/mfa/passkey/start",
+        "/auth/passkeys",
+        "/auth/passkeys/{id}",
+        "/auth/passkeys/register/start",
+        "/auth/passkeys/register/finish",
+        "/auth/passkeys/login/start",
+        "/auth/passkeys/login/finish",
         "/admin/users",
         "/admin/users/{id}",
         "/admin/users/{id}/mfa/reset",
@@ -64,11 +71,13 @@ async fn the_document_covers_every_route_and_resource() {
 
 /// Where a well-formed request may still be a 400 for a reason JSON Schema cannot say: a mailed or
 /// refresh token that does not exist (invalid-token / invalid_grant), a new password that zxcvbn
-/// finds too easy to guess, a list cursor that is not one the server sealed. Everywhere else, a
+/// finds too easy to guess, a list cursor that is not one the server sealed, a passkey
+/// `challenge_id` that no ceremony started (invalid-passkey-challenge) or a credential whose
+/// binary contents webauthn-rs cannot read. Everywhere else, a
 /// request the document allows must not be a 400.
 const ACCEPTANCE: &str = r#"
 [[operations]]
-include-path-regex = "^/(auth/(register|token|email/verify|password/(change|reset))|api/[a-z_]+)$"
+include-path-regex = "^/(auth/(register|token|email/verify|password/(change|reset)|passkeys/(register|login)/finish)|api/[a-z_]+)$"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401", "403", "404", "409", "429"]
 "#;
 

@@ -48,7 +48,14 @@ pub(super) async fn start_session(
 ) -> Result<Response, ApiError> {
     let session = sessions::open_cookie_session(state, ctx, session_value(headers), user).await?;
     let cookie = new_session(&session, &state.settings)?;
-    let body = json!({ "user": UserView::from(user), "csrf_token": session.csrf_token });
+    // `auth.passkeys.required_for_roles`: a user whose role requires a passkey and who has none
+    // yet signs in as before, and is told to add one (the page sends them there).
+    let enrol = crate::flows::passkeys::required_for(state, user) && state.store.count_passkeys(&user.id).await? == 0;
+    let body = if enrol {
+        json!({ "user": UserView::from(user), "csrf_token": session.csrf_token, "passkey_enrollment_required": true })
+    } else {
+        json!({ "user": UserView::from(user), "csrf_token": session.csrf_token })
+    };
     Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
 }
 

@@ -23,6 +23,7 @@ use rampart_store::{AuditEvent, AuditOutcome};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use webauthn_rs::prelude::PublicKeyCredential;
 
 use super::super::audit_trail::{Audit, record};
 use crate::error::FieldError;
@@ -30,7 +31,9 @@ use crate::extract::{ApiJson, Authenticated, PresentedToken, RequestContext};
 use crate::flows::AuthError;
 use crate::flows::password_login::Flow;
 use crate::flows::reauth::reauthenticate;
-use crate::flows::second_factor::{self, code_field, open_totp, read_proof, record_failure, step_i64, unix_secs};
+use crate::flows::second_factor::{
+    self, Answer, code_field, open_totp, read_proof, record_failure, step_i64, unix_secs,
+};
 use crate::middleware::LoginIpSpent;
 use crate::{ApiError, AppState};
 
@@ -177,7 +180,16 @@ pub async fn disable(
 #[serde(deny_unknown_fields)]
 pub struct VerifyRequest {
     mfa_token: PresentedToken,
-    code: String,
+    code: Option<String>,
+    passkey: Option<PasskeyAnswer>,
+}
+
+/// A passkey assertion for a ceremony started with `POST /auth/mfa/passkey/start`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasskeyAnswer {
+    challenge_id: PresentedToken,
+    credential: Box<PublicKeyCredential>,
 }
 
 /// `POST /auth/mfa/verify`: completes the login or token grant that answered `mfa-required`,
@@ -190,9 +202,17 @@ pub async fn verify(
     ip_spent: Option<Extension<LoginIpSpent>>,
     ApiJson(body): ApiJson<VerifyRequest>,
 ) -> Result<Response, ApiError> {
-    let code = code_field(&body.code).map_err(one)?;
     let ip_spent = ip_spent.map(|Extension(s)| s);
-    let (user, flow) = second_factor::complete(&state, &ctx, &body.mfa_token, &code, ip_spent).await?;
+    let code;
+    let answer = match (&body.code, &body.passkey) {
+        (Some(raw), None) => {
+            code = code_field(raw).map_err(one)?;
+            Answer::Code(&code)
+        }
+        (None, Some(p)) => Answer::Passkey { challenge_id: &p.challenge_id, credential: &p.credential },
+        _ => return Err(one(FieldError::new("code", "send either a code or a passkey"))),
+    };
+    let (user, flow) = second_factor::complete(&state, &ctx, &body.mfa_token, answer, ip_spent).await?;
     match flow {
         Flow::Cookie => super::login::start_session(&state, &ctx, &headers, &user).await,
         Flow::Token => Ok(Json(super::token::password_grant(&state, &ctx, &user).await?).into_response()),

@@ -1,17 +1,18 @@
 //! `/auth`: registration, login, logout, CSRF token, the caller's own profile, second factor,
-//! password change and recovery, email verification, the caller's sessions.
+//! password change and recovery, email verification, the caller's sessions and passkeys.
 
 mod email;
 mod login;
 mod me;
 mod mfa;
+mod passkeys;
 mod password;
 mod register;
 mod sessions;
 mod token;
 
 use axum::Router;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, patch, post};
 
 use crate::AppState;
 
@@ -34,4 +35,11 @@ pub fn router() -> Router<AppState> {
         .route("/mfa/totp/setup", post(mfa::setup))
         .route("/mfa/totp/enable", post(mfa::enable))
         .route("/mfa/totp/disable", post(mfa::disable))
+        .route("/mfa/passkey/start", post(passkeys::mfa_start))
+        .route("/passkeys", get(passkeys::list))
+        .route("/passkeys/{id}", patch(passkeys::rename).delete(passkeys::remove))
+        .route("/passkeys/register/start", post(passkeys::register_start))
+        .route("/passkeys/register/finish", post(passkeys::register_finish))
+        .route("/passkeys/login/start", post(passkeys::login_start))
+        .route("/passkeys/login/finish", post(passkeys::login_finish))
 }

@@ -1,0 +1,250 @@
+//! `/auth/passkeys`: adding a passkey (signed in), signing in with one (anonymous, discoverable),
+//! and the caller's list with rename and delete; `POST /auth/mfa/passkey/start` for a passkey as
+//! the second factor. The ceremonies themselves are in [`crate::flows::passkeys`].
+//!
+//! Adding or removing a passkey needs a sign-in within `auth.reauth_window` (a stolen session that
+//! is hours old can neither add the thief's passkey nor strip the owner's), removing one cannot remove the last passkey of a user whose role
+//! requires one, and mails the owner.
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, StatusCode};
+use rampart_core::clock::{duration_ms, now_ms, rfc3339};
+use rampart_store::{AuditEvent, AuditOutcome, PasskeyRow};
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
+
+use super::super::audit_trail::{Audit, record};
+use crate::error::FieldError;
+use crate::extract::{ApiJson, Authenticated, IdPath, PresentedToken, RequestContext};
+use crate::flows::passkeys::{self, NAME_MAX, Started};
+use crate::{ApiError, AppState};
+
+/// A passkey as its owner sees it: never the credential or its public key.
+#[derive(Serialize)]
+pub struct PasskeyView {
+    id: String,
+    name: String,
+    created_at: String,
+    last_used_at: Option<String>,
+    backed_up: bool,
+}
+
+impl From<PasskeyRow> for PasskeyView {
+    fn from(p: PasskeyRow) -> Self {
+        Self {
+            id: p.id,
+            name: p.name,
+            created_at: rfc3339(p.created_at),
+            last_used_at: p.last_used_at.map(rfc3339),
+            backed_up: p.backed_up,
+        }
+    }
+}
+
+fn started(s: Started) -> Json<Value> {
+    Json(json!({ "challenge_id": s.challenge_id.expose_secret(), "options": s.options }))
+}
+
+/// A name as given, trimmed; refused when empty, too long or holding control characters.
+fn name_field(raw: &str) -> Result<String, ApiError> {
+    let name = raw.trim();
+    let problem = if name.is_empty() {
+        Some("must not be empty")
+    } else if name.chars().count() > NAME_MAX {
+        Some("must be at most 64 characters")
+    } else if name.chars().any(char::is_control) {
+        Some("must not contain control characters")
+    } else {
+        None
+    };
+    match problem {
+        Some(m) => Err(ApiError::Validation(vec![FieldError::new("name", m)])),
+        None => Ok(name.to_owned()),
+    }
+}
+
+fn optional_name(raw: Option<&str>) -> Result<Option<String>, ApiError> {
+    raw.map(name_field).transpose()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterStartRequest {
+    name: Option<String>,
+}
+
+/// `POST /auth/passkeys/register/start`.
+#[tracing::instrument(skip_all)]
+pub async fn register_start(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    auth: Authenticated,
+    ApiJson(body): ApiJson<RegisterStartRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let name = optional_name(body.name.as_deref())?;
+    // A stolen session that is hours old must not add the thief's passkey (which would outlive
+    // a password reset): adding one needs a recent sign-in, like removing one.
+    require_recent_sign_in(&state, &auth).await?;
+    Ok(started(passkeys::start_registration(&state, &ctx, &auth.user, name.as_deref()).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterFinishRequest {
+    challenge_id: PresentedToken,
+    credential: Box<RegisterPublicKeyCredential>,
+    name: Option<String>,
+}
+
+/// `POST /auth/passkeys/register/finish`: 201 with the new passkey.
+#[tracing::instrument(skip_all)]
+pub async fn register_finish(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    auth: Authenticated,
+    ApiJson(body): ApiJson<RegisterFinishRequest>,
+) -> Result<Response, ApiError> {
+    let name = optional_name(body.name.as_deref())?;
+    let row =
+        passkeys::finish_registration(&state, &ctx, &auth.user, &body.challenge_id, &body.credential, name.as_deref())
+            .await?;
+    Ok((StatusCode::CREATED, Json(PasskeyView::from(row))).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginStartRequest {}
+
+/// `POST /auth/passkeys/login/start`.
+#[tracing::instrument(skip_all)]
+pub async fn login_start(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    ApiJson(_): ApiJson<LoginStartRequest>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(started(passkeys::start_login(&state, &ctx).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginFinishRequest {
+    challenge_id: PresentedToken,
+    credential: Box<PublicKeyCredential>,
+    grant: Option<String>,
+}
+
+/// `POST /auth/passkeys/login/finish`: answers like `POST /auth/login` (a session), or like the
+/// password grant of `POST /auth/token` with `grant: "token"`.
+#[tracing::instrument(skip_all)]
+pub async fn login_finish(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<LoginFinishRequest>,
+) -> Result<Response, ApiError> {
+    let token = match body.grant.as_deref() {
+        None | Some("session") => false,
+        Some("token") => true,
+        Some(_) => {
+            return Err(ApiError::Validation(vec![FieldError::new("grant", "must be \"session\" or \"token\"")]));
+        }
+    };
+    let user = passkeys::finish_login(&state, &ctx, &body.challenge_id, &body.credential).await?;
+    if token {
+        return Ok(Json(super::token::password_grant(&state, &ctx, &user).await?).into_response());
+    }
+    super::login::start_session(&state, &ctx, &headers, &user).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MfaStartRequest {
+    mfa_token: PresentedToken,
+}
+
+/// `POST /auth/mfa/passkey/start`: a passkey ceremony for the login waiting behind `mfa_token`.
+#[tracing::instrument(skip_all)]
+pub async fn mfa_start(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    ApiJson(body): ApiJson<MfaStartRequest>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(started(passkeys::start_second_factor(&state, &ctx, &body.mfa_token).await?))
+}
+
+/// `GET /auth/passkeys`: the caller's own.
+#[tracing::instrument(skip_all)]
+pub async fn list(State(state): State<AppState>, auth: Authenticated) -> Result<Json<Vec<PasskeyView>>, ApiError> {
+    let rows = state.store.passkeys_of_user(&auth.user.id).await?;
+    Ok(Json(rows.into_iter().map(PasskeyView::from).collect()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenameRequest {
+    name: String,
+}
+
+/// `PATCH /auth/passkeys/{id}`: 404 for another user's (the statement is scoped by the caller).
+#[tracing::instrument(skip_all)]
+pub async fn rename(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    IdPath(id): IdPath,
+    ApiJson(body): ApiJson<RenameRequest>,
+) -> Result<Json<PasskeyView>, ApiError> {
+    let name = name_field(&body.name)?;
+    let row = state.store.rename_passkey(&id, &auth.user.id, &name).await?.ok_or(ApiError::NotFound)?;
+    Ok(Json(row.into()))
+}
+
+const REAUTH: ApiError = ApiError::Typed(
+    StatusCode::FORBIDDEN,
+    "reauthentication-required",
+    "adding or removing a passkey needs a recent sign-in: sign in again, then retry",
+);
+
+/// The login the request rides on (cookie session or token login) signed in within
+/// `auth.reauth_window`; else 403 `reauthentication-required`.
+async fn require_recent_sign_in(state: &AppState, auth: &Authenticated) -> Result<(), ApiError> {
+    let started = state.store.login_started_at(&auth.session_id, &auth.user.id).await?;
+    let window = duration_ms(state.settings.auth.reauth_window);
+    if started.is_some_and(|at| now_ms() - at <= window) { Ok(()) } else { Err(REAUTH) }
+}
+
+/// `DELETE /auth/passkeys/{id}`.
+#[tracing::instrument(skip_all)]
+pub async fn remove(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    auth: Authenticated,
+    IdPath(id): IdPath,
+) -> Result<StatusCode, ApiError> {
+    let user = &auth.user;
+    let mine = state.store.passkeys_of_user(&user.id).await?;
+    if !mine.iter().any(|p| p.id == id) {
+        return Err(ApiError::NotFound);
+    }
+    // The sign-in behind this session or token must be recent: an old stolen session cannot
+    // take the owner's passkeys away.
+    require_recent_sign_in(&state, &auth).await?;
+    if mine.len() == 1 && passkeys::required_for(&state, user) {
+        return Err(ApiError::Conflict("this is your last passkey and your role requires one: add another first"));
+    }
+    if !state.store.delete_passkey(&id, &user.id).await? {
+        return Err(ApiError::NotFound);
+    }
+    let event = Audit {
+        action: AuditEvent::PasskeyRemoved,
+        actor_id: Some(&user.id),
+        target: Some(&id),
+        outcome: AuditOutcome::Success,
+    };
+    record(&state, &ctx, event).await;
+    crate::flows::mailing::queue_notice(&state, &user.id, rampart_mail::templates::passkey_removed(&user.email)).await;
+    Ok(StatusCode::NO_CONTENT)
+}
