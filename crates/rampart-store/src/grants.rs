@@ -45,6 +45,7 @@ const READ_WRITE: &[&str] = &[
     "mfa_challenges",
     "account_tokens",
     "unknown_login_failures",
+    "api_keys",
 ];
 const DELETES: &[&str] = &[
     "users",

@@ -272,6 +272,23 @@ pub struct AuthConfig {
     pub mfa_challenge_ttl: Duration,
     /// The service name authenticator apps show next to the account.
     pub totp_issuer: String,
+    pub api_keys: ApiKeysConfig,
+}
+
+/// `auth.api_keys`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiKeysConfig {
+    /// The longest life a key may be given (`expires_in_days` at most this; the default 90 days is
+    /// capped by it too).
+    #[serde(with = "duration")]
+    pub max_ttl: Duration,
+}
+
+impl Default for ApiKeysConfig {
+    fn default() -> Self {
+        Self { max_ttl: Duration::from_secs(365 * 86400) }
+    }
 }
 
 impl AuthConfig {
@@ -303,6 +320,7 @@ impl Default for AuthConfig {
             email_verification_ttl: Duration::from_secs(24 * 3600),
             mfa_challenge_ttl: Duration::from_secs(5 * 60),
             totp_issuer: "Rampart".into(),
+            api_keys: ApiKeysConfig::default(),
         }
     }
 }
@@ -317,6 +335,8 @@ pub struct RateLimitConfig {
     pub lockout_duration: Duration,
     pub api_per_user_per_minute: u32,
     pub api_per_ip_per_minute: u32,
+    /// Every request made with one API key, whoever owns it.
+    pub api_per_key_per_minute: u32,
 }
 
 impl Default for RateLimitConfig {
@@ -328,6 +348,7 @@ impl Default for RateLimitConfig {
             lockout_duration: Duration::from_secs(15 * 60),
             api_per_user_per_minute: 600,
             api_per_ip_per_minute: 1200,
+            api_per_key_per_minute: 600,
         }
     }
 }

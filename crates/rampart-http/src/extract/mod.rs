@@ -14,4 +14,4 @@ pub use json::ApiJson;
 pub use maybe::MaybeAuthenticated;
 pub use presented_token::PresentedToken;
 pub use role::{Admin, RequireRole, require};
-pub use session::{Authenticated, Credential};
+pub use session::{Authenticated, Credential, KeysAccepted};

@@ -15,6 +15,7 @@
 //! [`reauth`] (a signed-in user's current password) and [`mailing`] (the mailed tokens) complete
 //! the set.
 
+pub mod api_keys;
 pub mod attempt;
 pub mod budget;
 pub mod mailing;

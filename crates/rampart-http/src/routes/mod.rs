@@ -2,7 +2,7 @@
 
 mod admin;
 pub(crate) mod audit_trail;
-mod auth;
+pub(crate) mod auth;
 mod health;
 mod resources;
 

@@ -7,6 +7,7 @@ mod mail_sink;
 
 mod admin;
 mod api_cache_control;
+mod api_keys;
 mod audit;
 mod auth_flow;
 mod cli;
