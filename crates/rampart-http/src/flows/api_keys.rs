@@ -48,9 +48,18 @@ pub struct KeyScope {
 #[serde(deny_unknown_fields)]
 pub struct NewKeyRequest {
     pub name: String,
+    #[serde(default, deserialize_with = "not_null")]
     pub expires_in_days: Option<u64>,
+    #[serde(default, deserialize_with = "not_null")]
     pub roles: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "not_null")]
     pub scopes: Option<Vec<KeyScope>>,
+}
+
+/// An optional field may be left out, but not sent as `null`: `"roles": null` is not a role list,
+/// and reading it as "not narrowed" would widen a key because of a client bug.
+pub fn not_null<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
 }
 
 /// What a new (or rotated) key is answered with: the key itself, this once.

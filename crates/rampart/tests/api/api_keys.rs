@@ -137,6 +137,9 @@ async fn the_owner_is_always_the_caller_and_narrowing_cannot_widen() {
         (json!({ "name": "k", "expires_in_days": 366 }), "expires_in_days"),
         (json!({ "name": "k", "expires_in_days": 0 }), "expires_in_days"),
         (json!({ "name": "" }), "name"),
+        // `null` is not "left out": it would read as "not narrowed".
+        (json!({ "name": "k", "roles": null }), "roles"),
+        (json!({ "name": "k", "scopes": null }), "scopes"),
     ];
     for (body, field) in cases {
         let r = call(&app, &alice.token, Method::POST, "/auth/api-keys", Some(&body)).await;

@@ -75,6 +75,7 @@ pub async fn revoke(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RotateRequest {
+    #[serde(default, deserialize_with = "api_keys::not_null")]
     grace_hours: Option<u32>,
 }
 
