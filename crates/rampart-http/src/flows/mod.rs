@@ -1,6 +1,6 @@
 //! The authentication flows, below HTTP.
 //!
-//! Every way in (the JSON API today; pages, passkeys and API keys next) reaches the same login,
+//! Every way in (the JSON API today; pages and passkeys next) reaches the same login,
 //! session and account logic here. A flow takes parsed input and the client it serves (a
 //! [`RequestContext`](crate::extract::RequestContext): address, user agent, request id), makes its
 //! decisions, writes the audit events next to them, and returns a typed outcome: success, or an
@@ -13,7 +13,8 @@
 //! [`sessions`] opens what the login grants (a cookie session or a token login, and refresh
 //! rotation). [`registration`], [`recovery`] (reset and verification by mailed token),
 //! [`reauth`] (a signed-in user's current password) and [`mailing`] (the mailed tokens) complete
-//! the set.
+//! the set. [`api_keys`] issues API keys and turns a presented one into the rights it has for
+//! one request (never more than its owner has now).
 
 pub mod api_keys;
 pub mod attempt;
