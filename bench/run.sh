@@ -16,7 +16,7 @@ CONNECTIONS=${CONNECTIONS:-32}
 command -v wrk >/dev/null || { echo "bench: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 
 cargo build --release --quiet
-BIN=target/release/rampart
+BIN=${CARGO_TARGET_DIR:-target}/release/rampart
 WORK=$(mktemp -d)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 BASE="http://127.0.0.1:$PORT"
@@ -50,6 +50,7 @@ login_per_ip_per_minute = 1000000000
 login_global_per_minute = 1000000000
 api_per_user_per_minute = 1000000000
 api_per_ip_per_minute = 1000000000
+api_per_key_per_minute = 1000000000
 TOML
 # The example `orders` resource, as shipped.
 sed -n '/^\[roles\]/,$p' config/rampart.example.toml >> "$WORK/rampart.toml"
@@ -80,6 +81,9 @@ order() {
     -d '{"item":"bench widget","quantity":2}'
 }
 ORDER_ID=$(order | field id)
+# An API key of the same user, for the same read through a key (issue 15: at most 1.5x the JWT's cost).
+API_KEY=$(curl -sf -X POST "$BASE/auth/api-keys" -H 'content-type: application/json' -H "Authorization: Bearer $ACCESS" \
+  -d '{"name":"bench"}' | field key)
 for _ in $(seq 60); do order >/dev/null; done
 
 rps() { awk '/Requests\/sec/ {print $2}'; }
@@ -94,9 +98,10 @@ REFRESH=$(RAMPART_BENCH_TOKENS="$WORK/refresh_tokens" RAMPART_BENCH_THREADS=$THR
 grep -q "Non-2xx" "$WORK/refresh.txt" && { echo "bench: refresh answered non-2xx" >&2; exit 1; }
 
 READ=$(run -H "Authorization: Bearer $ACCESS" "$BASE/api/orders/$ORDER_ID" | tee "$WORK/read.txt" | rps)
+KEYREAD=$(run -H "Authorization: Bearer $API_KEY" "$BASE/api/orders/$ORDER_ID" | tee "$WORK/keyread.txt" | rps)
 LIST=$(run -H "Authorization: Bearer $ACCESS" "$BASE/api/orders?limit=50" | tee "$WORK/list.txt" | rps)
 CREATE=$(RAMPART_BENCH_ACCESS=$ACCESS run -s bench/create.lua "$BASE/api/orders" | tee "$WORK/create.txt" | rps)
-for f in read list create; do
+for f in read keyread list create; do
   grep -q "Non-2xx" "$WORK/$f.txt" && { echo "bench: $f answered non-2xx" >&2; exit 1; }
 done
 
@@ -106,5 +111,7 @@ printf '%-36s %12s %8s\n' "GET /healthz" "$HEALTH" "1.00"
 printf '%-36s %12s %8s\n' "GET /auth/me (bearer)" "$ME" "$(ratio "$ME" "$HEALTH")"
 printf '%-36s %12s %8s\n' "POST /auth/token (refresh rotation)" "$REFRESH" "$(ratio "$REFRESH" "$HEALTH")"
 printf '%-36s %12s %8s\n' "GET /api/orders/{id} (owner)" "$READ" "$(ratio "$READ" "$HEALTH")"
+printf '%-36s %12s %8s\n' "GET /api/orders/{id} (API key)" "$KEYREAD" "$(ratio "$KEYREAD" "$HEALTH")"
+printf '%-36s %12s %8s\n' "  API key cost / JWT cost (read)" "" "$(ratio "$READ" "$KEYREAD")"
 printf '%-36s %12s %8s\n' "GET /api/orders?limit=50" "$LIST" "$(ratio "$LIST" "$HEALTH")"
 printf '%-36s %12s %8s\n' "POST /api/orders (create)" "$CREATE" "$(ratio "$CREATE" "$HEALTH")"

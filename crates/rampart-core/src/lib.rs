@@ -3,6 +3,7 @@
 //! Nothing here speaks HTTP, SQL or Redis; the store, the shared state (`rampart-shared`) and the
 //! HTTP layer depend on this crate, never the other way round.
 
+pub mod api_key;
 pub mod auth;
 pub mod clock;
 pub mod config;

@@ -96,6 +96,7 @@ pub fn document(settings: &Settings) -> Value {
     let mut schemas = base_schemas();
     core_paths(&mut paths);
     admin_paths(&mut paths);
+    api_key_paths(settings, &mut paths, &mut schemas);
     for res in settings.resources.0.values() {
         resource_paths(res, &mut paths, &mut schemas);
     }
@@ -112,7 +113,8 @@ pub fn document(settings: &Settings) -> Value {
         "components": {
             "schemas": schemas,
             "securitySchemes": {
-                "bearerAuth": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT" },
+                "bearerAuth": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                    "description": "An access token (JWT), or an API key (rpk_...) on /api and GET /auth/me only" },
                 "cookieAuth": { "type": "apiKey", "in": "cookie", "name": "__Host-rampart_session",
                     "description": "Browser session; unsafe methods also need the X-CSRF-Token header." }
             }
@@ -133,8 +135,9 @@ fn base_schemas() -> Map<String, Value> {
     let mut admin_props = user_props.clone();
     admin_props["locked_until"] = json!({ "type": ["string", "null"], "format": "date-time" });
     admin_props["failed_logins"] = json!({ "type": "integer" });
+    admin_props["kind"] = json!({ "type": "string", "enum": ["person", "service"] });
     let mut admin_required = user_required.to_vec();
-    admin_required.extend(["locked_until", "failed_logins"]);
+    admin_required.extend(["locked_until", "failed_logins", "kind"]);
     let page = |item: Value| {
         object(
             json!({ "items": { "type": "array", "items": item }, "next_cursor": nullable_str }),
@@ -458,6 +461,106 @@ fn admin_paths(p: &mut Map<String, Value>) {
         json!({ "200": ok("A page of events", r("AuditPage")) }),
         vec![limit, cursor, query("actor", json!({ "type": "string", "format": "uuid" }), "Actor id"),
              query("action", json!({ "type": "string" }), "Action name")]) }),
+    );
+}
+
+/// API keys (`/auth/api-keys`) and the admin routes for service accounts and keys.
+fn api_key_paths(settings: &Settings, p: &mut Map<String, Value>, schemas: &mut Map<String, Value>) {
+    let ts = json!({ "type": "string", "format": "date-time" });
+    let nullable_ts = json!({ "type": ["string", "null"], "format": "date-time" });
+    let roles = json!({ "type": "array", "items": { "type": "string" } });
+    let resources: Vec<&str> = settings.resources.0.values().map(|r| r.name.as_str()).collect();
+    let scope = object(
+        json!({ "resource": { "type": "string", "enum": resources },
+                "actions": { "type": "array", "minItems": 1,
+                    "items": { "type": "string", "enum": ["list", "read", "create", "update", "delete"] } } }),
+        &["resource", "actions"],
+    );
+    let scopes = json!({ "type": ["array", "null"], "items": scope,
+        "description": "null: not narrowed (every resource and verb its roles allow)" });
+    let max_days = settings.auth.api_keys.max_ttl.as_secs() / 86_400;
+    schemas.insert(
+        "ApiKeyCreate".into(),
+        object(
+            json!({
+                "name": { "type": "string", "minLength": 1, "maxLength": 100 },
+                "expires_in_days": { "type": "integer", "minimum": 1, "maximum": max_days, "default": 90_u64.min(max_days) },
+                "roles": { "type": "array", "items": { "type": "string" }, "minItems": 1,
+                    "description": "A subset of the owner's roles (default: all of them, as they are now)" },
+                "scopes": { "type": "array", "items": scope },
+            }),
+            &["name"],
+        ),
+    );
+    let id = json!({ "type": "string", "format": "uuid" });
+    let prefix = json!({ "type": "string", "pattern": "^rpk_[0-9a-f]{8}$" });
+    schemas.insert(
+        "ApiKeyIssued".into(),
+        object(
+            json!({ "id": id, "name": { "type": "string" },
+                    "key": { "type": "string", "pattern": "^rpk_[0-9a-f]{32}_[A-Za-z0-9_-]{43}$",
+                        "description": "Shown this once; only its hash is stored" },
+                    "prefix": prefix, "roles": roles, "scopes": scopes, "expires_at": ts, "created_at": ts }),
+            &["id", "name", "key", "prefix", "roles", "scopes", "expires_at", "created_at"],
+        ),
+    );
+    let info_props = json!({ "id": id, "name": { "type": "string" }, "prefix": prefix, "roles": roles,
+        "scopes": scopes, "expires_at": ts, "created_at": ts, "last_used_at": nullable_ts,
+        "last_used_ip": { "type": ["string", "null"] } });
+    let info_required =
+        ["id", "name", "prefix", "roles", "scopes", "expires_at", "created_at", "last_used_at", "last_used_ip"];
+    schemas.insert("ApiKey".into(), object(info_props.clone(), &info_required));
+    let mut admin_props = info_props;
+    admin_props["user_id"] = id.clone();
+    let mut admin_required = info_required.to_vec();
+    admin_required.push("user_id");
+    schemas.insert(
+        "AdminApiKeyPage".into(),
+        object(
+            json!({ "items": { "type": "array", "items": object(admin_props, &admin_required) },
+                    "next_cursor": { "type": ["string", "null"] } }),
+            &["items", "next_cursor"],
+        ),
+    );
+    p.insert(
+        "/auth/api-keys".into(),
+        json!({
+            "get": op("The caller's API keys (never a secret)", "api-keys", false, None,
+                json!({ "200": ok("Keys, newest first", json!({ "type": "array", "items": r("ApiKey") })) }), vec![]),
+            "post": op("Create an API key owned by the caller, narrowed to a subset of the caller's rights", "api-keys", false,
+                Some(body(r("ApiKeyCreate"))), json!({ "201": ok("The key, shown once", r("ApiKeyIssued")) }), vec![]),
+        }),
+    );
+    p.insert(
+        "/auth/api-keys/{id}".into(),
+        json!({ "delete": op("Revoke one of the caller's API keys, at once", "api-keys", false, None,
+        json!({ "204": empty("Revoked") }), vec![path_id()]) }),
+    );
+    p.insert(
+        "/auth/api-keys/{id}/rotate".into(),
+        json!({ "post": op("A new secret for one of the caller's keys; the old one works for grace_hours", "api-keys", false,
+        Some(body(object(json!({ "grace_hours": { "type": "integer", "minimum": 0, "maximum": 24, "default": 0 } }), &[]))),
+        json!({ "200": ok("The key, shown once", r("ApiKeyIssued")) }), vec![path_id()]) }),
+    );
+    p.insert(
+        "/admin/service-accounts".into(),
+        json!({ "post": op("Create a service account: no password, never signs in, acts through API keys (admin)", "admin", false,
+        Some(body(object(json!({ "name": { "type": "string", "minLength": 1, "maxLength": 100 },
+            "roles": { "type": "array", "items": { "type": "string" }, "minItems": 1 } }), &["name", "roles"]))),
+        json!({ "201": ok("The account", r("AdminUser")) }), vec![]) }),
+    );
+    p.insert(
+        "/admin/users/{id}/api-keys".into(),
+        json!({ "post": op("Create an API key for a service account (admin)", "admin", false,
+        Some(body(r("ApiKeyCreate"))), json!({ "201": ok("The key, shown once", r("ApiKeyIssued")) }), vec![path_id()]) }),
+    );
+    p.insert(
+        "/admin/api-keys".into(),
+        json!({ "get": op("Every API key's metadata, never a secret (admin)", "admin", false, None,
+        json!({ "200": ok("A page of keys", r("AdminApiKeyPage")) }),
+        vec![query("limit", json!({ "type": "integer", "minimum": 1, "maximum": 100 }), "Page size"),
+             query("cursor", json!({ "type": "string" }), "next_cursor of the previous page"),
+             query("user", json!({ "type": "string", "format": "uuid" }), "Only this user's keys")]) }),
     );
 }
 

@@ -89,7 +89,7 @@ impl Drop for TestRedis {
 
 fn quotas(count: u32, window: Duration) -> Quotas {
     let q = Quota { count, window };
-    Quotas { login_ip: q, login_account: q, login_global: q, api_ip: q, api_user: q }
+    Quotas { login_ip: q, login_account: q, login_global: q, api_ip: q, api_user: q, api_key: q }
 }
 
 /// One Rampart instance's limiter and revocation set on `redis`, sharing one connection.

@@ -68,6 +68,11 @@ audit_events! {
     SessionRevoked => "session_revoked",
     PasskeyAdded => "passkey_added",
     PasskeyRemoved => "passkey_removed",
+    ApiKeyCreated => "api_key_created",
+    ApiKeyRevoked => "api_key_revoked",
+    ApiKeyRotated => "api_key_rotated",
+    /// An admin made a service account (`POST /admin/service-accounts`).
+    ServiceAccountCreated => "service_account_created",
     /// `rampart data-key rotate` re-encrypted the sealed secrets to the current data key
     /// (failure: some could not be opened with the configured keys).
     DataKeyRotated => "data_key_rotated",

@@ -48,6 +48,7 @@ const READ_WRITE: &[&str] = &[
     "mail_outbox",
     "passkeys",
     "passkey_challenges",
+    "api_keys",
 ];
 const DELETES: &[&str] = &[
     "users",

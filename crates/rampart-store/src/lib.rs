@@ -12,6 +12,7 @@ mod sql;
 mod dialect;
 mod account_tokens;
 mod admin;
+mod api_keys;
 mod attempts;
 mod audit;
 pub mod backup;
@@ -31,6 +32,7 @@ mod users;
 
 pub use account_tokens::Purpose;
 pub use admin::{AdminWrite, Changed, EmailMatch, LOCKED_INDEFINITELY, LockChange, UserChange, UserCursor};
+pub use api_keys::{ApiKeyAuth, ApiKeyRow, NewApiKey, NewServiceAccount, Rotation};
 pub use attempts::{AttemptKey, FAILURE_MEMORY_MS, LockRule, Reservation};
 pub use audit::{AuditEvent, AuditFilter, AuditOutcome, AuditRow, NewAuditEvent};
 pub use db::{Backend, Store, StoreOptions, postgres_user};
@@ -41,4 +43,4 @@ pub use passkeys::{Ceremony, NewPasskey, NewPasskeyChallenge, PasskeyChallengeRo
 pub use records::{Filter, Op, Record, Sort};
 pub use refresh::RefreshRow;
 pub use sessions::{NewSession, SESSION_LIST_MAX, SessionAuth, SessionKind, SessionRow};
-pub use users::{NewUser, PasswordHash, UserRow};
+pub use users::{KIND_SERVICE, NewUser, PasswordHash, UserRow};

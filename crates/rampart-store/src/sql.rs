@@ -75,7 +75,7 @@ macro_rules! prefixed_columns {
 macro_rules! user_columns {
     ($prefix:literal) => {
         prefixed_columns!($prefix: "id", "email", "email_normalized", "password_hash", "display_name", "roles",
-            "email_verified", "mfa_enabled", "failed_logins", "locked_until", "created_at", "updated_at")
+            "email_verified", "mfa_enabled", "failed_logins", "locked_until", "created_at", "updated_at", "kind")
     };
 }
 
@@ -96,6 +96,7 @@ pub(crate) const ALL: &[&[Declared]] = &[
     crate::backup::STATEMENTS,
     crate::resource_schema::STATEMENTS,
     crate::grants::STATEMENTS,
+    crate::api_keys::STATEMENTS,
 ];
 
 #[cfg(test)]

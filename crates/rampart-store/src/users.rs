@@ -20,6 +20,8 @@ pub struct UserRow {
     pub locked_until: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// `person`, or `service` for a service account (which never signs in: see `api_keys`).
+    pub kind: String,
 }
 
 /// A stored password hash (a PHC string, or a wrapped one). Its `Debug` prints nothing of it, so
@@ -54,7 +56,14 @@ impl UserRow {
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.split_whitespace().any(|r| r == role)
     }
+    /// A service account: no password anyone knows, no email, acts only through API keys.
+    pub fn is_service(&self) -> bool {
+        self.kind == KIND_SERVICE
+    }
 }
+
+/// `users.kind` of a service account.
+pub const KIND_SERVICE: &str = "service";
 
 /// Users recently read by id, for bearer requests: a token proves who the caller is, and the row
 /// only supplies profile fields. An entry lives `USER_CACHE_MS` at most and is dropped by every

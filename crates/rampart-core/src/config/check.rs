@@ -274,6 +274,12 @@ fn check_auth(c: &Config, r: &mut Report) {
             "run `rampart keys generate --config FILE` and deploy the key file with the server",
         );
     }
+    // Keys are counted in whole days (`expires_in_days`); ten years is already longer than any
+    // credential should live unrotated.
+    let day = Duration::from_secs(86400);
+    if a.api_keys.max_ttl < day || a.api_keys.max_ttl > 3650 * day {
+        r.error("auth.api_keys.max_ttl", "must be between 1d and 3650d", "the default is 365d");
+    }
     if a.session_absolute_timeout < a.session_idle_timeout {
         r.error(
             "auth.session_absolute_timeout",
@@ -372,6 +378,7 @@ fn check_limits(c: &Config, r: &mut Report) {
         ("rate_limit.lockout_after_failures", rl.lockout_after_failures),
         ("rate_limit.api_per_user_per_minute", rl.api_per_user_per_minute),
         ("rate_limit.api_per_ip_per_minute", rl.api_per_ip_per_minute),
+        ("rate_limit.api_per_key_per_minute", rl.api_per_key_per_minute),
     ] {
         if v == 0 {
             r.error(key, "must be at least 1", "rate limits cannot be switched off; raise them instead");

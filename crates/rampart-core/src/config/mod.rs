@@ -286,6 +286,7 @@ pub struct AuthConfig {
     #[serde(with = "duration")]
     pub reauth_window: Duration,
     pub passkeys: PasskeysConfig,
+    pub api_keys: ApiKeysConfig,
 }
 
 /// `auth.passkeys`: WebAuthn.
@@ -307,6 +308,22 @@ pub struct PasskeysConfig {
 impl Default for PasskeysConfig {
     fn default() -> Self {
         Self { required_for_roles: Vec::new(), rp_id: None, rp_name: None, challenge_ttl: Duration::from_secs(120) }
+    }
+}
+
+/// `auth.api_keys`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiKeysConfig {
+    /// The longest life a key may be given (`expires_in_days` at most this; the default 90 days is
+    /// capped by it too).
+    #[serde(with = "duration")]
+    pub max_ttl: Duration,
+}
+
+impl Default for ApiKeysConfig {
+    fn default() -> Self {
+        Self { max_ttl: Duration::from_secs(365 * 86400) }
     }
 }
 
@@ -341,6 +358,7 @@ impl Default for AuthConfig {
             totp_issuer: "Rampart".into(),
             reauth_window: Duration::from_secs(5 * 60),
             passkeys: PasskeysConfig::default(),
+            api_keys: ApiKeysConfig::default(),
         }
     }
 }
@@ -355,6 +373,8 @@ pub struct RateLimitConfig {
     pub lockout_duration: Duration,
     pub api_per_user_per_minute: u32,
     pub api_per_ip_per_minute: u32,
+    /// Every request made with one API key, whoever owns it.
+    pub api_per_key_per_minute: u32,
 }
 
 impl Default for RateLimitConfig {
@@ -366,6 +386,7 @@ impl Default for RateLimitConfig {
             lockout_duration: Duration::from_secs(15 * 60),
             api_per_user_per_minute: 600,
             api_per_ip_per_minute: 1200,
+            api_per_key_per_minute: 600,
         }
     }
 }

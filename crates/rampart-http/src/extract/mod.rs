@@ -15,4 +15,4 @@ pub(crate) use json::read_body;
 pub use maybe::MaybeAuthenticated;
 pub use presented_token::PresentedToken;
 pub use role::{Admin, RequireRole, require};
-pub use session::{Authenticated, Credential};
+pub use session::{Authenticated, Credential, KeysAccepted};

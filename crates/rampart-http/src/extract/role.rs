@@ -18,7 +18,7 @@ use axum::response::Response;
 use http::request::Parts;
 use rampart_store::UserRow;
 
-use super::{Authenticated, RequestContext};
+use super::{Authenticated, Credential, RequestContext};
 use crate::{ApiError, AppState};
 
 /// A role name known at compile time.
@@ -56,6 +56,11 @@ impl<R: Role> FromRequestParts<AppState> for RequireRole<R> {
         }
         // No or bad credentials: 401 from `Authenticated`, before the role is looked at.
         let auth = Authenticated::from_request_parts(parts, state).await?;
+        // No role-guarded route answers to an API key, whatever its owner's roles (the guard
+        // already refuses keys outside `/api`; this holds even if a route moved).
+        if matches!(auth.credential, Credential::ApiKey(_)) {
+            return Err(ApiError::Forbidden("an API key cannot be used here"));
+        }
         if !auth.user.has_role(R::NAME) {
             // A signed-in user probing for privileged routes is worth a line in the audit log.
             // The target names the missing role; the request id leads to the access-log line

@@ -10,8 +10,9 @@ use rampart_shared::revocation::Revoked;
 use rampart_store::UserRow;
 use secrecy::SecretString;
 
-use super::PresentedToken;
+use super::{PresentedToken, RequestContext};
 use crate::cookie::session_value;
+use crate::flows::api_keys::{self, KeyGrant};
 use crate::{ApiError, AppState};
 
 /// `last_seen_at` is written at most this often (or a tenth of the idle timeout, if shorter), so
@@ -23,7 +24,16 @@ pub enum Credential {
     /// The cookie value, kept to derive the CSRF token. Never printed.
     Cookie(SecretString),
     Bearer,
+    /// An API key (`Authorization: Bearer rpk_...`): the user's roles are already narrowed to the
+    /// key's, and the grant holds its scopes.
+    ApiKey(KeyGrant),
 }
+
+/// Put in the request by the guard middleware on the only routes that accept an API key (`/api`
+/// and `GET /auth/me`). Without it, a key is refused (403): a route accepts keys only where the
+/// guard says so, so a route added later does not start accepting them by accident.
+#[derive(Clone, Copy)]
+pub struct KeysAccepted;
 
 pub struct Authenticated {
     pub user: UserRow,
@@ -37,7 +47,7 @@ impl FromRequestParts<AppState> for Authenticated {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
-            return bearer(auth.as_bytes(), state).await;
+            return bearer(parts, auth.as_bytes(), state).await;
         }
         cookie(parts, state).await
     }
@@ -45,12 +55,15 @@ impl FromRequestParts<AppState> for Authenticated {
 
 const BAD_TOKEN: ApiError = ApiError::Unauthorized("invalid or expired access token");
 
-async fn bearer(header_value: &[u8], state: &AppState) -> Result<Authenticated, ApiError> {
+async fn bearer(parts: &Parts, header_value: &[u8], state: &AppState) -> Result<Authenticated, ApiError> {
     let value = std::str::from_utf8(header_value).map_err(|_| BAD_TOKEN)?;
     let token = match value.split_once(' ') {
         Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
         _ => return Err(ApiError::Unauthorized("use Authorization: Bearer <access token>")),
     };
+    if rampart_core::api_key::looks_like_key(token) {
+        return api_key(parts, token, state).await;
+    }
     let claims = state.tokens.verify(token).map_err(|e| {
         tracing::debug!(reason = %e, "bearer token refused");
         BAD_TOKEN
@@ -78,6 +91,18 @@ async fn bearer(header_value: &[u8], state: &AppState) -> Result<Authenticated, 
     }
     let user = state.store.user_by_id_cached(&claims.sub).await?.ok_or(BAD_TOKEN)?;
     Ok(Authenticated { user, session_id: claims.sid.clone(), credential: Credential::Bearer })
+}
+
+/// An API key, where keys are accepted at all (see [`KeysAccepted`]).
+async fn api_key(parts: &Parts, key: &str, state: &AppState) -> Result<Authenticated, ApiError> {
+    if parts.extensions.get::<KeysAccepted>().is_none() {
+        return Err(ApiError::Forbidden("an API key cannot be used here"));
+    }
+    let ip = parts.extensions.get::<RequestContext>().map(|c| c.ip.to_string()).unwrap_or_default();
+    let (user, grant) = api_keys::authenticate(state, key, &ip).await?;
+    // Handlers that act on "the current login" (sessions, logout) never see a key: the guard
+    // refuses keys on every route but `/api` and `GET /auth/me`.
+    Ok(Authenticated { user, session_id: grant.key_id.clone(), credential: Credential::ApiKey(grant) })
 }
 
 /// The per-user API budget (`rate_limit.api_per_user_per_minute`), spent once the credential is

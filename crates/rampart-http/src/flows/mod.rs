@@ -1,6 +1,6 @@
 //! The authentication flows, below HTTP.
 //!
-//! Every way in (the JSON API today; pages, passkeys and API keys next) reaches the same login,
+//! Every way in (the JSON API today; pages and passkeys next) reaches the same login,
 //! session and account logic here. A flow takes parsed input and the client it serves (a
 //! [`RequestContext`](crate::extract::RequestContext): address, user agent, request id), makes its
 //! decisions, writes the audit events next to them, and returns a typed outcome: success, or an
@@ -15,9 +15,11 @@
 //! second). [`registration`], [`recovery`] (reset and verification by mailed token),
 //! [`reauth`] (a signed-in user's current password) and [`mailing`] (the mailed tokens) complete
 //! the set. [`admin_users`] holds what an admin does to a user, for the JSON admin API and the
-//! console alike.
+//! console alike. [`api_keys`] issues API keys and turns a presented one into the rights it has
+//! for one request (never more than its owner has now).
 
 pub mod admin_users;
+pub mod api_keys;
 pub mod attempt;
 pub mod budget;
 pub mod mailing;

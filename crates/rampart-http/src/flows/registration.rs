@@ -22,6 +22,9 @@ use crate::middleware::LoginIpSpent;
 use crate::routes::audit_trail::{Audit, record};
 
 /// What a registration answers.
+// Returned once per registration and matched at once, never stored or moved around: boxing the
+// row would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum Registered {
     /// A new account (verification not required).
     Created(UserRow),

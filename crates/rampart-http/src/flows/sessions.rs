@@ -209,6 +209,7 @@ mod tests {
             locked_until: None,
             created_at: 0,
             updated_at: 0,
+            kind: "person".into(),
         };
         RefreshRow {
             token_hash: "h".into(),

@@ -15,6 +15,7 @@ use rampart_core::opaque_token::{csrf_token, ct_eq};
 use secrecy::SecretString;
 
 use crate::cookie::session_value;
+use crate::extract::KeysAccepted;
 use crate::{ApiError, AppState};
 
 pub const CSRF_HEADER: &str = "x-csrf-token";
@@ -36,11 +37,36 @@ const NO_SESSION_ROUTES: &[&str] = &[
     "/auth/email/verify",
 ];
 
-pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    match check(&state, req.method(), req.uri().path(), req.headers()) {
-        Ok(()) => next.run(req).await,
-        Err(e) => e.into_response(),
+pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    if let Err(e) = check(&state, req.method(), req.uri().path(), req.headers()) {
+        return e.into_response();
     }
+    if presents_api_key(req.headers()) {
+        if !accepts_api_keys(req.method(), req.uri().path()) {
+            return ApiError::Forbidden("an API key cannot be used here").into_response();
+        }
+        req.extensions_mut().insert(KeysAccepted);
+    }
+    next.run(req).await
+}
+
+/// Whether the request presents an API key (`Authorization: Bearer rpk_...`).
+fn presents_api_key(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.get(7..).filter(|_| v.get(..7).is_some_and(|s| s.eq_ignore_ascii_case("bearer "))))
+        .is_some_and(|token| rampart_core::api_key::looks_like_key(token.trim_start()))
+}
+
+/// The only routes an API key works on: the record API, and reading who one is. Every other
+/// `/auth` route manages credentials (keys, passwords, second factors, sessions) and every
+/// `/admin` route manages users: a leaked key that could reach them could mint itself successors,
+/// change the password or end the owner's sessions, and so outlive its own revocation. Decided on
+/// the path before any handler or database work, and answered 403 (never 401: the key may be
+/// perfectly valid, it is the route that refuses it).
+fn accepts_api_keys(method: &Method, path: &str) -> bool {
+    path == "/api" || path.starts_with("/api/") || (path == "/auth/me" && matches!(*method, Method::GET | Method::HEAD))
 }
 
 fn check(state: &AppState, method: &Method, path: &str, headers: &HeaderMap) -> Result<(), ApiError> {

@@ -2,7 +2,7 @@
 
 pub(crate) mod admin;
 pub(crate) mod audit_trail;
-mod auth;
+pub(crate) mod auth;
 pub(crate) mod health;
 pub(crate) mod resources;
 

@@ -54,9 +54,8 @@ impl FromRequestParts<AppState> for SignedIn {
                 let csrf = csrf_token(&cookie);
                 Ok(Self { user, session_id, cookie, csrf })
             }
-            Ok(Authenticated { credential: Credential::Bearer, .. }) | Err(ApiError::Unauthorized(_)) => {
-                Err(to_sign_in(had_cookie))
-            }
+            Ok(Authenticated { credential: Credential::Bearer | Credential::ApiKey(_), .. })
+            | Err(ApiError::Unauthorized(_)) => Err(to_sign_in(had_cookie)),
             // A spent per-user budget (429), a database fault (5xx): shown as an error page.
             Err(other) => Err(other.into_response()),
         }

@@ -81,7 +81,7 @@ impl MemoryLimiter {
         bucket.policy().hash(&mut h);
         match bucket {
             Bucket::LoginIp(ip) | Bucket::ApiIp(ip) => client_key(ip).hash(&mut h),
-            Bucket::LoginAccount(s) | Bucket::ApiUser(s) => s.hash(&mut h),
+            Bucket::LoginAccount(s) | Bucket::ApiUser(s) | Bucket::ApiKey(s) => s.hash(&mut h),
             Bucket::LoginGlobal => {}
         }
         h.finish()
@@ -108,7 +108,7 @@ mod tests {
 
     fn quotas(n: u32) -> Quotas {
         let q = Quota { count: n, window: Duration::from_secs(60) };
-        Quotas { login_ip: q, login_account: q, login_global: q, api_ip: q, api_user: q }
+        Quotas { login_ip: q, login_account: q, login_global: q, api_ip: q, api_user: q, api_key: q }
     }
 
     #[test]

@@ -39,6 +39,8 @@ pub enum Policy {
     ApiIp,
     /// Every authenticated request of one user (keyed on the verified user id).
     ApiUser,
+    /// Every request made with one API key (keyed on the verified key id).
+    ApiKey,
 }
 
 impl Policy {
@@ -50,6 +52,7 @@ impl Policy {
             Policy::LoginGlobal => "login-global",
             Policy::ApiIp => "api-ip",
             Policy::ApiUser => "api-user",
+            Policy::ApiKey => "api-key",
         }
     }
 }
@@ -66,6 +69,8 @@ pub enum Bucket<'a> {
     ApiIp(IpAddr),
     /// A user id taken from a verified credential, never from an unverified token claim.
     ApiUser(&'a str),
+    /// A key id taken from a verified API key (its secret matched), never from an unverified one.
+    ApiKey(&'a str),
 }
 
 impl Bucket<'_> {
@@ -76,6 +81,7 @@ impl Bucket<'_> {
             Bucket::LoginGlobal => Policy::LoginGlobal,
             Bucket::ApiIp(_) => Policy::ApiIp,
             Bucket::ApiUser(_) => Policy::ApiUser,
+            Bucket::ApiKey(_) => Policy::ApiKey,
         }
     }
 }
@@ -111,6 +117,7 @@ pub struct Quotas {
     pub login_global: Quota,
     pub api_ip: Quota,
     pub api_user: Quota,
+    pub api_key: Quota,
 }
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -128,6 +135,7 @@ impl Quotas {
             login_global: per_minute(c.login_global_per_minute),
             api_ip: per_minute(c.api_per_ip_per_minute),
             api_user: per_minute(c.api_per_user_per_minute),
+            api_key: per_minute(c.api_per_key_per_minute),
         }
     }
 
@@ -138,6 +146,7 @@ impl Quotas {
             Policy::LoginGlobal => self.login_global,
             Policy::ApiIp => self.api_ip,
             Policy::ApiUser => self.api_user,
+            Policy::ApiKey => self.api_key,
         }
     }
 }

@@ -155,7 +155,7 @@ fn bucket_key(bucket: Bucket<'_>) -> String {
     let policy = bucket.policy().name();
     match bucket {
         Bucket::LoginIp(ip) | Bucket::ApiIp(ip) => format!("rl:{policy}:{}", client_key(ip)),
-        Bucket::LoginAccount(s) | Bucket::ApiUser(s) => format!("rl:{policy}:{}", hashed(s)),
+        Bucket::LoginAccount(s) | Bucket::ApiUser(s) | Bucket::ApiKey(s) => format!("rl:{policy}:{}", hashed(s)),
         Bucket::LoginGlobal => format!("rl:{policy}:all"),
     }
 }

@@ -25,6 +25,7 @@ pub const RELAXED_LIMITS: &[(&str, &str)] = &[
     ("RATE_LIMIT__LOCKOUT_AFTER_FAILURES", "100000"),
     ("RATE_LIMIT__API_PER_IP_PER_MINUTE", "1000000"),
     ("RATE_LIMIT__API_PER_USER_PER_MINUTE", "1000000"),
+    ("RATE_LIMIT__API_PER_KEY_PER_MINUTE", "1000000"),
 ];
 
 /// How to start a server.

@@ -8,6 +8,7 @@ mod soft_authenticator;
 
 mod admin;
 mod api_cache_control;
+mod api_keys;
 mod audit;
 mod auth_flow;
 mod cli;

@@ -50,6 +50,12 @@ async fn the_document_covers_every_route_and_resource() {
         "/admin/users/{id}/mfa/reset",
         "/admin/users/{id}/sessions",
         "/admin/audit",
+        "/auth/api-keys",
+        "/auth/api-keys/{id}",
+        "/auth/api-keys/{id}/rotate",
+        "/admin/service-accounts",
+        "/admin/users/{id}/api-keys",
+        "/admin/api-keys",
         "/api/orders",
         "/api/orders/{id}",
         "/api/things",
@@ -73,11 +79,12 @@ async fn the_document_covers_every_route_and_resource() {
 /// refresh token that does not exist (invalid-token / invalid_grant), a new password that zxcvbn
 /// finds too easy to guess, a list cursor that is not one the server sealed, a passkey
 /// `challenge_id` that no ceremony started (invalid-passkey-challenge) or a credential whose
-/// binary contents webauthn-rs cannot read. Everywhere else, a
+/// binary contents webauthn-rs cannot read, an API key narrowed to a role its owner does not have
+/// (the document cannot know the caller's roles). Everywhere else, a
 /// request the document allows must not be a 400.
 const ACCEPTANCE: &str = r#"
 [[operations]]
-include-path-regex = "^/(auth/(register|token|email/verify|password/(change|reset)|passkeys/(register|login)/finish)|api/[a-z_]+)$"
+include-path-regex = "^/(auth/(register|token|email/verify|password/(change|reset)|passkeys/(register|login)/finish|api-keys)|api/[a-z_]+)$"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401", "403", "404", "409", "429"]
 "#;
 

@@ -1,4 +1,5 @@
-//! `/admin`: user management (including resetting a user's second factor) and the audit log,
+//! `/admin`: user management (including resetting a user's second factor), service accounts and
+//! their API keys, and the audit log,
 //! for role `admin` only.
 //!
 //! One `route_layer` puts the role check in front of every route here: 401 without credentials,
@@ -12,6 +13,7 @@ mod audit_log;
 mod end_sessions;
 mod mfa_reset;
 pub(crate) mod page;
+mod service_accounts;
 pub(crate) mod users;
 
 use axum::Router;
@@ -28,5 +30,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/users/{id}/mfa/reset", post(mfa_reset::reset))
         .route("/users/{id}/sessions", delete(end_sessions::end_all))
         .route("/audit", get(audit_log::list))
+        .route("/service-accounts", post(service_accounts::create))
+        .route("/users/{id}/api-keys", post(service_accounts::create_key))
+        .route("/api-keys", get(service_accounts::list_keys))
         .route_layer(from_fn_with_state(state, require::<Admin>))
 }

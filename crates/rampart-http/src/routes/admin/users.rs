@@ -30,14 +30,18 @@ pub struct AdminUserView {
     /// automatic lockout shows as `null`). An admin lock shows as `9999-12-31T23:59:59Z`.
     locked_until: Option<String>,
     failed_logins: i64,
+    /// `person`, or `service` for a service account (no password, signs in never, acts through
+    /// API keys an admin made for it).
+    kind: String,
 }
 
 impl AdminUserView {
-    fn new(u: &UserRow, now: Millis) -> Self {
+    pub(super) fn new(u: &UserRow, now: Millis) -> Self {
         Self {
             user: UserView::from(u),
             locked_until: u.locked_until.filter(|until| *until > now).map(rfc3339),
             failed_logins: u.failed_logins,
+            kind: u.kind.clone(),
         }
     }
 }

@@ -79,7 +79,7 @@ pub async fn logout(
 pub async fn csrf(auth: Authenticated) -> Result<Json<serde_json::Value>, ApiError> {
     match auth.credential {
         Credential::Cookie(value) => Ok(Json(json!({ "csrf_token": opaque_token::csrf_token(&value) }))),
-        Credential::Bearer => {
+        Credential::Bearer | Credential::ApiKey(_) => {
             Err(ApiError::BadRequest("CSRF tokens belong to cookie sessions; bearer requests need none".into()))
         }
     }

@@ -1,6 +1,8 @@
 //! `/auth`: registration, login, logout, CSRF token, the caller's own profile, second factor,
-//! password change and recovery, email verification, the caller's sessions and passkeys.
+//! password change and recovery, email verification, the caller's sessions, passkeys and API keys.
 
+mod api_keys;
+pub(crate) use api_keys::audit_created;
 mod email;
 mod login;
 mod me;
@@ -25,6 +27,9 @@ pub fn router() -> Router<AppState> {
         .route("/revoke", post(token::revoke))
         .route("/csrf", get(login::csrf))
         .route("/me", get(me::get_me).patch(me::patch_me))
+        .route("/api-keys", get(api_keys::list).post(api_keys::create))
+        .route("/api-keys/{id}", delete(api_keys::revoke))
+        .route("/api-keys/{id}/rotate", post(api_keys::rotate))
         .route("/sessions", get(sessions::list))
         .route("/sessions/{id}", delete(sessions::revoke))
         .route("/password/change", post(password::change))

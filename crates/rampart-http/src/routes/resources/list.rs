@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use super::{Caller, body, resource};
 use crate::error::FieldError;
-use crate::extract::MaybeAuthenticated;
+use crate::extract::{MaybeAuthenticated, RequestContext};
 use crate::{ApiError, AppState};
 
 const DEFAULT_LIMIT: u32 = 50;
@@ -44,10 +44,12 @@ pub async fn list(
     State(state): State<AppState>,
     Path(name): Path<String>,
     RawQuery(raw): RawQuery,
+    ctx: RequestContext,
     who: MaybeAuthenticated,
 ) -> Result<Json<Value>, ApiError> {
     let res = resource(&state, &name)?;
     let caller = Caller::new(&who);
+    caller.check_key(&state, &ctx, res, Action::List)?;
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
         .map_err(|_| ApiError::BadRequest("malformed query string".into()))?;
     let (items, next) = list_page(&state, &caller, res, &pairs).await?;

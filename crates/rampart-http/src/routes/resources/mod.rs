@@ -20,7 +20,8 @@ use rampart_core::resources::policy::decide;
 use rampart_core::resources::{Action, Principal, Resource, Scope};
 use serde_json::{Map, Value};
 
-use crate::extract::{ApiJson, MaybeAuthenticated, RecordPath, RequestContext};
+use crate::extract::{ApiJson, Credential, MaybeAuthenticated, RecordPath, RequestContext};
+use crate::flows::api_keys::KeyGrant;
 use crate::{ApiError, AppState};
 
 pub fn router() -> Router<AppState> {
@@ -34,18 +35,41 @@ pub(crate) fn resource<'a>(state: &'a AppState, name: &str) -> Result<&'a Resour
     state.settings.resources.get(name).ok_or(ApiError::NotFound)
 }
 
-/// The caller as the policy sees it.
+/// The caller as the policy sees it. For an API key, `roles` are already the key's roles
+/// intersected with its owner's current ones, and `key` holds its scopes.
 pub(crate) struct Caller {
     auth: Option<(String, Vec<String>)>,
+    key: Option<KeyGrant>,
 }
 
 impl Caller {
     fn new(who: &MaybeAuthenticated) -> Self {
-        Self { auth: who.0.as_ref().map(|a| (a.user.id.clone(), a.user.roles())) }
+        let key = who.0.as_ref().and_then(|a| match &a.credential {
+            Credential::ApiKey(grant) => Some(grant.clone()),
+            _ => None,
+        });
+        Self { auth: who.0.as_ref().map(|a| (a.user.id.clone(), a.user.roles())), key }
+    }
+    /// Refuses (403, audited) an action the caller's API key is not scoped for. The same answer
+    /// for every record id, before any lookup, so it says nothing about which records exist.
+    fn check_key(
+        &self,
+        state: &AppState,
+        ctx: &RequestContext,
+        res: &Resource,
+        action: Action,
+    ) -> Result<(), ApiError> {
+        match &self.key {
+            Some(key) if !key.allows(&res.name, action) => {
+                state.denials.note(ctx, self.id(), verb(action), format!("{}:api_key_scope", res.name));
+                Err(ApiError::Forbidden("this API key's scopes do not include this action"))
+            }
+            _ => Ok(()),
+        }
     }
     /// A signed-in user (a page visitor): the same policy, the same scopes as on `/api`.
     pub(crate) fn user(user: &rampart_store::UserRow) -> Self {
-        Self { auth: Some((user.id.clone(), user.roles())) }
+        Self { auth: Some((user.id.clone(), user.roles())), key: None }
     }
 
     fn principal(&self) -> Option<Principal<'_>> {
@@ -55,6 +79,9 @@ impl Caller {
         self.auth.as_ref().map(|(id, _)| id.as_str())
     }
     pub(crate) fn scope(&self, res: &Resource, action: Action) -> Option<Scope> {
+        if self.key.as_ref().is_some_and(|k| !k.allows(&res.name, action)) {
+            return None;
+        }
         decide(res.rule(action), self.principal(), res.owner.is_some())
     }
     /// Denied outright: anonymous callers are asked who they are (401), others refused (403).
@@ -71,11 +98,13 @@ impl Caller {
 async fn create(
     State(state): State<AppState>,
     Path(name): Path<String>,
+    ctx: RequestContext,
     who: MaybeAuthenticated,
     ApiJson(body): ApiJson<Map<String, Value>>,
 ) -> Result<Response, ApiError> {
     let res = resource(&state, &name)?;
     let caller = Caller::new(&who);
+    caller.check_key(&state, &ctx, res, Action::Create)?;
     caller.scope(res, Action::Create).ok_or_else(|| caller.refuse())?;
     // The creator owns the record; the owner column is never taken from the body.
     let owner = match (&res.owner, caller.id()) {
@@ -186,6 +215,7 @@ async fn record_scope(
     id: &str,
     action: Action,
 ) -> Result<Scope, ApiError> {
+    caller.check_key(state, ctx, res, action)?;
     match caller.scope(res, action) {
         Some(scope) => Ok(scope),
         None if caller.auth.is_none() => Err(caller.refuse()),

@@ -1,0 +1,127 @@
+//! `POST /admin/service-accounts`, `POST /admin/users/{id}/api-keys` and `GET /admin/api-keys`.
+//!
+//! A service account is a user of kind `service`: no email and no password anyone knows (its
+//! stored hash is of 256 random bits that were never kept), so no way of signing in can reach it:
+//! every login, reset and verification path looks users up by a parsed email, and a service
+//! account's stored address (`service:<id>`) is one no parsed email can equal, so each of them
+//! answers exactly as for an unknown address, in the same time. It acts only through API keys
+//! that an admin makes for it here; its owner-scoped records are its own. An admin manages it like
+//! any user (`PATCH`, `DELETE /admin/users/{id}`): locking or deleting it ends its keys at once.
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use http::{StatusCode, Uri};
+use rampart_core::clock::{Millis, now_ms};
+use rampart_store::{AuditEvent, AuditOutcome, NewServiceAccount, UserRow};
+use serde::{Deserialize, Serialize};
+
+use super::super::audit_trail::{Audit, record};
+use super::page::{self, Page, invalid, is_uuid};
+use super::users::AdminUserView;
+use crate::extract::{Admin, ApiJson, IdPath, RequestContext, RequireRole};
+use crate::flows::admin_users::parse_roles;
+use crate::flows::api_keys::{self, KeyView, NewKeyRequest};
+use crate::routes::auth::audit_created;
+use crate::{ApiError, AppState};
+
+const NAME_MAX: usize = 100;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewServiceAccountRequest {
+    name: String,
+    roles: Vec<String>,
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn create(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    admin: RequireRole<Admin>,
+    ApiJson(body): ApiJson<NewServiceAccountRequest>,
+) -> Result<Response, ApiError> {
+    let name = body.name.trim();
+    if name.is_empty() || name.chars().count() > NAME_MAX || name.chars().any(char::is_control) {
+        return Err(invalid("name", &format!("must be 1 to {NAME_MAX} characters, without control characters")));
+    }
+    let roles = parse_roles(&body.roles, &state.settings.roles).map_err(ApiError::from)?;
+    let roles: Vec<&str> = roles.iter().map(String::as_str).collect();
+    // A real hash of a secret nobody keeps: any path that ever compared a password with it would
+    // find a wrong password, not an error or an empty hash that something could match.
+    let (unknowable, _) = rampart_core::opaque_token::generate();
+    let password_hash = state.hasher.hash(unknowable).await?;
+    let id = rampart_core::opaque_token::new_id();
+    let now = now_ms();
+    let account = NewServiceAccount { id: &id, name, password_hash: &password_hash, roles: &roles, now };
+    let user = state.store.insert_service_account(&account).await?;
+    let event = Audit {
+        action: AuditEvent::ServiceAccountCreated,
+        actor_id: Some(&admin.user.id),
+        target: Some(&id),
+        outcome: AuditOutcome::Success,
+    };
+    record(&state, &ctx, event).await;
+    Ok((StatusCode::CREATED, Json(AdminUserView::new(&user, now))).into_response())
+}
+
+/// A key for a service account: the same body and answer as `POST /auth/api-keys`, owned by the
+/// account in the path (never by the admin, never by a body field), narrowed against its roles.
+/// A person's id is 404: people make their own keys, an admin cannot make one in their name.
+#[tracing::instrument(skip_all)]
+pub async fn create_key(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    admin: RequireRole<Admin>,
+    IdPath(id): IdPath,
+    ApiJson(body): ApiJson<NewKeyRequest>,
+) -> Result<Response, ApiError> {
+    let account: UserRow = state.store.user_by_id(&id).await?.filter(UserRow::is_service).ok_or(ApiError::NotFound)?;
+    let issued = api_keys::issue(&state, &account, &admin.user.id, body).await?;
+    audit_created(&state, &ctx, &admin.user.id, &issued).await;
+    Ok((StatusCode::CREATED, Json(issued)).into_response())
+}
+
+/// A key as an admin sees it: its metadata and owner, never a secret, revoked keys included.
+#[derive(Serialize)]
+pub struct AdminKeyView {
+    user_id: String,
+    #[serde(flatten)]
+    key: KeyView,
+}
+
+const CURSOR_LIST: &str = "api-keys";
+
+#[tracing::instrument(skip_all)]
+pub async fn list_keys(
+    State(state): State<AppState>,
+    _admin: RequireRole<Admin>,
+    uri: Uri,
+) -> Result<Json<Page<AdminKeyView>>, ApiError> {
+    let q = page::params(&uri, &["limit", "cursor", "user"])?;
+    let limit = page::limit(q.get("limit"))?;
+    let user =
+        q.get("user").map(|u| if is_uuid(u) { Ok(u.as_str()) } else { Err(invalid("user", "is not a user id")) });
+    let user = user.transpose()?;
+    let cursor = q.get("cursor").map(|c| key_cursor(&state, c)).transpose()?;
+    let rows = state
+        .store
+        .api_keys_page(user, cursor.as_ref().map(|(at, id)| (*at, id.as_str())), i64::from(limit) + 1)
+        .await?;
+    Ok(Json(Page::from_rows(
+        rows,
+        limit,
+        |(owner, k)| AdminKeyView { user_id: owner.clone(), key: KeyView::from(k) },
+        |(_, k)| page::encode_cursor(&state.cursors, CURSOR_LIST, &format!("{}:{}", k.created_at, k.id)),
+    )))
+}
+
+fn key_cursor(state: &AppState, raw: &str) -> Result<(Millis, String), ApiError> {
+    let position = page::decode_cursor(&state.cursors, CURSOR_LIST, raw)?;
+    position
+        .split_once(':')
+        .and_then(|(at, id)| Some((at.parse::<Millis>().ok()?, id)))
+        .filter(|(_, id)| is_uuid(id))
+        .map(|(at, id)| (at, id.to_owned()))
+        .ok_or_else(|| invalid("cursor", "is not a cursor this list gave out"))
+}
