@@ -15,6 +15,7 @@
 //! [`reauth`] (a signed-in user's current password) and [`mailing`] (the mailed tokens) complete
 //! the set.
 
+pub mod account;
 pub mod attempt;
 pub mod budget;
 pub mod mailing;
@@ -25,5 +26,6 @@ pub mod recovery;
 pub mod registration;
 pub mod second_factor;
 pub mod sessions;
+pub mod totp;
 
 pub use outcome::AuthError;

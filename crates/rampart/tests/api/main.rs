@@ -38,3 +38,4 @@ mod scale;
 mod sessions;
 mod tokens;
 mod ui;
+mod ui_account;
