@@ -9,6 +9,7 @@ mod admin;
 mod api_cache_control;
 mod audit;
 mod auth_flow;
+mod browser;
 mod cli;
 mod client_ip;
 mod config_lints;
