@@ -349,9 +349,16 @@ async fn errors_are_pages_with_the_apis_status() {
     assert!(r.text().contains(r#"aria-describedby="f-email-error""#), "{}", r.text());
 }
 
+/// Off: every `/ui` path is the API's 404, and the mailed links go to the application's own
+/// paths instead of pages that are not there.
 #[tokio::test]
 async fn a_disabled_ui_is_not_there() {
-    let app = TestApp::builder().env("UI__ENABLED", "false").spawn().await;
+    let sink = crate::mail_sink::MailSink::start();
+    let app = sink.configure(TestApp::builder()).env("UI__ENABLED", "false").spawn().await;
+    let (email, _) = app.user().await;
+    assert_eq!(app.post_json("/auth/password/forgot", &serde_json::json!({ "email": email })).await.status, 202);
+    let mail = sink.wait_for(&email, "Reset your password", crate::mail_sink::MAIL_TIMEOUT).await;
+    assert!(mail.body.contains(&format!("http://localhost/reset-password#token={}", mail.token())), "{}", mail.body);
     for path in ["/ui/", "/ui/login", "/ui/account", "/ui/assets/ui.css"] {
         app.get(path).await.assert_problem(404);
     }
