@@ -77,13 +77,16 @@ fn send_token(state: &AppState, user: &UserRow, mail: Mail) {
 }
 
 /// The link in the mail: `mail.reset_link` / `mail.verify_link` with `{token}` replaced, or a
-/// default under the public URL. The token goes in the fragment, which no browser sends to a
-/// server or in a `Referer`.
+/// default under the public URL: our own pages (`/ui/reset`, `/ui/verify`) when they are on,
+/// else the paths an application is expected to serve (`/reset-password`, `/verify-email`). The
+/// token goes in the fragment, which no browser sends to a server or in a `Referer`; the page's
+/// script reads it from there.
 fn link(state: &AppState, purpose: Purpose, token: &str) -> String {
     let mail = &state.settings.mail;
+    let pages = state.settings.ui.enabled;
     let (configured, path) = match purpose {
-        Purpose::PasswordReset => (&mail.reset_link, "reset-password"),
-        Purpose::EmailVerify => (&mail.verify_link, "verify-email"),
+        Purpose::PasswordReset => (&mail.reset_link, if pages { "ui/reset" } else { "reset-password" }),
+        Purpose::EmailVerify => (&mail.verify_link, if pages { "ui/verify" } else { "verify-email" }),
     };
     match configured {
         Some(template) => template.replace("{token}", token),

@@ -18,6 +18,7 @@
 //! console alike. [`api_keys`] issues API keys and turns a presented one into the rights it has
 //! for one request (never more than its owner has now).
 
+pub mod account;
 pub mod admin_users;
 pub mod api_keys;
 pub mod attempt;
@@ -31,5 +32,6 @@ pub mod recovery;
 pub mod registration;
 pub mod second_factor;
 pub mod sessions;
+pub mod totp;
 
 pub use outcome::AuthError;

@@ -60,6 +60,25 @@ pub enum AuthError {
     /// Registration without verification: the address has an account.
     #[error("email taken")]
     EmailTaken,
+    /// TOTP setup or enable while the second factor is on.
+    #[error("second factor already enabled")]
+    MfaAlreadyEnabled,
+    /// TOTP disable while it is off.
+    #[error("second factor not enabled")]
+    MfaNotEnabled,
+    /// TOTP enable without a pending setup.
+    #[error("no second-factor setup in progress")]
+    NoMfaSetup,
+    /// The password asked for a second-factor change is not right.
+    #[error("wrong password")]
+    WrongPassword,
+    /// The password or the code asked for removing the second factor is not right (which one is
+    /// not said).
+    #[error("wrong password or code")]
+    WrongPasswordOrCode,
+    /// A signed-in user's current password, asked for a change, is not right.
+    #[error("wrong current password")]
+    WrongCurrentPassword,
     /// The password changed between the check and the write.
     #[error("password changed meanwhile")]
     PasswordChangedMeanwhile,

@@ -95,7 +95,8 @@ fn check(state: &AppState, method: &Method, path: &str, headers: &HeaderMap) -> 
         let origin = origin.to_str().unwrap_or("").to_ascii_lowercase();
         let settings = &state.settings;
         let allowed = origin == settings.server.public_origin.as_str()
-            || settings.cors.allowed_origins.iter().any(|o| o.as_str().eq_ignore_ascii_case(&origin));
+            || settings.cors.allowed_origins.iter().any(|o| o.as_str().eq_ignore_ascii_case(&origin))
+            || (origin == "null" && crate::ui::is_ui_path(path) && same_origin_fetch(headers));
         if !allowed {
             return Err(ApiError::Forbidden("request origin not allowed"));
         }
@@ -114,6 +115,19 @@ fn check(state: &AppState, method: &Method, path: &str, headers: &HeaderMap) -> 
         }
     }
     Ok(())
+}
+
+/// `Sec-Fetch-Site: same-origin`: the browser itself says the request comes from one of our pages.
+///
+/// Needed for the pages' forms: every response carries `Referrer-Policy: no-referrer`, and under
+/// that policy a browser sends `Origin: null` with a form POST, even to its own origin. `null` is
+/// also what a sandboxed frame on a hostile site sends, so it is taken only together with this
+/// header, which a page cannot set or forge (it is a forbidden request header) and which a
+/// cross-site or sandboxed request carries as `cross-site`; and only under `/ui`, whose forms
+/// carry their CSRF token besides. A client that sends neither header carries no ambient
+/// credential a foreign page could ride on.
+fn same_origin_fetch(headers: &HeaderMap) -> bool {
+    headers.get("sec-fetch-site").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"same-origin"))
 }
 
 /// Whether `sent` is the CSRF token of the session whose cookie value is `session_value`: the

@@ -26,6 +26,8 @@ use crate::flows::password_login::{Flow, password_step};
 #[derive(Deserialize, Default)]
 pub struct LoginQuery {
     email: Option<String>,
+    /// One of `notice`'s keys; anything else shows nothing.
+    notice: Option<String>,
 }
 
 pub async fn show(
@@ -37,7 +39,10 @@ pub async fn show(
     if viewer.is_some() {
         return Redirect::to("/ui/account").into_response();
     }
-    pre.respond(StatusCode::OK, page(&state, &pre, query.email.as_deref(), &FormErrors::none()))
+    pre.respond(
+        StatusCode::OK,
+        page(&state, &pre, query.email.as_deref(), query.notice.as_deref(), &FormErrors::none()),
+    )
 }
 
 #[derive(Deserialize)]
@@ -59,15 +64,16 @@ pub async fn submit(
         Err(AuthError::MfaRequired(token)) => signing_in::to_second_factor(&state, &token),
         Err(e) => Failure::of(e)
             .await
-            .respond(|status, errors| pre.respond(status, page(&state, &pre, Some(&form.email), errors))),
+            .respond(|status, errors| pre.respond(status, page(&state, &pre, Some(&form.email), None, errors))),
     }
 }
 
-fn page(state: &AppState, pre: &PreSession, email: Option<&str>, errors: &FormErrors) -> Markup {
+fn page(state: &AppState, pre: &PreSession, email: Option<&str>, note: Option<&str>, errors: &FormErrors) -> Markup {
     let content = html! {
         div class="card" {
             h1 { "Sign in" }
             p class="lead" { "Welcome back. Sign in to " (state.settings.ui.title) "." }
+            (super::notice::render(note))
             (errors.summary())
             form class="stack" method="post" action="/ui/login" novalidate {
                 (csrf_input(pre.token()))

@@ -22,10 +22,14 @@ pub mod forms;
 pub mod layout;
 pub mod login;
 pub mod mfa;
+pub mod notice;
 pub mod presession;
 pub mod problem_page;
+pub mod recovery;
+pub mod register;
 pub mod session;
 pub mod signing_in;
+pub mod totp;
 
 use axum::Router;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -43,7 +47,18 @@ pub fn router() -> Router<AppState> {
         .route("/ui/assets/{name}", get(assets::serve))
         .route("/ui/login", get(login::show).post(login::submit))
         .route("/ui/mfa", get(mfa::show).post(mfa::submit))
+        .route("/ui/register", get(register::show).post(register::submit))
+        .route("/ui/forgot", get(recovery::show_forgot).post(recovery::submit_forgot))
+        .route("/ui/reset", get(recovery::show_reset).post(recovery::submit_reset))
+        .route("/ui/verify", get(recovery::show_verify).post(recovery::submit_verify))
         .route("/ui/account", get(account::show))
+        .route("/ui/account/profile", post(account::save_profile))
+        .route("/ui/account/password", post(account::change_password_form))
+        .route("/ui/account/sessions/revoke", post(account::revoke_session))
+        .route("/ui/account/mfa", get(totp::show))
+        .route("/ui/account/mfa/setup", post(totp::setup))
+        .route("/ui/account/mfa/enable", post(totp::enable))
+        .route("/ui/account/mfa/disable", post(totp::disable))
         .route("/ui/logout", post(account::logout))
         .nest("/ui/admin", admin::router())
 }

@@ -43,7 +43,7 @@ async fn the_mailed_token_verifies_the_address_once() {
     let mail = sink.wait_for(&email, VERIFY_SUBJECT, MAIL_TIMEOUT).await;
     assert_eq!(mail.subject, VERIFY_SUBJECT);
     let token = mail.token();
-    assert!(mail.body.contains(&format!("http://localhost/verify-email#token={token}")), "{}", mail.body);
+    assert!(mail.body.contains(&format!("http://localhost/ui/verify#token={token}")), "{}", mail.body);
     assert!(!contains_bytes(&app.db_file_bytes().await, token.as_bytes()), "the verification token is stored in clear");
     assert!(!app.logs().contains(&token), "the verification token was logged");
     assert_eq!(email_verified(&app, &email).await, json!(false));

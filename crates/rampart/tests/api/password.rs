@@ -123,7 +123,7 @@ async fn forgot_answers_alike_for_known_and_unknown_emails() {
 
     let mail = sink.wait_for(&email, RESET_SUBJECT, MAIL_TIMEOUT).await;
     assert_eq!(mail.subject, RESET_SUBJECT);
-    assert!(mail.body.contains(&format!("http://localhost/reset-password#token={}", mail.token())), "{}", mail.body);
+    assert!(mail.body.contains(&format!("http://localhost/ui/reset#token={}", mail.token())), "{}", mail.body);
     // Had the unknown address been mailed, that mail (asked for first) would be here by now.
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(sink.messages().iter().all(|m| !m.is_to(&nobody)), "a mail went to an address with no account");
@@ -249,7 +249,7 @@ async fn reset_links_use_the_configured_origin_whatever_the_request_says() {
     }
     for victim in &victims {
         let mail = sink.wait_for(victim, RESET_SUBJECT, MAIL_TIMEOUT).await;
-        let link = format!("http://localhost/reset-password#token={}", mail.token());
+        let link = format!("http://localhost/ui/reset#token={}", mail.token());
         assert!(mail.body.contains(&link), "{}", mail.body);
         assert!(!mail.body.contains("evil"), "the link follows the request's host:\n{}", mail.body);
     }

@@ -15,50 +15,28 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use http::{HeaderMap, StatusCode};
-use rampart_core::auth::totp::{self, Totp};
-use rampart_core::clock::now_ms;
-use rampart_core::password::check_length;
-use rampart_mail::templates::{self, RemovedBy};
-use rampart_store::{AuditEvent, AuditOutcome};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use webauthn_rs::prelude::PublicKeyCredential;
 
-use super::super::audit_trail::{Audit, record};
 use crate::error::FieldError;
 use crate::extract::{ApiJson, Authenticated, PresentedToken, RequestContext};
-use crate::flows::AuthError;
 use crate::flows::password_login::Flow;
-use crate::flows::reauth::reauthenticate;
-use crate::flows::second_factor::{
-    self, Answer, code_field, open_totp, read_proof, record_failure, step_i64, unix_secs,
-};
+use crate::flows::second_factor::{self, Answer, code_field};
+use crate::flows::totp;
 use crate::middleware::LoginIpSpent;
 use crate::{ApiError, AppState};
-
-const ALREADY_ENABLED: ApiError =
-    ApiError::Conflict("two-factor authentication is already enabled: disable it before setting it up again");
-const BAD_REAUTH: ApiError = ApiError::Forbidden("the password or code is not correct");
-const BAD_PASSWORD: ApiError = ApiError::Forbidden("the password is not correct");
 
 /// `POST /auth/mfa/totp/setup`: a new secret, waiting to be confirmed by `enable`. Calling it
 /// again before that replaces the secret.
 #[tracing::instrument(skip_all)]
 pub async fn setup(State(state): State<AppState>, auth: Authenticated) -> Result<Json<Value>, ApiError> {
-    if auth.user.mfa_enabled {
-        return Err(ALREADY_ENABLED);
-    }
-    let secret = Totp::generate_secret();
-    let totp = Totp::new(secret.clone(), &state.settings.auth.totp_issuer, &auth.user.email).map_err(internal)?;
-    let sealed = state.data_key.seal(&secret, &auth.user.id).map_err(internal)?;
-    if !state.store.put_pending_totp(&auth.user.id, &sealed, now_ms()).await? {
-        return Err(ALREADY_ENABLED);
-    }
+    let pending = totp::setup(&state, &auth.user).await?;
     Ok(Json(json!({
-        "secret": totp.secret_base32(),
-        "otpauth_uri": totp.otpauth_uri(),
-        "qr_svg": totp.qr_svg().map_err(internal)?,
+        "secret": pending.secret_base32,
+        "otpauth_uri": pending.otpauth_uri,
+        "qr_svg": pending.qr_svg,
     })))
 }
 
@@ -69,10 +47,8 @@ pub struct EnableRequest {
     password: SecretString,
 }
 
-/// `POST /auth/mfa/totp/enable`: the current password proves the caller is the owner, not just
-/// whoever holds the session (who could otherwise enrol their own authenticator and lock the owner
-/// out for good); a code from the app proves it holds the secret. Answers the recovery codes,
-/// shown this once and stored only hashed, and mails the owner.
+/// `POST /auth/mfa/totp/enable`: see [`totp::enable`]. Answers the recovery codes, shown this
+/// once.
 #[tracing::instrument(skip_all)]
 pub async fn enable(
     State(state): State<AppState>,
@@ -80,42 +56,7 @@ pub async fn enable(
     auth: Authenticated,
     ApiJson(body): ApiJson<EnableRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    let code = code_and_password(&body.code, &body.password)?;
-    let user = &auth.user;
-    let row = state.store.totp_secret(&user.id).await?;
-    let pending = match row {
-        Some(r) if r.enabled_at.is_some() => return Err(ALREADY_ENABLED),
-        Some(r) => r,
-        None => return Err(ApiError::Conflict("no TOTP setup in progress: call POST /auth/mfa/totp/setup first")),
-    };
-    // The password first: without it the answer is 403, whatever the code. (The code itself
-    // guesses nothing: the caller holds the secret it is confirming.)
-    let (password_ok, attempt) = reauthenticate(&state, &ctx, user, body.password).await?;
-    if !password_ok {
-        record_failure(&state, &ctx, user).await;
-        attempt.failed(&state, &ctx).await;
-        return Err(BAD_PASSWORD);
-    }
-    attempt.release(&state).await;
-    let wrong = || ApiError::Validation(vec![FieldError::new("code", "is not the current code of the authenticator")]);
-    let step = open_totp(&state, user, &pending.secret_enc)?.matching_step(&code, unix_secs()).ok_or_else(wrong)?;
-    let codes = totp::generate_recovery_codes();
-    let hashes: Vec<String> = codes.iter().map(|c| totp::stored_recovery_hash(c).as_str().to_owned()).collect();
-    let notice = state
-        .mailer
-        .seal(templates::second_factor_added(&user.email))
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    if !state.store.enable_totp(&user.id, step_i64(step), &hashes, now_ms(), &notice).await? {
-        return Err(wrong());
-    }
-    let event = Audit {
-        action: AuditEvent::MfaEnabled,
-        actor_id: Some(&user.id),
-        target: Some(&user.id),
-        outcome: AuditOutcome::Success,
-    };
-    record(&state, &ctx, event).await;
-    state.mailer.wake();
+    let codes = totp::enable(&state, &ctx, &auth.user, &body.code, body.password).await?;
     let codes: Vec<&str> = codes.iter().map(|c| c.expose_secret()).collect();
     Ok(Json(json!({ "recovery_codes": codes })))
 }
@@ -127,8 +68,7 @@ pub struct DisableRequest {
     code: String,
 }
 
-/// `POST /auth/mfa/totp/disable`: needs the password and a code (TOTP or recovery), so a stolen
-/// session alone cannot remove the second factor.
+/// `POST /auth/mfa/totp/disable`: see [`totp::disable`].
 #[tracing::instrument(skip_all)]
 pub async fn disable(
     State(state): State<AppState>,
@@ -136,43 +76,7 @@ pub async fn disable(
     auth: Authenticated,
     ApiJson(body): ApiJson<DisableRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let code = code_and_password(&body.code, &body.password)?;
-    let user = &auth.user;
-    if !user.mfa_enabled {
-        return Err(ApiError::Conflict("two-factor authentication is not enabled"));
-    }
-    let (password_ok, attempt) = reauthenticate(&state, &ctx, user, body.password).await?;
-    let proof = match read_proof(&state, user, &code).await {
-        // As at `/auth/mfa/verify`: a code that cannot be checked is not held against a user
-        // whose password was right.
-        Err(e @ AuthError::Unavailable(_)) if password_ok => {
-            attempt.release(&state).await;
-            return Err(e.into());
-        }
-        other => other?,
-    };
-    let disabled = match (password_ok, &proof) {
-        (true, Some(p)) => {
-            let notice = templates::second_factor_removed(&user.email, RemovedBy::Owner);
-            let notice = state.mailer.seal(notice).map_err(|e| ApiError::Internal(e.to_string()))?;
-            state.store.disable_totp(&user.id, p.as_store(), now_ms(), &notice).await?
-        }
-        _ => false,
-    };
-    if !disabled {
-        record_failure(&state, &ctx, user).await;
-        attempt.failed(&state, &ctx).await;
-        return Err(BAD_REAUTH);
-    }
-    attempt.release(&state).await;
-    let event = Audit {
-        action: AuditEvent::MfaDisabled,
-        actor_id: Some(&user.id),
-        target: Some(&user.id),
-        outcome: AuditOutcome::Success,
-    };
-    record(&state, &ctx, event).await;
-    state.mailer.wake();
+    totp::disable(&state, &ctx, &auth.user, &body.code, body.password).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -219,20 +123,6 @@ pub async fn verify(
     }
 }
 
-/// The two fields of `enable` and `disable`, every problem named at once; the code as typed.
-fn code_and_password(code: &str, password: &SecretString) -> Result<String, ApiError> {
-    let mut errors = Vec::new();
-    let code = code_field(code).map_err(|e| errors.push(e)).ok();
-    if let Err(e) = check_length(password) {
-        errors.push(FieldError::new("password", e.to_string()));
-    }
-    code.filter(|_| errors.is_empty()).ok_or(ApiError::Validation(errors))
-}
-
 fn one(e: FieldError) -> ApiError {
     ApiError::Validation(vec![e])
-}
-
-fn internal(e: impl std::fmt::Display) -> ApiError {
-    ApiError::Internal(format!("mfa: {e}"))
 }

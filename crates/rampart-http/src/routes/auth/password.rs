@@ -5,18 +5,12 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
-use rampart_core::clock::now_ms;
-use rampart_core::password::check_length;
-use rampart_store::{AuditEvent, AuditOutcome};
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::super::audit_trail::{Audit, record};
-use crate::error::FieldError;
 use crate::extract::{ApiJson, Authenticated, PresentedToken, RequestContext};
-use crate::flows::reauth::reauthenticate;
-use crate::flows::{AuthError, recovery};
+use crate::flows::{account, recovery};
 use crate::middleware::LoginIpSpent;
 use crate::{ApiError, AppState};
 
@@ -36,50 +30,8 @@ pub async fn change(
     auth: Authenticated,
     ApiJson(body): ApiJson<ChangeRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let user = &auth.user;
-    let mut errors = Vec::new();
-    if let Err(e) = check_length(&body.current_password) {
-        errors.push(FieldError::new("current_password", e.to_string()));
-    }
-    if let Err(e) = state.settings.auth.password_policy().check(&body.new_password, &[user.email_normalized.as_str()]) {
-        errors.push(FieldError::new("new_password", e.to_string()));
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
-    // Guessing the current password through a stolen session costs, and counts, like guessing it
-    // at login.
-    let (password_ok, attempt) = reauthenticate(&state, &ctx, user, body.current_password).await?;
-    if !password_ok {
-        let event = Audit {
-            action: AuditEvent::PasswordChanged,
-            actor_id: Some(&user.id),
-            target: Some(&user.id),
-            outcome: AuditOutcome::Failure,
-        };
-        record(&state, &ctx, event).await;
-        attempt.failed(&state, &ctx).await;
-        return Err(ApiError::Forbidden("the current password is not correct"));
-    }
-    attempt.release(&state).await;
-    let new_hash = state.hasher.hash(body.new_password).await?;
-    let now = now_ms();
-    let notice = rampart_mail::templates::password_changed(&user.email);
-    let notice = state.mailer.seal(notice).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let revoked = state
-        .store
-        .change_password(&user.id, user.password_hash.as_str(), &new_hash, &auth.session_id, now, &notice)
-        .await?
-        .ok_or(AuthError::PasswordChangedMeanwhile)?;
-    state.revoke_token_logins(&revoked, now).await;
-    let event = Audit {
-        action: AuditEvent::PasswordChanged,
-        actor_id: Some(&user.id),
-        target: Some(&user.id),
-        outcome: AuditOutcome::Success,
-    };
-    record(&state, &ctx, event).await;
-    state.mailer.wake();
+    account::change_password(&state, &ctx, &auth.user, &auth.session_id, body.current_password, body.new_password)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

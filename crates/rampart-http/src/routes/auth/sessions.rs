@@ -7,12 +7,11 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::{StatusCode, header};
 use rampart_core::clock::{duration_ms, now_ms, rfc3339};
-use rampart_store::{AuditEvent, AuditOutcome};
 use serde::Serialize;
 
-use super::super::audit_trail::{Audit, record};
 use crate::cookie::clear_session;
 use crate::extract::{Authenticated, Credential, IdPath, RequestContext};
+use crate::flows::account;
 use crate::{ApiError, AppState};
 
 #[derive(Serialize)]
@@ -50,16 +49,9 @@ pub async fn revoke(
     auth: Authenticated,
     IdPath(id): IdPath,
 ) -> Result<Response, ApiError> {
-    if !state.end_login(&id, &auth.user.id).await? {
+    if !account::revoke_own_login(&state, &ctx, &auth.user.id, &id).await? {
         return Err(ApiError::NotFound);
     }
-    let event = Audit {
-        action: AuditEvent::SessionRevoked,
-        actor_id: Some(&auth.user.id),
-        target: Some(&id),
-        outcome: AuditOutcome::Success,
-    };
-    record(&state, &ctx, event).await;
     // Ending the session this browser rides on also clears its cookie.
     if id == auth.session_id && matches!(auth.credential, Credential::Cookie(_)) {
         return Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear_session())]).into_response());

@@ -17,6 +17,7 @@ function fillTokenFromFragment() {
   if (token) {
     input.value = token;
     if (form) form.hidden = false;
+    if (missing) missing.hidden = true;
     // Drop the token from the address bar and history: nothing later (a bookmark, a shared
     // screen) should carry it.
     window.history.replaceState(null, '', window.location.pathname + window.location.search);
@@ -33,4 +34,6 @@ function focusErrorSummary() {
 }
 
 fillTokenFromFragment();
+// A link opened in a tab that already shows this page only changes the fragment.
+window.addEventListener('hashchange', fillTokenFromFragment);
 focusErrorSummary();

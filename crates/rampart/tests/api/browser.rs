@@ -1,0 +1,107 @@
+//! The pages in a real browser: runs `tests/browser/pages.mjs` (playwright-core driving Debian's
+//! headless Chromium) against a server started by the harness, with a mail sink for the mailed
+//! links. The script's checks are listed in its header; this test passes when it exits 0 and
+//! prints its output either way.
+//!
+//! Needs `/usr/bin/chromium` and `tests/browser/node_modules` (`npm ci`); `scripts/test` installs
+//! both. Without them the test fails under CI or when `RAMPART_TEST_BROWSER` is set (as
+//! `scripts/test` does), and otherwise skips with a loud message.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::helpers::*;
+use crate::mail_sink::MailSink;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+fn repo_root() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+}
+
+/// Whether the browser suite can run here; if not, whether that is a failure.
+fn ready() -> bool {
+    let modules = repo_root().join("tests/browser/node_modules/playwright-core");
+    let node = Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
+    if Path::new(CHROMIUM).exists() && modules.exists() && node {
+        return true;
+    }
+    let required = std::env::var_os("CI").is_some() || std::env::var_os("RAMPART_TEST_BROWSER").is_some();
+    let missing = format!(
+        "chromium at {CHROMIUM}: {}, node: {node}, tests/browser/node_modules: {} (run scripts/test, or apt-get install chromium and npm ci in tests/browser)",
+        Path::new(CHROMIUM).exists(),
+        modules.exists()
+    );
+    assert!(!required, "the browser suite cannot run: {missing}");
+    eprintln!("\n!!!!! SKIPPED browser::pages: {missing} !!!!!\n");
+    false
+}
+
+/// A port that was free a moment ago: the server's public URL must name the port the browser
+/// uses (its `Origin`), so it cannot be port 0.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_in_chromium() {
+    if !ready() {
+        return;
+    }
+    let sink = MailSink::start();
+    let port = free_port();
+    let base = format!("http://localhost:{port}");
+    let app = sink
+        .configure(TestApp::builder())
+        .env("SERVER__LISTEN", &format!("127.0.0.1:{port}"))
+        .env("SERVER__PUBLIC_URL", &base)
+        .spawn()
+        .await;
+    let mail_file = app.dir.path().join("mail.json");
+    let shots = repo_root().join("target/browser-screenshots");
+
+    // The mails, rewritten for the script as they arrive (renamed into place: never half-written).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (stop, file) = (stop.clone(), mail_file.clone());
+        let sink = std::sync::Arc::new(sink);
+        let sink2 = sink.clone();
+        let handle = std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let mails: Vec<_> = sink2
+                    .messages()
+                    .into_iter()
+                    .map(|m| json!({ "to": m.to, "subject": m.subject, "body": m.body }))
+                    .collect();
+                let tmp = file.with_extension("tmp");
+                std::fs::write(&tmp, serde_json::to_vec(&mails).unwrap()).unwrap();
+                std::fs::rename(&tmp, &file).unwrap();
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        (handle, sink)
+    };
+
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg("pages.mjs")
+            .current_dir(repo_root().join("tests/browser"))
+            .env("RAMPART_BASE_URL", &base)
+            .env("RAMPART_MAIL_FILE", &mail_file)
+            .env("RAMPART_SCREENSHOTS", &shots)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = writer.0.join();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("--- node tests/browser/pages.mjs ---\n{stdout}\n{stderr}");
+    assert!(out.status.success(), "the browser suite failed:\n{stdout}\n{stderr}\nserver logs:\n{}", app.logs());
+}
