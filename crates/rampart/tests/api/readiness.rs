@@ -126,6 +126,18 @@ async fn readyz_reaches_the_database_at_most_once_a_second() {
         None => None,
     };
 
+    // What the server sends on its own while nobody probes (the revocation feed each second, the
+    // mail outbox's poll every two seconds), over a window longer than the hammering below: that
+    // much traffic is not the probes' doing and is allowed on top of the checks.
+    let background = match &relay {
+        Some(r) => {
+            let before = r.sends();
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            r.sends() - before
+        }
+        None => 0,
+    };
+
     let checks_before = sample(&app.metrics().await, "rampart_readiness_checks_total");
     let sends_before = relay.as_ref().map(CountingRelay::sends);
     let started = Instant::now();
@@ -138,9 +150,13 @@ async fn readyz_reaches_the_database_at_most_once_a_second() {
     assert!(checks >= 1.0 && checks <= allowed, "{checks} dependency checks for {probes} probes in {elapsed:.1}s");
     if let (Some(r), Some(one), Some(before)) = (&relay, one_check, sends_before) {
         let sends = r.sends() - before;
-        // Room for a reconnect (startup and authentication messages) besides the checks.
-        let limit = one * allowed as u64 + 20;
-        assert!(sends <= limit, "{sends} messages to PostgreSQL for {probes} probes (one check: {one}, limit {limit})");
+        // Room for a reconnect (startup and authentication messages) besides the checks and the
+        // server's own background traffic.
+        let limit = one * allowed as u64 + 20 + background;
+        assert!(
+            sends <= limit,
+            "{sends} messages to PostgreSQL for {probes} probes (one check: {one}, background: {background}, limit {limit})"
+        );
 
         // The cache does not hide an outage for long: the database goes away, /readyz says so
         // within about a second (generous bounds: the machine is shared).
