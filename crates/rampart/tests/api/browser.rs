@@ -72,7 +72,11 @@ async fn admin_console_in_chromium() {
 /// `node <script>` in tests/browser and fails with its output (and the server's logs) unless it
 /// exits 0. The script also gets `RAMPART_BASE_URL`, `RAMPART_MAIL_FILE` (the mails sent so far,
 /// rewritten as they arrive) and `RAMPART_SCREENSHOTS`.
-async fn run_in_chromium(script: &str, extra_toml: &str, prepare: impl FnOnce(&TestApp) -> Vec<(&'static str, String)>) {
+async fn run_in_chromium(
+    script: &str,
+    extra_toml: &str,
+    prepare: impl FnOnce(&TestApp) -> Vec<(&'static str, String)>,
+) {
     if !ready() {
         return;
     }
