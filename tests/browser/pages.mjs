@@ -8,52 +8,16 @@
 //   RAMPART_SCREENSHOTS  where to write the screenshots
 // Exits 1 with every failure listed, 0 when all checks passed.
 
-import { chromium } from 'playwright-core';
-import { createHmac, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, existsSync } from 'node:fs';
 import http from 'node:http';
-import { createRequire } from 'node:module';
+import {
+  BASE, PAYLOAD, LINK_PAYLOAD, DESKTOP, check, totp, launch, watch, inspect, go, submit, signIn, signOut, finish, crashed,
+} from './lib.mjs';
 
-const require = createRequire(import.meta.url);
-const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const BASE = process.env.RAMPART_BASE_URL;
 const MAIL_FILE = process.env.RAMPART_MAIL_FILE;
-const SHOTS = process.env.RAMPART_SCREENSHOTS || 'target/browser-screenshots';
 const PASSWORD = 'correct horse battery staple';
 const NEW_PASSWORD = 'violet umbrella galaxy tractor';
-// At most 100 characters (the display name's limit); each part runs script if ever unescaped.
-const PAYLOAD = `"><script>pwned=1</script><img src=x onerror=pwned=1><svg onload=alert(1)>{{7*7}}`;
-const LINK_PAYLOAD = `<a href="javascript:pwned=1">x</a>'><iframe src=javascript:alert(1)>`;
-const DESKTOP = { width: 1280, height: 860 };
-const PHONE = { width: 390, height: 844 };
-
-const failures = [];
-let checks = 0;
-function check(ok, what) {
-  checks += 1;
-  if (!ok) {
-    failures.push(what);
-    console.log(`FAIL ${what}`);
-  }
-}
-
-// RFC 6238 TOTP (SHA-1, 6 digits, 30 s), computed here independently of the server.
-function base32(s) {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  let bits = '';
-  for (const c of s.replace(/=+$/, '').toUpperCase()) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
-  const bytes = [];
-  for (let i = 0; i + 8 <= bits.length; i += 8) bytes.push(parseInt(bits.slice(i, i + 8), 2));
-  return Buffer.from(bytes);
-}
-function totp(secret, unixSeconds) {
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(Math.floor(unixSeconds / 30)));
-  const mac = createHmac('sha1', base32(secret)).update(counter).digest();
-  const offset = mac[mac.length - 1] & 0xf;
-  const n = (mac.readUInt32BE(offset) & 0x7fffffff) % 1000000;
-  return n.toString().padStart(6, '0');
-}
 
 async function waitForMail(to, subject) {
   for (let i = 0; i < 200; i += 1) {
@@ -74,76 +38,6 @@ function linkIn(body, path) {
   return m[1];
 }
 
-// Every page is watched: dialogs, the payload's global, and CSP violations (our pages must raise
-// none at all, so any violation is either an injected script or a bug of ours).
-async function watch(context) {
-  await context.addInitScript(() => {
-    window.__violations = [];
-    document.addEventListener('securitypolicyviolation', (e) => {
-      window.__violations.push(`${e.violatedDirective} ${e.blockedURI}`);
-    });
-  });
-  context.on('page', (p) => p.on('dialog', async (d) => {
-    check(false, `a dialog opened on ${p.url()}: ${d.message()}`);
-    await d.dismiss();
-  }));
-}
-
-const visited = new Set();
-// After every navigation: no script ran, no violation, axe has no serious/critical finding, and
-// (once per page) screenshots at both widths.
-async function inspect(page, name) {
-  await page.waitForLoadState('load');
-  const state = await page.evaluate(() => ({ pwned: window.pwned, violations: window.__violations || [] }));
-  check(state.pwned === undefined, `${name}: injected script ran (window.pwned set) at ${page.url()}`);
-  check(state.violations.length === 0, `${name}: CSP violations ${JSON.stringify(state.violations)} at ${page.url()}`);
-  const axe = await page.evaluate(async (src) => {
-    // Through the debugging protocol, not a page script: the page CSP stays as it is.
-    (0, eval)(src);
-    const result = await window.axe.run(document, { resultTypes: ['violations'] });
-    return result.violations
-      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-      .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-  }, AXE).catch((e) => [`axe failed: ${e}`]);
-  check(axe.length === 0, `${name}: accessibility ${JSON.stringify(axe)}`);
-  if (!visited.has(name)) {
-    visited.add(name);
-    const size = page.viewportSize();
-    await page.screenshot({ path: `${SHOTS}/${name}-desktop.png`, fullPage: true });
-    await page.setViewportSize(PHONE);
-    await page.screenshot({ path: `${SHOTS}/${name}-phone.png`, fullPage: true });
-    await page.setViewportSize(size);
-  }
-}
-
-async function go(page, path, name) {
-  await page.goto(path.startsWith('http') ? path : BASE + path);
-  await inspect(page, name);
-}
-
-async function submit(page, name) {
-  await Promise.all([page.waitForLoadState('load'), page.locator('main button[type=submit]').first().click()]);
-  await inspect(page, name);
-}
-
-async function signIn(page, email, password, second) {
-  await go(page, '/ui/login', 'login');
-  await page.fill('#f-email', email);
-  await page.fill('#f-password', password);
-  await Promise.all([page.waitForURL(/\/ui\/(account|mfa)/), page.click('main button[type=submit]')]);
-  if (page.url().includes('/ui/mfa')) {
-    await inspect(page, 'mfa');
-    check(!!second, 'a second factor was asked for unexpectedly');
-    await page.fill('#f-code', second());
-    await Promise.all([page.waitForURL(/\/ui\/account/), page.click('main button[type=submit]')]);
-  }
-  await inspect(page, 'account');
-}
-
-async function signOut(page) {
-  await Promise.all([page.waitForURL(/\/ui\/login/), page.click('nav button[type=submit]')]);
-}
-
 // A page on another origin (127.0.0.1 vs localhost: another site) for framing and CSRF.
 function foreignServer(html) {
   const server = http.createServer((req, res) => {
@@ -154,8 +48,7 @@ function foreignServer(html) {
 }
 
 async function main() {
-  mkdirSync(SHOTS, { recursive: true });
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox'] });
+  const browser = await launch();
   const context = await browser.newContext({ viewport: DESKTOP });
   await watch(context);
   const page = await context.newPage();
@@ -281,15 +174,7 @@ async function main() {
   await signIn(page, email, PASSWORD, () => recovery[2]);
 
   await browser.close();
-  console.log(`browser checks: ${checks - failures.length} ok, ${failures.length} failing`);
-  if (failures.length) {
-    for (const f of failures) console.log(`  - ${f}`);
-    process.exit(1);
-  }
+  finish();
 }
 
-main().catch(async (e) => {
-  console.log(`FAIL ${e.stack || e}`);
-  if (globalThis.__page) console.log(`page: ${globalThis.__page.url()}\n${await globalThis.__page.textContent('main').catch(() => '')}`);
-  process.exit(1);
-});
+main().catch(crashed(() => globalThis.__page));

@@ -1,7 +1,8 @@
-//! The pages in a real browser: runs `tests/browser/pages.mjs` (playwright-core driving Debian's
-//! headless Chromium) against a server started by the harness, with a mail sink for the mailed
-//! links. The script's checks are listed in its header; this test passes when it exits 0 and
-//! prints its output either way.
+//! The pages in a real browser: runs `tests/browser/pages.mjs` (the account pages) and
+//! `tests/browser/admin.mjs` (the admin console), playwright-core driving Debian's headless
+//! Chromium, each against a server of its own started by the harness, with a mail sink for the
+//! mailed links. Each script's checks are listed in its header; a test passes when its script
+//! exits 0 and prints the script's output either way.
 //!
 //! Needs `/usr/bin/chromium` and `tests/browser/node_modules` (`npm ci`); `scripts/test` installs
 //! both. Without them the test fails under CI or when `RAMPART_TEST_BROWSER` is set (as
@@ -37,7 +38,7 @@ fn ready() -> bool {
         modules.exists()
     );
     assert!(!required, "the browser suite cannot run: {missing}");
-    eprintln!("\n!!!!! SKIPPED browser::pages: {missing} !!!!!\n");
+    eprintln!("\n!!!!! SKIPPED browser tests: {missing} !!!!!\n");
     false
 }
 
@@ -49,6 +50,33 @@ fn free_port() -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_in_chromium() {
+    run_in_chromium("pages.mjs", "", |_| Vec::new()).await;
+}
+
+/// The admin console (`tests/browser/admin.mjs`): an admin and a plain user made the way an
+/// operator makes them, the `orders` resource declared so the records pages have a table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_console_in_chromium() {
+    run_in_chromium("admin.mjs", crate::resources::RESOURCES, |app| {
+        vec![
+            ("RAMPART_ADMIN_EMAIL", app.create_user_with_role("admin")),
+            ("RAMPART_USER_EMAIL", app.create_user_with_role("user")),
+            ("RAMPART_PASSWORD", STRONG_PASSWORD.to_owned()),
+        ]
+    })
+    .await;
+}
+
+/// Starts a server (with `extra_toml`, a mail sink, and a public URL on the port the browser
+/// uses), lets `prepare` make what the script needs and name it in env vars, then runs
+/// `node <script>` in tests/browser and fails with its output (and the server's logs) unless it
+/// exits 0. The script also gets `RAMPART_BASE_URL`, `RAMPART_MAIL_FILE` (the mails sent so far,
+/// rewritten as they arrive) and `RAMPART_SCREENSHOTS`.
+async fn run_in_chromium(
+    script: &str,
+    extra_toml: &str,
+    prepare: impl FnOnce(&TestApp) -> Vec<(&'static str, String)>,
+) {
     if !ready() {
         return;
     }
@@ -57,10 +85,12 @@ async fn pages_in_chromium() {
     let base = format!("http://localhost:{port}");
     let app = sink
         .configure(TestApp::builder())
+        .toml(extra_toml)
         .env("SERVER__LISTEN", &format!("127.0.0.1:{port}"))
         .env("SERVER__PUBLIC_URL", &base)
         .spawn()
         .await;
+    let env = prepare(&app);
     let mail_file = app.dir.path().join("mail.json");
     let shots = repo_root().join("target/browser-screenshots");
 
@@ -68,11 +98,9 @@ async fn pages_in_chromium() {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = {
         let (stop, file) = (stop.clone(), mail_file.clone());
-        let sink = std::sync::Arc::new(sink);
-        let sink2 = sink.clone();
-        let handle = std::thread::spawn(move || {
+        std::thread::spawn(move || {
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let mails: Vec<_> = sink2
+                let mails: Vec<_> = sink
                     .messages()
                     .into_iter()
                     .map(|m| json!({ "to": m.to, "subject": m.subject, "body": m.body }))
@@ -82,26 +110,27 @@ async fn pages_in_chromium() {
                 std::fs::rename(&tmp, &file).unwrap();
                 std::thread::sleep(Duration::from_millis(100));
             }
-        });
-        (handle, sink)
+        })
     };
 
+    let script_name = script.to_owned();
     let out = tokio::task::spawn_blocking(move || {
         Command::new("node")
-            .arg("pages.mjs")
+            .arg(&script_name)
             .current_dir(repo_root().join("tests/browser"))
             .env("RAMPART_BASE_URL", &base)
             .env("RAMPART_MAIL_FILE", &mail_file)
             .env("RAMPART_SCREENSHOTS", &shots)
+            .envs(env)
             .output()
             .unwrap()
     })
     .await
     .unwrap();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let _ = writer.0.join();
+    let _ = writer.join();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    eprintln!("--- node tests/browser/pages.mjs ---\n{stdout}\n{stderr}");
-    assert!(out.status.success(), "the browser suite failed:\n{stdout}\n{stderr}\nserver logs:\n{}", app.logs());
+    eprintln!("--- node tests/browser/{script} ---\n{stdout}\n{stderr}");
+    assert!(out.status.success(), "{script} failed:\n{stdout}\n{stderr}\nserver logs:\n{}", app.logs());
 }
