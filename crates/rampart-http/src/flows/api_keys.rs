@@ -13,11 +13,13 @@ use rampart_core::api_key::{self, Presented};
 use rampart_core::clock::{Millis, now_ms};
 use rampart_core::resources::{Action, Registry};
 use rampart_shared::limit::Bucket;
-use rampart_store::{ApiKeyRow, LOCKED_INDEFINITELY, NewApiKey, UserRow};
+use rampart_store::{ApiKeyRow, AuditEvent, AuditOutcome, LOCKED_INDEFINITELY, NewApiKey, UserRow};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use crate::error::FieldError;
+use crate::extract::RequestContext;
+use crate::routes::audit_trail::{Audit, record};
 use crate::{ApiError, AppState};
 
 /// The answer to every key that does not authenticate, whatever the reason (unknown, wrong
@@ -149,7 +151,7 @@ pub fn verb_name(action: Action) -> &'static str {
     }
 }
 
-const VERBS: [&str; 5] = ["list", "read", "create", "update", "delete"];
+pub const VERBS: [&str; 5] = ["list", "read", "create", "update", "delete"];
 
 /// Issues a key owned by `owner`, made by `created_by` (the owner, or the admin acting for a
 /// service account). The narrowing is checked against the owner's roles now.
@@ -274,6 +276,30 @@ fn check_request(
     }
     let days = i64::try_from(days).unwrap_or(i64::MAX / DAY_MS);
     Ok(Checked { name, roles, expires_at: now + days * DAY_MS })
+}
+
+/// Revokes `owner_id`'s key `id` (`DELETE /auth/api-keys/{id}` and the account page). `false`
+/// when the owner has no such live key: another user's key is answered like a missing one.
+pub async fn revoke(
+    state: &AppState,
+    ctx: &RequestContext,
+    actor: &str,
+    owner_id: &str,
+    id: &str,
+) -> Result<bool, ApiError> {
+    // The key's row is read on every request that presents it, on every instance: once this
+    // write commits, the key is refused everywhere.
+    if !state.store.revoke_api_key(id, owner_id, now_ms()).await? {
+        return Ok(false);
+    }
+    let event = Audit {
+        action: AuditEvent::ApiKeyRevoked,
+        actor_id: Some(actor),
+        target: Some(id),
+        outcome: AuditOutcome::Success,
+    };
+    record(state, ctx, event).await;
+    Ok(true)
 }
 
 /// A presented key, authenticated: the owner with the roles this key may use now, and the grant.

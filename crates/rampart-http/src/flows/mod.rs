@@ -31,6 +31,7 @@ pub mod reauth;
 pub mod recovery;
 pub mod registration;
 pub mod second_factor;
+pub mod service_accounts;
 pub mod sessions;
 pub mod totp;
 

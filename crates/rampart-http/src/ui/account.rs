@@ -1,7 +1,7 @@
 //! `/ui/account`: the signed-in visitor's own page: profile (display name), email status,
-//! password change, the list of their sessions with "sign out" for each, two-step verification
-//! and sign-out. Every change goes through the flow the JSON handler of the same action uses
-//! (`flows::account`, `flows::sessions::sign_out`).
+//! password change, the list of their sessions with "sign out" for each, two-step verification,
+//! the API keys (`api_keys`) and sign-out. Every change goes through the flow the JSON handler
+//! of the same action uses (`flows::account`, `flows::sessions::sign_out`, `flows::api_keys`).
 
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -11,6 +11,7 @@ use rampart_core::clock::{duration_ms, now_ms, rfc3339};
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use super::api_keys::Targets;
 use super::forms::{Failure, FormErrors, Input, SignedInForm, csrf_input};
 use super::layout::Page;
 use super::notice;
@@ -18,6 +19,7 @@ use super::session::SignedIn;
 use crate::cookie::clear_session;
 use crate::extract::RequestContext;
 use crate::flows::account::{change_password, revoke_own_login, set_display_name};
+use crate::flows::api_keys::KeyView;
 use crate::flows::sessions::sign_out;
 use crate::{ApiError, AppState};
 
@@ -43,6 +45,11 @@ async fn render(
         Ok(rows) => rows,
         Err(e) => return ApiError::from(e).into_response(),
     };
+    let keys = match state.store.api_keys_of(&me.user.id).await {
+        Ok(rows) => rows.iter().map(KeyView::from).collect::<Vec<_>>(),
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let key_targets = Targets { create: "/ui/account/api-keys", revoke: "/ui/account/api-keys/revoke" };
     let user = &me.user;
     let token = me.csrf_token();
     let content = html! {
@@ -92,6 +99,7 @@ async fn render(
                 }
             }
             (super::totp::section(user, token))
+            (super::api_keys::section(state, user, &keys, token, &key_targets, errors))
             section class="card" aria-labelledby="sessions-title" {
                 h2 id="sessions-title" { "Where you are signed in" }
                 div class="table-wrap" {

@@ -151,6 +151,14 @@ impl FormErrors {
         self.0.iter().find(|e| e.field == field).map(|e| e.message.as_str())
     }
 
+    /// The first message about `field` or any of its parts (`scopes[0].resource`).
+    pub fn first_under(&self, field: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|e| e.field == field || e.field.strip_prefix(field).is_some_and(|rest| rest.starts_with(['[', '.'])))
+            .map(|e| e.message.as_str())
+    }
+
     /// The summary at the top of the form: every error, field errors linking to their input.
     /// The script focuses it when the page loads, so a screen reader reads it first.
     pub fn summary(&self) -> Markup {

@@ -17,6 +17,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod api_keys;
 pub mod assets;
 pub mod forms;
 pub mod layout;
@@ -55,6 +56,8 @@ pub fn router() -> Router<AppState> {
         .route("/ui/account/profile", post(account::save_profile))
         .route("/ui/account/password", post(account::change_password_form))
         .route("/ui/account/sessions/revoke", post(account::revoke_session))
+        .route("/ui/account/api-keys", post(api_keys::create))
+        .route("/ui/account/api-keys/revoke", post(api_keys::revoke))
         .route("/ui/account/mfa", get(totp::show))
         .route("/ui/account/mfa/setup", post(totp::setup))
         .route("/ui/account/mfa/enable", post(totp::enable))

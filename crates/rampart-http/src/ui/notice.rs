@@ -16,6 +16,7 @@ pub fn text(key: Option<&str>) -> Option<&'static str> {
         "password_changed" => "Your password was changed. Your other sessions were signed out.",
         "session_revoked" => "The session was signed out.",
         "mfa_disabled" => "Two-step verification is off.",
+        "api_key_revoked" => "The API key was revoked. It stops working at once.",
         _ => return None,
     })
 }

@@ -197,3 +197,124 @@ async fn sign_in_to_code_page(v: &mut Visitor<'_>, email: &str) -> String {
     assert_eq!(r.header("location"), Some("/ui/mfa"), "{}", r.text());
     v.form_token("/ui/mfa").await
 }
+
+/// A form post with repeated fields (checkboxes), as a browser sends it, with `s`'s cookie.
+async fn post_fields(app: &TestApp, path: &str, s: &Session, fields: &[(&str, &str)]) -> Resp {
+    let rb = app
+        .request(Method::POST, path)
+        .header("cookie", s.cookie_header())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(serde_urlencoded::to_string(fields).unwrap());
+    TestApp::send(rb).await
+}
+
+/// The key a "new API key" page shows.
+pub fn shown_key(html: &str) -> String {
+    let at = html.find("rpk_").unwrap_or_else(|| panic!("no key in {html}"));
+    let rest = &html[at..];
+    rest[..rest.find('<').unwrap()].to_owned()
+}
+
+async fn with_key(app: &TestApp, key: &str, method: Method, path: &str) -> u16 {
+    let mut rb = app.request(method.clone(), path).bearer_auth(key);
+    if method == Method::POST {
+        rb = rb.json(&serde_json::json!({ "item": "x", "quantity": 1 }));
+    }
+    TestApp::send(rb).await.status
+}
+
+#[tokio::test]
+async fn ui_api_keys_are_made_narrowed_shown_once_and_revoked_on_the_account_page() {
+    let app = TestApp::builder().toml(crate::resources::RESOURCES).spawn().await;
+    let alice = app.user_with_role("manager").await;
+    let bob = app.registered_user().await;
+    let page = app.get_as("/ui/account", &alice.session).await;
+    assert_eq!(page.status, 200, "{}", page.text());
+    let html = page.text();
+    assert!(html.contains(r#"id="api-keys-title""#) && html.contains(r#"value="orders:read""#), "{html}");
+    assert!(html.contains(r#"name="role" value="manager""#), "the owner's roles are offered: {html}");
+    let form = "/ui/account/api-keys";
+    let csrf = alice.session.csrf.as_str();
+    let payload = r#"<script>window.pwned=1</script><img src=x onerror=alert(1)>"#;
+    let fields = [
+        ("csrf_token", csrf),
+        ("name", payload),
+        ("expires_in_days", "7"),
+        ("role", "user"),
+        ("scope", "orders:read"),
+        ("scope", "orders:list"),
+    ];
+
+    // The form's token is the whole defence against a foreign page posting it: without it, or
+    // with another session's, a 403 page and nothing stored.
+    let missing: Vec<_> = fields.iter().copied().filter(|(k, _)| *k != "csrf_token").collect();
+    assert_eq!(post_fields(&app, form, &alice.session, &missing).await.status, 403);
+    let mut wrong = fields.to_vec();
+    wrong[0] = ("csrf_token", bob.session.csrf.as_str());
+    assert_eq!(post_fields(&app, form, &alice.session, &wrong).await.status, 403);
+    // A smuggled owner (CVE-2025-61928): refused as an unknown field, never used.
+    let mut smuggled = fields.to_vec();
+    smuggled.push(("user_id", bob.id.as_str()));
+    let r = post_fields(&app, form, &alice.session, &smuggled).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("unknown field"), "{}", r.text());
+    // The flow's narrowing rules, as field errors: a role the owner lacks, a bad expiry.
+    let mut not_mine = fields.to_vec();
+    not_mine[3] = ("role", "admin");
+    let r = post_fields(&app, form, &alice.session, &not_mine).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains(r#"aria-describedby="f-roles-error""#), "{}", r.text());
+    let mut bad_days = fields.to_vec();
+    bad_days[2] = ("expires_in_days", "soon");
+    let r = post_fields(&app, form, &alice.session, &bad_days).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains(r#"aria-describedby="f-expires_in_days-hint f-expires_in_days-error""#), "{}", r.text());
+    assert_eq!(app.count("api_keys").await, 0, "no refused form stored a key");
+
+    // Created: a 200 page (not a redirect) showing the key, not cached, the name escaped.
+    let r = post_fields(&app, form, &alice.session, &fields).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.header("cache-control").is_some_and(|c| c.contains("no-store")), "{:?}", r.headers);
+    let html = r.text();
+    assert!(!html.contains("<script>window.pwned") && html.contains("&lt;script&gt;window.pwned"), "{html}");
+    crate::ui::assert_no_inline_code(&html);
+    let key = shown_key(&html);
+    assert_eq!(app.count("api_keys").await, 1);
+    assert_eq!(app.audit_count("api_key_created").await, 1);
+
+    // It works on the API within its narrowing: read and list orders, nothing else.
+    assert_eq!(with_key(&app, &key, Method::GET, "/api/orders").await, 200);
+    assert_eq!(with_key(&app, &key, Method::POST, "/api/orders").await, 403, "create is not in its scopes");
+    assert_eq!(with_key(&app, &key, Method::GET, "/api/things").await, 403, "things are not in its scopes");
+    let listed = TestApp::send(app.request(Method::GET, "/auth/api-keys").bearer_auth(&alice.token)).await.json();
+    assert_eq!(listed[0]["roles"], serde_json::json!(["user"]), "{listed}");
+    assert_eq!(listed[0]["name"], payload, "{listed}");
+    assert!(bob_has_no_keys(&app, &bob).await);
+
+    // The account page lists it, escaped, and never shows the key again.
+    let html = app.get_as("/ui/account", &alice.session).await.text();
+    assert!(!html.contains(&key) && !html.contains(&key[..40]), "the key is shown only once");
+    assert!(html.contains(listed[0]["prefix"].as_str().unwrap()), "{html}");
+    assert!(!html.contains("<script>window.pwned") && html.contains("&lt;script&gt;window.pwned"), "{html}");
+    crate::ui::assert_no_inline_code(&html);
+
+    // Revoke: another user (with their own valid token) gets a 404 and the key lives; a missing
+    // token is a 403; the owner's revoke ends it at once.
+    let id = listed[0]["id"].as_str().unwrap();
+    let revoke = "/ui/account/api-keys/revoke";
+    let r = post_fields(&app, revoke, &bob.session, &[("csrf_token", &bob.session.csrf), ("id", id)]).await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert_eq!(post_fields(&app, revoke, &alice.session, &[("id", id)]).await.status, 403);
+    assert_eq!(with_key(&app, &key, Method::GET, "/api/orders").await, 200);
+    let r = post_fields(&app, revoke, &alice.session, &[("csrf_token", csrf), ("id", id)]).await;
+    assert_eq!((r.status, r.header("location")), (303, Some("/ui/account?notice=api_key_revoked")), "{}", r.text());
+    assert_eq!(with_key(&app, &key, Method::GET, "/api/orders").await, 401);
+    assert_eq!(app.audit_count("api_key_revoked").await, 1);
+    let r = post_fields(&app, revoke, &alice.session, &[("csrf_token", csrf), ("id", "not-an-id")]).await;
+    assert_eq!(r.status, 404, "{}", r.text());
+}
+
+async fn bob_has_no_keys(app: &TestApp, bob: &TestUser) -> bool {
+    let r = TestApp::send(app.request(Method::GET, "/auth/api-keys").bearer_auth(&bob.token)).await;
+    r.json().as_array().is_some_and(Vec::is_empty)
+}

@@ -398,3 +398,70 @@ async fn records_pages_use_the_record_policy_and_escape_field_values() {
     assert_eq!(r.status, 303, "{}", r.text());
     assert_eq!(app.send_as(Method::GET, &format!("/api/orders/{id}"), &owner.session, None).await.status, 404);
 }
+
+#[tokio::test]
+async fn ui_admin_creates_a_service_account_and_its_keys() {
+    let app = TestApp::builder().toml(crate::resources::RESOURCES).spawn().await;
+    let admin = app.user_with_role("admin").await;
+    let user = app.registered_user().await;
+    let payload = r#"<script>window.pwned=1</script>bot"#;
+    let fields = [("csrf_token", admin.session.csrf.as_str()), ("name", payload), ("role", "user")];
+    let users_before = app.count("users").await;
+
+    // Not an admin (with their own valid token), no token, a smuggled field: refused, nothing made.
+    let theirs = [("csrf_token", user.session.csrf.as_str()), ("name", "x"), ("role", "user")];
+    assert!(
+        assert_page(&post_form(&app, "/ui/admin/service-accounts", &user.session, &theirs).await, 403)
+            .contains("for administrators")
+    );
+    assert_page(&post_form(&app, "/ui/admin/service-accounts", &admin.session, &fields[1..]).await, 403);
+    let mut smuggled = fields.to_vec();
+    smuggled.push(("password", "x"));
+    assert_page(&post_form(&app, "/ui/admin/service-accounts", &admin.session, &smuggled).await, 400);
+    assert_eq!(app.count("users").await, users_before);
+
+    let r = post_form(&app, "/ui/admin/service-accounts", &admin.session, &fields).await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let detail = r.header("location").unwrap().to_owned();
+    let id = detail.strip_prefix("/ui/admin/users/").unwrap().to_owned();
+    assert_eq!(app.audit_count("service_account_created").await, 1);
+    for path in ["/ui/admin/users", detail.as_str()] {
+        let html = assert_page(&page(&app, path, &admin.session).await, 200);
+        assert!(html.contains("Service account"), "{path}: {html}");
+        assert!(!html.contains("<script>window.pwned") && html.contains("&lt;script&gt;window.pwned"), "{html}");
+        crate::ui::assert_no_inline_code(&html);
+    }
+    assert!(assert_page(&page(&app, &detail, &admin.session).await, 200).contains(r#"id="api-keys-title""#));
+
+    // A key for it, narrowed to creating orders, shown once; it acts as the service account.
+    let keys = format!("{detail}/api-keys");
+    let key_fields = [("csrf_token", admin.session.csrf.as_str()), ("name", "sync"), ("scope", "orders:create")];
+    assert_page(&post_form(&app, &keys, &user.session, &key_fields).await, 403);
+    let mut smuggled = key_fields.to_vec();
+    smuggled.push(("user_id", admin.id.as_str()));
+    assert_page(&post_form(&app, &keys, &admin.session, &smuggled).await, 400);
+    // A person's id: 404, as on the API; an admin cannot mint a key in a person's name.
+    let person = format!("/ui/admin/users/{}/api-keys", user.id);
+    assert_page(&post_form(&app, &person, &admin.session, &key_fields).await, 404);
+    assert_eq!(app.count("api_keys").await, 0);
+    let r = post_form(&app, &keys, &admin.session, &key_fields).await;
+    let html = assert_page(&r, 200);
+    let key = crate::ui_account::shown_key(&html);
+    let created = TestApp::send(
+        app.request(Method::POST, "/api/orders").bearer_auth(&key).json(&json!({ "item": "x", "quantity": 1 })),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    assert_eq!(created.json()["user_id"], id.as_str(), "owned by the service account");
+    assert_eq!(TestApp::send(app.request(Method::GET, "/api/orders").bearer_auth(&key)).await.status, 403);
+    assert!(!assert_page(&page(&app, &detail, &admin.session).await, 200).contains(&key));
+
+    // Revoke from its page: the key is dead at once.
+    let listed = app.get_bearer(&format!("/admin/api-keys?user={id}"), &admin.token).await.json();
+    let key_id = listed["items"][0]["id"].as_str().unwrap().to_owned();
+    let revoke = format!("{detail}/api-keys/revoke");
+    assert_page(&post_form(&app, &revoke, &admin.session, &[("id", &key_id)]).await, 403);
+    let r = post_form(&app, &revoke, &admin.session, &[("csrf_token", &admin.session.csrf), ("id", &key_id)]).await;
+    assert_eq!((r.status, r.header("location")), (303, Some(detail.as_str())), "{}", r.text());
+    assert_eq!(TestApp::send(app.request(Method::GET, "/api/orders").bearer_auth(&key)).await.status, 401);
+}

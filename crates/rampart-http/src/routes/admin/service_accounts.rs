@@ -13,19 +13,15 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::{StatusCode, Uri};
 use rampart_core::clock::{Millis, now_ms};
-use rampart_store::{AuditEvent, AuditOutcome, NewServiceAccount, UserRow};
 use serde::{Deserialize, Serialize};
 
-use super::super::audit_trail::{Audit, record};
 use super::page::{self, Page, invalid, is_uuid};
 use super::users::AdminUserView;
 use crate::extract::{Admin, ApiJson, IdPath, RequestContext, RequireRole};
-use crate::flows::admin_users::parse_roles;
 use crate::flows::api_keys::{self, KeyView, NewKeyRequest};
+use crate::flows::service_accounts;
 use crate::routes::auth::audit_created;
 use crate::{ApiError, AppState};
-
-const NAME_MAX: usize = 100;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -41,28 +37,8 @@ pub async fn create(
     admin: RequireRole<Admin>,
     ApiJson(body): ApiJson<NewServiceAccountRequest>,
 ) -> Result<Response, ApiError> {
-    let name = body.name.trim();
-    if name.is_empty() || name.chars().count() > NAME_MAX || name.chars().any(char::is_control) {
-        return Err(invalid("name", &format!("must be 1 to {NAME_MAX} characters, without control characters")));
-    }
-    let roles = parse_roles(&body.roles, &state.settings.roles).map_err(ApiError::from)?;
-    let roles: Vec<&str> = roles.iter().map(String::as_str).collect();
-    // A real hash of a secret nobody keeps: any path that ever compared a password with it would
-    // find a wrong password, not an error or an empty hash that something could match.
-    let (unknowable, _) = rampart_core::opaque_token::generate();
-    let password_hash = state.hasher.hash(unknowable).await?;
-    let id = rampart_core::opaque_token::new_id();
-    let now = now_ms();
-    let account = NewServiceAccount { id: &id, name, password_hash: &password_hash, roles: &roles, now };
-    let user = state.store.insert_service_account(&account).await?;
-    let event = Audit {
-        action: AuditEvent::ServiceAccountCreated,
-        actor_id: Some(&admin.user.id),
-        target: Some(&id),
-        outcome: AuditOutcome::Success,
-    };
-    record(&state, &ctx, event).await;
-    Ok((StatusCode::CREATED, Json(AdminUserView::new(&user, now))).into_response())
+    let user = service_accounts::create(&state, &ctx, &admin.user.id, &body.name, &body.roles).await?;
+    Ok((StatusCode::CREATED, Json(AdminUserView::new(&user, now_ms()))).into_response())
 }
 
 /// A key for a service account: the same body and answer as `POST /auth/api-keys`, owned by the
@@ -76,7 +52,7 @@ pub async fn create_key(
     IdPath(id): IdPath,
     ApiJson(body): ApiJson<NewKeyRequest>,
 ) -> Result<Response, ApiError> {
-    let account: UserRow = state.store.user_by_id(&id).await?.filter(UserRow::is_service).ok_or(ApiError::NotFound)?;
+    let account = service_accounts::account(&state, &id).await?;
     let issued = api_keys::issue(&state, &account, &admin.user.id, body).await?;
     audit_created(&state, &ctx, &admin.user.id, &issued).await;
     Ok((StatusCode::CREATED, Json(issued)).into_response())

@@ -57,18 +57,9 @@ pub async fn revoke(
     auth: Authenticated,
     IdPath(id): IdPath,
 ) -> Result<StatusCode, ApiError> {
-    // The key's row is read on every request that presents it, on every instance: once this
-    // write commits, the key is refused everywhere.
-    if !state.store.revoke_api_key(&id, &auth.user.id, now_ms()).await? {
+    if !api_keys::revoke(&state, &ctx, &auth.user.id, &auth.user.id, &id).await? {
         return Err(ApiError::NotFound);
     }
-    let event = Audit {
-        action: AuditEvent::ApiKeyRevoked,
-        actor_id: Some(&auth.user.id),
-        target: Some(&id),
-        outcome: AuditOutcome::Success,
-    };
-    record(&state, &ctx, event).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

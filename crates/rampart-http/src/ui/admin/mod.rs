@@ -7,7 +7,8 @@
 //! Only the session cookie counts (see `session::SignedIn`): a bearer token or an API key opens
 //! no page.
 //!
-//! Every action goes through the code the JSON API runs: `flows::admin_users` for users, the
+//! Every action goes through the code the JSON API runs: `flows::admin_users` for users,
+//! `flows::service_accounts` and `flows::api_keys` for service accounts and their keys, the
 //! store's audit page, the record API's own functions (policy, scope, field rules) for records. Every POST carries the session's
 //! `csrf_token` (checked by `forms::SignedInForm`) and answers 303 to a page; a refusal is an
 //! error page with the API's 4xx status and words.
@@ -21,6 +22,7 @@ pub mod keys;
 pub mod overview;
 pub mod policy;
 pub mod records;
+pub mod service_accounts;
 pub mod users;
 
 use axum::Router;
@@ -49,6 +51,9 @@ pub fn router() -> Router<AppState> {
         .route("/users/{id}/mfa-reset", post(users::reset_mfa))
         .route("/users/{id}/sessions", post(users::end_sessions))
         .route("/users/{id}/delete", post(users::delete))
+        .route("/users/{id}/api-keys", post(service_accounts::create_key))
+        .route("/users/{id}/api-keys/revoke", post(service_accounts::revoke_key))
+        .route("/service-accounts", post(service_accounts::create))
         .route("/audit", get(audit::list))
         .route("/policy", get(policy::show))
         .route("/keys", get(keys::show))

@@ -70,13 +70,14 @@ pub async fn list(
             div class="table-wrap" {
                 table {
                     caption class="visually-hidden" { "Users, oldest first" }
-                    thead { tr { th scope="col" { "Email" } th scope="col" { "Name" } th scope="col" { "Roles" }
+                    thead { tr { th scope="col" { "Email" } th scope="col" { "Name" } th scope="col" { "Kind" } th scope="col" { "Roles" }
                         th scope="col" { "Status" } th scope="col" { "Created" } } }
                     tbody {
                         @for u in &rows {
                             tr {
                                 td { a href={ "/ui/admin/users/" (u.id) } { (u.email) } }
                                 td { @if let Some(n) = &u.display_name { (n) } }
+                                td { (kind(u)) }
                                 td { (u.roles) }
                                 td { (status(u, now)) }
                                 td { (rfc3339(u.created_at)) }
@@ -89,8 +90,16 @@ pub async fn list(
         @if let Some(next) = next {
             p { a class="button secondary" href=(next) { "Next page" } }
         }
+        (super::service_accounts::create_form(&state, &admin))
     };
     Ok(respond(&state, &admin, "Users", "/ui/admin/users", content))
+}
+
+/// A person or a service account (which cannot sign in and acts only through API keys).
+fn kind(u: &UserRow) -> Markup {
+    html! {
+        @if u.is_service() { span class="badge" { "Service account" } } @else { "Person" }
+    }
 }
 
 fn status(u: &UserRow, now: i64) -> Markup {
@@ -111,11 +120,17 @@ pub async fn show(
     let now = now_ms();
     let active_admins = state.store.count_active_admins(now).await?;
     let rules = Rules::of(&admin, &user, active_admins, now);
+    let keys = if user.is_service() {
+        Some(super::service_accounts::keys_section(&state, &admin, &user).await?)
+    } else {
+        None
+    };
     let content = html! {
         p { a href="/ui/admin/users" { "← All users" } }
         h1 { (user.email) }
         dl class="facts" {
             dt { "Id" } dd { code { (user.id) } }
+            dt { "Kind" } dd { (kind(&user)) }
             dt { "Display name" } dd { @match &user.display_name { Some(n) => (n), None => span class="muted" { "Not set" } } }
             dt { "Email verified" } dd { @if user.email_verified { "Yes" } @else { "No" } }
             dt { "Roles" } dd { (user.roles) }
@@ -155,6 +170,7 @@ pub async fn show(
                 }
             }
         }
+        @if let Some(keys) = keys { (keys) }
         section class="card danger-zone" aria-labelledby="delete-title" {
             h2 id="delete-title" { "Delete" }
             p { "Deletes the account and ends its sessions. This cannot be undone." }
