@@ -125,6 +125,22 @@ async function main() {
   await Promise.all([page.waitForURL(/notice=password_changed/), page.click('form[action="/ui/account/password"] button')]);
   await inspect(page, 'account');
 
+  // An API key named with a payload: shown once, works, never shown again, revoked at once.
+  const withKey = (key) => fetch(`${BASE}/auth/me`, { headers: { authorization: `Bearer ${key}` } }).then((r) => r.status);
+  await page.fill('#f-name', PAYLOAD);
+  await Promise.all([page.waitForURL(/\/ui\/account\/api-keys$/), page.click('form[action="/ui/account/api-keys"] button')]);
+  await inspect(page, 'api-key-created');
+  const apiKey = (await page.textContent('#new-api-key')).trim();
+  check(apiKey.startsWith('rpk_'), 'the new API key is shown');
+  check((await withKey(apiKey)) === 200, 'the new API key works on /auth/me');
+  await go(page, '/ui/account', 'account-api-key');
+  check(!(await page.content()).includes(apiKey), 'the account page shows the key again');
+  const keyRows = page.locator('#api-keys-table tbody tr');
+  check((await keyRows.count()) === 1, 'the new key is listed');
+  await Promise.all([page.waitForURL(/notice=api_key_revoked/), keyRows.first().locator('button').click()]);
+  await inspect(page, 'account');
+  check((await withKey(apiKey)) === 401, 'the revoked API key still works');
+
   // Clickjacking: another origin frames the account page; nothing of it renders.
   const framer = await foreignServer(() => `<!doctype html><title>framer</title><iframe id="f" src="${BASE}/ui/account" width="800" height="600"></iframe>`);
   const framerUrl = `http://127.0.0.1:${framer.address().port}/`;

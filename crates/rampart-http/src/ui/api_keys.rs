@@ -116,19 +116,22 @@ pub fn section(
                         }
                     }
                 }
-                fieldset id=(input_id("scopes")) tabindex="-1" aria-describedby=[scopes_error.map(|_| format!("{}-error", input_id("scopes")))] {
-                    legend { "Scopes (leave all unchecked for every resource and verb)" }
-                    @if let Some(message) = scopes_error {
-                        p class="field-error" id={ (input_id("scopes")) "-error" } { (message) }
-                    }
-                    @for resource in state.settings.resources.0.keys() {
-                        div class="check-row" {
-                            span { (resource) }
-                            @for verb in VERBS {
-                                @let id = format!("{}-{resource}-{verb}", input_id("scopes"));
-                                span class="check" {
-                                    input type="checkbox" id=(id) name="scope" value={ (resource) ":" (verb) };
-                                    label for=(id) { (verb) span class="visually-hidden" { " " (resource) } }
+                // No declared resource: nothing to narrow to, so no empty group to show.
+                @if !state.settings.resources.is_empty() {
+                    fieldset id=(input_id("scopes")) tabindex="-1" aria-describedby=[scopes_error.map(|_| format!("{}-error", input_id("scopes")))] {
+                        legend { "Scopes (leave all unchecked for every resource and verb)" }
+                        @if let Some(message) = scopes_error {
+                            p class="field-error" id={ (input_id("scopes")) "-error" } { (message) }
+                        }
+                        @for resource in state.settings.resources.0.keys() {
+                            div class="check-row" {
+                                span { (resource) }
+                                @for verb in VERBS {
+                                    @let id = format!("{}-{resource}-{verb}", input_id("scopes"));
+                                    span class="check" {
+                                        input type="checkbox" id=(id) name="scope" value={ (resource) ":" (verb) };
+                                        label for=(id) { (verb) span class="visually-hidden" { " " (resource) } }
+                                    }
                                 }
                             }
                         }
