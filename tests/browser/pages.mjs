@@ -132,6 +132,7 @@ async function main() {
   await inspect(page, 'api-key-created');
   const apiKey = (await page.textContent('#new-api-key')).trim();
   check(apiKey.startsWith('rpk_'), 'the new API key is shown');
+  check(await page.isVisible('button[data-copy="new-api-key"]'), 'the copy button is shown with the script');
   check((await withKey(apiKey)) === 200, 'the new API key works on /auth/me');
   await go(page, '/ui/account', 'account-api-key');
   check(!(await page.content()).includes(apiKey), 'the account page shows the key again');

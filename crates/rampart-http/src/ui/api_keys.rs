@@ -194,6 +194,7 @@ pub fn issued_page(state: &AppState, me: &SignedIn, issued: &IssuedKey, back: &s
             h2 id="new-key-title" { (issued.name) }
             p { "Copy the key now and keep it somewhere safe: it is shown only this once, and only a fingerprint of it is stored." }
             p { code id="new-api-key" class="wrap" { (issued.key.expose_secret()) } }
+            p { button type="button" class="secondary" data-copy="new-api-key" hidden { "Copy the key" } }
             p class="muted" { "Expires " time datetime=(issued.expires_at) { (issued.expires_at) } "." }
             p { a class="button" href=(back) { "Done" } }
         }

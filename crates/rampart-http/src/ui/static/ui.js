@@ -33,7 +33,26 @@ function focusErrorSummary() {
   if (summary) summary.focus();
 }
 
+// "Copy" next to a secret shown once (a new API key): the button stays hidden without the
+// script, and the text stays selectable either way. Only `textContent` is read and written.
+function copyButtons() {
+  for (const button of document.querySelectorAll('button[data-copy]')) {
+    const source = document.getElementById(button.dataset.copy);
+    if (!source || !navigator.clipboard) continue;
+    button.hidden = false;
+    button.addEventListener('click', async () => {
+      try {
+        await navigator.clipboard.writeText(source.textContent.trim());
+        button.textContent = 'Copied';
+      } catch {
+        button.textContent = 'Select the key and copy it';
+      }
+    });
+  }
+}
+
 fillTokenFromFragment();
+copyButtons();
 // A link opened in a tab that already shows this page only changes the fragment.
 window.addEventListener('hashchange', fillTokenFromFragment);
 focusErrorSummary();
