@@ -182,6 +182,27 @@ async function main() {
   check((await admin.locator('main', { hasText: 'orders' }).count()) === 1, 'the policy page names the orders resource');
   await go(admin, '/ui/admin/keys', 'admin-keys');
 
+  // A service account named with a payload, and a key for it, made and revoked on its page.
+  await go(admin, '/ui/admin/users', 'admin-users');
+  await admin.fill('#f-name', PAYLOAD);
+  await Promise.all([admin.waitForURL(/\/ui\/admin\/users\/[0-9a-f-]+$/), admin.click('form[action="/ui/admin/service-accounts"] button')]);
+  await inspect(admin, 'admin-service-account');
+  check((await fact('Kind')) === 'Service account', 'the new account is shown as a service account');
+  check((await admin.textContent('main h1')) === PAYLOAD, 'the service account page is titled with its name, as text');
+  const accountPage = admin.url();
+  await admin.fill('#f-name', 'sync');
+  await Promise.all([admin.waitForURL(/\/api-keys$/), admin.click('form[action$="/api-keys"] button')]);
+  await inspect(admin, 'admin-service-account-key');
+  const saKey = (await admin.textContent('#new-api-key')).trim();
+  const saStatus = () => fetch(`${BASE}/auth/me`, { headers: { authorization: `Bearer ${saKey}` } }).then((r) => r.status);
+  check((await saStatus()) === 200, "the service account's key works");
+  await admin.goto(accountPage);
+  await Promise.all([admin.waitForURL(accountPage), admin.locator('#api-keys-table button').first().click()]);
+  await inspect(admin, 'admin-service-account');
+  await go(admin, '/ui/admin/users', 'admin-users-with-service-account');
+  check((await admin.locator('tbody a', { hasText: '<script>' }).count()) === 1, 'the service account is listed by its name, as text');
+  check((await saStatus()) === 401, "the revoked service-account key still works");
+
   await browser.close();
   finish();
 }

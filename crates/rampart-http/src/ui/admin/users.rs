@@ -75,7 +75,7 @@ pub async fn list(
                     tbody {
                         @for u in &rows {
                             tr {
-                                td { a href={ "/ui/admin/users/" (u.id) } { (u.email) } }
+                                td { a href={ "/ui/admin/users/" (u.id) } { (title(u)) } }
                                 td { @if let Some(n) = &u.display_name { (n) } }
                                 td { (kind(u)) }
                                 td { (u.roles) }
@@ -93,6 +93,15 @@ pub async fn list(
         (super::service_accounts::create_form(&state, &admin))
     };
     Ok(respond(&state, &admin, "Users", "/ui/admin/users", content))
+}
+
+/// How a user is named: the email, or a service account's name (it has no email).
+fn title(u: &UserRow) -> &str {
+    match (&u.display_name, u.is_service()) {
+        (Some(name), true) => name,
+        _ if u.email.is_empty() => "(no email)",
+        _ => &u.email,
+    }
 }
 
 /// A person or a service account (which cannot sign in and acts only through API keys).
@@ -127,7 +136,7 @@ pub async fn show(
     };
     let content = html! {
         p { a href="/ui/admin/users" { "← All users" } }
-        h1 { (user.email) }
+        h1 { (title(&user)) }
         dl class="facts" {
             dt { "Id" } dd { code { (user.id) } }
             dt { "Kind" } dd { (kind(&user)) }
