@@ -236,19 +236,12 @@ impl Store {
     /// Records a verified use (new counter, flags, last use); false when the counter did not move
     /// forward since it was read, so the use must be refused.
     pub async fn use_passkey(&self, user_id: &str, u: PasskeyUse<'_>, now: Millis) -> Result<bool, StoreError> {
-        let done = on_write!(self, |db| {
-            sqlx::query(USE_PASSKEY)
-                .bind(u.id)
-                .bind(user_id)
-                .bind(u.credential)
-                .bind(u.sign_count)
-                .bind(u.backed_up)
-                .bind(now)
-                .execute(db)
-                .await
-                .map(|r| r.rows_affected())
-        })?;
-        Ok(done == 1)
+        // One statement in a transaction of its own: the same bound statement as a login's
+        // second factor uses inside its transaction (`WriteTx::use_passkey`).
+        let mut tx = self.begin_write().await?;
+        let done = tx.use_passkey(user_id, u, now).await?;
+        tx.commit().await?;
+        Ok(done)
     }
 }
 

@@ -85,16 +85,8 @@ impl Attempt {
             // Queued after the fact: the lock was committed by the reservation, before the
             // secret was checked, and is only a lockout once the secret proved wrong.
             let duration = state.settings.rate_limit.lockout_duration;
-            let queued = match state.mailer.seal(rampart_mail::templates::account_locked(address, duration)) {
-                Ok(mail) => state.store.enqueue_mail(&mail, now_ms()).await.map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            };
-            match queued {
-                Ok(()) => state.mailer.wake(),
-                Err(e) => {
-                    tracing::error!(user_id = actor.unwrap_or("-"), error = %e, "could not queue the lockout notice")
-                }
-            }
+            let notice = rampart_mail::templates::account_locked(address, duration);
+            super::mailing::queue_notice(state, actor.unwrap_or("-"), notice).await;
         }
     }
 

@@ -95,15 +95,16 @@ fn link(state: &AppState, purpose: Purpose, token: &str) -> String {
 }
 
 /// Queues a notice that has no write of its own to share a transaction with (a passkey added or
-/// removed: the change is already committed when the notice is made). A notice that cannot be
+/// removed, a lockout: the change is already committed when the notice is made). A notice that cannot be
 /// queued is logged, never an error for the request: the change it reports stands either way.
 pub async fn queue_notice(state: &AppState, user_id: &str, message: rampart_mail::Message) {
+    let subject = message.subject.clone();
     let queued = match state.mailer.seal(message) {
         Ok(mail) => state.store.enqueue_mail(&mail, now_ms()).await.map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
     match queued {
         Ok(()) => state.mailer.wake(),
-        Err(e) => tracing::error!(user_id = %user_id, error = %e, "could not queue a notice"),
+        Err(e) => tracing::error!(user_id = %user_id, error = %e, subject = %subject, "could not queue a notice"),
     }
 }
