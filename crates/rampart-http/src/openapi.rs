@@ -10,6 +10,7 @@
 use rampart_core::config::Settings;
 use rampart_core::config::access::Term;
 use rampart_core::resources::{Action, Field, Kind, Resource};
+use rampart_store::SignInMethod;
 use serde_json::{Map, Value, json};
 
 fn r(name: &str) -> Value {
@@ -126,6 +127,9 @@ fn base_schemas() -> Map<String, Value> {
     let ts = json!({ "type": "string", "format": "date-time" });
     let uuid = json!({ "type": "string", "format": "uuid" });
     let nullable_str = json!({ "type": ["string", "null"] });
+    // An `enum` restricts every value, so a nullable one lists `null` too.
+    let mut sign_in_methods: Vec<Value> = SignInMethod::ALL.iter().map(|m| json!(m.as_str())).collect();
+    sign_in_methods.push(Value::Null);
     let user_props = json!({
         "id": uuid, "email": { "type": "string" }, "display_name": nullable_str,
         "email_verified": { "type": "boolean" }, "roles": { "type": "array", "items": { "type": "string" } },
@@ -173,8 +177,10 @@ fn base_schemas() -> Map<String, Value> {
                 "actor_id": nullable_str, "target": nullable_str, "ip": nullable_str,
                 "request_id": nullable_str, "outcome": { "type": "string" },
                 "count": { "type": "integer", "minimum": 1 },
+                "method": { "type": ["string", "null"], "enum": sign_in_methods,
+                    "description": "How a login was made, on login_success events; null on every other event" },
             }),
-            &["id", "at", "action", "actor_id", "target", "ip", "request_id", "outcome", "count"],
+            &["id", "at", "action", "actor_id", "target", "ip", "request_id", "outcome", "count", "method"],
         ),
     );
     m.insert("AuditPage".into(), page(r("AuditEvent")));

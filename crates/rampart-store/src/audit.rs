@@ -1,5 +1,5 @@
 //! The audit log: append-only (the schema refuses UPDATE and DELETE on it). Nothing in it is a
-//! secret: actions, ids, the client IP and the request id.
+//! secret: actions, ids, the client IP, the request id, and on a login how it was made.
 
 use rampart_core::clock::Millis;
 
@@ -7,10 +7,11 @@ use crate::{Store, StoreError};
 
 statements! {
     INSERT_AUDIT_EVENT = "INSERT INTO audit_log \
-         (id, at, action, actor_id, target, ip, request_id, outcome, count, user_agent) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+         (id, at, action, actor_id, target, ip, request_id, outcome, count, user_agent, method) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
     /// Each filter applies only when given; the time range is `since <= at < until`.
-    SELECT_AUDIT_PAGE = "SELECT seq, id, at, action, actor_id, target, ip, request_id, outcome, count, user_agent \
+    SELECT_AUDIT_PAGE = "SELECT seq, id, at, action, actor_id, target, ip, request_id, outcome, count, user_agent, \
+         method \
          FROM audit_log \
          WHERE (CAST($1 AS BIGINT) IS NULL OR seq < $1) AND (CAST($2 AS TEXT) IS NULL OR actor_id = $2) \
            AND (CAST($3 AS TEXT) IS NULL OR action = $3) \
@@ -105,6 +106,46 @@ impl AuditOutcome {
     }
 }
 
+/// How a login was made: the factors it took, first factor first. Stored on its `login_success`
+/// event (`audit_log.method`), so that an admin can tell a phishing-resistant sign-in from one a
+/// phished password (and code) could have made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInMethod {
+    /// The password alone (the account has no second factor).
+    Password,
+    /// The password, then a TOTP code.
+    PasswordTotp,
+    /// The password, then a recovery code.
+    PasswordRecoveryCode,
+    /// The password, then a passkey as the second factor.
+    PasswordPasskey,
+    /// A passkey alone, as the first factor (it proves possession and, with user verification,
+    /// the user; no email or password asked).
+    Passkey,
+}
+
+impl SignInMethod {
+    /// Every method, in declaration order.
+    pub const ALL: &[SignInMethod] = &[
+        SignInMethod::Password,
+        SignInMethod::PasswordTotp,
+        SignInMethod::PasswordRecoveryCode,
+        SignInMethod::PasswordPasskey,
+        SignInMethod::Passkey,
+    ];
+
+    /// The name stored in `audit_log.method` and shown by `GET /admin/audit`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignInMethod::Password => "password",
+            SignInMethod::PasswordTotp => "password+totp",
+            SignInMethod::PasswordRecoveryCode => "password+recovery_code",
+            SignInMethod::PasswordPasskey => "password+passkey",
+            SignInMethod::Passkey => "passkey",
+        }
+    }
+}
+
 pub struct NewAuditEvent<'a> {
     pub action: AuditEvent,
     pub actor_id: Option<&'a str>,
@@ -144,17 +185,36 @@ pub struct AuditRow {
     /// How many occurrences the row stands for: 1, except for coalesced repeats of a denial.
     pub count: i64,
     pub user_agent: Option<String>,
+    /// How the login was made, on `login_success` events written since it is recorded (a
+    /// [`SignInMethod`] name); `None` on every other event.
+    pub method: Option<String>,
 }
 
 impl Store {
     pub async fn append_audit(&self, e: &NewAuditEvent<'_>) -> Result<(), StoreError> {
-        self.append_audit_repeated(e, 1).await
+        self.insert_audit(e, 1, None).await
     }
 
     /// Appends one row that stands for `count` occurrences of the same event (repeated denials,
     /// coalesced); `at`, `ip` and `request_id` are those of the last one.
     pub async fn append_audit_repeated(&self, e: &NewAuditEvent<'_>, count: i64) -> Result<(), StoreError> {
+        self.insert_audit(e, count, None).await
+    }
+
+    /// Appends a login's event with how it was made. A method of its own rather than a field of
+    /// every event: only a login has one.
+    pub async fn append_sign_in(&self, e: &NewAuditEvent<'_>, method: SignInMethod) -> Result<(), StoreError> {
+        self.insert_audit(e, 1, Some(method)).await
+    }
+
+    async fn insert_audit(
+        &self,
+        e: &NewAuditEvent<'_>,
+        count: i64,
+        method: Option<SignInMethod>,
+    ) -> Result<(), StoreError> {
         let id = rampart_core::opaque_token::new_id();
+        let method = method.map(SignInMethod::as_str);
         on_write!(self, |db| {
             sqlx::query(INSERT_AUDIT_EVENT)
                 .bind(&id)
@@ -167,6 +227,7 @@ impl Store {
                 .bind(e.outcome.as_str())
                 .bind(count)
                 .bind(e.user_agent)
+                .bind(method)
                 .execute(db)
                 .await
                 .map(|r| r.rows_affected())
@@ -205,5 +266,13 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), AuditEvent::ALL.len());
         assert_eq!(AuditEvent::from_name("login"), None);
+    }
+
+    /// The names are what docs/api.md and the OpenAPI document list; two methods sharing one
+    /// would make the audit trail unable to tell them apart.
+    #[test]
+    fn sign_in_method_names_are_the_documented_ones_and_unique() {
+        let names: Vec<_> = SignInMethod::ALL.iter().map(|m| m.as_str()).collect();
+        assert_eq!(names, ["password", "password+totp", "password+recovery_code", "password+passkey", "passkey"]);
     }
 }

@@ -34,7 +34,7 @@ pub use account_tokens::Purpose;
 pub use admin::{AdminWrite, Changed, EmailMatch, LOCKED_INDEFINITELY, LockChange, UserChange, UserCursor};
 pub use api_keys::{ApiKeyAuth, ApiKeyRow, NewApiKey, NewServiceAccount, Rotation};
 pub use attempts::{AttemptKey, FAILURE_MEMORY_MS, LockRule, Reservation};
-pub use audit::{AuditEvent, AuditFilter, AuditOutcome, AuditRow, NewAuditEvent};
+pub use audit::{AuditEvent, AuditFilter, AuditOutcome, AuditRow, NewAuditEvent, SignInMethod};
 pub use db::{Backend, Store, StoreOptions, postgres_user};
 pub use error::{Fault, StoreError};
 pub use mfa::{ChallengeRow, MFA_MAX_ATTEMPTS, MfaProof, MfaReset, TotpRow};

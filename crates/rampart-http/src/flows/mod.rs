@@ -11,7 +11,8 @@
 //! reservation taken before any secret is checked), [`password_login`] (the password step and
 //! what must follow it), [`second_factor`] (completing a login that asked for a code), then
 //! [`sessions`] opens what the login grants (a cookie session or a token login, and refresh
-//! rotation). [`passkeys`] holds the WebAuthn ceremonies (a passkey as the first factor, or as the
+//! rotation) for a [`signed_in::SignedIn`], which only these flows make and which says how the
+//! login was made. [`passkeys`] holds the WebAuthn ceremonies (a passkey as the first factor, or as the
 //! second). [`registration`], [`recovery`] (reset and verification by mailed token),
 //! [`reauth`] (a signed-in user's current password) and [`mailing`] (the mailed tokens) complete
 //! the set. [`admin_users`] holds what an admin does to a user, for the JSON admin API and the
@@ -33,6 +34,8 @@ pub mod registration;
 pub mod second_factor;
 pub mod service_accounts;
 pub mod sessions;
+pub mod signed_in;
 pub mod totp;
 
 pub use outcome::AuthError;
+pub use signed_in::SignedIn;

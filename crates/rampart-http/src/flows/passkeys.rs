@@ -25,7 +25,7 @@ use rampart_core::config::Settings;
 use rampart_core::opaque_token;
 use rampart_store::{
     AuditEvent, AuditOutcome, Ceremony, NewPasskey, NewPasskeyChallenge, PasskeyChallengeRow, PasskeyRow, PasskeyUse,
-    StoreError, UserRow,
+    SignInMethod, StoreError, UserRow,
 };
 use secrecy::SecretString;
 use serde_json::Value;
@@ -34,9 +34,9 @@ use webauthn_rs::prelude::{
     RegisterPublicKeyCredential, Url, Uuid, Webauthn, WebauthnBuilder,
 };
 
-use super::AuthError;
 use super::attempt::Attempt;
 use super::budget::spend_login_budgets;
+use super::{AuthError, SignedIn};
 use crate::AppState;
 use crate::extract::{PresentedToken, RequestContext};
 use crate::routes::audit_trail::{Audit, record};
@@ -200,14 +200,15 @@ pub async fn start_login(state: &AppState, ctx: &RequestContext) -> Result<Start
     Ok(Started { challenge_id, options })
 }
 
-/// `POST /auth/passkeys/login/finish`: the user whose passkey signed the challenge, when
-/// everything checks out; the caller opens what was asked for (session or tokens).
+/// `POST /auth/passkeys/login/finish`: the user whose passkey signed the challenge (signed in by
+/// the passkey alone), when everything checks out; the caller opens what was asked for (session
+/// or tokens).
 pub async fn finish_login(
     state: &AppState,
     ctx: &RequestContext,
     challenge_id: &PresentedToken,
     credential: &PublicKeyCredential,
-) -> Result<UserRow, AuthError> {
+) -> Result<SignedIn, AuthError> {
     spend_login_budgets(state, ctx, None, None).await?;
     let row = take_challenge(state, challenge_id, Ceremony::Login).await?;
     let auth: DiscoverableAuthentication = from_json(&row.state)?;
@@ -253,7 +254,7 @@ pub async fn finish_login(
         return Err(AuthError::PasskeyRefused);
     }
     attempt.complete(state, &user).await?;
-    Ok(user)
+    Ok(SignedIn::new(user, SignInMethod::Passkey))
 }
 
 /// `POST /auth/mfa/passkey/start`: options to answer the login waiting behind `mfa_token` with

@@ -19,12 +19,12 @@ use rampart_core::auth::hasher::{HashError, Verdict};
 use rampart_core::clock::{duration_ms, now_ms};
 use rampart_core::email::Email;
 use rampart_core::password::check_length;
-use rampart_store::{AuditEvent, AuditOutcome, UserRow};
+use rampart_store::{AuditEvent, AuditOutcome, SignInMethod, UserRow};
 use secrecy::SecretString;
 
 use super::attempt::Attempt;
 use super::budget::spend_login_budgets;
-use super::{AuthError, mailing};
+use super::{AuthError, SignedIn, mailing};
 use crate::AppState;
 use crate::extract::RequestContext;
 use crate::middleware::LoginIpSpent;
@@ -55,7 +55,8 @@ impl Flow {
     }
 }
 
-/// The password step of a login, and what must follow it: the user when the login is complete;
+/// The password step of a login, and what must follow it: the user when the login is complete
+/// (signed in by the password alone);
 /// `EmailNotVerified` (with a verification mail, at most one per account every ten minutes) when
 /// verification is required and missing; `MfaRequired` with a new challenge when the account has
 /// a second factor.
@@ -66,7 +67,7 @@ pub async fn password_step(
     password: SecretString,
     ip_spent: Option<LoginIpSpent>,
     flow: Flow,
-) -> Result<UserRow, AuthError> {
+) -> Result<SignedIn, AuthError> {
     let (user, attempt) = authenticate(state, ctx, email, password, ip_spent).await?;
     if state.settings.require_email_verification() && !user.email_verified {
         // The password was right: the attempt is no failure, but no login either.
@@ -86,7 +87,7 @@ pub async fn password_step(
         return Err(AuthError::MfaRequired(token));
     }
     attempt.complete(state, &user).await?;
-    Ok(user)
+    Ok(SignedIn::new(user, SignInMethod::Password))
 }
 
 /// Checks an email and password. Failures are audited and answered uniformly.

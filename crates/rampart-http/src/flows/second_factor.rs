@@ -11,14 +11,14 @@ use rampart_core::auth::data_key::DataKeyError;
 use rampart_core::auth::totp::{self, Totp};
 use rampart_core::clock::now_ms;
 use rampart_core::opaque_token::TokenHash;
-use rampart_store::{AuditEvent, AuditOutcome, MfaProof, UserRow};
+use rampart_store::{AuditEvent, AuditOutcome, MfaProof, SignInMethod, UserRow};
 
 use webauthn_rs::prelude::PublicKeyCredential;
 
 use super::attempt::Attempt;
 use super::budget::spend_login_budgets;
 use super::password_login::Flow;
-use super::{AuthError, passkeys};
+use super::{AuthError, SignedIn, passkeys};
 use crate::AppState;
 use crate::error::FieldError;
 use crate::extract::{PresentedToken, RequestContext};
@@ -33,14 +33,15 @@ pub enum Answer<'a> {
 }
 
 /// Checks the answer against the login waiting behind `mfa_token`; on success the login is
-/// complete (failure count reset) and the caller opens what `Flow` asked for.
+/// complete (failure count reset), signed in by the password and the factor that answered, and
+/// the caller opens what `Flow` asked for.
 pub async fn complete(
     state: &AppState,
     ctx: &RequestContext,
     mfa_token: &PresentedToken,
     answer: Answer<'_>,
     ip_spent: Option<LoginIpSpent>,
-) -> Result<(UserRow, Flow), AuthError> {
+) -> Result<(SignedIn, Flow), AuthError> {
     let hash = mfa_token.hash().ok_or(AuthError::InvalidChallenge)?;
     let challenge = state.store.mfa_challenge(hash.as_str(), now_ms()).await?.ok_or(AuthError::InvalidChallenge)?;
     let flow = Flow::parse(&challenge.flow).ok_or(AuthError::InvalidChallenge)?;
@@ -80,14 +81,14 @@ pub async fn complete(
         Some(p) => state.store.complete_mfa(hash.as_str(), &user.id, p.as_store(), now_ms()).await?,
         None => false,
     };
-    if !completed {
+    let Some(proof) = proof.filter(|_| completed) else {
         state.store.fail_mfa_challenge(hash.as_str()).await?;
         record_failure(state, ctx, &user).await;
         attempt.failed(state, ctx).await;
         return Err(if by_passkey { AuthError::PasskeyRefused } else { AuthError::InvalidCode });
-    }
+    };
     attempt.complete(state, &user).await?;
-    Ok((user, flow))
+    Ok((SignedIn::new(user, proof.method()), flow))
 }
 
 /// Longer than any code we issue (a recovery code with spaces); longer input is refused unread.
@@ -129,6 +130,15 @@ pub(crate) enum Proof {
 }
 
 impl Proof {
+    /// The login this proof completes: the password, then this factor.
+    fn method(&self) -> SignInMethod {
+        match self {
+            Proof::Totp(_) => SignInMethod::PasswordTotp,
+            Proof::Recovery(_) => SignInMethod::PasswordRecoveryCode,
+            Proof::Passkey(_) => SignInMethod::PasswordPasskey,
+        }
+    }
+
     pub(crate) fn as_store(&self) -> MfaProof<'_> {
         match self {
             Proof::Totp(step) => MfaProof::Totp(*step),

@@ -14,10 +14,10 @@ use rampart_core::opaque_token;
 use rampart_store::{AuditEvent, AuditOutcome, NewSession, RefreshRow, SessionKind, UserRow};
 use secrecy::SecretString;
 
-use super::AuthError;
+use super::{AuthError, SignedIn};
 use crate::AppState;
 use crate::extract::{PresentedToken, RequestContext};
-use crate::routes::audit_trail::{Audit, record};
+use crate::routes::audit_trail::{Audit, record, record_sign_in};
 
 /// A new cookie session: its opaque value (for the cookie, never stored) and its CSRF token.
 pub struct CookieSession {
@@ -32,7 +32,7 @@ pub async fn open_cookie_session(
     state: &AppState,
     ctx: &RequestContext,
     carried: Option<&str>,
-    user: &UserRow,
+    user: &SignedIn,
 ) -> Result<CookieSession, AuthError> {
     if let Some(old) = carried.map(PresentedToken::parse).and_then(|t| t.hash())
         && let Some(s) = state.store.session_by_hash(old.as_str()).await?
@@ -67,16 +67,17 @@ pub async fn sign_out(
 }
 
 /// Stores a new login of `user` (a cookie session, or a token login with no cookie value) and
-/// audits it; returns its id.
+/// audits it with how it was made; returns its id.
 async fn start_login(
     state: &AppState,
     ctx: &RequestContext,
-    user: &UserRow,
+    signed_in: &SignedIn,
     kind: SessionKind,
     token_hash: Option<&str>,
     now: Millis,
     expires_at: Millis,
 ) -> Result<String, AuthError> {
+    let user = signed_in.user();
     let id = opaque_token::new_id();
     let ip = ctx.ip.to_string();
     let new = NewSession {
@@ -96,7 +97,7 @@ async fn start_login(
         target: Some(&id),
         outcome: AuditOutcome::Success,
     };
-    record(state, ctx, event).await;
+    record_sign_in(state, ctx, event, signed_in.method()).await;
     Ok(id)
 }
 
@@ -110,7 +111,11 @@ pub struct TokenGrant {
 
 /// A new token login (password, and second factor if any): its id is the `sid` of every access
 /// token it issues.
-pub async fn open_token_login(state: &AppState, ctx: &RequestContext, user: &UserRow) -> Result<TokenGrant, AuthError> {
+pub async fn open_token_login(
+    state: &AppState,
+    ctx: &RequestContext,
+    user: &SignedIn,
+) -> Result<TokenGrant, AuthError> {
     let now = now_ms();
     let login_ends = now + duration_ms(state.settings.auth.refresh_token_ttl);
     let sid = start_login(state, ctx, user, SessionKind::Token, None, now, login_ends).await?;

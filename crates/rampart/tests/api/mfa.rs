@@ -156,7 +156,7 @@ pub(crate) async fn challenge(app: &TestApp, email: &str) -> String {
     assert_mfa_required(&app.login(email, STRONG_PASSWORD).await.0)
 }
 
-async fn grant_challenge(app: &TestApp, email: &str) -> String {
+pub(crate) async fn grant_challenge(app: &TestApp, email: &str) -> String {
     let grant = json!({ "grant_type": "password", "email": email, "password": STRONG_PASSWORD });
     assert_mfa_required(&app.post_json("/auth/token", &grant).await)
 }

@@ -73,6 +73,13 @@ async fn the_document_covers_every_route_and_resource() {
     assert_eq!(create["additionalProperties"], json!(false));
     assert!(create["properties"].get("user_id").is_none() && create["properties"].get("id").is_none());
     assert_eq!(create["required"], json!(["item", "quantity"]));
+    // An audit event says how a login was made: always present, one of the methods or null.
+    let event = &doc["components"]["schemas"]["AuditEvent"];
+    assert_eq!(
+        event["properties"]["method"]["enum"],
+        json!(["password", "password+totp", "password+recovery_code", "password+passkey", "passkey", null])
+    );
+    assert!(event["required"].as_array().unwrap().contains(&json!("method")), "{event}");
 }
 
 /// Where a well-formed request may still be a 400 for a reason JSON Schema cannot say: a mailed or

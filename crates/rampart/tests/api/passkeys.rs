@@ -10,6 +10,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
+use crate::mail_sink::{MAIL_TIMEOUT, MailSink};
 use crate::soft_authenticator::{Cbor, ORIGIN, RP_ID, SoftPasskey};
 
 async fn post_as(app: &TestApp, path: &str, s: &Session, body: &Value) -> Resp {
@@ -122,6 +123,7 @@ async fn a_passkey_registers_and_signs_in_with_a_session_or_tokens_and_then_guar
     let r = login_finish(&app, &cid, &pk.assert(&options), None).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["user"]["id"], json!(u.id));
+    assert_eq!(crate::audit::login_method(&app, &r).await.as_deref(), Some("passkey"));
     let s = session_from(&r).expect("a session cookie");
     assert_eq!(app.get_as("/auth/me", &s).await.json()["id"], json!(u.id));
     // Or tokens, like the password grant.
@@ -131,6 +133,7 @@ async fn a_passkey_registers_and_signs_in_with_a_session_or_tokens_and_then_guar
     let b = r.json();
     assert_eq!(b["token_type"], json!("Bearer"));
     assert!(b["refresh_token"].is_string());
+    assert_eq!(crate::audit::login_method(&app, &r).await.as_deref(), Some("passkey"));
     assert_eq!(app.get_bearer("/auth/me", b["access_token"].as_str().unwrap()).await.status, 200);
     let list = app.get_as("/auth/passkeys", &s).await.json();
     assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
@@ -152,6 +155,7 @@ async fn a_passkey_registers_and_signs_in_with_a_session_or_tokens_and_then_guar
     let r = app.post_json("/auth/mfa/verify", &body).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(session_from(&r).is_some());
+    assert_eq!(crate::audit::login_method(&app, &r).await.as_deref(), Some("password+passkey"));
 }
 
 #[tokio::test]
@@ -455,14 +459,152 @@ async fn a_role_that_requires_passkeys_refuses_totp_once_enrolled_but_takes_reco
     assert!(session_from(&r).is_none());
     let r = crate::mfa::verify(&app, &token, &m.recovery[0]).await;
     assert_eq!(r.status, 200, "{}", r.text());
-    // Password + passkey works.
-    let token = crate::mfa::challenge(&app, &m.email).await;
+    assert_eq!(crate::audit::login_method(&app, &r).await.as_deref(), Some("password+recovery_code"));
+    // Password + passkey works, with tokens too.
+    let token = crate::mfa::grant_challenge(&app, &m.email).await;
     let b = app.post_json("/auth/mfa/passkey/start", &json!({ "mfa_token": token })).await.json();
     let body = json!({ "mfa_token": token, "passkey": { "challenge_id": b["challenge_id"], "credential": pk.assert(&b["options"]) } });
     let r = app.post_json("/auth/mfa/verify", &body).await;
     assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.json()["access_token"].is_string(), "{}", r.text());
+    assert_eq!(crate::audit::login_method(&app, &r).await.as_deref(), Some("password+passkey"));
     // The last passkey of such a user stays.
     let id = app.get_as("/auth/passkeys", &m.session).await.json()[0]["id"].as_str().unwrap().to_owned();
     let r = app.send_as(Method::DELETE, &format!("/auth/passkeys/{id}"), &m.session, None).await;
     r.assert_problem(409);
+}
+
+const ADDED: &str = "A passkey was added to your account";
+const REMOVED: &str = "A passkey was removed from your account";
+
+/// What a ceremony puts on the wire that must stay out of mails and logs: the challenge id, the
+/// WebAuthn challenge, and every value of the credential (its id, the client data, the
+/// authenticator data, the signature or attestation, the user handle).
+fn ceremony_values(challenge_id: &str, options: &Value, credential: &Value) -> Vec<String> {
+    let mut values = vec![challenge_id.to_owned(), options["challenge"].as_str().unwrap().to_owned()];
+    values.push(credential["id"].as_str().unwrap().to_owned());
+    for (name, v) in credential["response"].as_object().unwrap() {
+        if let Some(s) = v.as_str().filter(|s| !s.is_empty()) {
+            values.push(s.to_owned());
+        } else {
+            assert_eq!(name, "transports", "a response member this helper does not know: {name}");
+        }
+    }
+    values
+}
+
+/// Adding and removing a passkey each mail the owner (someone holding their session could be the
+/// one doing it), and neither mail carries anything of the ceremony. A refused registration and
+/// another user's refused removal mail no one.
+#[tokio::test]
+async fn adding_and_removing_a_passkey_mails_the_owner_and_nothing_of_the_ceremony() {
+    let sink = MailSink::start();
+    let app = sink.configure(TestApp::builder()).spawn().await;
+    let u = app.registered_user().await;
+    let other = app.registered_user().await;
+    let (cid, options) = register_start(&app, &u.session).await;
+    let mut phished = SoftPasskey::new();
+    phished.origin = "https://evil.example".into();
+    register_finish(&app, &u.session, &cid, &phished.register(&options)).await.assert_problem(400);
+
+    let mut pk = SoftPasskey::new();
+    let (cid, options) = register_start(&app, &u.session).await;
+    let credential = pk.register(&options);
+    let r = register_finish(&app, &u.session, &cid, &credential).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let path = format!("/auth/passkeys/{}", r.json()["id"].as_str().unwrap());
+    let added = sink.wait_for(&u.email, ADDED, MAIL_TIMEOUT).await;
+    assert!(added.body.contains("If this was not you"), "{}", added.body);
+
+    app.send_as(Method::DELETE, &path, &other.session, None).await.assert_problem(404);
+    let r = app.send_as(Method::DELETE, &path, &u.session, None).await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let removed = sink.wait_for(&u.email, REMOVED, MAIL_TIMEOUT).await;
+
+    let mut secrets = ceremony_values(&cid, &options, &credential);
+    secrets.extend([u.session.cookie.clone(), u.session.csrf.clone()]);
+    for mail in [&added, &removed] {
+        for secret in &secrets {
+            assert!(!mail.body.contains(secret.as_str()) && !mail.subject.contains(secret.as_str()), "{secret} mailed");
+        }
+    }
+    // One mail each, to the owner only: the refusals sent none.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(sink.matching(&u.email, ADDED).len(), 1);
+    assert_eq!(sink.matching(&u.email, REMOVED).len(), 1);
+    assert!(sink.matching(&other.email, "passkey").is_empty());
+}
+
+/// A passkey answers only for the account it was registered to: another account's credential
+/// claiming this user's handle is refused at sign-in, and cannot answer this user's second-factor
+/// challenge. An assertion without user verification is refused. Each refusal stores nothing (no
+/// login, no counter moved), and the log, even at debug level, holds the outcome and nothing of
+/// any ceremony.
+#[tokio::test]
+async fn a_passkey_answers_only_for_its_own_account_and_the_log_keeps_only_the_outcome() {
+    let app = TestApp::builder().env("LOG__LEVEL", "debug").spawn().await;
+    let alice = app.registered_user().await;
+    let bob = app.registered_user().await;
+    let mut secrets = Vec::new();
+    let mut alice_pk = SoftPasskey::new();
+    let (cid, options) = register_start(&app, &alice.session).await;
+    let credential = alice_pk.register(&options);
+    assert_eq!(register_finish(&app, &alice.session, &cid, &credential).await.status, 201);
+    secrets.extend(ceremony_values(&cid, &options, &credential));
+    let mut bob_pk = enrol(&app, &bob.session).await;
+    // A good sign-in, for the log to hold a success too.
+    let (cid, options) = login_start(&app).await;
+    let credential = alice_pk.assert(&options);
+    assert_eq!(login_finish(&app, &cid, &credential, None).await.status, 200);
+    secrets.extend(ceremony_values(&cid, &options, &credential));
+    let (logins, sessions) = (app.audit_count("login_success").await, app.count("sessions").await);
+    let counters = (stored_counter(&app, &alice.id).await, stored_counter(&app, &bob.id).await);
+
+    // Bob's passkey, saying it is Alice's (her user handle): refused, and counted against no one.
+    let (cid, options) = login_start(&app).await;
+    let own_handle = std::mem::replace(&mut bob_pk.user_handle, alice_pk.user_handle.clone());
+    let credential = bob_pk.assert(&options);
+    bob_pk.user_handle = own_handle;
+    let r = login_finish(&app, &cid, &credential, None).await;
+    assert_eq!(problem_type(&r, 401), "passkey-refused");
+    secrets.extend(ceremony_values(&cid, &options, &credential));
+    assert_eq!((failed_logins(&app, &alice.id).await, failed_logins(&app, &bob.id).await), (0, 0));
+
+    // Bob's passkey answering Alice's second-factor challenge (she has a passkey, so her password
+    // asks for one): refused, a failed second factor of hers.
+    let mfa_token = crate::mfa::challenge(&app, &alice.email).await;
+    let b = app.post_json("/auth/mfa/passkey/start", &json!({ "mfa_token": mfa_token })).await.json();
+    let (cid, options) = (b["challenge_id"].as_str().unwrap().to_owned(), b["options"].clone());
+    let credential = bob_pk.assert(&options);
+    let body = json!({ "mfa_token": mfa_token, "passkey": { "challenge_id": cid, "credential": credential } });
+    let r = app.post_json("/auth/mfa/verify", &body).await;
+    assert_eq!(problem_type(&r, 401), "passkey-refused");
+    assert!(session_from(&r).is_none());
+    secrets.extend(ceremony_values(&cid, &options, &credential));
+    secrets.push(mfa_token);
+    assert_eq!(failed_logins(&app, &alice.id).await, 1);
+
+    // Alice's own passkey, but the authenticator did not verify the user (no PIN, no biometric).
+    let (cid, options) = login_start(&app).await;
+    alice_pk.user_verified = false;
+    let credential = alice_pk.assert(&options);
+    let r = login_finish(&app, &cid, &credential, None).await;
+    assert_eq!(problem_type(&r, 401), "passkey-refused");
+    secrets.extend(ceremony_values(&cid, &options, &credential));
+    assert_eq!(failed_logins(&app, &alice.id).await, 2);
+
+    // Nothing stored: no login, no session, no counter moved.
+    assert_eq!(app.audit_count("login_success").await, logins);
+    assert_eq!(app.count("sessions").await, sessions);
+    assert_eq!((stored_counter(&app, &alice.id).await, stored_counter(&app, &bob.id).await), counters);
+
+    // The log says what happened, and nothing the client sent.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let logs = app.logs();
+    assert!(logs.contains("passkey sign-in refused"), "{logs}");
+    assert!(logs.contains("passkey second factor refused"), "{logs}");
+    assert!(logs.contains("/auth/passkeys/login/finish") && logs.contains("\"status\":401"), "{logs}");
+    for secret in &secrets {
+        assert!(!logs.contains(secret.as_str()), "{secret} found in the log");
+    }
 }

@@ -172,6 +172,10 @@ async fn lock_refuses_the_next_sign_in_shows_in_the_audit_log_and_unlock_undoes_
     let (r, _) = app.login(&target.email, STRONG_PASSWORD).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(app.audit_count("user_unlocked").await, 1);
+    // A sign-in shows how it was made.
+    let path = format!("/ui/admin/audit?action=login_success&actor={}", target.id);
+    let html = assert_page(&page(&app, &path, &admin.session).await, 200);
+    assert!(html.contains("login_success (password)"), "{html}");
 }
 
 #[tokio::test]

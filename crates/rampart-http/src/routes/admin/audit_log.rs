@@ -25,6 +25,10 @@ pub struct AuditView {
     /// actor on one target within `limits.denial_audit_window`, written as one event (with the
     /// last one's `at`, `ip` and `request_id`).
     count: i64,
+    /// How a login was made, on `login_success` events: `password`, `password+totp`,
+    /// `password+recovery_code`, `password+passkey` or `passkey`; `null` on every other event
+    /// and on logins recorded before the method was.
+    method: Option<String>,
 }
 
 impl From<&AuditRow> for AuditView {
@@ -39,6 +43,7 @@ impl From<&AuditRow> for AuditView {
             request_id: r.request_id.clone(),
             outcome: r.outcome.clone(),
             count: r.count,
+            method: r.method.clone(),
         }
     }
 }

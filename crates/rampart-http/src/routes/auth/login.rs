@@ -5,7 +5,6 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use http::{HeaderMap, StatusCode, header};
 use rampart_core::opaque_token;
-use rampart_store::UserRow;
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
@@ -13,7 +12,7 @@ use serde_json::json;
 use crate::cookie::{clear_session, new_session, session_value};
 use crate::extract::{ApiJson, Authenticated, Credential, RequestContext};
 use crate::flows::password_login::{Flow, password_step};
-use crate::flows::sessions;
+use crate::flows::{SignedIn, sessions};
 use crate::middleware::LoginIpSpent;
 use crate::views::UserView;
 use crate::{ApiError, AppState};
@@ -44,7 +43,7 @@ pub(super) async fn start_session(
     state: &AppState,
     ctx: &RequestContext,
     headers: &HeaderMap,
-    user: &UserRow,
+    user: &SignedIn,
 ) -> Result<Response, ApiError> {
     let session = sessions::open_cookie_session(state, ctx, session_value(headers), user).await?;
     let cookie = new_session(&session, &state.settings)?;
@@ -52,9 +51,9 @@ pub(super) async fn start_session(
     // yet signs in as before, and is told to add one (the page sends them there).
     let enrol = crate::flows::passkeys::required_for(state, user) && state.store.count_passkeys(&user.id).await? == 0;
     let body = if enrol {
-        json!({ "user": UserView::from(user), "csrf_token": session.csrf_token, "passkey_enrollment_required": true })
+        json!({ "user": UserView::from(user.user()), "csrf_token": session.csrf_token, "passkey_enrollment_required": true })
     } else {
-        json!({ "user": UserView::from(user), "csrf_token": session.csrf_token })
+        json!({ "user": UserView::from(user.user()), "csrf_token": session.csrf_token })
     };
     Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
 }

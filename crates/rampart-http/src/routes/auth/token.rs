@@ -5,13 +5,14 @@
 use axum::Json;
 use axum::extract::State;
 use http::StatusCode;
-use rampart_store::{AuditEvent, AuditOutcome, UserRow};
+use rampart_store::{AuditEvent, AuditOutcome};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::super::audit_trail::{Audit, record};
 use crate::error::FieldError;
 use crate::extract::{ApiJson, PresentedToken, RequestContext};
+use crate::flows::SignedIn;
 use crate::flows::password_login::{Flow, password_step};
 use crate::flows::sessions::{self, TokenGrant};
 use crate::{ApiError, AppState};
@@ -83,7 +84,7 @@ pub async fn token(
 pub(super) async fn password_grant(
     state: &AppState,
     ctx: &RequestContext,
-    user: &UserRow,
+    user: &SignedIn,
 ) -> Result<TokenResponse, ApiError> {
     Ok(sessions::open_token_login(state, ctx, user).await?.into())
 }

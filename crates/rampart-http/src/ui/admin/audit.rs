@@ -1,5 +1,6 @@
 //! `/ui/admin/audit`: the audit log, newest first, filtered by actor (a user id or an email),
-//! action and time range, a page at a time; each event with its IP, user agent and request id.
+//! action and time range, a page at a time; each event with its IP, user agent and request id,
+//! and a login with how it was made (password, with which second factor, or a passkey).
 //!
 //! The filters are a GET form: a filtered view is a link an admin can share. Every value is
 //! checked as the JSON API checks it (an unknown action or a malformed cursor is a 400 page, not
@@ -119,7 +120,10 @@ pub async fn list(
                         @for r in &rows {
                             tr {
                                 td { (rfc3339(r.at)) }
-                                td { (r.action) @if r.count > 1 { " ×" (r.count) } }
+                                td {
+                                    (r.action) @if r.count > 1 { " ×" (r.count) }
+                                    @if let Some(m) = &r.method { " (" (m) ")" }
+                                }
                                 td { (r.outcome) }
                                 td { @if let Some(a) = &r.actor_id { a href={ "/ui/admin/users/" (a) } { code { (a) } } } }
                                 td { @if let Some(t) = &r.target { code { (t) } } }
