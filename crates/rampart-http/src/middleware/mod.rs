@@ -36,11 +36,16 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 
 use crate::AppState;
+use crate::routes::RouteTable;
 
 pub use guard::{CSRF_HEADER, csrf_matches};
 pub use rate_limit::LoginIpSpent;
 
-pub fn stack(router: Router, state: &AppState) -> Router {
+/// What the layers that follow route policy are given: the state, and the routes' policies.
+type Policed = (AppState, RouteTable);
+
+pub fn stack(router: Router, policies: RouteTable, state: &AppState) -> Router {
+    let policed: Policed = (state.clone(), policies);
     let origins: Vec<HeaderValue> =
         state.settings.cors.allowed_origins.iter().filter_map(|o| HeaderValue::from_str(o.as_str()).ok()).collect();
     // No allowed origins: no CORS layer at all, so no CORS header is ever sent.
@@ -60,8 +65,8 @@ pub fn stack(router: Router, state: &AppState) -> Router {
     router.layer(
         ServiceBuilder::new()
             .layer(axum::middleware::from_fn_with_state(state.clone(), context::context))
-            .layer(axum::middleware::from_fn_with_state(state.clone(), security_headers::security_headers))
-            .layer(axum::middleware::from_fn_with_state(state.clone(), problem::problem))
+            .layer(axum::middleware::from_fn_with_state(policed.clone(), security_headers::security_headers))
+            .layer(axum::middleware::from_fn_with_state(policed.clone(), problem::problem))
             .layer(CatchPanicLayer::custom(|_panic| {
                 // The payload is deliberately not logged: it could quote request data.
                 tracing::error!("handler panicked");
@@ -69,8 +74,8 @@ pub fn stack(router: Router, state: &AppState) -> Router {
             }))
             .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.settings.limits.request_timeout))
             .option_layer(cors)
-            .layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::rate_limit))
-            .layer(axum::middleware::from_fn_with_state(state.clone(), guard::guard)),
+            .layer(axum::middleware::from_fn_with_state(policed.clone(), rate_limit::rate_limit))
+            .layer(axum::middleware::from_fn_with_state(policed, guard::guard)),
     )
 }
 
