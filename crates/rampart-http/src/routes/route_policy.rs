@@ -159,7 +159,9 @@ struct Table {
 }
 
 impl RouteTable {
-    /// The policy of the request: its route's, or for an unmatched path its area's.
+    /// The policy of the request: its route's, or for an unmatched path its area's. (Every
+    /// route has an entry: `Routes::route` is the only way to add one, and a test checks that
+    /// axum's matched template finds it.)
     pub fn of(&self, req: &Request) -> RoutePolicy {
         self.matched(req).unwrap_or_else(|| self.unmatched(req.uri().path()))
     }
