@@ -21,7 +21,8 @@ pub use error::ApiError;
 pub use server::serve;
 pub use state::{AppState, Services, build_state};
 
-/// The whole application: routes inside the middleware stack.
+/// The whole application: routes inside the middleware stack, which follows their policies.
 pub fn app(state: AppState) -> axum::Router {
-    middleware::stack(routes::router(state.clone()), &state)
+    let (router, policies) = routes::router(state.clone());
+    middleware::stack(router, policies, &state)
 }

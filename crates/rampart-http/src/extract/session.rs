@@ -29,9 +29,10 @@ pub enum Credential {
     ApiKey(KeyGrant),
 }
 
-/// Put in the request by the guard middleware on the only routes that accept an API key (`/api`
-/// and `GET /auth/me`). Without it, a key is refused (403): a route accepts keys only where the
-/// guard says so, so a route added later does not start accepting them by accident.
+/// Put in the request by the guard middleware on the only routes whose policy accepts an API key
+/// (`/api`, and `GET /auth/me`: `route_policy::ApiKeys`). Without it, a key is refused (403): a
+/// route accepts keys only where its declared policy says so, so a route added later does not
+/// start accepting them by accident.
 #[derive(Clone, Copy)]
 pub struct KeysAccepted;
 

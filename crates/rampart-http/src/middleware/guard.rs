@@ -1,11 +1,13 @@
 //! Request-level refusals that need no handler and no database: mixed credentials, oversized
-//! declared bodies, and cross-site request forgery.
+//! declared bodies, cross-site request forgery, and an API key on a route whose policy refuses
+//! keys (`route_policy::ApiKeys`).
 //!
 //! CSRF defence for cookie sessions is layered: `SameSite=Lax` on the cookie; on every unsafe
 //! method a foreign `Origin` or `Sec-Fetch-Site: cross-site` is refused; and a request that
 //! rides on the session cookie must also carry `X-CSRF-Token`, which a cross-site page cannot
-//! read or compute (it is an HMAC of the cookie value). Bearer requests carry no ambient
-//! credential and are exempt.
+//! read or compute (it is an HMAC of the cookie value), unless the route's policy says it does
+//! not act through the session or reads the token from its form (`route_policy::Csrf`). Bearer
+//! requests carry no ambient credential and are exempt.
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
@@ -14,35 +16,24 @@ use http::{HeaderMap, Method, header};
 use rampart_core::opaque_token::{csrf_token, ct_eq};
 use secrecy::SecretString;
 
+use super::Policed;
 use crate::cookie::session_value;
 use crate::extract::KeysAccepted;
+use crate::routes::route_policy::Csrf;
 use crate::{ApiError, AppState};
 
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
-/// Routes that do not act through the session cookie (they create one, or authenticate by a
-/// token in the body), so they need no CSRF token. Origin and Sec-Fetch-Site are still checked on
-/// them, which stops login CSRF (a page logging the victim into the attacker's account).
-const NO_SESSION_ROUTES: &[&str] = &[
-    "/auth/login",
-    "/auth/register",
-    "/auth/token",
-    "/auth/revoke",
-    "/auth/mfa/verify",
-    "/auth/mfa/passkey/start",
-    "/auth/passkeys/login/start",
-    "/auth/passkeys/login/finish",
-    "/auth/password/forgot",
-    "/auth/password/reset",
-    "/auth/email/verify",
-];
-
-pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    if let Err(e) = check(&state, req.method(), req.uri().path(), req.headers()) {
+pub async fn guard(State((state, routes)): State<Policed>, mut req: Request, next: Next) -> Response {
+    let policy = routes.of(&req);
+    if let Err(e) = check(&state, policy.csrf, req.method(), req.headers()) {
         return e.into_response();
     }
     if presents_api_key(req.headers()) {
-        if !accepts_api_keys(req.method(), req.uri().path()) {
+        // Decided by the route's policy before any handler or database work, and answered 403
+        // (never 401: the key may be perfectly valid, it is the route that refuses it). See
+        // `route_policy::ApiKeys` for why most routes refuse keys.
+        if !policy.api_keys.allow(req.method()) {
             return ApiError::Forbidden("an API key cannot be used here").into_response();
         }
         req.extensions_mut().insert(KeysAccepted);
@@ -59,17 +50,7 @@ fn presents_api_key(headers: &HeaderMap) -> bool {
         .is_some_and(|token| rampart_core::api_key::looks_like_key(token.trim_start()))
 }
 
-/// The only routes an API key works on: the record API, and reading who one is. Every other
-/// `/auth` route manages credentials (keys, passwords, second factors, sessions) and every
-/// `/admin` route manages users: a leaked key that could reach them could mint itself successors,
-/// change the password or end the owner's sessions, and so outlive its own revocation. Decided on
-/// the path before any handler or database work, and answered 403 (never 401: the key may be
-/// perfectly valid, it is the route that refuses it).
-fn accepts_api_keys(method: &Method, path: &str) -> bool {
-    path == "/api" || path.starts_with("/api/") || (path == "/auth/me" && matches!(*method, Method::GET | Method::HEAD))
-}
-
-fn check(state: &AppState, method: &Method, path: &str, headers: &HeaderMap) -> Result<(), ApiError> {
+fn check(state: &AppState, csrf: Csrf, method: &Method, headers: &HeaderMap) -> Result<(), ApiError> {
     let cookie = session_value(headers);
     let bearer = headers
         .get(header::AUTHORIZATION)
@@ -96,17 +77,18 @@ fn check(state: &AppState, method: &Method, path: &str, headers: &HeaderMap) -> 
         let settings = &state.settings;
         let allowed = origin == settings.server.public_origin.as_str()
             || settings.cors.allowed_origins.iter().any(|o| o.as_str().eq_ignore_ascii_case(&origin))
-            || (origin == "null" && crate::ui::is_ui_path(path) && same_origin_fetch(headers));
+            || (origin == "null" && csrf == Csrf::Form && same_origin_fetch(headers));
         if !allowed {
             return Err(ApiError::Forbidden("request origin not allowed"));
         }
     }
     if let Some(value) = cookie {
-        // The pages' forms carry the token in the body (`csrf_token`), which this layer does not
-        // read: `ui::forms::SignedInForm` and `PreSessionForm`, the only ways a page handler
-        // reads a form, check it with `csrf_matches` (or the pre-session's HMAC) before the
-        // handler runs. The Origin and Sec-Fetch-Site checks above have run for them too.
-        if NO_SESSION_ROUTES.contains(&path) || crate::ui::is_ui_path(path) {
+        // Routes that do not act through the session cookie need no token (`Csrf::NoSession`).
+        // The pages' forms carry it in the body (`csrf_token`), which this layer does not read:
+        // `ui::forms::SignedInForm` and `PreSessionForm`, the only ways a page handler reads a
+        // form, check it with `csrf_matches` (or the pre-session's HMAC) before the handler
+        // runs. The Origin and Sec-Fetch-Site checks above have run for both.
+        if csrf != Csrf::Header {
             return Ok(());
         }
         let sent = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -123,8 +105,8 @@ fn check(state: &AppState, method: &Method, path: &str, headers: &HeaderMap) -> 
 /// that policy a browser sends `Origin: null` with a form POST, even to its own origin. `null` is
 /// also what a sandboxed frame on a hostile site sends, so it is taken only together with this
 /// header, which a page cannot set or forge (it is a forbidden request header) and which a
-/// cross-site or sandboxed request carries as `cross-site`; and only under `/ui`, whose forms
-/// carry their CSRF token besides. A client that sends neither header carries no ambient
+/// cross-site or sandboxed request carries as `cross-site`; and only on the pages
+/// (`Csrf::Form`), whose forms carry their CSRF token besides. A client that sends neither header carries no ambient
 /// credential a foreign page could ride on.
 fn same_origin_fetch(headers: &HeaderMap) -> bool {
     headers.get("sec-fetch-site").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"same-origin"))

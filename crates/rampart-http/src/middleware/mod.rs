@@ -5,22 +5,32 @@
 //!    that every later layer and every response, error or not, has them.
 //! 2. `security_headers`: on every response, including the ones produced by the layers below
 //!    (413, 408, 404, 500), which is why it sits above them rather than next to the router.
+//!    `Cache-Control` and the CSP as the route's policy says.
 //! 3. `problem`: turns any error response that is not problem+json yet (axum's 405, the timeout's
 //!    408, a panic's 500) into one, and reduces every 5xx body to title, status and request id.
+//!    On a page route (pages on), an error becomes a page instead.
 //! 4. `CatchPanicLayer`: a panic becomes a 500 instead of a dropped connection; its message is
 //!    never logged or sent (it could hold data).
 //! 5. `TimeoutLayer`: the whole request, handler included, has `limits.request_timeout`. (The
 //!    time to send the request head is bounded earlier, in the accept loop.)
 //! 6. `CorsLayer`: exact allowed origins only; answers preflights. Above the rate limit so that a
 //!    browser page can read a 429 and its `Retry-After`.
-//! 7. `rate_limit`: the per-IP API budget, and login's per-IP budget: 429 before any handler or
-//!    database work, before the body is read (the other login budgets are spent in the
-//!    credential check and the per-user budget in `Authenticated`: both need something this
-//!    layer does not have; see `rate_limit.rs`). Above the guard, so
-//!    that requests it refuses spend budget too.
+//! 7. `rate_limit`: the per-IP API budget, or the login routes' per-IP budget, or none (the
+//!    probes), as the route's policy says: 429 before any handler or database work, before the
+//!    body is read (the other login budgets are spent in the credential check and the per-user
+//!    budget in `Authenticated`: both need something this layer does not have; see
+//!    `rate_limit.rs`). Above the guard, so that requests it refuses spend budget too.
 //! 8. `guard`: refuses a cookie and a bearer token together (400), a declared body over the
-//!    limit (413), and on unsafe methods a foreign `Origin`, `Sec-Fetch-Site: cross-site` or a
-//!    missing/wrong CSRF token on a cookie session (403), all before any handler or database work.
+//!    limit (413), on unsafe methods a foreign `Origin`, `Sec-Fetch-Site: cross-site` or a
+//!    missing/wrong CSRF token on a cookie session where the route asks for one (403), and an API
+//!    key on a route that refuses keys (403), all before any handler or database work.
+//!
+//! Layers 2, 3, 7 and 8 differ by route: each reads the [`RoutePolicy`] declared where the route
+//! is routed (`routes::route_policy`), by the template axum matched, or for an unmatched path the
+//! policy of its area. Applied with `Router::layer`, they run after routing, so the matched
+//! template is known; the order above is unchanged by it.
+//!
+//! [`RoutePolicy`]: crate::routes::route_policy::RoutePolicy
 
 mod context;
 mod guard;
@@ -36,11 +46,16 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 
 use crate::AppState;
+use crate::routes::RouteTable;
 
 pub use guard::{CSRF_HEADER, csrf_matches};
 pub use rate_limit::LoginIpSpent;
 
-pub fn stack(router: Router, state: &AppState) -> Router {
+/// What the layers that follow route policy are given: the state, and the routes' policies.
+type Policed = (AppState, RouteTable);
+
+pub fn stack(router: Router, policies: RouteTable, state: &AppState) -> Router {
+    let policed: Policed = (state.clone(), policies);
     let origins: Vec<HeaderValue> =
         state.settings.cors.allowed_origins.iter().filter_map(|o| HeaderValue::from_str(o.as_str()).ok()).collect();
     // No allowed origins: no CORS layer at all, so no CORS header is ever sent.
@@ -60,8 +75,8 @@ pub fn stack(router: Router, state: &AppState) -> Router {
     router.layer(
         ServiceBuilder::new()
             .layer(axum::middleware::from_fn_with_state(state.clone(), context::context))
-            .layer(axum::middleware::from_fn_with_state(state.clone(), security_headers::security_headers))
-            .layer(axum::middleware::from_fn_with_state(state.clone(), problem::problem))
+            .layer(axum::middleware::from_fn_with_state(policed.clone(), security_headers::security_headers))
+            .layer(axum::middleware::from_fn_with_state(policed.clone(), problem::problem))
             .layer(CatchPanicLayer::custom(|_panic| {
                 // The payload is deliberately not logged: it could quote request data.
                 tracing::error!("handler panicked");
@@ -69,8 +84,8 @@ pub fn stack(router: Router, state: &AppState) -> Router {
             }))
             .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.settings.limits.request_timeout))
             .option_layer(cors)
-            .layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::rate_limit))
-            .layer(axum::middleware::from_fn_with_state(state.clone(), guard::guard)),
+            .layer(axum::middleware::from_fn_with_state(policed.clone(), rate_limit::rate_limit))
+            .layer(axum::middleware::from_fn_with_state(policed, guard::guard)),
     )
 }
 

@@ -7,14 +7,16 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use serde_json::json;
 
-use crate::AppState;
+use super::Policed;
 use crate::error::{PROBLEM_JSON, ServerFault, problem as problem_response};
 use crate::extract::RequestContext;
+use crate::routes::route_policy::Content;
 
-pub async fn problem(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn problem(State((state, routes)): State<Policed>, req: Request, next: Next) -> Response {
     let request_id = req.extensions().get::<RequestContext>().map(|c| c.request_id.clone()).unwrap_or_default();
-    // Under `/ui` (when the pages are on) an error is a page, never problem+json.
-    let page = state.settings.ui.enabled && crate::ui::is_ui_path(req.uri().path());
+    // On a page (any path under `/ui`, when the pages are on) an error is a page, never
+    // problem+json.
+    let page = state.settings.ui.enabled && routes.of(&req).content == Content::Page;
     let res = next.run(req).await;
     if page {
         // A page's own 4xx (a form shown again with its errors) is already what the visitor

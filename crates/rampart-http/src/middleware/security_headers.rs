@@ -1,25 +1,22 @@
-//! The security headers of docs/api.md, on every response.
+//! The security headers of docs/api.md, on every response; `Cache-Control` and the CSP as the
+//! route's policy says (`routes::route_policy`).
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use http::{HeaderValue, header};
 
-use crate::AppState;
+use super::Policed;
+use crate::routes::route_policy::{Caching, Content};
 
-/// What may keep a copy of the response, by path: nothing for credentials, admin data and
-/// pages (which show both); nothing, and never a shared cache, for records, which belong to one
-/// caller. The pages' assets set their own (`immutable`: their names change with their content).
-fn cache_control(path: &str) -> Option<&'static str> {
-    let under = |prefix: &str| path == prefix || path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/'));
-    if under("/ui/assets") {
-        None
-    } else if under("/auth") || under("/admin") || under("/ui") {
-        Some("no-store")
-    } else if under("/api") {
-        Some("private, no-store")
-    } else {
-        None
+/// What may keep a copy of the response, as the route's policy says: nothing for credentials,
+/// admin data and pages (which show both); nothing, and never a shared cache, for records, which
+/// belong to one caller; the layer's word or none for the rest (the pages' assets set their own).
+fn cache_control(caching: Caching) -> Option<&'static str> {
+    match caching {
+        Caching::NoStore => Some("no-store"),
+        Caching::PrivateNoStore => Some("private, no-store"),
+        Caching::ByHandler => None,
     }
 }
 
@@ -32,15 +29,19 @@ const JSON_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'no
 pub const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
 form-action 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; require-trusted-types-for 'script'";
 
-/// The one place that decides which policy a response gets: the pages' under `/ui`, the JSON
-/// one everywhere else.
-fn content_security_policy(path: &str) -> &'static str {
-    if crate::ui::is_ui_path(path) { PAGE_CSP } else { JSON_CSP }
+/// The one place that decides which CSP a response gets: the pages' on a page route (and an
+/// unmatched path under `/ui`), the JSON one everywhere else.
+fn content_security_policy(content: Content) -> &'static str {
+    match content {
+        Content::Page => PAGE_CSP,
+        Content::Json => JSON_CSP,
+    }
 }
 
-pub async fn security_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let cache_control = cache_control(req.uri().path());
-    let csp = content_security_policy(req.uri().path());
+pub async fn security_headers(State((state, routes)): State<Policed>, req: Request, next: Next) -> Response {
+    let policy = routes.of(&req);
+    let cache_control = cache_control(policy.caching);
+    let csp = content_security_policy(policy.content);
     let mut res = next.run(req).await;
     let h = res.headers_mut();
     // JSON: nothing may load, frame it, or be sniffed into another type. Pages: see PAGE_CSP.

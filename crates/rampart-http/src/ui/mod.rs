@@ -12,8 +12,11 @@
 //! - [`problem_page`]: every error under `/ui` as a page;
 //! - one module per page, each calling the same `flows` as the JSON handlers.
 //!
-//! The page CSP and `Cache-Control: no-store` are set by the `security_headers` layer for every
-//! path under `/ui`. With `[ui] enabled = false` none of this is routed: `/ui/*` is 404.
+//! Every route here is declared with its policy ([`PAGE`]: the page CSP, `Cache-Control:
+//! no-store`, the CSRF token in the form; see `routes::route_policy`), which the outer layers
+//! apply. The sign-in pages spend the API budget in the layer and the whole login budget in
+//! their flow, as the JSON routes that read the account from the body do. With `[ui] enabled =
+//! false` none of this is routed: `/ui/*` is 404, still with the pages' headers.
 
 pub mod account;
 pub mod admin;
@@ -32,43 +35,47 @@ pub mod session;
 pub mod signing_in;
 pub mod totp;
 
-use axum::Router;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
-use crate::AppState;
+use crate::routes::route_policy::{Caching, Content, Csrf, RoutePolicy, Routes};
 use session::MaybeSignedIn;
+
+/// A page: the page CSP, nothing may keep a copy (pages show credentials and admin data), the
+/// CSRF token travels in the form (see [`Csrf::Form`]), no API key (only the session cookie opens
+/// a page). Also what an unmatched path under `/ui` gets, pages on or off.
+pub const PAGE: RoutePolicy = RoutePolicy::JSON.content(Content::Page).caching(Caching::NoStore).csrf(Csrf::Form);
+/// The stylesheet and the script: they set their own `Cache-Control` (`immutable`: their names
+/// change with their content).
+const ASSET: RoutePolicy = PAGE.caching(Caching::ByHandler);
 
 /// The pages, with their full paths (merged into the main router, not nested, so that both
 /// `/ui` and `/ui/` are the start page).
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/ui", get(start))
-        .route("/ui/", get(start))
-        .route("/ui/assets/{name}", get(assets::serve))
-        .route("/ui/login", get(login::show).post(login::submit))
-        .route("/ui/mfa", get(mfa::show).post(mfa::submit))
-        .route("/ui/register", get(register::show).post(register::submit))
-        .route("/ui/forgot", get(recovery::show_forgot).post(recovery::submit_forgot))
-        .route("/ui/reset", get(recovery::show_reset).post(recovery::submit_reset))
-        .route("/ui/verify", get(recovery::show_verify).post(recovery::submit_verify))
-        .route("/ui/account", get(account::show))
-        .route("/ui/account/profile", post(account::save_profile))
-        .route("/ui/account/password", post(account::change_password_form))
-        .route("/ui/account/sessions/revoke", post(account::revoke_session))
-        .route("/ui/account/api-keys", post(api_keys::create))
-        .route("/ui/account/api-keys/revoke", post(api_keys::revoke))
-        .route("/ui/account/mfa", get(totp::show))
-        .route("/ui/account/mfa/setup", post(totp::setup))
-        .route("/ui/account/mfa/enable", post(totp::enable))
-        .route("/ui/account/mfa/disable", post(totp::disable))
-        .route("/ui/logout", post(account::logout))
-        .nest("/ui/admin", admin::router())
-}
-
-/// Whether `path` is one of the pages' (`/ui` or below it).
-pub fn is_ui_path(path: &str) -> bool {
-    path == "/ui" || path.starts_with("/ui/")
+pub fn routes() -> Routes {
+    Routes::new()
+        .unmatched("/ui", PAGE)
+        .unmatched("/ui/assets", ASSET)
+        .route("/ui", PAGE, get(start))
+        .route("/ui/", PAGE, get(start))
+        .route("/ui/assets/{name}", ASSET, get(assets::serve))
+        .route("/ui/login", PAGE, get(login::show).post(login::submit))
+        .route("/ui/mfa", PAGE, get(mfa::show).post(mfa::submit))
+        .route("/ui/register", PAGE, get(register::show).post(register::submit))
+        .route("/ui/forgot", PAGE, get(recovery::show_forgot).post(recovery::submit_forgot))
+        .route("/ui/reset", PAGE, get(recovery::show_reset).post(recovery::submit_reset))
+        .route("/ui/verify", PAGE, get(recovery::show_verify).post(recovery::submit_verify))
+        .route("/ui/account", PAGE, get(account::show))
+        .route("/ui/account/profile", PAGE, post(account::save_profile))
+        .route("/ui/account/password", PAGE, post(account::change_password_form))
+        .route("/ui/account/sessions/revoke", PAGE, post(account::revoke_session))
+        .route("/ui/account/api-keys", PAGE, post(api_keys::create))
+        .route("/ui/account/api-keys/revoke", PAGE, post(api_keys::revoke))
+        .route("/ui/account/mfa", PAGE, get(totp::show))
+        .route("/ui/account/mfa/setup", PAGE, post(totp::setup))
+        .route("/ui/account/mfa/enable", PAGE, post(totp::enable))
+        .route("/ui/account/mfa/disable", PAGE, post(totp::disable))
+        .route("/ui/logout", PAGE, post(account::logout))
+        .nest("/ui/admin", PAGE, admin::routes())
 }
 
 /// `GET /ui/`: the account when signed in, else the sign-in page.

@@ -39,6 +39,7 @@ mod password;
 mod readiness;
 mod registration;
 mod resources;
+mod route_policy;
 mod scale;
 mod sessions;
 mod tls;

@@ -10,7 +10,6 @@ pub(crate) mod body;
 pub(crate) mod list;
 
 use axum::Json;
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -20,14 +19,21 @@ use rampart_core::resources::policy::decide;
 use rampart_core::resources::{Action, Principal, Resource, Scope};
 use serde_json::{Map, Value};
 
+use super::route_policy::{ApiKeys, Caching, RoutePolicy, Routes};
 use crate::extract::{ApiJson, Credential, MaybeAuthenticated, RecordPath, RequestContext};
 use crate::flows::api_keys::KeyGrant;
 use crate::{ApiError, AppState};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/{resource}", get(list::list).post(create))
-        .route("/{resource}/{id}", get(read).patch(update).delete(remove))
+/// Records belong to one caller: nothing may keep a copy, never a shared cache. API keys are
+/// accepted (their scopes are checked per action). Also what an unmatched path under `/api` gets.
+pub const RECORDS: RoutePolicy = RoutePolicy::JSON.caching(Caching::PrivateNoStore).api_keys(ApiKeys::Accepted);
+
+pub fn routes() -> Routes {
+    Routes::new().route("/{resource}", RECORDS, get(list::list).post(create)).route(
+        "/{resource}/{id}",
+        RECORDS,
+        get(read).patch(update).delete(remove),
+    )
 }
 
 /// The resource named in the path; an undeclared name is a plain 404.

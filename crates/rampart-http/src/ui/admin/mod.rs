@@ -25,7 +25,6 @@ pub mod records;
 pub mod service_accounts;
 pub mod users;
 
-use axum::Router;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -33,35 +32,37 @@ use http::request::Parts;
 use maud::{Markup, html};
 use serde::de::DeserializeOwned;
 
+use super::PAGE;
 use super::forms::SignedInForm;
 use super::layout::{Page, Width};
 use super::session::SignedIn;
 use crate::extract::RequestContext;
+use crate::routes::route_policy::Routes;
 use crate::{ApiError, AppState};
 
 /// The console's pages, nested under `/ui/admin`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", get(overview::show))
-        .route("/users", get(users::list))
-        .route("/users/{id}", get(users::show))
-        .route("/users/{id}/lock", post(users::lock))
-        .route("/users/{id}/unlock", post(users::unlock))
-        .route("/users/{id}/roles", post(users::set_role))
-        .route("/users/{id}/mfa-reset", post(users::reset_mfa))
-        .route("/users/{id}/sessions", post(users::end_sessions))
-        .route("/users/{id}/delete", post(users::delete))
-        .route("/users/{id}/api-keys", post(service_accounts::create_key))
-        .route("/users/{id}/api-keys/revoke", post(service_accounts::revoke_key))
-        .route("/service-accounts", post(service_accounts::create))
-        .route("/audit", get(audit::list))
-        .route("/policy", get(policy::show))
-        .route("/keys", get(keys::show))
-        .route("/records", get(records::index))
-        .route("/records/{resource}", get(records::list))
-        .route("/records/{resource}/{id}", get(records::show))
-        .route("/records/{resource}/{id}/edit", post(records::edit))
-        .route("/records/{resource}/{id}/delete", post(records::delete))
+pub fn routes() -> Routes {
+    Routes::new()
+        .route("/", PAGE, get(overview::show))
+        .route("/users", PAGE, get(users::list))
+        .route("/users/{id}", PAGE, get(users::show))
+        .route("/users/{id}/lock", PAGE, post(users::lock))
+        .route("/users/{id}/unlock", PAGE, post(users::unlock))
+        .route("/users/{id}/roles", PAGE, post(users::set_role))
+        .route("/users/{id}/mfa-reset", PAGE, post(users::reset_mfa))
+        .route("/users/{id}/sessions", PAGE, post(users::end_sessions))
+        .route("/users/{id}/delete", PAGE, post(users::delete))
+        .route("/users/{id}/api-keys", PAGE, post(service_accounts::create_key))
+        .route("/users/{id}/api-keys/revoke", PAGE, post(service_accounts::revoke_key))
+        .route("/service-accounts", PAGE, post(service_accounts::create))
+        .route("/audit", PAGE, get(audit::list))
+        .route("/policy", PAGE, get(policy::show))
+        .route("/keys", PAGE, get(keys::show))
+        .route("/records", PAGE, get(records::index))
+        .route("/records/{resource}", PAGE, get(records::list))
+        .route("/records/{resource}/{id}", PAGE, get(records::show))
+        .route("/records/{resource}/{id}/edit", PAGE, post(records::edit))
+        .route("/records/{resource}/{id}/delete", PAGE, post(records::delete))
 }
 
 /// A signed-in visitor holding role `admin`.
