@@ -24,6 +24,7 @@ pub mod layout;
 pub mod login;
 pub mod mfa;
 pub mod notice;
+pub mod passkeys;
 pub mod presession;
 pub mod problem_page;
 pub mod recovery;
@@ -48,6 +49,8 @@ pub fn router() -> Router<AppState> {
         .route("/ui/assets/{name}", get(assets::serve))
         .route("/ui/login", get(login::show).post(login::submit))
         .route("/ui/mfa", get(mfa::show).post(mfa::submit))
+        .route("/ui/mfa/passkey", post(mfa::submit_passkey))
+        .route("/ui/mfa/passkey/start", post(passkeys::mfa_start))
         .route("/ui/register", get(register::show).post(register::submit))
         .route("/ui/forgot", get(recovery::show_forgot).post(recovery::submit_forgot))
         .route("/ui/reset", get(recovery::show_reset).post(recovery::submit_reset))
@@ -56,6 +59,8 @@ pub fn router() -> Router<AppState> {
         .route("/ui/account/profile", post(account::save_profile))
         .route("/ui/account/password", post(account::change_password_form))
         .route("/ui/account/sessions/revoke", post(account::revoke_session))
+        .route("/ui/account/passkeys/{id}/rename", post(passkeys::rename))
+        .route("/ui/account/passkeys/{id}/remove", post(passkeys::remove))
         .route("/ui/account/api-keys", post(api_keys::create))
         .route("/ui/account/api-keys/revoke", post(api_keys::revoke))
         .route("/ui/account/mfa", get(totp::show))
