@@ -145,7 +145,7 @@ pub async fn rename(
         Err(AuthError::Invalid(errors)) => {
             let message = errors.first().map_or("is not valid", |e| e.message.as_str());
             let errors = FormErrors::whole_form(format!("Passkey name: {message}."));
-            super::account::render_with(&state, &me, StatusCode::UNPROCESSABLE_ENTITY, &errors).await
+            super::account::render_with(&state, &me, StatusCode::BAD_REQUEST, &errors).await
         }
         Err(e) => failed(&state, &me, e).await,
     }
