@@ -11,7 +11,7 @@
 // Exits 1 with every failure listed, 0 when all checks passed.
 
 import {
-  BASE, DESKTOP, check, totp, launch, watch, inspect, go, submit, signIn, signOut, finish, crashed,
+  BASE, DESKTOP, check, totp, launch, watch, inspect, go, signIn, signOut, enableTotp, finish, crashed,
 } from './lib.mjs';
 
 const EMAIL = process.env.RAMPART_USER_EMAIL;
@@ -111,13 +111,7 @@ async function main() {
   check(await page.isVisible('.error-summary'), 'an empty passkey name is refused with an error');
 
   // TOTP on, then a password sign-in answers its second factor with the passkey.
-  await Promise.all([page.waitForURL(/\/ui\/account\/mfa/), page.click('form[action="/ui/account/mfa/setup"] button')]);
-  await inspect(page, 'mfa-setup');
-  const secret = (await page.textContent('#totp-secret')).trim();
-  const enabledAt = Date.now() / 1000;
-  await page.fill('#f-code', totp(secret, enabledAt));
-  await page.fill('#f-password', PASSWORD);
-  await submit(page, 'recovery-codes');
+  const { secret, enabledAt } = await enableTotp(page, PASSWORD);
   await go(page, '/ui/account', 'account');
   await signOut(page);
   await go(page, '/ui/login', 'login');

@@ -164,6 +164,41 @@ function showError(area, message) {
   area.hidden = !message;
 }
 
+// A step of a ceremony that was refused, with the sentence to show.
+class Refused extends Error {}
+
+// POST to the server; its JSON answer, or Refused with the reason.
+async function ask(path, body, csrf) {
+  const answer = await postJSON(path, body, csrf);
+  if (!answer.ok || !answer.data) throw new Refused(refusal(answer));
+  return answer.data;
+}
+
+// The browser's part (`navigator.credentials.create` / `get`); Refused when it failed.
+async function inBrowser(call) {
+  try {
+    return await call();
+  } catch (e) {
+    throw new Refused(ceremonyError(e));
+  }
+}
+
+// A button that runs a ceremony: the error area cleared, the button disabled meanwhile, a refusal
+// or a network failure shown.
+function onCeremony(button, area, steps) {
+  button.addEventListener('click', async () => {
+    showError(area, '');
+    button.disabled = true;
+    try {
+      await steps();
+    } catch (e) {
+      showError(area, e instanceof Refused ? e.message : 'The server could not be reached. Try again in a moment.');
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
 // /ui/login: the button, and the passkeys the browser offers in the email field's autofill
 // (conditional mediation). Both end at POST /auth/passkeys/login/finish, which sets the session.
 function passkeySignIn() {
@@ -175,13 +210,9 @@ function passkeySignIn() {
   let autofill = null; // { controller, done }: the pending conditional request, if any
 
   async function finish(started, credential) {
-    const body = { challenge_id: started.data.challenge_id, credential: credentialJSON(credential) };
-    const done = await postJSON('/auth/passkeys/login/finish', body);
-    if (done.ok) {
-      window.location.assign('/ui/account');
-      return;
-    }
-    showError(area, refusal(done));
+    const body = { challenge_id: started.challenge_id, credential: credentialJSON(credential) };
+    await ask('/auth/passkeys/login/finish', body);
+    window.location.assign('/ui/account');
   }
 
   async function startAutofill() {
@@ -189,48 +220,30 @@ function passkeySignIn() {
     if (!(await PublicKeyCredential.isConditionalMediationAvailable())) return;
     const controller = new AbortController();
     const done = (async () => {
-      const started = await postJSON('/auth/passkeys/login/start', {});
-      if (!started.ok || controller.signal.aborted) return;
-      const credential = await navigator.credentials.get({
+      const started = await ask('/auth/passkeys/login/start', {});
+      if (controller.signal.aborted) return;
+      const credential = await inBrowser(() => navigator.credentials.get({
         mediation: 'conditional',
-        publicKey: requestOptions(started.data.options),
+        publicKey: requestOptions(started.options),
         signal: controller.signal,
-      });
+      }));
       if (credential) await finish(started, credential);
     })().catch((e) => {
-      if (!controller.signal.aborted) showError(area, ceremonyError(e));
+      if (!controller.signal.aborted && e instanceof Refused) showError(area, e.message);
     });
     autofill = { controller, done };
   }
 
-  button.addEventListener('click', async () => {
-    showError(area, '');
+  onCeremony(button, area, async () => {
     // One WebAuthn request at a time: the autofill one is ended before the button's starts.
     if (autofill) {
       autofill.controller.abort();
       await autofill.done;
       autofill = null;
     }
-    button.disabled = true;
-    try {
-      const started = await postJSON('/auth/passkeys/login/start', {});
-      if (!started.ok) {
-        showError(area, refusal(started));
-        return;
-      }
-      let credential;
-      try {
-        credential = await navigator.credentials.get({ publicKey: requestOptions(started.data.options) });
-      } catch (e) {
-        showError(area, ceremonyError(e));
-        return;
-      }
-      await finish(started, credential);
-    } catch {
-      showError(area, 'The server could not be reached. Try again in a moment.');
-    } finally {
-      button.disabled = false;
-    }
+    const started = await ask('/auth/passkeys/login/start', {});
+    const credential = await inBrowser(() => navigator.credentials.get({ publicKey: requestOptions(started.options) }));
+    await finish(started, credential);
   });
   startAutofill().catch(() => {});
 }
@@ -242,39 +255,16 @@ function passkeyAdd() {
   if (!box || !window.PublicKeyCredential) return;
   const button = document.getElementById('passkey-add-button');
   const nameInput = document.getElementById('passkey-add-name');
-  const area = document.getElementById('passkey-error');
   const csrf = box.dataset.csrf;
   box.hidden = false;
-  button.addEventListener('click', async () => {
-    showError(area, '');
-    button.disabled = true;
-    try {
-      const name = nameInput.value.trim();
-      const body = name ? { name } : {};
-      const started = await postJSON('/auth/passkeys/register/start', body, csrf);
-      if (!started.ok) {
-        showError(area, refusal(started));
-        return;
-      }
-      let credential;
-      try {
-        credential = await navigator.credentials.create({ publicKey: creationOptions(started.data.options) });
-      } catch (e) {
-        showError(area, ceremonyError(e));
-        return;
-      }
-      const finish = { challenge_id: started.data.challenge_id, credential: credentialJSON(credential), ...body };
-      const done = await postJSON('/auth/passkeys/register/finish', finish, csrf);
-      if (done.ok) {
-        window.location.assign('/ui/account?notice=passkey_added');
-        return;
-      }
-      showError(area, refusal(done));
-    } catch {
-      showError(area, 'The server could not be reached. Try again in a moment.');
-    } finally {
-      button.disabled = false;
-    }
+  onCeremony(button, document.getElementById('passkey-error'), async () => {
+    const name = nameInput.value.trim();
+    const body = name ? { name } : {};
+    const started = await ask('/auth/passkeys/register/start', body, csrf);
+    const credential = await inBrowser(() => navigator.credentials.create({ publicKey: creationOptions(started.options) }));
+    const finish = { challenge_id: started.challenge_id, credential: credentialJSON(credential), ...body };
+    await ask('/auth/passkeys/register/finish', finish, csrf);
+    window.location.assign('/ui/account?notice=passkey_added');
   });
 }
 
@@ -284,35 +274,15 @@ function passkeyAdd() {
 function passkeySecondFactor() {
   const box = document.getElementById('passkey-mfa');
   if (!box || !window.PublicKeyCredential) return;
-  const button = document.getElementById('passkey-mfa-button');
   const form = document.getElementById('passkey-mfa-form');
-  const area = document.getElementById('passkey-error');
+  const field = (name) => form.elements.namedItem(name);
   box.hidden = false;
-  button.addEventListener('click', async () => {
-    showError(area, '');
-    button.disabled = true;
-    try {
-      const csrf = form.elements.namedItem('csrf_token').value;
-      const started = await postJSON('/ui/mfa/passkey/start', {}, csrf);
-      if (!started.ok || !started.data) {
-        showError(area, refusal(started));
-        return;
-      }
-      let credential;
-      try {
-        credential = await navigator.credentials.get({ publicKey: requestOptions(started.data.options) });
-      } catch (e) {
-        showError(area, ceremonyError(e));
-        return;
-      }
-      form.elements.namedItem('challenge_id').value = started.data.challenge_id;
-      form.elements.namedItem('credential').value = JSON.stringify(credentialJSON(credential));
-      form.submit();
-    } catch {
-      showError(area, 'The server could not be reached. Try again in a moment.');
-    } finally {
-      button.disabled = false;
-    }
+  onCeremony(document.getElementById('passkey-mfa-button'), document.getElementById('passkey-error'), async () => {
+    const started = await ask('/ui/mfa/passkey/start', {}, field('csrf_token').value);
+    const credential = await inBrowser(() => navigator.credentials.get({ publicKey: requestOptions(started.options) }));
+    field('challenge_id').value = started.challenge_id;
+    field('credential').value = JSON.stringify(credentialJSON(credential));
+    form.submit();
   });
 }
 
