@@ -134,7 +134,10 @@ fn page(state: &AppState, pre: &PreSession, passkey: bool, errors: &FormErrors) 
     let content = html! {
         div class="card" {
             h1 { "Two-step verification" }
-            p class="lead" { "Enter the 6-digit code from your authenticator app, or one of your recovery codes." }
+            p class="lead" {
+                @if passkey { "Use one of your passkeys, or enter " } @else { "Enter " }
+                "the 6-digit code from your authenticator app, or one of your recovery codes."
+            }
             (errors.summary())
             form class="stack" method="post" action="/ui/mfa" novalidate {
                 (csrf_input(pre.token()))
