@@ -116,6 +116,20 @@ export async function signIn(page, email, password, second) {
   await inspect(page, 'account');
 }
 
+// On /ui/account: two-step verification turned on with a code computed here; the secret, when
+// it was enabled, and the recovery codes shown.
+export async function enableTotp(page, password) {
+  await Promise.all([page.waitForURL(/\/ui\/account\/mfa/), page.click('form[action="/ui/account/mfa/setup"] button')]);
+  await inspect(page, 'mfa-setup');
+  const secret = (await page.textContent('#totp-secret')).trim();
+  const enabledAt = Date.now() / 1000;
+  await page.fill('#f-code', totp(secret, enabledAt));
+  await page.fill('#f-password', password);
+  await submit(page, 'recovery-codes');
+  const recovery = await page.locator('#recovery-codes code').allTextContents();
+  return { secret, enabledAt, recovery };
+}
+
 export async function signOut(page) {
   await Promise.all([page.waitForURL(/\/ui\/login/), page.click('nav button[type=submit]')]);
 }

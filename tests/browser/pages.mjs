@@ -12,7 +12,8 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, existsSync } from 'node:fs';
 import http from 'node:http';
 import {
-  BASE, PAYLOAD, LINK_PAYLOAD, DESKTOP, check, totp, launch, watch, inspect, go, submit, signIn, signOut, finish, crashed,
+  BASE, PAYLOAD, LINK_PAYLOAD, DESKTOP, check, totp, launch, watch, inspect, go, signIn, signOut, enableTotp, finish,
+  crashed,
 } from './lib.mjs';
 
 const MAIL_FILE = process.env.RAMPART_MAIL_FILE;
@@ -90,14 +91,7 @@ async function main() {
   check((await page.inputValue('#f-display_name')) === PAYLOAD, 'the display name is stored and shown as typed');
 
   // Two-step verification.
-  await Promise.all([page.waitForURL(/\/ui\/account\/mfa/), page.click('form[action="/ui/account/mfa/setup"] button')]);
-  await inspect(page, 'mfa-setup');
-  const secret = (await page.textContent('#totp-secret')).trim();
-  const enabledAt = Date.now() / 1000;
-  await page.fill('#f-code', totp(secret, enabledAt));
-  await page.fill('#f-password', PASSWORD);
-  await submit(page, 'recovery-codes');
-  const recovery = await page.locator('#recovery-codes code').allTextContents();
+  const { secret, enabledAt, recovery } = await enableTotp(page, PASSWORD);
   check(recovery.length === 10, `ten recovery codes shown, got ${recovery.length}`);
 
   await signOut(page);

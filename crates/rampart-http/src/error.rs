@@ -266,6 +266,15 @@ impl From<crate::flows::AuthError> for ApiError {
             A::NoPasskey => {
                 ApiError::Typed(StatusCode::CONFLICT, "no-passkey", "this account has no passkey: answer with a code")
             }
+            A::PasskeyNotFound => ApiError::NotFound,
+            A::LastRequiredPasskey => {
+                ApiError::Conflict("this is your last passkey and your role requires one: add another first")
+            }
+            A::ReauthRequired => ApiError::Typed(
+                StatusCode::FORBIDDEN,
+                "reauthentication-required",
+                "adding or removing a passkey needs a recent sign-in: sign in again, then retry",
+            ),
             A::InvalidRefreshToken => ApiError::Unauthorized("invalid or expired refresh token"),
             A::InvalidMailedToken => ApiError::InvalidToken,
             A::EmailTaken => ApiError::Conflict("an account with this email already exists"),

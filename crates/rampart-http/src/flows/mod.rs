@@ -13,7 +13,8 @@
 //! [`sessions`] opens what the login grants (a cookie session or a token login, and refresh
 //! rotation) for a [`signed_in::SignedIn`], which only these flows make and which says how the
 //! login was made. [`passkeys`] holds the WebAuthn ceremonies (a passkey as the first factor, or as the
-//! second). [`registration`], [`recovery`] (reset and verification by mailed token),
+//! second), and [`own_passkeys`] a user's own list (rename, remove). [`registration`], [`recovery`]
+//! (reset and verification by mailed token),
 //! [`reauth`] (a signed-in user's current password) and [`mailing`] (the mailed tokens) complete
 //! the set. [`admin_users`] holds what an admin does to a user, for the JSON admin API and the
 //! console alike. [`api_keys`] issues API keys and turns a presented one into the rights it has
@@ -26,6 +27,7 @@ pub mod attempt;
 pub mod budget;
 pub mod mailing;
 mod outcome;
+pub mod own_passkeys;
 pub mod passkeys;
 pub mod password_login;
 pub mod reauth;

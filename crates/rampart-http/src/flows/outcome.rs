@@ -51,6 +51,15 @@ pub enum AuthError {
     /// A passkey second factor asked for by a user who has none.
     #[error("no passkey")]
     NoPasskey,
+    /// Not one of the caller's passkeys (or no longer there): the same answer either way.
+    #[error("no such passkey")]
+    PasskeyNotFound,
+    /// The last passkey of a user whose role requires one.
+    #[error("last required passkey")]
+    LastRequiredPasskey,
+    /// Adding or removing a passkey, on a login older than `auth.reauth_window`.
+    #[error("a recent sign-in is required")]
+    ReauthRequired,
     /// A refresh token that is unknown, expired, spent (reuse) or of an ended login.
     #[error("invalid or expired refresh token")]
     InvalidRefreshToken,

@@ -1,6 +1,6 @@
 //! `/ui/account`: the signed-in visitor's own page: profile (display name), email status,
 //! password change, the list of their sessions with "sign out" for each, two-step verification,
-//! the API keys (`api_keys`) and sign-out. Every change goes through the flow the JSON handler
+//! the passkeys (`passkeys`), the API keys (`api_keys`) and sign-out. Every change goes through the flow the JSON handler
 //! of the same action uses (`flows::account`, `flows::sessions::sign_out`, `flows::api_keys`).
 
 use axum::extract::{Query, State};
@@ -20,6 +20,7 @@ use crate::cookie::clear_session;
 use crate::extract::RequestContext;
 use crate::flows::account::{change_password, revoke_own_login, set_display_name};
 use crate::flows::api_keys::KeyView;
+use crate::flows::passkeys::required_for;
 use crate::flows::sessions::sign_out;
 use crate::{ApiError, AppState};
 
@@ -49,12 +50,19 @@ async fn render(
         Ok(rows) => rows.iter().map(KeyView::from).collect::<Vec<_>>(),
         Err(e) => return ApiError::from(e).into_response(),
     };
+    let passkeys = match state.store.passkeys_of_user(&me.user.id).await {
+        Ok(rows) => rows,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    // `auth.passkeys.required_for_roles`: pushed to enrol, at the top, until they have one.
+    let passkey_required = required_for(state, &me.user);
     let key_targets = Targets { create: "/ui/account/api-keys", revoke: "/ui/account/api-keys/revoke" };
     let user = &me.user;
     let token = me.csrf_token();
     let content = html! {
         h1 { "Your account" }
         p class="lead" { "Signed in as " strong { (user.email) } }
+        @if passkey_required && passkeys.is_empty() { (super::passkeys::enrol_notice()) }
         (notice::render(note))
         (errors.summary())
         div class="stack-gap" {
@@ -98,6 +106,7 @@ async fn render(
                     div class="actions" { button type="submit" { "Change password" } }
                 }
             }
+            (super::passkeys::section(state, me, &passkeys, passkey_required))
             (super::totp::section(user, token))
             (super::api_keys::section(state, user, &keys, token, &key_targets, errors))
             section class="card" aria-labelledby="sessions-title" {
@@ -195,6 +204,11 @@ pub async fn revoke_session(
         }
         Err(e) => failed(&state, &me, e).await,
     }
+}
+
+/// The account page with `errors` shown at the top, answered with `status`.
+pub(super) async fn render_with(state: &AppState, me: &SignedIn, status: StatusCode, errors: &FormErrors) -> Response {
+    render(state, me, None, status, errors).await
 }
 
 /// The account page again with a flow's refusal, as the API would have answered it.

@@ -30,7 +30,7 @@ use crate::middleware::csrf_matches;
 use crate::{ApiError, AppState};
 
 /// The refusal of a form whose token is missing or wrong: the same 403 for every reason.
-const REFUSED: ApiError =
+pub(super) const REFUSED: ApiError =
     ApiError::Forbidden("this form has expired or was not sent from this site: reload the page and try again");
 
 /// The hidden field every form carries.

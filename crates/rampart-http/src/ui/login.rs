@@ -3,6 +3,14 @@
 //! answers. A complete login sets the session cookie exactly as the API does and answers 303 to
 //! `/ui/account`; one that needs a second factor keeps the `mfa_token` in a short-lived HttpOnly
 //! cookie (never in a URL, where logs and `Referer` would keep it) and answers 303 to `/ui/mfa`.
+//!
+//! "Sign in with a passkey" (and the passkeys the browser offers in the email field's autofill,
+//! `autocomplete="username webauthn"`) is `ui.js` running the discoverable sign-in of
+//! `POST /auth/passkeys/login/start` and `/finish`: no email is asked, and the session cookie is
+//! the one `/finish` sets, as for `POST /auth/login`. Login CSRF is stopped there by the guard's
+//! Origin and `Sec-Fetch-Site` checks (a foreign page's fetch is refused before the handler), and
+//! the assertion itself is bound to our origin by WebAuthn. The button stays hidden without the
+//! script or without WebAuthn; the password form works either way.
 
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -77,9 +85,14 @@ fn page(state: &AppState, pre: &PreSession, email: Option<&str>, note: Option<&s
             (errors.summary())
             form class="stack" method="post" action="/ui/login" novalidate {
                 (csrf_input(pre.token()))
-                (Input::new("email", "Email", "email").autocomplete("username").value(email).render(errors))
+                (Input::new("email", "Email", "email").autocomplete("username webauthn").value(email).render(errors))
                 (Input::new("password", "Password", "password").autocomplete("current-password").render(errors))
                 button type="submit" class="wide" { "Sign in" }
+            }
+            div id="passkey-signin" class="stack below-form" hidden {
+                p class="muted" { "Or, without a password:" }
+                button type="button" class="secondary wide" id="passkey-signin-button" { "Sign in with a passkey" }
+                p id="passkey-error" class="field-error" role="alert" hidden {}
             }
             div class="below-form" {
                 a href="/ui/forgot" { "Forgot your password?" }

@@ -27,6 +27,7 @@ pub mod layout;
 pub mod login;
 pub mod mfa;
 pub mod notice;
+pub mod passkeys;
 pub mod presession;
 pub mod problem_page;
 pub mod recovery;
@@ -60,6 +61,8 @@ pub fn routes() -> Routes {
         .route("/ui/assets/{name}", ASSET, get(assets::serve))
         .route("/ui/login", PAGE, get(login::show).post(login::submit))
         .route("/ui/mfa", PAGE, get(mfa::show).post(mfa::submit))
+        .route("/ui/mfa/passkey", PAGE, post(mfa::submit_passkey))
+        .route("/ui/mfa/passkey/start", PAGE, post(passkeys::mfa_start))
         .route("/ui/register", PAGE, get(register::show).post(register::submit))
         .route("/ui/forgot", PAGE, get(recovery::show_forgot).post(recovery::submit_forgot))
         .route("/ui/reset", PAGE, get(recovery::show_reset).post(recovery::submit_reset))
@@ -68,6 +71,8 @@ pub fn routes() -> Routes {
         .route("/ui/account/profile", PAGE, post(account::save_profile))
         .route("/ui/account/password", PAGE, post(account::change_password_form))
         .route("/ui/account/sessions/revoke", PAGE, post(account::revoke_session))
+        .route("/ui/account/passkeys/{id}/rename", PAGE, post(passkeys::rename))
+        .route("/ui/account/passkeys/{id}/remove", PAGE, post(passkeys::remove))
         .route("/ui/account/api-keys", PAGE, post(api_keys::create))
         .route("/ui/account/api-keys/revoke", PAGE, post(api_keys::revoke))
         .route("/ui/account/mfa", PAGE, get(totp::show))

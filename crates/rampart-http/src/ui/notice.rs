@@ -16,6 +16,9 @@ pub fn text(key: Option<&str>) -> Option<&'static str> {
         "password_changed" => "Your password was changed. Your other sessions were signed out.",
         "session_revoked" => "The session was signed out.",
         "mfa_disabled" => "Two-step verification is off.",
+        "passkey_added" => "Your passkey was added. You can sign in with it from now on.",
+        "passkey_renamed" => "The passkey was renamed.",
+        "passkey_removed" => "The passkey was removed. It no longer signs you in.",
         "api_key_revoked" => "The API key was revoked. It stops working at once.",
         _ => return None,
     })

@@ -1,5 +1,6 @@
-//! The pages in a real browser: runs `tests/browser/pages.mjs` (the account pages) and
-//! `tests/browser/admin.mjs` (the admin console), playwright-core driving Debian's headless
+//! The pages in a real browser: runs `tests/browser/pages.mjs` (the account pages),
+//! `tests/browser/admin.mjs` (the admin console) and `tests/browser/passkeys.mjs` (passkeys with
+//! Chromium's virtual authenticator), playwright-core driving Debian's headless
 //! Chromium, each against a server of its own started by the harness, with a mail sink for the
 //! mailed links. Each script's checks are listed in its header; a test passes when its script
 //! exits 0 and prints the script's output either way.
@@ -60,6 +61,25 @@ async fn admin_console_in_chromium() {
     run_in_chromium("admin.mjs", crate::resources::RESOURCES, |app| {
         vec![
             ("RAMPART_ADMIN_EMAIL", app.create_user_with_role("admin")),
+            ("RAMPART_USER_EMAIL", app.create_user_with_role("user")),
+            ("RAMPART_PASSWORD", STRONG_PASSWORD.to_owned()),
+        ]
+    })
+    .await;
+}
+
+/// Passkeys (`tests/browser/passkeys.mjs`): a user made by the operator, who enrols, signs in
+/// with the passkey alone, uses it as the second factor, is refused with another authenticator
+/// or without user verification, and removes it. The public URL is `http://localhost:<port>`
+/// (see `run_in_chromium`): WebAuthn's rp id is its host, the one the browser opens. Each view
+/// of the sign-in page starts a conditional-mediation ceremony, which spends the per-IP login
+/// budget like any login attempt: the script signs in a dozen times within a minute from one
+/// address, so that budget is raised here (only here) to keep the script from being throttled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passkeys_in_chromium() {
+    let toml = "[rate_limit]\nlogin_per_ip_per_minute = 1000\nlogin_global_per_minute = 1000\n";
+    run_in_chromium("passkeys.mjs", toml, |app| {
+        vec![
             ("RAMPART_USER_EMAIL", app.create_user_with_role("user")),
             ("RAMPART_PASSWORD", STRONG_PASSWORD.to_owned()),
         ]

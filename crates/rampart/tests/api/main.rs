@@ -48,3 +48,4 @@ mod tokens;
 mod ui;
 mod ui_account;
 mod ui_admin;
+mod ui_passkeys;

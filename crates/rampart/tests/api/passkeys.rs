@@ -31,7 +31,7 @@ async fn register_finish(app: &TestApp, s: &Session, challenge_id: &str, credent
 }
 
 /// A new passkey for the signed-in `s`.
-async fn enrol(app: &TestApp, s: &Session) -> SoftPasskey {
+pub(crate) async fn enrol(app: &TestApp, s: &Session) -> SoftPasskey {
     let mut pk = SoftPasskey::new();
     let (cid, options) = register_start(app, s).await;
     let r = register_finish(app, s, &cid, &pk.register(&options)).await;

@@ -2,25 +2,25 @@
 //! and the caller's list with rename and delete; `POST /auth/mfa/passkey/start` for a passkey as
 //! the second factor. The ceremonies themselves are in [`crate::flows::passkeys`].
 //!
-//! Adding or removing a passkey needs a sign-in within `auth.reauth_window` (a stolen session that
-//! is hours old can neither add the thief's passkey nor strip the owner's), removing one cannot remove the last passkey of a user whose role
-//! requires one, and mails the owner.
+//! Adding or removing a passkey needs a sign-in within `auth.reauth_window`, removing one cannot
+//! remove the last passkey of a user whose role requires one, and mails the owner: the rules are
+//! in [`crate::flows::own_passkeys`], which the account page's forms call too.
 
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
-use rampart_core::clock::{duration_ms, now_ms, rfc3339};
-use rampart_store::{AuditEvent, AuditOutcome, PasskeyRow};
+use rampart_core::clock::rfc3339;
+use rampart_store::PasskeyRow;
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
-use super::super::audit_trail::{Audit, record};
 use crate::error::FieldError;
 use crate::extract::{ApiJson, Authenticated, IdPath, PresentedToken, RequestContext};
-use crate::flows::passkeys::{self, NAME_MAX, Started};
+use crate::flows::own_passkeys;
+use crate::flows::passkeys::{self, Started};
 use crate::{ApiError, AppState};
 
 /// A passkey as its owner sees it: never the credential or its public key.
@@ -49,22 +49,8 @@ fn started(s: Started) -> Json<Value> {
     Json(json!({ "challenge_id": s.challenge_id.expose_secret(), "options": s.options }))
 }
 
-/// A name as given, trimmed; refused when empty, too long or holding control characters.
 fn name_field(raw: &str) -> Result<String, ApiError> {
-    let name = raw.trim();
-    let problem = if name.is_empty() {
-        Some("must not be empty")
-    } else if name.chars().count() > NAME_MAX {
-        Some("must be at most 64 characters")
-    } else if name.chars().any(char::is_control) {
-        Some("must not contain control characters")
-    } else {
-        None
-    };
-    match problem {
-        Some(m) => Err(ApiError::Validation(vec![FieldError::new("name", m)])),
-        None => Ok(name.to_owned()),
-    }
+    own_passkeys::name_field(raw).map_err(|e| ApiError::Validation(vec![e]))
 }
 
 fn optional_name(raw: Option<&str>) -> Result<Option<String>, ApiError> {
@@ -88,7 +74,7 @@ pub async fn register_start(
     let name = optional_name(body.name.as_deref())?;
     // A stolen session that is hours old must not add the thief's passkey (which would outlive
     // a password reset): adding one needs a recent sign-in, like removing one.
-    require_recent_sign_in(&state, &auth).await?;
+    own_passkeys::require_recent_sign_in(&state, &auth.user, &auth.session_id).await?;
     Ok(started(passkeys::start_registration(&state, &ctx, &auth.user, name.as_deref()).await?))
 }
 
@@ -198,22 +184,7 @@ pub async fn rename(
     ApiJson(body): ApiJson<RenameRequest>,
 ) -> Result<Json<PasskeyView>, ApiError> {
     let name = name_field(&body.name)?;
-    let row = state.store.rename_passkey(&id, &auth.user.id, &name).await?.ok_or(ApiError::NotFound)?;
-    Ok(Json(row.into()))
-}
-
-const REAUTH: ApiError = ApiError::Typed(
-    StatusCode::FORBIDDEN,
-    "reauthentication-required",
-    "adding or removing a passkey needs a recent sign-in: sign in again, then retry",
-);
-
-/// The login the request rides on (cookie session or token login) signed in within
-/// `auth.reauth_window`; else 403 `reauthentication-required`.
-async fn require_recent_sign_in(state: &AppState, auth: &Authenticated) -> Result<(), ApiError> {
-    let started = state.store.login_started_at(&auth.session_id, &auth.user.id).await?;
-    let window = duration_ms(state.settings.auth.reauth_window);
-    if started.is_some_and(|at| now_ms() - at <= window) { Ok(()) } else { Err(REAUTH) }
+    Ok(Json(own_passkeys::rename(&state, &auth.user, &id, &name).await?.into()))
 }
 
 /// `DELETE /auth/passkeys/{id}`.
@@ -224,27 +195,6 @@ pub async fn remove(
     auth: Authenticated,
     IdPath(id): IdPath,
 ) -> Result<StatusCode, ApiError> {
-    let user = &auth.user;
-    let mine = state.store.passkeys_of_user(&user.id).await?;
-    if !mine.iter().any(|p| p.id == id) {
-        return Err(ApiError::NotFound);
-    }
-    // The sign-in behind this session or token must be recent: an old stolen session cannot
-    // take the owner's passkeys away.
-    require_recent_sign_in(&state, &auth).await?;
-    if mine.len() == 1 && passkeys::required_for(&state, user) {
-        return Err(ApiError::Conflict("this is your last passkey and your role requires one: add another first"));
-    }
-    if !state.store.delete_passkey(&id, &user.id).await? {
-        return Err(ApiError::NotFound);
-    }
-    let event = Audit {
-        action: AuditEvent::PasskeyRemoved,
-        actor_id: Some(&user.id),
-        target: Some(&id),
-        outcome: AuditOutcome::Success,
-    };
-    record(&state, &ctx, event).await;
-    crate::flows::mailing::queue_notice(&state, &user.id, rampart_mail::templates::passkey_removed(&user.email)).await;
+    own_passkeys::remove(&state, &ctx, &auth.user, &auth.session_id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
