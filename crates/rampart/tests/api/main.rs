@@ -4,6 +4,7 @@
 
 mod helpers;
 mod mail_sink;
+mod raw_http;
 mod soft_authenticator;
 
 mod admin;
