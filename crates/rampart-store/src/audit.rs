@@ -3,6 +3,7 @@
 
 use rampart_core::clock::Millis;
 
+use crate::dialect::WriteTx;
 use crate::{Store, StoreError};
 
 statements! {
@@ -146,6 +147,39 @@ pub struct AuditRow {
     pub user_agent: Option<String>,
 }
 
+/// The INSERT of one audit row, bound; run on the writer or in a transaction.
+fn audit_insert<'q, DB: sqlx::Database>(
+    id: &'q str,
+    e: &NewAuditEvent<'q>,
+    count: i64,
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    sqlx::query(INSERT_AUDIT_EVENT)
+        .bind(id)
+        .bind(e.now)
+        .bind(e.action.as_str())
+        .bind(e.actor_id)
+        .bind(e.target)
+        .bind(e.ip)
+        .bind(e.request_id)
+        .bind(e.outcome.as_str())
+        .bind(count)
+        .bind(e.user_agent)
+}
+
+impl WriteTx<'_> {
+    /// Appends an event inside the transaction: it commits with what it records, or not at all.
+    pub(crate) async fn append_audit(&mut self, e: &NewAuditEvent<'_>) -> Result<(), StoreError> {
+        let id = rampart_core::opaque_token::new_id();
+        in_tx!(self, |conn| audit_insert(&id, e, 1).execute(conn).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+}
+
 impl Store {
     pub async fn append_audit(&self, e: &NewAuditEvent<'_>) -> Result<(), StoreError> {
         self.append_audit_repeated(e, 1).await
@@ -155,22 +189,7 @@ impl Store {
     /// coalesced); `at`, `ip` and `request_id` are those of the last one.
     pub async fn append_audit_repeated(&self, e: &NewAuditEvent<'_>, count: i64) -> Result<(), StoreError> {
         let id = rampart_core::opaque_token::new_id();
-        on_write!(self, |db| {
-            sqlx::query(INSERT_AUDIT_EVENT)
-                .bind(&id)
-                .bind(e.now)
-                .bind(e.action.as_str())
-                .bind(e.actor_id)
-                .bind(e.target)
-                .bind(e.ip)
-                .bind(e.request_id)
-                .bind(e.outcome.as_str())
-                .bind(count)
-                .bind(e.user_agent)
-                .execute(db)
-                .await
-                .map(|r| r.rows_affected())
-        })?;
+        on_write!(self, |db| audit_insert(&id, e, count).execute(db).await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 

@@ -3,7 +3,8 @@
 use rampart_core::clock::Millis;
 
 use crate::dialect::WriteTx;
-use crate::{Store, StoreError, UserRow};
+use crate::refresh::{Client, NewRefresh};
+use crate::{NewAuditEvent, Store, StoreError, UserRow};
 
 statements! {
     INSERT_SESSION = "INSERT INTO sessions \
@@ -60,6 +61,33 @@ pub struct NewSession<'a> {
     pub user_agent: Option<&'a str>,
 }
 
+/// A login to open (see [`Store::open_login`]).
+pub struct NewLogin<'a> {
+    pub session: &'a NewSession<'a>,
+    /// The lock the login's own attempt set by reaching the threshold (a right secret lifts
+    /// exactly that lock, never another).
+    pub own_lock: Option<Millis>,
+    /// The first refresh token of a token login.
+    pub refresh: Option<FirstRefresh<'a>>,
+}
+
+/// The first refresh token of a token login.
+pub struct FirstRefresh<'a> {
+    pub token_hash: &'a str,
+    pub expires_at: Millis,
+    pub client: Client<'a>,
+}
+
+/// What [`Store::open_login`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginOpened {
+    Opened,
+    /// Locked until then by something other than this login's own attempt: nothing written.
+    Locked(Millis),
+    /// The user no longer exists: nothing written.
+    Gone,
+}
+
 /// A live (not revoked) session and its user, as one row.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SessionAuth {
@@ -72,22 +100,41 @@ pub struct SessionAuth {
 }
 
 impl Store {
-    pub async fn insert_session(&self, s: &NewSession<'_>) -> Result<(), StoreError> {
-        on_write!(self, |db| {
-            sqlx::query(INSERT_SESSION)
-                .bind(s.id)
-                .bind(s.token_hash)
-                .bind(s.user_id)
-                .bind(s.now)
-                .bind(s.expires_at)
-                .bind(s.ip)
-                .bind(s.user_agent)
-                .bind(s.kind.as_str())
-                .execute(db)
-                .await
-                .map(|r| r.rows_affected())
-        })?;
-        Ok(())
+    /// Opens a login whose every factor is proven, as one transaction (one commit on SQLite's
+    /// single writer instead of three or four): the failure count reset (re-checking the lock
+    /// in the same statement, so a lock set meanwhile by a concurrent attempt or an admin still
+    /// wins), the login row, its first refresh token (token logins), and the `login_success`
+    /// audit event. Nothing is written unless all of it is.
+    pub async fn open_login(&self, login: &NewLogin<'_>, audit: &NewAuditEvent<'_>) -> Result<LoginOpened, StoreError> {
+        let s = login.session;
+        self.forget_user(s.user_id);
+        let mut tx = self.begin_write().await?;
+        match tx.record_login_success(s.user_id, s.now, login.own_lock).await? {
+            None => {
+                tx.rollback().await?;
+                return Ok(LoginOpened::Gone);
+            }
+            Some(Some(until)) if until > s.now => {
+                tx.rollback().await?;
+                return Ok(LoginOpened::Locked(until));
+            }
+            Some(_) => {}
+        }
+        tx.insert_session(s).await?;
+        if let Some(r) = &login.refresh {
+            let row = NewRefresh {
+                token_hash: r.token_hash,
+                session_id: s.id,
+                parent_hash: None,
+                now: s.now,
+                expires_at: r.expires_at,
+                client: r.client,
+            };
+            tx.insert_refresh(&row).await?;
+        }
+        tx.append_audit(audit).await?;
+        tx.commit().await?;
+        Ok(LoginOpened::Opened)
     }
 
     /// The session with this token hash, with its user, unless revoked. Timeouts are the
@@ -179,6 +226,24 @@ impl Store {
 }
 
 impl WriteTx<'_> {
+    async fn insert_session(&mut self, s: &NewSession<'_>) -> Result<(), StoreError> {
+        in_tx!(self, |conn| {
+            sqlx::query(INSERT_SESSION)
+                .bind(s.id)
+                .bind(s.token_hash)
+                .bind(s.user_id)
+                .bind(s.now)
+                .bind(s.expires_at)
+                .bind(s.ip)
+                .bind(s.user_agent)
+                .bind(s.kind.as_str())
+                .execute(conn)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        Ok(())
+    }
+
     /// Marks every live login of the user revoked, but `except` (the caller's own, when it
     /// stays); returns the ids of the token logins among them, for the revocation set (cookie
     /// sessions are read from the database on every request and need nothing more).

@@ -11,7 +11,7 @@ use crate::routes::audit_trail::{Audit, record};
 
 /// One attempt at a secret of an account (or of an email that has none), reserved before the
 /// secret is checked: see `rampart_store::attempts` for why. Exactly one of [`Attempt::failed`],
-/// [`Attempt::release`] and [`Attempt::complete`] ends it; dropped without one, it stays
+/// [`Attempt::release`] and [`Attempt::proven`] ends it; dropped without one, it stays
 /// counted as a failure, which is the safe side.
 #[must_use]
 pub struct Attempt {
@@ -99,16 +99,23 @@ impl Attempt {
         }
     }
 
-    /// Every factor is proven: resets the failure count, in the same statement that re-checks the
-    /// lock, so a lock set by a concurrent attempt (or an admin) meanwhile still wins.
-    pub async fn complete(self, state: &AppState, user: &UserRow) -> Result<(), AuthError> {
-        let now = now_ms();
-        match state.store.record_login_success(&user.id, now, self.lock).await? {
-            None => Err(AuthError::InvalidCredentials), // deleted meanwhile
-            Some(Some(until)) if until > now => Err(locked(state, until, now)),
-            Some(_) => Ok(()),
-        }
+    /// Every factor is proven: the login may open. Its failure count is reset when it opens
+    /// (`flows::sessions`), in the same transaction as the new login and its audit event, by a
+    /// statement that re-checks the lock, so a lock set by a concurrent attempt (or an admin)
+    /// meanwhile still wins.
+    pub fn proven(self, user: UserRow) -> Proven {
+        Proven { user, own_lock: self.lock }
     }
+}
+
+/// A login whose every factor is proven, not opened yet: `flows::sessions` opens it (a cookie
+/// session or a token login). Dropped unopened, its attempt stays counted as a failure, the safe
+/// side, as an [`Attempt`] would.
+#[must_use]
+pub struct Proven {
+    pub user: UserRow,
+    /// The lock the attempt set by reaching the threshold: opening the login lifts it again.
+    pub(super) own_lock: Option<Millis>,
 }
 
 /// 423 with the lock's remaining time in whole seconds, rounded up, and never more than

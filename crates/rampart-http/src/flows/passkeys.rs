@@ -35,7 +35,7 @@ use webauthn_rs::prelude::{
 };
 
 use super::AuthError;
-use super::attempt::Attempt;
+use super::attempt::{Attempt, Proven};
 use super::budget::spend_login_budgets;
 use crate::AppState;
 use crate::extract::{PresentedToken, RequestContext};
@@ -207,7 +207,7 @@ pub async fn finish_login(
     ctx: &RequestContext,
     challenge_id: &PresentedToken,
     credential: &PublicKeyCredential,
-) -> Result<UserRow, AuthError> {
+) -> Result<Proven, AuthError> {
     spend_login_budgets(state, ctx, None, None).await?;
     let row = take_challenge(state, challenge_id, Ceremony::Login).await?;
     let auth: DiscoverableAuthentication = from_json(&row.state)?;
@@ -252,8 +252,7 @@ pub async fn finish_login(
         attempt.failed(state, ctx).await;
         return Err(AuthError::PasskeyRefused);
     }
-    attempt.complete(state, &user).await?;
-    Ok(user)
+    Ok(attempt.proven(user))
 }
 
 /// `POST /auth/mfa/passkey/start`: options to answer the login waiting behind `mfa_token` with

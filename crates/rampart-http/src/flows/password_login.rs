@@ -13,7 +13,9 @@
 //! 5. the hash; a right password gives the reservation back or completes the login;
 //! 6. ([`password_step`]) email verification when required, then the second factor when the
 //!    account has one; only a complete login resets the failure count, so that knowing the
-//!    password does not reset the lockout of code guesses.
+//!    password does not reset the lockout of code guesses. The reset is written when the login
+//!    opens (`flows::sessions`), in one transaction with the new login and its audit event: a
+//!    successful login costs one commit after the hash, not three.
 
 use rampart_core::auth::hasher::{HashError, Verdict};
 use rampart_core::clock::{duration_ms, now_ms};
@@ -22,7 +24,7 @@ use rampart_core::password::check_length;
 use rampart_store::{AuditEvent, AuditOutcome, UserRow};
 use secrecy::SecretString;
 
-use super::attempt::Attempt;
+use super::attempt::{Attempt, Proven};
 use super::budget::spend_login_budgets;
 use super::{AuthError, mailing};
 use crate::AppState;
@@ -55,7 +57,7 @@ impl Flow {
     }
 }
 
-/// The password step of a login, and what must follow it: the user when the login is complete;
+/// The password step of a login, and what must follow it: the proven login when it is complete;
 /// `EmailNotVerified` (with a verification mail, at most one per account every ten minutes) when
 /// verification is required and missing; `MfaRequired` with a new challenge when the account has
 /// a second factor.
@@ -66,7 +68,7 @@ pub async fn password_step(
     password: SecretString,
     ip_spent: Option<LoginIpSpent>,
     flow: Flow,
-) -> Result<UserRow, AuthError> {
+) -> Result<Proven, AuthError> {
     let (user, attempt) = authenticate(state, ctx, email, password, ip_spent).await?;
     if state.settings.require_email_verification() && !user.email_verified {
         // The password was right: the attempt is no failure, but no login either.
@@ -85,8 +87,7 @@ pub async fn password_step(
         state.store.insert_mfa_challenge(hash.as_str(), &user.id, flow.as_str(), now, expires).await?;
         return Err(AuthError::MfaRequired(token));
     }
-    attempt.complete(state, &user).await?;
-    Ok(user)
+    Ok(attempt.proven(user))
 }
 
 /// Checks an email and password. Failures are audited and answered uniformly.

@@ -15,7 +15,7 @@ use rampart_store::{AuditEvent, AuditOutcome, MfaProof, UserRow};
 
 use webauthn_rs::prelude::PublicKeyCredential;
 
-use super::attempt::Attempt;
+use super::attempt::{Attempt, Proven};
 use super::budget::spend_login_budgets;
 use super::password_login::Flow;
 use super::{AuthError, passkeys};
@@ -40,7 +40,7 @@ pub async fn complete(
     mfa_token: &PresentedToken,
     answer: Answer<'_>,
     ip_spent: Option<LoginIpSpent>,
-) -> Result<(UserRow, Flow), AuthError> {
+) -> Result<(Proven, Flow), AuthError> {
     let hash = mfa_token.hash().ok_or(AuthError::InvalidChallenge)?;
     let challenge = state.store.mfa_challenge(hash.as_str(), now_ms()).await?.ok_or(AuthError::InvalidChallenge)?;
     let flow = Flow::parse(&challenge.flow).ok_or(AuthError::InvalidChallenge)?;
@@ -86,8 +86,7 @@ pub async fn complete(
         attempt.failed(state, ctx).await;
         return Err(if by_passkey { AuthError::PasskeyRefused } else { AuthError::InvalidCode });
     }
-    attempt.complete(state, &user).await?;
-    Ok((user, flow))
+    Ok((attempt.proven(user), flow))
 }
 
 /// Longer than any code we issue (a recovery code with spaces); longer input is refused unread.

@@ -13,12 +13,18 @@ pub struct Audit<'a> {
     pub outcome: AuditOutcome,
 }
 
+/// Every security event is also a counter (action and outcome only: both from fixed sets).
+/// [`record`] counts the events it writes; a flow that writes its event inside a transaction of
+/// its own (opening a login) counts it once that committed.
+pub fn count(action: AuditEvent, outcome: AuditOutcome) {
+    metrics::counter!("rampart_audit_events_total", "action" => action.as_str(), "outcome" => outcome.as_str())
+        .increment(1);
+}
+
 /// Appends an event. A failed write is logged loudly but does not fail the user's request: the
 /// action it records has already happened, and refusing the response would not undo it.
 pub async fn record(state: &AppState, ctx: &RequestContext, event: Audit<'_>) {
-    // Every security event is also a counter (action and outcome only: both from fixed sets).
-    metrics::counter!("rampart_audit_events_total", "action" => event.action.as_str(), "outcome" => event.outcome.as_str())
-        .increment(1);
+    count(event.action, event.outcome);
     let ip = ctx.ip.to_string();
     let row = NewAuditEvent {
         action: event.action,

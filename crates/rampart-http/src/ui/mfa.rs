@@ -45,12 +45,12 @@ pub async fn submit(
         let code = code_field(&form.code).map_err(|e: FieldError| AuthError::Invalid(vec![e]))?;
         match complete(&state, &ctx, &token, Answer::Code(&code), None).await? {
             // Only `/ui/login` sets this cookie, and it always starts a cookie login.
-            (user, Flow::Cookie) => Ok(user),
+            (login, Flow::Cookie) => Ok(login),
             (_, Flow::Token) => Err(AuthError::InvalidChallenge),
         }
     };
     match outcome.await {
-        Ok(user) => signing_in::complete(&state, &ctx, &headers, &user).await,
+        Ok(login) => signing_in::complete(&state, &ctx, &headers, &login).await,
         Err(AuthError::InvalidChallenge) => {
             // Expired, spent or dead after too many wrong codes: the password step again.
             let errors = FormErrors::whole_form("This sign-in has expired. Please sign in again.");

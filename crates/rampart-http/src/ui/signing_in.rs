@@ -4,12 +4,12 @@
 
 use axum::response::{IntoResponse, Redirect, Response};
 use http::{HeaderMap, HeaderValue, header};
-use rampart_store::UserRow;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::presession;
 use crate::cookie::{named_value, new_session, session_value};
 use crate::extract::{PresentedToken, RequestContext};
+use crate::flows::attempt::Proven;
 use crate::flows::sessions::open_cookie_session;
 use crate::{ApiError, AppState};
 
@@ -21,9 +21,9 @@ pub const MFA_COOKIE: &str = "__Host-rampart_mfa";
 
 /// A complete login (password, and second factor if any): a new session, its cookie, the
 /// pre-session and the `mfa_token` cookies removed, 303 to the account page.
-pub async fn complete(state: &AppState, ctx: &RequestContext, headers: &HeaderMap, user: &UserRow) -> Response {
+pub async fn complete(state: &AppState, ctx: &RequestContext, headers: &HeaderMap, login: &Proven) -> Response {
     let opened = async {
-        let session = open_cookie_session(state, ctx, session_value(headers), user).await?;
+        let session = open_cookie_session(state, ctx, session_value(headers), login).await?;
         new_session(&session, &state.settings)
     };
     match opened.await {

@@ -5,13 +5,13 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use http::{HeaderMap, StatusCode, header};
 use rampart_core::opaque_token;
-use rampart_store::UserRow;
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::cookie::{clear_session, new_session, session_value};
 use crate::extract::{ApiJson, Authenticated, Credential, RequestContext};
+use crate::flows::attempt::Proven;
 use crate::flows::password_login::{Flow, password_step};
 use crate::flows::sessions;
 use crate::middleware::LoginIpSpent;
@@ -34,8 +34,8 @@ pub async fn login(
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
     let ip_spent = ip_spent.map(|Extension(s)| s);
-    let user = password_step(&state, &ctx, &body.email, body.password, ip_spent, Flow::Cookie).await?;
-    start_session(&state, &ctx, &headers, &user).await
+    let login = password_step(&state, &ctx, &body.email, body.password, ip_spent, Flow::Cookie).await?;
+    start_session(&state, &ctx, &headers, &login).await
 }
 
 /// A complete cookie login (password, and second factor if any): a new session, its cookie, and
@@ -44,9 +44,10 @@ pub(super) async fn start_session(
     state: &AppState,
     ctx: &RequestContext,
     headers: &HeaderMap,
-    user: &UserRow,
+    login: &Proven,
 ) -> Result<Response, ApiError> {
-    let session = sessions::open_cookie_session(state, ctx, session_value(headers), user).await?;
+    let session = sessions::open_cookie_session(state, ctx, session_value(headers), login).await?;
+    let user = &login.user;
     let cookie = new_session(&session, &state.settings)?;
     // `auth.passkeys.required_for_roles`: a user whose role requires a passkey and who has none
     // yet signs in as before, and is told to add one (the page sends them there).

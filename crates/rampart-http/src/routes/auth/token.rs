@@ -5,13 +5,14 @@
 use axum::Json;
 use axum::extract::State;
 use http::StatusCode;
-use rampart_store::{AuditEvent, AuditOutcome, UserRow};
+use rampart_store::{AuditEvent, AuditOutcome};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::super::audit_trail::{Audit, record};
 use crate::error::FieldError;
 use crate::extract::{ApiJson, PresentedToken, RequestContext};
+use crate::flows::attempt::Proven;
 use crate::flows::password_login::{Flow, password_step};
 use crate::flows::sessions::{self, TokenGrant};
 use crate::{ApiError, AppState};
@@ -55,8 +56,8 @@ pub async fn token(
                 return Err(ApiError::Validation(errors));
             };
             // Not spent by the rate-limit layer: only the body says this is a login.
-            let user = password_step(&state, &ctx, &email, password, None, Flow::Token).await?;
-            password_grant(&state, &ctx, &user).await.map(Json)
+            let login = password_step(&state, &ctx, &email, password, None, Flow::Token).await?;
+            password_grant(&state, &ctx, &login).await.map(Json)
         }
         "refresh_token" => {
             let mut errors = Vec::new();
@@ -83,9 +84,9 @@ pub async fn token(
 pub(super) async fn password_grant(
     state: &AppState,
     ctx: &RequestContext,
-    user: &UserRow,
+    login: &Proven,
 ) -> Result<TokenResponse, ApiError> {
-    Ok(sessions::open_token_login(state, ctx, user).await?.into())
+    Ok(sessions::open_token_login(state, ctx, login).await?.into())
 }
 
 impl From<TokenGrant> for TokenResponse {
