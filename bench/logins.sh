@@ -22,7 +22,8 @@ for tool in wrk curl python3; do
   command -v $tool >/dev/null || { echo "bench: $tool is not installed" >&2; exit 1; }
 done
 
-cargo build --release --quiet -p rampart -p rampart-core --example argon2_verify
+cargo build --release --quiet -p rampart
+cargo build --release --quiet -p rampart-core --example argon2_verify
 TARGET=${CARGO_TARGET_DIR:-target}
 BIN=$TARGET/release/rampart
 WORK=$(mktemp -d)
