@@ -264,3 +264,125 @@ impl WriteTx<'_> {
         Ok(rows.into_iter().filter(|(_, kind)| kind == "token").map(|(id, _)| id).collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_db::{TempPostgres, TempSqlite, options};
+    use crate::{AttemptKey, AuditEvent, AuditFilter, AuditOutcome, LockChange, LockRule, NewUser, Reservation};
+    use crate::{UserChange, admin::LOCKED_INDEFINITELY};
+
+    const NOW: Millis = 1_000_000;
+
+    fn rule(threshold: u32) -> LockRule {
+        LockRule { threshold, now: NOW, lock_until: NOW + 60_000 }
+    }
+
+    async fn add(store: &Store, email: &str) -> String {
+        let id = rampart_core::opaque_token::new_id();
+        let u = NewUser { id: &id, email, email_normalized: email, password_hash: "x", roles: &["user"], now: 1 };
+        store.insert_user(&u).await.unwrap();
+        id
+    }
+
+    /// Opens a login of `user` with the lock its attempt set; what happened, and how many login
+    /// rows and `login_success` events the user has afterwards.
+    async fn open(
+        store: &Store,
+        user: &str,
+        own_lock: Option<Millis>,
+        refresh: Option<&str>,
+    ) -> (LoginOpened, usize, usize) {
+        let id = rampart_core::opaque_token::new_id();
+        let session = NewSession {
+            id: &id,
+            kind: SessionKind::Token,
+            token_hash: None,
+            user_id: user,
+            now: NOW,
+            expires_at: NOW + 3_600_000,
+            ip: Some("127.0.0.1"),
+            user_agent: None,
+        };
+        let refresh = refresh.map(|token_hash| FirstRefresh {
+            token_hash,
+            expires_at: NOW + 60_000,
+            client: ("127.0.0.1", None),
+        });
+        let audit = NewAuditEvent {
+            action: AuditEvent::LoginSuccess,
+            actor_id: Some(user),
+            target: Some(&id),
+            ip: Some("127.0.0.1"),
+            request_id: None,
+            user_agent: None,
+            outcome: AuditOutcome::Success,
+            now: NOW,
+        };
+        let opened = store.open_login(&NewLogin { session: &session, own_lock, refresh }, &audit).await.unwrap();
+        let logins = store.list_sessions(user, NOW, 1_000).await.unwrap().len();
+        let filter =
+            AuditFilter { before: None, actor: Some(user), action: Some("login_success"), since: None, until: None };
+        let events = store.audit_page(&filter, 10).await.unwrap().len();
+        (opened, logins, events)
+    }
+
+    async fn a_login_opens_in_one_transaction_or_not_at_all(url: &str) {
+        let store = Store::connect(&options(url)).await.unwrap();
+
+        // Two failed attempts, then a right one: the count is reset with the login, its first
+        // refresh token and its audit event.
+        let ann = add(&store, "ann@example.com").await;
+        for _ in 0..3 {
+            let granted = store.reserve_attempt(AttemptKey::User(&ann), rule(5)).await.unwrap();
+            assert_eq!(granted, Reservation::Granted { lock: None });
+        }
+        assert_eq!(open(&store, &ann, None, Some("refresh-of-ann")).await, (LoginOpened::Opened, 1, 1));
+        assert_eq!(store.user_by_id(&ann).await.unwrap().unwrap().failed_logins, 0);
+        assert!(store.refresh_by_hash("refresh-of-ann").await.unwrap().is_some());
+
+        // The attempt that set the lock (threshold 1) lifts its own lock when it proves right.
+        let bob = add(&store, "bob@example.com").await;
+        let Reservation::Granted { lock: Some(own) } =
+            store.reserve_attempt(AttemptKey::User(&bob), rule(1)).await.unwrap()
+        else {
+            panic!("the first failure at threshold 1 did not lock");
+        };
+        assert_eq!(open(&store, &bob, Some(own), None).await, (LoginOpened::Opened, 1, 1));
+        assert_eq!(store.user_by_id(&bob).await.unwrap().unwrap().locked_until, None);
+
+        // Locked meanwhile by an admin (not by this attempt): refused, and nothing is written,
+        // neither the login, its refresh token, its audit event nor the count's reset.
+        let cat = add(&store, "cat@example.com").await;
+        assert_eq!(
+            store.reserve_attempt(AttemptKey::User(&cat), rule(5)).await.unwrap(),
+            Reservation::Granted { lock: None }
+        );
+        let lock = UserChange { roles: None, lock: LockChange::Lock };
+        store.admin_update_user(&cat, &lock, NOW).await.unwrap();
+        assert_eq!(
+            open(&store, &cat, None, Some("refresh-of-cat")).await,
+            (LoginOpened::Locked(LOCKED_INDEFINITELY), 0, 0)
+        );
+        assert!(store.refresh_by_hash("refresh-of-cat").await.unwrap().is_none());
+        assert_eq!(store.user_by_id(&cat).await.unwrap().unwrap().failed_logins, 1);
+
+        // Deleted meanwhile: nothing is written.
+        let gone = rampart_core::opaque_token::new_id();
+        assert_eq!(open(&store, &gone, None, None).await, (LoginOpened::Gone, 0, 0));
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_login_opens_in_one_transaction_or_not_at_all_on_sqlite() {
+        let db = TempSqlite::migrated().await;
+        a_login_opens_in_one_transaction_or_not_at_all(&db.url).await;
+    }
+
+    #[tokio::test]
+    async fn a_login_opens_in_one_transaction_or_not_at_all_on_postgres() {
+        let Some(db) = TempPostgres::migrated("a_login_opens_in_one_transaction_or_not_at_all").await else { return };
+        a_login_opens_in_one_transaction_or_not_at_all(&db.url).await;
+        db.remove().await;
+    }
+}
