@@ -6,6 +6,7 @@
 #   bash bench/logins.sh                                   # SQLite
 #   BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test bash bench/logins.sh
 #   IDLE=0 bash bench/logins.sh                            # skip the idle-memory minute
+#   NO_BUILD=1 bash bench/logins.sh                        # the release binaries as they are
 #
 # In one run, one after the other:
 # 1. one Argon2id verify, as the pool runs it (examples/argon2_verify.rs, at the pool's priority):
@@ -23,8 +24,10 @@ for tool in wrk curl python3; do
   command -v $tool >/dev/null || { echo "bench: $tool is not installed" >&2; exit 1; }
 done
 
-cargo build --release --quiet -p rampart
-cargo build --release --quiet -p rampart-core --example argon2_verify
+if [ -z "${NO_BUILD:-}" ]; then   # NO_BUILD=1: use the release binaries as they are
+  cargo build --release --quiet -p rampart
+  cargo build --release --quiet -p rampart-core --example argon2_verify
+fi
 TARGET=${CARGO_TARGET_DIR:-target}
 BIN=$TARGET/release/rampart
 WORK=$(mktemp -d)
