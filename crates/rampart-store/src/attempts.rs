@@ -5,7 +5,7 @@
 //! account is locked, and otherwise counts it as a failure at once, setting the lock when the
 //! count reaches the threshold. Only then is the secret checked. A right secret gives the
 //! reservation back ([`Store::release_attempt`]) or, when it completes a login, resets the count
-//! ([`Store::record_login_success`]).
+//! (in [`Store::open_login`], with the new login).
 //!
 //! Why before and not after: checked-then-counted, a burst of attempts released together all pass
 //! the "not locked" read before any failure commits, so ten warm connections get ten hashed
@@ -22,6 +22,7 @@
 use rampart_core::clock::Millis;
 use rampart_core::opaque_token::TokenHash;
 
+use crate::dialect::WriteTx;
 use crate::{Store, StoreError};
 
 statements! {
@@ -166,23 +167,6 @@ impl Store {
         Ok(())
     }
 
-    /// Every factor is proven: resets the failure count, unless the account is locked by
-    /// something other than this attempt's own reservation (an admin, or a concurrent attempt
-    /// that reached the threshold first). Returns the lock still in force, if any:
-    /// `Ok(Some(Some(until)))` means "locked, refuse the login". `None`: no such user.
-    pub async fn record_login_success(
-        &self,
-        id: &str,
-        now: Millis,
-        own_lock: Option<Millis>,
-    ) -> Result<Option<Option<Millis>>, StoreError> {
-        self.forget_user(id);
-        let row: Option<(Option<i64>,)> = on_write!(self, |db| {
-            sqlx::query_as(RECORD_LOGIN_SUCCESS).bind(id).bind(now).bind(own_lock).fetch_optional(db).await
-        })?;
-        Ok(row.map(|(locked_until,)| locked_until))
-    }
-
     /// Deletes the counters of unknown emails that are forgotten anyway (no failure within
     /// [`FAILURE_MEMORY_MS`], no lock in force).
     pub async fn purge_unknown_login_failures(&self, now: Millis) -> Result<u64, StoreError> {
@@ -196,5 +180,24 @@ impl Store {
                 .map(|r| r.rows_affected())
         })?;
         Ok(done)
+    }
+}
+
+impl WriteTx<'_> {
+    /// Every factor is proven: resets the failure count, unless the account is locked by
+    /// something other than this attempt's own reservation (an admin, or a concurrent attempt
+    /// that reached the threshold first). Returns the lock still in force, if any:
+    /// `Some(Some(until))` means "locked, refuse the login". `None`: no such user. Part of
+    /// [`Store::open_login`]; the caller forgets the user's cached row.
+    pub(crate) async fn record_login_success(
+        &mut self,
+        id: &str,
+        now: Millis,
+        own_lock: Option<Millis>,
+    ) -> Result<Option<Option<Millis>>, StoreError> {
+        let row: Option<(Option<i64>,)> = in_tx!(self, |conn| {
+            sqlx::query_as(RECORD_LOGIN_SUCCESS).bind(id).bind(now).bind(own_lock).fetch_optional(conn).await
+        })?;
+        Ok(row.map(|(locked_until,)| locked_until))
     }
 }

@@ -3,6 +3,7 @@
 
 use rampart_core::clock::Millis;
 
+use crate::dialect::WriteTx;
 use crate::{Store, StoreError};
 
 statements! {
@@ -190,48 +191,58 @@ pub struct AuditRow {
     pub method: Option<String>,
 }
 
-impl Store {
-    pub async fn append_audit(&self, e: &NewAuditEvent<'_>) -> Result<(), StoreError> {
-        self.insert_audit(e, 1, None).await
-    }
+/// The INSERT of one audit row, bound; run on the writer or in a transaction.
+fn audit_insert<'q, DB: sqlx::Database>(
+    id: &'q str,
+    e: &NewAuditEvent<'q>,
+    count: i64,
+    method: Option<&'q str>,
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    sqlx::query(INSERT_AUDIT_EVENT)
+        .bind(id)
+        .bind(e.now)
+        .bind(e.action.as_str())
+        .bind(e.actor_id)
+        .bind(e.target)
+        .bind(e.ip)
+        .bind(e.request_id)
+        .bind(e.outcome.as_str())
+        .bind(count)
+        .bind(e.user_agent)
+        .bind(method)
+}
 
-    /// Appends one row that stands for `count` occurrences of the same event (repeated denials,
-    /// coalesced); `at`, `ip` and `request_id` are those of the last one.
-    pub async fn append_audit_repeated(&self, e: &NewAuditEvent<'_>, count: i64) -> Result<(), StoreError> {
-        self.insert_audit(e, count, None).await
-    }
-
-    /// Appends a login's event with how it was made. A method of its own rather than a field of
-    /// every event: only a login has one.
-    pub async fn append_sign_in(&self, e: &NewAuditEvent<'_>, method: SignInMethod) -> Result<(), StoreError> {
-        self.insert_audit(e, 1, Some(method)).await
-    }
-
-    async fn insert_audit(
-        &self,
+impl WriteTx<'_> {
+    /// Appends an event inside the transaction: it commits with what it records, or not at all.
+    /// `method`: how a login was made, on a login's event only.
+    pub(crate) async fn append_audit(
+        &mut self,
         e: &NewAuditEvent<'_>,
-        count: i64,
         method: Option<SignInMethod>,
     ) -> Result<(), StoreError> {
         let id = rampart_core::opaque_token::new_id();
         let method = method.map(SignInMethod::as_str);
-        on_write!(self, |db| {
-            sqlx::query(INSERT_AUDIT_EVENT)
-                .bind(&id)
-                .bind(e.now)
-                .bind(e.action.as_str())
-                .bind(e.actor_id)
-                .bind(e.target)
-                .bind(e.ip)
-                .bind(e.request_id)
-                .bind(e.outcome.as_str())
-                .bind(count)
-                .bind(e.user_agent)
-                .bind(method)
-                .execute(db)
-                .await
-                .map(|r| r.rows_affected())
-        })?;
+        in_tx!(self, |conn| audit_insert(&id, e, 1, method).execute(conn).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+}
+
+impl Store {
+    pub async fn append_audit(&self, e: &NewAuditEvent<'_>) -> Result<(), StoreError> {
+        self.append_audit_repeated(e, 1).await
+    }
+
+    /// Appends one row that stands for `count` occurrences of the same event (repeated denials,
+    /// coalesced); `at`, `ip` and `request_id` are those of the last one. (A login's event, the
+    /// one with a sign-in method, is written with the login: [`WriteTx::append_audit`].)
+    pub async fn append_audit_repeated(&self, e: &NewAuditEvent<'_>, count: i64) -> Result<(), StoreError> {
+        let id = rampart_core::opaque_token::new_id();
+        on_write!(self, |db| audit_insert(&id, e, count, None).execute(db).await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 

@@ -42,5 +42,7 @@ pub use outbox::{ClaimedMail, MailPriority, OutgoingMail, PendingMails};
 pub use passkeys::{Ceremony, NewPasskey, NewPasskeyChallenge, PasskeyChallengeRow, PasskeyRow, PasskeyUse};
 pub use records::{Filter, Op, Record, Sort};
 pub use refresh::RefreshRow;
-pub use sessions::{NewSession, SESSION_LIST_MAX, SessionAuth, SessionKind, SessionRow};
+pub use sessions::{
+    FirstRefresh, LoginOpened, NewLogin, NewSession, SESSION_LIST_MAX, SessionAuth, SessionKind, SessionRow,
+};
 pub use users::{KIND_SERVICE, NewUser, PasswordHash, UserRow};

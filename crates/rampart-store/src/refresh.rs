@@ -4,6 +4,7 @@
 
 use rampart_core::clock::Millis;
 
+use crate::dialect::WriteTx;
 use crate::{Store, StoreError, UserRow};
 
 statements! {
@@ -40,6 +41,42 @@ pub struct RefreshRow {
 
 /// The client that rotated a token: its IP and User-Agent.
 pub type Client<'a> = (&'a str, Option<&'a str>);
+
+/// One row of `refresh_tokens` to insert.
+pub(crate) struct NewRefresh<'a> {
+    pub(crate) token_hash: &'a str,
+    pub(crate) session_id: &'a str,
+    pub(crate) parent_hash: Option<&'a str>,
+    pub(crate) now: Millis,
+    pub(crate) expires_at: Millis,
+    pub(crate) client: Client<'a>,
+}
+
+impl<'a> NewRefresh<'a> {
+    /// The INSERT, bound; run on the writer or in a transaction.
+    fn insert<DB: sqlx::Database>(&self) -> sqlx::query::Query<'a, DB, <DB as sqlx::Database>::Arguments<'a>>
+    where
+        &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+        Option<&'a str>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+        i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    {
+        sqlx::query(INSERT_REFRESH)
+            .bind(self.token_hash)
+            .bind(self.session_id)
+            .bind(self.parent_hash)
+            .bind(self.now)
+            .bind(self.expires_at)
+            .bind(self.client.0)
+            .bind(self.client.1)
+    }
+}
+
+impl WriteTx<'_> {
+    pub(crate) async fn insert_refresh(&mut self, row: &NewRefresh<'_>) -> Result<(), StoreError> {
+        in_tx!(self, |conn| row.insert().execute(conn).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+}
 
 impl Store {
     /// The first token of a login, or a sibling in an allowed concurrent refresh (no parent).
@@ -82,19 +119,8 @@ impl Store {
         expires_at: Millis,
         client: Client<'_>,
     ) -> Result<(), StoreError> {
-        on_write!(self, |db| {
-            sqlx::query(INSERT_REFRESH)
-                .bind(token_hash)
-                .bind(session_id)
-                .bind(parent_hash)
-                .bind(now)
-                .bind(expires_at)
-                .bind(client.0)
-                .bind(client.1)
-                .execute(db)
-                .await
-                .map(|r| r.rows_affected())
-        })?;
+        let row = NewRefresh { token_hash, session_id, parent_hash, now, expires_at, client };
+        on_write!(self, |db| row.insert().execute(db).await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 

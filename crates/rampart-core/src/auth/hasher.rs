@@ -11,13 +11,16 @@
 //! - The hashing threads run at a lower OS priority than the request threads (see
 //!   [`lower_priority`]): when the machine is saturated, the scheduler serves requests that need
 //!   no hash first, and logins absorb the wait.
-//! - Each worker owns its Argon2 memory (`memory_kib`, 19 MiB by default) and reuses it for every
-//!   hash, instead of allocating and freeing that much per attempt: no allocator churn or page
-//!   faults on the hot path, and the pool's memory is fixed at `workers × memory_kib`.
+//! - Argon2 memory (`memory_kib`, 19 MiB by default) is reused from hash to hash instead of being
+//!   allocated and freed per attempt: no allocator churn or page faults on the hot path. A worker
+//!   takes a buffer from the pool's [`Memory`] for each job and gives it back after, so at most
+//!   `workers × memory_kib` exists, and buffers left unused for [`IDLE_RELEASE`] are given back to
+//!   the OS: an idle server does not keep 19 MiB per core resident for logins that do not come.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -95,13 +98,62 @@ struct Inner {
     capacity: usize,
     /// Whether the OS accepted the lower priority for the hashing threads.
     priority_lowered: bool,
+    memory: Arc<Memory>,
+}
+
+/// How long an Argon2 buffer may sit unused before it is given back to the OS. A minute: a
+/// burst of logins keeps its buffers warm, an idle server holds none.
+pub const IDLE_RELEASE: Duration = Duration::from_secs(60);
+
+/// The pool's Argon2 buffers that no job is using, each with the time it was given back. A
+/// worker holds at most one buffer at a time, so there are never more than `workers`.
+struct Memory {
+    free: Mutex<Vec<(Vec<Block>, Instant)>>,
+    block_count: usize,
+    idle_release: Duration,
+    /// Buffers in existence, free or in use (for [`Hasher::buffers`]).
+    allocated: AtomicUsize,
+}
+
+impl Memory {
+    fn take(&self) -> Vec<Block> {
+        let reused = self.free.lock().ok().and_then(|mut free| free.pop());
+        match reused {
+            Some((blocks, _)) => blocks,
+            None => {
+                self.allocated.fetch_add(1, Ordering::Relaxed);
+                own_mapping(self.block_count)
+            }
+        }
+    }
+
+    fn give_back(&self, blocks: Vec<Block>) {
+        match self.free.lock() {
+            Ok(mut free) => free.push((blocks, Instant::now())),
+            Err(_) => {
+                self.allocated.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Frees the buffers unused for `idle_release`; returns how long until the next one is due
+    /// (or `idle_release` when none is left), which is how long the caller may wait for a job.
+    /// A buffer given back while the caller waits is due later than that, so it is caught on
+    /// the next wake-up: released after one to two idle periods.
+    fn release_idle(&self) -> Duration {
+        let Ok(mut free) = self.free.lock() else { return self.idle_release };
+        let before = free.len();
+        free.retain(|(_, since)| since.elapsed() < self.idle_release);
+        self.allocated.fetch_sub(before - free.len(), Ordering::Relaxed);
+        let next_due = free.iter().map(|(_, since)| self.idle_release.saturating_sub(since.elapsed())).min();
+        // Never a busy loop: a buffer due in a microsecond waits a little longer.
+        next_due.unwrap_or(self.idle_release).max(Duration::from_millis(10))
+    }
 }
 
 struct Worker {
     argon2: Argon2<'static>,
     params: HashParams,
-    /// This worker's Argon2 memory, sized for the configured parameters and reused by every job.
-    blocks: Vec<Block>,
     /// A hash of a random password with the configured parameters. An unknown email is checked
     /// against it so that it costs exactly what a wrong password costs.
     dummy: String,
@@ -110,32 +162,53 @@ struct Worker {
 impl Hasher {
     /// Starts `workers` hashing threads with room for `queue` waiting jobs.
     pub fn start(params: HashParams, workers: usize, queue: usize) -> Result<Self, HashError> {
+        Self::start_with_idle_release(params, workers, queue, IDLE_RELEASE)
+    }
+
+    /// [`Hasher::start`], with Argon2 buffers freed after `idle_release` unused instead of
+    /// [`IDLE_RELEASE`] (tests cannot wait a minute).
+    pub fn start_with_idle_release(
+        params: HashParams,
+        workers: usize,
+        queue: usize,
+        idle_release: Duration,
+    ) -> Result<Self, HashError> {
         let workers = workers.max(1);
         let argon2 = argon2_for(params)?;
         let dummy_pw = crate::opaque_token::generate().0;
-        let dummy = hash_with(&argon2, &mut memory_for(&argon2), dummy_pw.expose_secret().as_bytes())?;
+        let blocks = argon2.params().block_count();
+        let dummy = hash_with(&argon2, &mut own_mapping(blocks), dummy_pw.expose_secret().as_bytes())?;
+        let memory = Arc::new(Memory {
+            free: Mutex::new(Vec::new()),
+            block_count: blocks,
+            idle_release,
+            allocated: AtomicUsize::new(0),
+        });
         let (tx, rx) = sync_channel::<Job>(queue);
         let rx = Arc::new(Mutex::new(rx));
         let (started_tx, started) = std::sync::mpsc::channel::<bool>();
         let pending = Arc::new(AtomicUsize::new(0));
         for n in 0..workers {
-            let rx = Arc::clone(&rx);
-            let pending = Arc::clone(&pending);
+            let (rx, pending, memory) = (Arc::clone(&rx), Arc::clone(&pending), Arc::clone(&memory));
             let (argon2, dummy, started_tx) = (argon2.clone(), dummy.clone(), started_tx.clone());
             std::thread::Builder::new()
                 .name(format!("rampart-hash-{n}"))
                 .spawn(move || {
                     let _ = started_tx.send(lower_priority());
-                    // Allocated on the worker's own thread, once.
-                    let blocks = memory_for(&argon2);
-                    Worker { argon2, params, blocks, dummy }.run(&rx, &pending)
+                    Worker { argon2, params, dummy }.run(&rx, &pending, &memory)
                 })
                 .map_err(HashFailure::Spawn)?;
         }
         drop(started_tx);
         let priority_lowered = started.iter().take(workers).all(|lowered| lowered);
         let capacity = workers + queue;
-        Ok(Self { inner: Arc::new(Inner { tx, workers, pending, capacity, priority_lowered }) })
+        Ok(Self { inner: Arc::new(Inner { tx, workers, pending, capacity, priority_lowered, memory }) })
+    }
+
+    /// How many Argon2 buffers the pool holds now, in use or kept for the next job: at most
+    /// `workers`, and none once the pool has been idle for the release delay.
+    pub fn buffers(&self) -> usize {
+        self.inner.memory.allocated.load(Ordering::Relaxed)
     }
 
     pub fn workers(&self) -> usize {
@@ -191,36 +264,45 @@ impl Hasher {
 }
 
 impl Worker {
-    fn run(mut self, rx: &Mutex<Receiver<Job>>, pending: &AtomicUsize) {
+    /// Takes jobs until the pool is dropped. The worker waiting for a job (the one holding the
+    /// receiver; the others wait for the lock) first frees the buffers that are due, then waits
+    /// no longer than until the next one is: an idle pool gives its memory back without a
+    /// thread of its own.
+    fn run(self, rx: &Mutex<Receiver<Job>>, pending: &AtomicUsize, memory: &Memory) {
         loop {
             let job = match rx.lock() {
-                Ok(guard) => guard.recv(),
+                Ok(guard) => guard.recv_timeout(memory.release_idle()),
                 Err(_) => return,
             };
-            let Ok(job) = job else { return };
+            let job = match job {
+                Ok(job) => job,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => return,
+            };
+            let mut blocks = memory.take();
             match job {
                 Job::Hash { password, reply } => {
                     let pw = password.expose_secret().as_bytes();
-                    let _ = reply.send(hash_with(&self.argon2, &mut self.blocks, pw));
+                    let _ = reply.send(hash_with(&self.argon2, &mut blocks, pw));
                 }
                 Job::Wrap { stored, reply } => {
-                    let _ = reply.send(self.wrap(&stored));
+                    let _ = reply.send(self.wrap(&mut blocks, &stored));
                 }
                 Job::Verify { password, phc, reply } => {
-                    let _ = reply.send(Ok(self.verify(&password, phc.as_deref())));
+                    let _ = reply.send(Ok(self.verify(&mut blocks, &password, phc.as_deref())));
                 }
             }
+            memory.give_back(blocks);
             pending.fetch_sub(1, Ordering::Relaxed);
         }
     }
 
-    fn verify(&mut self, password: &SecretString, phc: Option<&str>) -> Verdict {
+    fn verify(&self, blocks: &mut [Block], password: &SecretString, phc: Option<&str>) -> Verdict {
         let Some(phc) = phc else {
-            let dummy = self.dummy.clone();
-            let _ = self.check(password, &dummy);
+            let _ = self.check(blocks, password, &self.dummy);
             return Verdict::Mismatch;
         };
-        if self.check(password, phc) {
+        if self.check(blocks, password, phc) {
             // A wrapped hash is replaced by a plain one at the first chance: it costs more.
             let rehash = wrapped_hash::parse(phc).is_some() || weaker_than(phc, self.params);
             Verdict::Match { rehash }
@@ -229,20 +311,18 @@ impl Worker {
         }
     }
 
-    fn check(&mut self, password: &SecretString, stored: &str) -> bool {
+    fn check(&self, blocks: &mut [Block], password: &SecretString, stored: &str) -> bool {
         // The parameters are taken from the stored string, so old hashes still verify.
         let pw = password.expose_secret().as_bytes();
         let checked = match wrapped_hash::parse(stored) {
-            None => verify_with(&mut self.blocks, pw, stored),
-            Some(w) => unwrap_layers(&mut self.blocks, pw, &w.layers)
-                .and_then(|inner| verify_with(&mut self.blocks, &inner, w.outer)),
+            None => verify_with(blocks, pw, stored),
+            Some(w) => unwrap_layers(blocks, pw, &w.layers).and_then(|inner| verify_with(blocks, &inner, w.outer)),
         };
         match checked {
             Some(matched) => matched,
             None => {
                 // A corrupt stored hash must not be faster to reject than a real one.
-                let dummy = self.dummy.clone();
-                let _ = verify_with(&mut self.blocks, pw, &dummy);
+                let _ = verify_with(blocks, pw, &self.dummy);
                 false
             }
         }
@@ -250,7 +330,7 @@ impl Worker {
 
     /// Hashes the output stored in `stored` (the outer hash of a wrapped one) with the current
     /// parameters, and keeps its parameters and salt as a new innermost-to-outer layer.
-    fn wrap(&mut self, stored: &str) -> Result<String, HashError> {
+    fn wrap(&self, blocks: &mut [Block], stored: &str) -> Result<String, HashError> {
         let bad = || HashError::Failed(HashFailure::Unwrappable);
         let wrapped = wrapped_hash::parse(stored);
         let (mut layers, outer) = match &wrapped {
@@ -261,7 +341,7 @@ impl Worker {
         let output = parsed.hash.ok_or_else(bad)?;
         let without_output = PasswordHash { hash: None, ..parsed.clone() }.to_string();
         layers.push(wrapped_hash::Layer { len: output.len(), phc: &without_output });
-        let new_outer = hash_with(&self.argon2, &mut self.blocks, output.as_bytes())?;
+        let new_outer = hash_with(&self.argon2, blocks, output.as_bytes())?;
         Ok(wrapped_hash::format(&layers, &new_outer))
     }
 }
@@ -325,9 +405,18 @@ fn lower_priority() -> bool {
 /// the result back from /proc.
 const HASH_PRIORITY: u8 = 22;
 
-/// Argon2 memory for `argon2`'s parameters.
-fn memory_for(argon2: &Argon2<'_>) -> Vec<Block> {
-    vec![Block::default(); argon2.params().block_count()]
+/// `blocks` of Argon2 memory in an allocation of its own, so that freeing it gives the pages
+/// back to the OS. Why the capacity is padded: glibc's malloc serves a large request with a
+/// mapping of its own, but each free of such a mapping raises its threshold for that to the
+/// size just freed (up to 32 MiB), so the next 19 MiB buffer would come from a heap arena and
+/// stay resident after it is freed (measured: RSS grew with every release). A request of at
+/// least 32 MiB is always mapped on its own; only the pages written are resident, so the
+/// padding costs address space, not memory. Other allocators map large requests anyway.
+fn own_mapping(blocks: usize) -> Vec<Block> {
+    const ALWAYS_MAPPED: usize = (32 << 20) / Block::SIZE + 1;
+    let mut memory = Vec::with_capacity(blocks.max(ALWAYS_MAPPED));
+    memory.resize(blocks, Block::default());
+    memory
 }
 
 /// `Some(true|false)` for a well-formed PHC string, `None` for one that cannot be checked.
@@ -357,7 +446,7 @@ fn run_argon2(
     let needed = argon2.params().block_count();
     match blocks.get_mut(..needed) {
         Some(own) => argon2.hash_password_into_with_memory(pw, salt, out, own),
-        None => argon2.hash_password_into_with_memory(pw, salt, out, vec![Block::default(); needed]),
+        None => argon2.hash_password_into_with_memory(pw, salt, out, own_mapping(needed)),
     }
 }
 

@@ -2,16 +2,16 @@
 //! checked (see `rampart_store::attempts` for why), and ended by what the check found.
 
 use rampart_core::clock::{Millis, duration_ms, now_ms};
-use rampart_store::{AttemptKey, AuditEvent, AuditOutcome, LockRule, Reservation, UserRow};
+use rampart_store::{AttemptKey, AuditEvent, AuditOutcome, LockRule, Reservation, SignInMethod, UserRow};
 
-use super::AuthError;
+use super::{AuthError, SignedIn};
 use crate::AppState;
 use crate::extract::RequestContext;
 use crate::routes::audit_trail::{Audit, record};
 
 /// One attempt at a secret of an account (or of an email that has none), reserved before the
 /// secret is checked: see `rampart_store::attempts` for why. Exactly one of [`Attempt::failed`],
-/// [`Attempt::release`] and [`Attempt::complete`] ends it; dropped without one, it stays
+/// [`Attempt::release`] and [`Attempt::proven`] ends it; dropped without one, it stays
 /// counted as a failure, which is the safe side.
 #[must_use]
 pub struct Attempt {
@@ -99,15 +99,12 @@ impl Attempt {
         }
     }
 
-    /// Every factor is proven: resets the failure count, in the same statement that re-checks the
-    /// lock, so a lock set by a concurrent attempt (or an admin) meanwhile still wins.
-    pub async fn complete(self, state: &AppState, user: &UserRow) -> Result<(), AuthError> {
-        let now = now_ms();
-        match state.store.record_login_success(&user.id, now, self.lock).await? {
-            None => Err(AuthError::InvalidCredentials), // deleted meanwhile
-            Some(Some(until)) if until > now => Err(locked(state, until, now)),
-            Some(_) => Ok(()),
-        }
+    /// Every factor is proven, by `method`: the login may open. Its failure count is reset when
+    /// it opens (`flows::sessions`), in the same transaction as the new login and its audit
+    /// event, by a statement that re-checks the lock, so a lock set by a concurrent attempt (or an
+    /// admin) meanwhile still wins.
+    pub fn proven(self, user: UserRow, method: SignInMethod) -> SignedIn {
+        SignedIn::new(user, method, self.lock)
     }
 }
 

@@ -253,8 +253,7 @@ pub async fn finish_login(
         attempt.failed(state, ctx).await;
         return Err(AuthError::PasskeyRefused);
     }
-    attempt.complete(state, &user).await?;
-    Ok(SignedIn::new(user, SignInMethod::Passkey))
+    Ok(attempt.proven(user, SignInMethod::Passkey))
 }
 
 /// `POST /auth/mfa/passkey/start`: options to answer the login waiting behind `mfa_token` with

@@ -13,7 +13,9 @@
 //! 5. the hash; a right password gives the reservation back or completes the login;
 //! 6. ([`password_step`]) email verification when required, then the second factor when the
 //!    account has one; only a complete login resets the failure count, so that knowing the
-//!    password does not reset the lockout of code guesses.
+//!    password does not reset the lockout of code guesses. The reset is written when the login
+//!    opens (`flows::sessions`), in one transaction with the new login and its audit event: a
+//!    successful login costs one commit after the hash, not three.
 
 use rampart_core::auth::hasher::{HashError, Verdict};
 use rampart_core::clock::{duration_ms, now_ms};
@@ -86,8 +88,7 @@ pub async fn password_step(
         state.store.insert_mfa_challenge(hash.as_str(), &user.id, flow.as_str(), now, expires).await?;
         return Err(AuthError::MfaRequired(token));
     }
-    attempt.complete(state, &user).await?;
-    Ok(SignedIn::new(user, SignInMethod::Password))
+    Ok(attempt.proven(user, SignInMethod::Password))
 }
 
 /// Checks an email and password. Failures are audited and answered uniformly.

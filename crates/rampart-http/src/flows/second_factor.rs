@@ -87,8 +87,7 @@ pub async fn complete(
         attempt.failed(state, ctx).await;
         return Err(if by_passkey { AuthError::PasskeyRefused } else { AuthError::InvalidCode });
     };
-    attempt.complete(state, &user).await?;
-    Ok((SignedIn::new(user, proof.method()), flow))
+    Ok((attempt.proven(user, proof.method()), flow))
 }
 
 /// Longer than any code we issue (a recovery code with spaces); longer input is refused unread.

@@ -11,13 +11,17 @@
 
 use rampart_core::clock::{Millis, duration_ms, now_ms};
 use rampart_core::opaque_token;
-use rampart_store::{AuditEvent, AuditOutcome, NewSession, RefreshRow, SessionKind, UserRow};
+use rampart_store::{
+    AuditEvent, AuditOutcome, FirstRefresh, LoginOpened, NewAuditEvent, NewLogin, NewSession, RefreshRow, SessionKind,
+    UserRow,
+};
 use secrecy::SecretString;
 
+use super::attempt::locked;
 use super::{AuthError, SignedIn};
 use crate::AppState;
 use crate::extract::{PresentedToken, RequestContext};
-use crate::routes::audit_trail::{Audit, record, record_sign_in};
+use crate::routes::audit_trail::{Audit, count, record};
 
 /// A new cookie session: its opaque value (for the cookie, never stored) and its CSRF token.
 pub struct CookieSession {
@@ -32,7 +36,7 @@ pub async fn open_cookie_session(
     state: &AppState,
     ctx: &RequestContext,
     carried: Option<&str>,
-    user: &SignedIn,
+    login: &SignedIn,
 ) -> Result<CookieSession, AuthError> {
     if let Some(old) = carried.map(PresentedToken::parse).and_then(|t| t.hash())
         && let Some(s) = state.store.session_by_hash(old.as_str()).await?
@@ -42,7 +46,7 @@ pub async fn open_cookie_session(
     let (value, hash) = opaque_token::generate();
     let now = now_ms();
     let ends = now + duration_ms(state.settings.auth.session_absolute_timeout);
-    start_login(state, ctx, user, SessionKind::Cookie, Some(hash.as_str()), now, ends).await?;
+    start_login(state, ctx, login, SessionKind::Cookie, Some(hash.as_str()), None, now, ends).await?;
     let csrf_token = opaque_token::csrf_token(&value);
     Ok(CookieSession { value, csrf_token })
 }
@@ -66,21 +70,24 @@ pub async fn sign_out(
     Ok(())
 }
 
-/// Stores a new login of `user` (a cookie session, or a token login with no cookie value) and
-/// audits it with how it was made; returns its id.
+/// Opens a proven login (a cookie session, or a token login with no cookie value and its first
+/// refresh token): the failure count reset, the login, the refresh token and the `login_success`
+/// audit event in one transaction. Returns the login's id.
+#[allow(clippy::too_many_arguments)] // the parts of one row, each named at the two call sites
 async fn start_login(
     state: &AppState,
     ctx: &RequestContext,
-    signed_in: &SignedIn,
+    login: &SignedIn,
     kind: SessionKind,
     token_hash: Option<&str>,
+    refresh: Option<FirstRefresh<'_>>,
     now: Millis,
     expires_at: Millis,
 ) -> Result<String, AuthError> {
-    let user = signed_in.user();
+    let user = login.user();
     let id = opaque_token::new_id();
     let ip = ctx.ip.to_string();
-    let new = NewSession {
+    let session = NewSession {
         id: &id,
         kind,
         token_hash,
@@ -90,15 +97,25 @@ async fn start_login(
         ip: Some(&ip),
         user_agent: ctx.user_agent.as_deref(),
     };
-    state.store.insert_session(&new).await?;
-    let event = Audit {
+    let audit = NewAuditEvent {
         action: AuditEvent::LoginSuccess,
         actor_id: Some(&user.id),
         target: Some(&id),
+        ip: Some(&ip),
+        request_id: Some(&ctx.request_id),
+        user_agent: ctx.user_agent.as_deref(),
         outcome: AuditOutcome::Success,
+        now,
     };
-    record_sign_in(state, ctx, event, signed_in.method()).await;
-    Ok(id)
+    let new = NewLogin { session: &session, own_lock: login.own_lock(), refresh, method: login.method() };
+    match state.store.open_login(&new, &audit).await? {
+        LoginOpened::Opened => {
+            count(audit.action, audit.outcome);
+            Ok(id)
+        }
+        LoginOpened::Locked(until) => Err(locked(state, until, now)),
+        LoginOpened::Gone => Err(AuthError::InvalidCredentials), // deleted meanwhile
+    }
 }
 
 /// What a token login or a refresh hands out.
@@ -114,16 +131,19 @@ pub struct TokenGrant {
 pub async fn open_token_login(
     state: &AppState,
     ctx: &RequestContext,
-    user: &SignedIn,
+    login: &SignedIn,
 ) -> Result<TokenGrant, AuthError> {
     let now = now_ms();
     let login_ends = now + duration_ms(state.settings.auth.refresh_token_ttl);
-    let sid = start_login(state, ctx, user, SessionKind::Token, None, now, login_ends).await?;
     let ip = ctx.ip.to_string();
     let (refresh, refresh_hash) = opaque_token::generate();
-    let expires = refresh_expiry(state, now, login_ends);
-    state.store.insert_refresh(refresh_hash.as_str(), &sid, now, expires, (&ip, ctx.user_agent.as_deref())).await?;
-    grant(state, user, &sid, refresh)
+    let first = FirstRefresh {
+        token_hash: refresh_hash.as_str(),
+        expires_at: refresh_expiry(state, now, login_ends),
+        client: (&ip, ctx.user_agent.as_deref()),
+    };
+    let sid = start_login(state, ctx, login, SessionKind::Token, None, Some(first), now, login_ends).await?;
+    grant(state, login.user(), &sid, refresh)
 }
 
 /// Rotates a refresh token: a new one (and a new access token) for a usable one; the whole login

@@ -1,7 +1,7 @@
 //! Writing audit events from handlers.
 
 use rampart_core::clock::now_ms;
-use rampart_store::{AuditEvent, AuditOutcome, NewAuditEvent, SignInMethod};
+use rampart_store::{AuditEvent, AuditOutcome, NewAuditEvent};
 
 use crate::AppState;
 use crate::extract::RequestContext;
@@ -13,21 +13,18 @@ pub struct Audit<'a> {
     pub outcome: AuditOutcome,
 }
 
+/// Every security event is also a counter (action and outcome only: both from fixed sets).
+/// [`record`] counts the events it writes; a flow that writes its event inside a transaction of
+/// its own (opening a login) counts it once that committed.
+pub fn count(action: AuditEvent, outcome: AuditOutcome) {
+    metrics::counter!("rampart_audit_events_total", "action" => action.as_str(), "outcome" => outcome.as_str())
+        .increment(1);
+}
+
 /// Appends an event. A failed write is logged loudly but does not fail the user's request: the
 /// action it records has already happened, and refusing the response would not undo it.
 pub async fn record(state: &AppState, ctx: &RequestContext, event: Audit<'_>) {
-    append(state, ctx, event, None).await;
-}
-
-/// Appends a login's event (`login_success`) with how the login was made.
-pub async fn record_sign_in(state: &AppState, ctx: &RequestContext, event: Audit<'_>, method: SignInMethod) {
-    append(state, ctx, event, Some(method)).await;
-}
-
-async fn append(state: &AppState, ctx: &RequestContext, event: Audit<'_>, method: Option<SignInMethod>) {
-    // Every security event is also a counter (action and outcome only: both from fixed sets).
-    metrics::counter!("rampart_audit_events_total", "action" => event.action.as_str(), "outcome" => event.outcome.as_str())
-        .increment(1);
+    count(event.action, event.outcome);
     let ip = ctx.ip.to_string();
     let row = NewAuditEvent {
         action: event.action,
@@ -39,11 +36,7 @@ async fn append(state: &AppState, ctx: &RequestContext, event: Audit<'_>, method
         outcome: event.outcome,
         now: now_ms(),
     };
-    let written = match method {
-        Some(m) => state.store.append_sign_in(&row, m).await,
-        None => state.store.append_audit(&row).await,
-    };
-    if let Err(e) = written {
+    if let Err(e) = state.store.append_audit(&row).await {
         tracing::error!(action = event.action.as_str(), error = %e, "audit write failed");
     }
 }

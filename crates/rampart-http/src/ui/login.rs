@@ -68,7 +68,7 @@ pub async fn submit(
     PreSessionForm { form, pre }: PreSessionForm<LoginForm>,
 ) -> Response {
     match password_step(&state, &ctx, &form.email, form.password, None, Flow::Cookie).await {
-        Ok(user) => signing_in::complete(&state, &ctx, &headers, &user).await,
+        Ok(login) => signing_in::complete(&state, &ctx, &headers, &login).await,
         Err(AuthError::MfaRequired(token)) => signing_in::to_second_factor(&state, &token),
         Err(e) => Failure::of(e)
             .await

@@ -21,9 +21,9 @@ pub const MFA_COOKIE: &str = "__Host-rampart_mfa";
 
 /// A complete login (password, and second factor if any): a new session, its cookie, the
 /// pre-session and the `mfa_token` cookies removed, 303 to the account page.
-pub async fn complete(state: &AppState, ctx: &RequestContext, headers: &HeaderMap, user: &SignedIn) -> Response {
+pub async fn complete(state: &AppState, ctx: &RequestContext, headers: &HeaderMap, login: &SignedIn) -> Response {
     let opened = async {
-        let session = open_cookie_session(state, ctx, session_value(headers), user).await?;
+        let session = open_cookie_session(state, ctx, session_value(headers), login).await?;
         new_session(&session, &state.settings)
     };
     match opened.await {

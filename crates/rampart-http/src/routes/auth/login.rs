@@ -33,8 +33,8 @@ pub async fn login(
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
     let ip_spent = ip_spent.map(|Extension(s)| s);
-    let user = password_step(&state, &ctx, &body.email, body.password, ip_spent, Flow::Cookie).await?;
-    start_session(&state, &ctx, &headers, &user).await
+    let login = password_step(&state, &ctx, &body.email, body.password, ip_spent, Flow::Cookie).await?;
+    start_session(&state, &ctx, &headers, &login).await
 }
 
 /// A complete cookie login (password, and second factor if any): a new session, its cookie, and
@@ -43,17 +43,18 @@ pub(super) async fn start_session(
     state: &AppState,
     ctx: &RequestContext,
     headers: &HeaderMap,
-    user: &SignedIn,
+    login: &SignedIn,
 ) -> Result<Response, ApiError> {
-    let session = sessions::open_cookie_session(state, ctx, session_value(headers), user).await?;
+    let session = sessions::open_cookie_session(state, ctx, session_value(headers), login).await?;
+    let user = login.user();
     let cookie = new_session(&session, &state.settings)?;
     // `auth.passkeys.required_for_roles`: a user whose role requires a passkey and who has none
     // yet signs in as before, and is told to add one (the page sends them there).
     let enrol = crate::flows::passkeys::required_for(state, user) && state.store.count_passkeys(&user.id).await? == 0;
     let body = if enrol {
-        json!({ "user": UserView::from(user.user()), "csrf_token": session.csrf_token, "passkey_enrollment_required": true })
+        json!({ "user": UserView::from(user), "csrf_token": session.csrf_token, "passkey_enrollment_required": true })
     } else {
-        json!({ "user": UserView::from(user.user()), "csrf_token": session.csrf_token })
+        json!({ "user": UserView::from(user), "csrf_token": session.csrf_token })
     };
     Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
 }

@@ -116,10 +116,10 @@ pub async fn verify(
         (None, Some(p)) => Answer::Passkey { challenge_id: &p.challenge_id, credential: &p.credential },
         _ => return Err(one(FieldError::new("code", "send either a code or a passkey"))),
     };
-    let (user, flow) = second_factor::complete(&state, &ctx, &body.mfa_token, answer, ip_spent).await?;
+    let (login, flow) = second_factor::complete(&state, &ctx, &body.mfa_token, answer, ip_spent).await?;
     match flow {
-        Flow::Cookie => super::login::start_session(&state, &ctx, &headers, &user).await,
-        Flow::Token => Ok(Json(super::token::password_grant(&state, &ctx, &user).await?).into_response()),
+        Flow::Cookie => super::login::start_session(&state, &ctx, &headers, &login).await,
+        Flow::Token => Ok(Json(super::token::password_grant(&state, &ctx, &login).await?).into_response()),
     }
 }
 

@@ -139,11 +139,11 @@ pub async fn login_finish(
             return Err(ApiError::Validation(vec![FieldError::new("grant", "must be \"session\" or \"token\"")]));
         }
     };
-    let user = passkeys::finish_login(&state, &ctx, &body.challenge_id, &body.credential).await?;
+    let login = passkeys::finish_login(&state, &ctx, &body.challenge_id, &body.credential).await?;
     if token {
-        return Ok(Json(super::token::password_grant(&state, &ctx, &user).await?).into_response());
+        return Ok(Json(super::token::password_grant(&state, &ctx, &login).await?).into_response());
     }
-    super::login::start_session(&state, &ctx, &headers, &user).await
+    super::login::start_session(&state, &ctx, &headers, &login).await
 }
 
 #[derive(Deserialize)]

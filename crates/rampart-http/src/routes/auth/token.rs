@@ -56,8 +56,8 @@ pub async fn token(
                 return Err(ApiError::Validation(errors));
             };
             // Not spent by the rate-limit layer: only the body says this is a login.
-            let user = password_step(&state, &ctx, &email, password, None, Flow::Token).await?;
-            password_grant(&state, &ctx, &user).await.map(Json)
+            let login = password_step(&state, &ctx, &email, password, None, Flow::Token).await?;
+            password_grant(&state, &ctx, &login).await.map(Json)
         }
         "refresh_token" => {
             let mut errors = Vec::new();
@@ -84,9 +84,9 @@ pub async fn token(
 pub(super) async fn password_grant(
     state: &AppState,
     ctx: &RequestContext,
-    user: &SignedIn,
+    login: &SignedIn,
 ) -> Result<TokenResponse, ApiError> {
-    Ok(sessions::open_token_login(state, ctx, user).await?.into())
+    Ok(sessions::open_token_login(state, ctx, login).await?.into())
 }
 
 impl From<TokenGrant> for TokenResponse {
