@@ -78,13 +78,12 @@ instructions() {
   callgrind_control --zero "$SERVER" >/dev/null
   requests "$1" "$N" "${2:-}"
   sleep 1                         # the log writer finishes its batch
-  rm -f "$WORK"/callgrind.out.*.dump
   callgrind_control --dump="$1" "$SERVER" >/dev/null
   local dump
   dump=$(ls -t "$WORK"/callgrind.out.* | head -1)
-  # Every thread's file of this dump: callgrind writes one per thread (--separate-threads is off,
-  # so one file), its "summary:" or "totals:" line is the instruction count since the zeroing.
-  awk '/^(summary|totals):/ { s += $2 } END { print s }' "$dump" | python3 -c "import sys; print(round(int(sys.stdin.read()) / $N))"
+  # One file for all threads (--separate-threads is off); its "summary:" line is the count of
+  # instructions since the zeroing ("totals:", at the end, repeats it).
+  awk '/^summary:/ { print $2; exit }' "$dump" | python3 -c "import sys; print(round(int(sys.stdin.read()) / $N))"
 }
 echo "callgrind, $N sequential keep-alive requests each, instructions per request (whole process):"
 echo "  GET /healthz              $(instructions /healthz)"

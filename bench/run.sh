@@ -164,10 +164,12 @@ measure "GET /api/orders?limit=50" ">= 0.1" list -H "Authorization: Bearer $ACCE
 measure "refresh rotation ($ALG)" ">= 0.05" refresh -s bench/refresh.lua "$BASE/auth/token"
 check_rows
 stop_server
+# The server reads every RAMPART_* variable as configuration: the scripts' ones must not reach it.
+unset RAMPART_BENCH_ACCESS RAMPART_BENCH_TOKENS RAMPART_BENCH_THREADS
 
 # A refused login: a second server with the default login limits, its client over its budget.
 PORT=$(free_port)
-write_config "$WORK/refused.toml" "$PORT" no "bench$$-refused"
+write_config "$WORK/refused.toml" "$PORT" no "bench$$r"
 start_server "$WORK/refused.toml"
 login_status() {
   curl -s -o /dev/null -w '%{http_code}' -X POST "$BASE/auth/login" -H 'content-type: application/json' \
