@@ -132,7 +132,7 @@ LOGINS=$(BENCH_EMAIL="$EMAIL" BENCH_PASSWORD="$PASSWORD" \
   wrk -t1 -c"$LCONN" -d"$DURATION" -s bench/login.lua "$BASE/auth/login" | rps)
 echo "(b) limits raised; one login = median server-side latency of 30 sequential logins"
 echo "    one login: $HASH_MS ms -> capacity $CORES cores / $HASH_MS ms = $THEORY logins/s"
-printf '    %-40s %10s/s   ratio %s (target >= 0.90)\n' "wrk -t1 -c$LCONN: successful logins" "$LOGINS" "$(ratio "$LOGINS" "$THEORY")"
+printf '    %-40s %10s/s   ratio %s (issue 5: >= 0.90; issue 17: >= 0.95)\n' "wrk -t1 -c$LCONN: successful logins" "$LOGINS" "$(ratio "$LOGINS" "$THEORY")"
 echo "    login statuses (access log): $(statuses /auth/login)"
 stop_server
 echo
@@ -176,7 +176,7 @@ printf '    %-22s %10s %10s %10s\n' "" "req/s" "p50 ms" "p99 ms"
 printf '    %-22s %10s %10s %10s\n' "alone" "$(rps < "$WORK/me-alone.txt")" "$(pct "$WORK/me-alone.txt" 50%)" "$(pct "$WORK/me-alone.txt" 99%)"
 printf '    %-22s %10s %10s %10s\n' "during the flood" "$(rps < "$WORK/me-flood.txt")" "$(pct "$WORK/me-flood.txt" 50%)" "$(pct "$WORK/me-flood.txt" 99%)"
 printf '    %-22s %10s %10s %10s\n' "during the control" "$(rps < "$WORK/me-control.txt")" "$(pct "$WORK/me-control.txt" 50%)" "$(pct "$WORK/me-control.txt" 99%)"
-echo "    p99 ratio $(ratio "$(pct "$WORK/me-flood.txt" 99%)" "$(pct "$WORK/me-alone.txt" 99%)") (target <= 2); control (no hashing) $(ratio "$(pct "$WORK/me-control.txt" 99%)" "$(pct "$WORK/me-alone.txt" 99%)")"
+echo "    p99 ratio, flood / alone (issue 17's row) $(ratio "$(pct "$WORK/me-flood.txt" 99%)" "$(pct "$WORK/me-alone.txt" 99%)") (target <= 2); control (no hashing) $(ratio "$(pct "$WORK/me-control.txt" 99%)" "$(pct "$WORK/me-alone.txt" 99%)")"
 echo "    flood achieved $(rps < "$WORK/flood.txt")/s; login statuses (access log): $FLOOD_STATUSES"
 echo "    control achieved $(rps < "$WORK/control.txt")/s"
 grep -q "Non-2xx" "$WORK/me-flood.txt" && echo "    WARNING: /auth/me answered non-2xx during the flood"

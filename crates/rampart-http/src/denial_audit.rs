@@ -100,8 +100,8 @@ impl DenialAudit {
         let seen = Seen {
             at: now_ms(),
             ip: ctx.ip.to_string(),
-            request_id: ctx.request_id.clone(),
-            user_agent: ctx.user_agent.clone(),
+            request_id: ctx.request_id.to_string(),
+            user_agent: ctx.user_agent.as_deref().map(str::to_owned),
         };
         let mut windows = lock(&self.windows);
         if let Some(w) = windows.get_mut(&key) {

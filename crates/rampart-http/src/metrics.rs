@@ -6,6 +6,8 @@
 //! concrete path), a method one of a fixed few, an audit action one of docs/api.md's names. No
 //! label ever holds a user id, an address, an email or a token.
 
+mod request_handles;
+
 use std::time::Duration;
 
 use axum::Router;
@@ -14,6 +16,9 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 pub const REQUESTS: &str = "rampart_http_requests_total";
 pub const DURATION: &str = "rampart_http_request_duration_seconds";
+/// Access-log lines (`info` and below) dropped because stdout could not keep up; see the
+/// binary's `telemetry.rs`. Warnings and errors are never dropped.
+pub const LOG_LINES_DROPPED: &str = "rampart_log_lines_dropped_total";
 
 /// Installs the process-wide recorder. Before it is installed every metric call is a no-op.
 pub fn install() -> Result<PrometheusHandle, String> {
@@ -36,30 +41,23 @@ pub fn install() -> Result<PrometheusHandle, String> {
 }
 
 /// The metrics listener's whole application: `GET /metrics`, and 404 for anything else.
-pub fn router(handle: PrometheusHandle) -> Router {
+/// `log_lines_dropped` reads the logger's count of dropped lines, as of each scrape.
+pub fn router(handle: PrometheusHandle, log_lines_dropped: impl Fn() -> u64 + Send + Sync + 'static) -> Router {
+    let dropped = metrics::counter!(LOG_LINES_DROPPED);
+    // Present from the start, at 0: an alert on its increase needs a series to compare with.
+    dropped.absolute(log_lines_dropped());
+    let log_lines_dropped = std::sync::Arc::new(log_lines_dropped);
     Router::new().route(
         "/metrics",
         get(move || {
+            dropped.absolute(log_lines_dropped());
             let body = handle.render();
             async move { ([(http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body) }
         }),
     )
 }
 
-/// One answered request.
-pub fn record_request(method: &http::Method, route: &str, status: u16, elapsed: Duration) {
-    let method = match *method {
-        http::Method::GET => "GET",
-        http::Method::POST => "POST",
-        http::Method::PATCH => "PATCH",
-        http::Method::PUT => "PUT",
-        http::Method::DELETE => "DELETE",
-        http::Method::HEAD => "HEAD",
-        http::Method::OPTIONS => "OPTIONS",
-        _ => "other",
-    };
-    let route = route.to_owned();
-    metrics::counter!(REQUESTS, "method" => method, "route" => route.clone(), "status" => status.to_string())
-        .increment(1);
-    metrics::histogram!(DURATION, "method" => method, "route" => route).record(elapsed.as_secs_f64());
+/// One answered request. `route` is the matched route template, or `None` when no route matched.
+pub fn record_request(method: &http::Method, route: Option<&str>, status: http::StatusCode, elapsed: Duration) {
+    request_handles::record(method, route.unwrap_or("unmatched"), status, elapsed);
 }

@@ -11,18 +11,42 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::FromRequestParts;
-use http::HeaderMap;
 use http::request::Parts;
+use http::{HeaderMap, HeaderValue};
 use rampart_core::config::{ServerSettings, TrustedHeader, TrustedProxies};
 
+use super::RequestId;
 use crate::ApiError;
 
-/// Set by the outermost middleware on every request.
+/// Set by the outermost middleware on every request. Cheap to clone: the id and the user agent
+/// share the request's buffers.
 #[derive(Debug, Clone)]
 pub struct RequestContext {
-    pub request_id: String,
+    pub request_id: RequestId,
     pub ip: IpAddr,
-    pub user_agent: Option<String>,
+    pub user_agent: Option<UserAgent>,
+}
+
+/// The client's `User-Agent` as sent, read cut to [`UserAgent::MAX_CHARS`]. Only a value of
+/// visible ASCII is taken (any other is as good as absent), so the cut is a byte count. Kept as
+/// the header value: nothing is copied unless something stores it.
+#[derive(Debug, Clone)]
+pub struct UserAgent(HeaderValue);
+
+impl UserAgent {
+    pub const MAX_CHARS: usize = 256;
+
+    pub fn of(headers: &HeaderMap) -> Option<Self> {
+        headers.get(http::header::USER_AGENT).filter(|v| v.to_str().is_ok()).map(|v| Self(v.clone()))
+    }
+}
+
+impl std::ops::Deref for UserAgent {
+    type Target = str;
+    fn deref(&self) -> &str {
+        let s = self.0.to_str().unwrap_or("");
+        s.get(..Self::MAX_CHARS).unwrap_or(s)
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for RequestContext {

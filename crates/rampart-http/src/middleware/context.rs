@@ -1,53 +1,43 @@
-//! Request id, client IP, tracing span and the access log.
+//! Request id, client IP, tracing span, the request metrics and the access log.
+//!
+//! This runs on every request, so it borrows what it can (issue 17): the id and the user agent
+//! share the request's buffers (see [`RequestId`], [`UserAgent`]), the path is read from a
+//! cheap clone of the URI, the route template is the router's shared string, and the metric
+//! handles are looked up, not built (`metrics::record_request`).
 
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use http::HeaderValue;
 use tracing::Instrument;
 
 use crate::AppState;
 use crate::error::ServerFault;
-use crate::extract::{ClientIp, ProxyTrust, RequestContext};
+use crate::extract::{ClientIp, ProxyTrust, REQUEST_ID, RequestContext, RequestId, UserAgent};
 
-const REQUEST_ID: &str = "x-request-id";
-
-/// An incoming request id is echoed only if it is short and plain, so that a client cannot inject
-/// log lines or header junk through it.
-fn well_formed_id(v: &HeaderValue) -> Option<String> {
-    let s = v.to_str().ok()?;
-    let ok = (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-    ok.then(|| s.to_owned())
-}
+/// The longest path the access log shows, in characters.
+const LOGGED_PATH_CHARS: usize = 256;
 
 pub async fn context(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let request_id =
-        req.headers().get(REQUEST_ID).and_then(well_formed_id).unwrap_or_else(rampart_core::opaque_token::new_id);
+    let request_id = RequestId::of(req.headers());
     let peer = req.extensions().get::<ClientIp>().map(|c| c.0.ip());
     let ip = peer
         .map(|p| ProxyTrust::of(&state.settings.server).client_ip(p, req.headers()))
         .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
-    let user_agent = req
-        .headers()
-        .get(http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.chars().take(256).collect::<String>());
+    let user_agent = UserAgent::of(req.headers());
     let method = req.method().clone();
-    // The path only: query strings can carry tokens. Bounded, and JSON-escaped by the formatter.
-    let path: String = req.uri().path().chars().take(256).collect();
+    // Shares the request's buffer; only its path is logged (query strings can carry tokens).
+    let uri = req.uri().clone();
+    // The route template, for the metrics (a concrete path would be one label per record id).
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let span = tracing::info_span!("request", request_id = %request_id);
     req.extensions_mut().insert(RequestContext { request_id: request_id.clone(), ip, user_agent });
 
-    // The route template, for the metrics (a concrete path would be one label per record id).
-    let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
-    let span = tracing::info_span!("request", request_id = %request_id);
     let mut res = next.run(req).instrument(span.clone()).await;
-    crate::metrics::record_request(&method, &route, res.status().as_u16(), started.elapsed());
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
-        res.headers_mut().insert(REQUEST_ID, v);
-    }
+    crate::metrics::record_request(&method, route.as_ref().map(MatchedPath::as_str), res.status(), started.elapsed());
+    res.headers_mut().insert(REQUEST_ID, request_id.header_value());
     let fault = res.extensions_mut().remove::<ServerFault>();
     span.in_scope(|| {
         match fault {
@@ -57,7 +47,8 @@ pub async fn context(State(state): State<AppState>, mut req: Request, next: Next
         }
         tracing::info!(
             method = %method,
-            path = %path,
+            // Bounded, and JSON-escaped by the formatter.
+            path = cut(uri.path(), LOGGED_PATH_CHARS),
             status = res.status().as_u16(),
             latency_ms = started.elapsed().as_secs_f64() * 1000.0,
             client_ip = %ip,
@@ -65,4 +56,22 @@ pub async fn context(State(state): State<AppState>, mut req: Request, next: Next
         );
     });
     res
+}
+
+/// The first `max` characters of `s`, borrowed.
+fn cut(s: &str, max: usize) -> &str {
+    s.char_indices().nth(max).and_then(|(end, _)| s.get(..end)).unwrap_or(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cut;
+
+    #[test]
+    fn cut_keeps_whole_characters() {
+        assert_eq!(cut("/short", 256), "/short");
+        assert_eq!(cut(&"a".repeat(300), 256).len(), 256);
+        let wide = "é".repeat(300);
+        assert_eq!(cut(&wide, 256).chars().count(), 256);
+    }
 }

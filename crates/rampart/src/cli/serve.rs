@@ -20,7 +20,8 @@ use crate::Failure;
 
 pub async fn run(path: Option<&Path>) -> Result<(), Failure> {
     let Accepted { settings, warnings, origin } = super::load_checked(path)?;
-    crate::telemetry::init(&settings.log).map_err(Failure::config)?;
+    // Held to the end: dropping it writes out the queued log lines (shutdown and errors alike).
+    let logging = crate::telemetry::init(&settings.log).map_err(Failure::config)?;
     let c = &settings;
     if origin == Origin::BuiltInDev || c.profile == Profile::Dev {
         tracing::warn!(
@@ -82,7 +83,7 @@ pub async fn run(path: Option<&Path>) -> Result<(), Failure> {
         rampart_http::Services { store: store.clone(), hasher, tokens, revocations, data_key, mailer, limiter };
     let state = rampart_http::build_state(settings, services).map_err(Failure::config)?;
     let app = rampart_http::app(state.clone());
-    spawn_metrics_listener(c_metrics_listen, header_timeout, profile).await?;
+    spawn_metrics_listener(c_metrics_listen, header_timeout, profile, logging.dropped_lines()).await?;
     spawn_redirect_listener(&state.settings, header_timeout).await?;
     spawn_housekeeping(store.clone());
     crate::revocation_feed::spawn(state.clone(), rebuilt_at);
@@ -103,6 +104,7 @@ pub async fn run(path: Option<&Path>) -> Result<(), Failure> {
     // Repeated denials counted since their first row was written go to the audit log now.
     state.denials.flush(Duration::from_secs(5)).await;
     store.close().await;
+    drop(logging);
     Ok(())
 }
 
@@ -114,6 +116,7 @@ async fn spawn_metrics_listener(
     listen: Option<std::net::SocketAddr>,
     header_timeout: Duration,
     profile: Profile,
+    log_lines_dropped: impl Fn() -> u64 + Send + Sync + 'static,
 ) -> Result<(), Failure> {
     let handle = rampart_http::metrics::install().map_err(Failure::runtime)?;
     let Some(addr) = listen else { return Ok(()) };
@@ -129,7 +132,7 @@ async fn spawn_metrics_listener(
     };
     let bound = listener.local_addr().map_err(|e| Failure::runtime(e.to_string()))?;
     tracing::info!(event = "metrics_listening", addr = %bound, "metrics listening");
-    let app = rampart_http::metrics::router(handle);
+    let app = rampart_http::metrics::router(handle, log_lines_dropped);
     tokio::spawn(rampart_http::serve(listener, app, header_timeout, None, std::future::pending()));
     Ok(())
 }

@@ -31,6 +31,10 @@ async fn metrics_count_requests_by_route_template_and_security_events() {
     let by_route =
         sample(&text, "rampart_http_requests_total{method=\"GET\",route=\"/api/{resource}/{id}\",status=\"404\"}");
     assert_eq!(by_route, 2.0, "{text}");
+    // The second request reused the first one's handles: its latency was recorded too.
+    let timed =
+        sample(&text, "rampart_http_request_duration_seconds_count{method=\"GET\",route=\"/api/{resource}/{id}\"}");
+    assert_eq!(timed, 2.0, "{text}");
     assert!(sample(&text, "rampart_http_requests_total{method=\"POST\",route=\"/auth/login\",status=\"200\"}") >= 1.0);
     assert!(text.contains("rampart_http_request_duration_seconds_bucket"), "a histogram, not a summary: {text}");
     assert_eq!(sample(&text, "rampart_audit_events_total{action=\"login_failure\",outcome=\"failure\"}"), 1.0);
@@ -38,6 +42,9 @@ async fn metrics_count_requests_by_route_template_and_security_events() {
     // No label carries a user's data: no email, no concrete record path, no address.
     assert!(!text.contains(&email) && !text.contains("127.0.0.1"), "{text}");
     assert!(!text.lines().any(|l| l.contains("route=\"/api/orders/")), "a concrete path became a label");
+    // Access-log lines lost to a stalled stdout are counted; a server whose stdout keeps up
+    // loses none, and the series is there to alert on.
+    assert!(text.lines().any(|l| l == "rampart_log_lines_dropped_total 0"), "{text}");
 }
 
 #[tokio::test]

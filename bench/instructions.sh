@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Instructions per request (issue 17), counted by valgrind's callgrind: repeatable to a fraction
+# of a percent even on a loaded machine, where wrk's req/s are not. For comparing two builds of
+# the request path, not for absolute speed.
+#
+#   bash bench/instructions.sh                  # the release build of this checkout
+#   BIN=/tmp/rampart-old bash bench/instructions.sh
+#   N=5000 bash bench/instructions.sh
+#
+# The server runs under callgrind (EdDSA, SQLite, access log at `info`, small Argon2 parameters so
+# that the set-up logins are quick under the emulator). After a warm-up the counters are zeroed,
+# then N sequential keep-alive requests are sent to each endpoint, and the instructions of the
+# whole process (every thread: the log writer's too) are read, divided by N.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${N:-2000}
+for tool in valgrind callgrind_control python3 curl; do
+  command -v $tool >/dev/null || { echo "bench: $tool is not installed" >&2; exit 1; }
+done
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --quiet -p rampart
+  BIN=${CARGO_TARGET_DIR:-target}/release/rampart
+fi
+WORK=$(mktemp -d)
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+BASE="http://127.0.0.1:$PORT"
+cat > "$WORK/rampart.toml" <<TOML
+profile = "dev"
+[server]
+listen = "127.0.0.1:$PORT"
+public_url = "http://localhost:$PORT"
+[database]
+url = "sqlite://$WORK/bench.db"
+[auth]
+keys_dir = "$WORK/keys"
+jwt_algorithm = "EdDSA"
+password_hash = { algorithm = "argon2id", memory_kib = 1024, iterations = 1, parallelism = 1 }
+[rate_limit]
+login_per_ip_per_minute = 1000000000
+login_global_per_minute = 1000000000
+api_per_user_per_minute = 1000000000
+api_per_ip_per_minute = 1000000000
+TOML
+valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out.%p" \
+  "$BIN" serve --config "$WORK/rampart.toml" > "$WORK/server.log" 2> "$WORK/valgrind.log" &
+SERVER=$!
+cleanup() { kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+for _ in $(seq 600); do curl -sf "$BASE/healthz" >/dev/null && break; sleep 0.2; done
+
+EMAIL="bench-$RANDOM@example.com"
+PASSWORD="correct horse battery staple"
+curl -sf -X POST "$BASE/auth/register" -H 'content-type: application/json' \
+  -d "{\"email\":\"$EMAIL\",\"password\":\"$PASSWORD\"}" >/dev/null
+ACCESS=$(curl -sf -X POST "$BASE/auth/token" -H 'content-type: application/json' \
+  -d "{\"grant_type\":\"password\",\"email\":\"$EMAIL\",\"password\":\"$PASSWORD\"}" |
+  python3 -c "import sys,json; print(json.load(sys.stdin)['access_token'])")
+
+# requests PATH N [TOKEN]: N sequential GETs on one keep-alive connection, each checked for 200.
+requests() {
+  python3 - "$PORT" "$1" "$2" "${3:-}" <<'PY'
+import http.client, sys
+port, path, n, token = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
+headers = {"Authorization": f"Bearer {token}"} if token else {}
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+for _ in range(n):
+    c.request("GET", path, headers=headers)
+    r = c.getresponse()
+    r.read()
+    if r.status != 200:
+        sys.exit(f"{path}: {r.status}")
+PY
+}
+# instructions PATH [TOKEN]: instructions per request of the whole server process.
+instructions() {
+  requests "$1" 200 "${2:-}"     # warm-up: caches, lazily registered metric handles, allocator
+  sleep 1
+  callgrind_control --zero "$SERVER" >/dev/null
+  requests "$1" "$N" "${2:-}"
+  sleep 1                         # the log writer finishes its batch
+  callgrind_control --dump="$1" "$SERVER" >/dev/null
+  local dump
+  dump=$(ls -t "$WORK"/callgrind.out.* | head -1)
+  # One file for all threads (--separate-threads is off); its "summary:" line is the count of
+  # instructions since the zeroing ("totals:", at the end, repeats it).
+  awk '/^summary:/ { print $2; exit }' "$dump" | python3 -c "import sys; print(round(int(sys.stdin.read()) / $N))"
+}
+echo "callgrind, $N sequential keep-alive requests each, instructions per request (whole process):"
+echo "  GET /healthz              $(instructions /healthz)"
+echo "  GET /auth/me (bearer)     $(instructions /auth/me "$ACCESS")"
