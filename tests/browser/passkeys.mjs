@@ -1,7 +1,8 @@
 // Passkeys in a real headless Chromium, with the DevTools WebAuthn domain's virtual
-// authenticator (CTAP2, internal, resident keys, user verification): enrol on /ui/account, sign
-// out, sign in with the passkey button and no email, rename it, use it as the second factor of a
-// user with TOTP on; a refused user verification and an authenticator that never enrolled both
+// authenticator (CTAP2, internal, resident keys, user verification): enrol on /ui/account (the
+// first passkey's recovery codes shown once, on the page), sign out, sign in with the passkey
+// button and no email, rename it, complete a password sign-in with one of those recovery codes,
+// use the passkey as the second factor of a user with TOTP on; a refused user verification and an authenticator that never enrolled both
 // leave the visitor signed out with the error shown; remove it. axe-core, CSP violations and
 // screenshots after every navigation, as in pages.mjs.
 //
@@ -76,8 +77,19 @@ async function main() {
   check(await page.isVisible('#no-passkeys'), 'a new account lists no passkeys');
   check(await page.isVisible('#passkey-add-button'), 'the add button is shown with the script and WebAuthn');
   await page.fill('#passkey-add-name', NAME_PAYLOAD);
-  await Promise.all([page.waitForURL(/notice=passkey_added/), page.click('#passkey-add-button')]);
+  // The first passkey is the account's first second factor: its recovery codes are shown once,
+  // on this page (no reload that would lose them), written by the script with textContent.
+  await page.click('#passkey-add-button');
+  await page.waitForSelector('#passkey-recovery:not([hidden])', { timeout: 30000 });
+  await inspect(page, 'account-passkey-recovery-codes');
+  check(new URL(page.url()).pathname === '/ui/account' && !page.url().includes('notice='), 'the codes page did not reload');
+  const recoveryCodes = (await page.locator('#passkey-recovery-codes code').allTextContents()).map((c) => c.trim());
+  check(recoveryCodes.length === 10 && new Set(recoveryCodes).size === 10, `ten recovery codes are shown (${recoveryCodes.length})`);
+  check(recoveryCodes.every((c) => /^[a-z0-9]{4}(-[a-z0-9]{4}){3}$/.test(c)), 'each shown as a plain code');
+  check((await page.textContent('#passkey-recovery')).includes('shown only this once'), 'with the save-them-now message');
+  await Promise.all([page.waitForURL(/notice=passkey_added/), page.click('#passkey-recovery a.button')]);
   await inspect(page, 'account-passkey');
+  check(!(await page.isVisible('#passkey-recovery')), 'the codes are not shown again');
   const rows = page.locator('#passkeys-table tbody tr');
   check((await rows.count()) === 1, 'the new passkey is listed');
   check((await rows.first().locator('td').first().textContent()).trim() === NAME_PAYLOAD, 'its name is shown as typed');
@@ -109,6 +121,22 @@ async function main() {
   await page.evaluate(() => { for (const i of document.querySelectorAll('#passkeys-table input[name=name]')) i.required = false; });
   await submitIn(page, rows.first().locator('form[action$="/rename"] button'), 'account-rename-refused');
   check(await page.isVisible('.error-summary'), 'an empty passkey name is refused with an error');
+
+  // Every passkey lost: the password, then one of the recovery codes shown at enrolment, on the
+  // second-factor page, which asks this passkey-only user for a recovery code (there is no app).
+  await signOut(page);
+  await go(page, '/ui/login', 'login');
+  await page.fill('#f-email', EMAIL);
+  await page.fill('#f-password', PASSWORD);
+  await Promise.all([page.waitForURL(/\/ui\/mfa/), page.click('main form[action="/ui/login"] button[type=submit]')]);
+  await inspect(page, 'mfa-recovery-code');
+  const label = (await page.textContent('label[for="f-code"]')).trim();
+  check(label === 'Recovery code', `a passkey-only user is asked for a recovery code (${label})`);
+  check(!(await page.textContent('main .lead')).includes('authenticator app'), 'and not for an app they do not have');
+  await page.fill('#f-code', recoveryCodes[0]);
+  await Promise.all([page.waitForURL(/\/ui\/account$/), page.click('main form[action="/ui/mfa"] button[type=submit]')]);
+  await inspect(page, 'account');
+  check(await signedInAs(context), 'a recovery code completed the second factor of a passkey-only user');
 
   // TOTP on, then a password sign-in answers its second factor with the passkey.
   const { secret, enabledAt } = await enableTotp(page, PASSWORD);

@@ -192,14 +192,21 @@ fn base_schemas() -> Map<String, Value> {
             &["access_token", "token_type", "expires_in", "refresh_token"],
         ),
     );
-    m.insert(
-        "Passkey".into(),
-        object(
-            json!({ "id": uuid, "name": { "type": "string" }, "created_at": ts,
-        "last_used_at": { "type": ["string", "null"], "format": "date-time" }, "backed_up": { "type": "boolean" } }),
-            &["id", "name", "created_at", "last_used_at", "backed_up"],
-        ),
-    );
+    let passkey_props = json!({ "id": uuid, "name": { "type": "string" }, "created_at": ts,
+        "last_used_at": { "type": ["string", "null"], "format": "date-time" }, "backed_up": { "type": "boolean" } });
+    let passkey_required = ["id", "name", "created_at", "last_used_at", "backed_up"];
+    m.insert("Passkey".into(), object(passkey_props.clone(), &passkey_required));
+    // The 201 of register/finish: the passkey, and the recovery codes issued with a first second
+    // factor (always present: null when the user already held unused ones).
+    let mut added_props = passkey_props;
+    if let Some(props) = added_props.as_object_mut() {
+        props.insert(
+            "recovery_codes".into(),
+            json!({ "type": ["array", "null"], "items": { "type": "string" }, "minItems": 10, "maxItems": 10,
+                "description": "Shown this once; null when the user already held unused recovery codes" }),
+        );
+    }
+    m.insert("AddedPasskey".into(), object(added_props, &[&passkey_required[..], &["recovery_codes"]].concat()));
     // base64url without padding, canonical: no length that leaves one character over, and the
     // unused low bits of the last character zero (webauthn-rs decodes strictly).
     let b64 = json!({ "type": "string",
@@ -321,7 +328,7 @@ fn passkey_paths(p: &mut Map<String, Value>) {
         "Finish adding a passkey with the authenticator's RegistrationResponseJSON", "passkeys", false,
         Some(body(object(json!({ "challenge_id": challenge_id, "credential": r("RegistrationResponseJSON"), "name": optional_name }),
             &["challenge_id", "credential"]))),
-        json!({ "201": ok("The new passkey", r("Passkey")) }), vec![]) }));
+        json!({ "201": ok("The new passkey, with recovery codes when it is the first second factor", r("AddedPasskey")) }), vec![]) }));
     p.insert(
         "/auth/passkeys/login/start".into(),
         json!({ "post": op(

@@ -4,6 +4,13 @@
 //! accepted only if later than the last one (`last_step`), a recovery code only while `used_at` is
 //! NULL, an `mfa_token` only while unused, unexpired and under its attempt limit. Completing a
 //! login spends the challenge and the code in one transaction, so neither is spent alone.
+//!
+//! Recovery codes belong to the account's second factors as a whole, not to TOTP alone: they are
+//! issued with the first factor (TOTP enabled, or a first passkey when there are none yet) and
+//! deleted when the last factor goes (TOTP disabled with no passkey left, or the last passkey
+//! removed with no TOTP), never while a factor remains. Every change of a user's second factors
+//! takes that user's row lock first ([`WriteTx::lock_user`]), so two concurrent changes see each
+//! other's outcome rather than both deciding on the state before either.
 
 use rampart_core::clock::Millis;
 
@@ -39,6 +46,12 @@ statements! {
     DELETE_ENABLED_TOTP_SECRET = "DELETE FROM totp_secrets WHERE user_id = $1 AND enabled_at IS NOT NULL";
     DELETE_TOTP_SECRET = "DELETE FROM totp_secrets WHERE user_id = $1";
     DELETE_RECOVERY_CODES = "DELETE FROM recovery_codes WHERE user_id = $1";
+    COUNT_UNUSED_RECOVERY_CODES = "SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL";
+    /// The second factors in force: passkeys and an enabled (not merely pending) TOTP secret.
+    COUNT_SECOND_FACTORS = "SELECT (SELECT COUNT(*) FROM passkeys WHERE user_id = $1) \
+         + (SELECT COUNT(*) FROM totp_secrets WHERE user_id = $1 AND enabled_at IS NOT NULL)";
+    /// A write that changes nothing, for the row lock it takes on PostgreSQL (see `lock_user`).
+    LOCK_USER = "UPDATE users SET updated_at = updated_at WHERE id = $1";
     DELETE_MFA_CHALLENGES = "DELETE FROM mfa_challenges WHERE user_id = $1";
     INSERT_MFA_CHALLENGE = "INSERT INTO mfa_challenges (token_hash, user_id, flow, created_at, expires_at) \
          VALUES ($1, $2, $3, $4, $5)";
@@ -144,6 +157,7 @@ impl Store {
         mail: &OutgoingMail,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
+        tx.lock_user(user_id).await?;
         let enabled = in_tx!(&mut tx, |conn| {
             sqlx::query(ENABLE_TOTP).bind(user_id).bind(now).bind(step).execute(conn).await.map(|r| r.rows_affected())
         })?;
@@ -152,16 +166,7 @@ impl Store {
             return Ok(false);
         }
         tx.delete_of_user(DELETE_RECOVERY_CODES, user_id).await?;
-        for hash in recovery_hashes {
-            in_tx!(&mut tx, |conn| {
-                sqlx::query(INSERT_RECOVERY_CODE)
-                    .bind(user_id)
-                    .bind(hash)
-                    .execute(conn)
-                    .await
-                    .map(|r| r.rows_affected())
-            })?;
-        }
+        tx.insert_recovery_codes(user_id, recovery_hashes).await?;
         tx.set_mfa_enabled(user_id, true, now).await?;
         tx.enqueue_mail(mail, now).await?;
         tx.commit().await?;
@@ -169,9 +174,9 @@ impl Store {
         Ok(true)
     }
 
-    /// Spends the proof and removes the second factor (secret, recovery codes, pending logins),
-    /// queuing the owner's notice (`mail`) in the same transaction. False when the proof was
-    /// already used.
+    /// Spends the proof and removes the TOTP factor (secret, pending logins) and, unless a passkey
+    /// remains, the recovery codes, queuing the owner's notice (`mail`) in the same transaction.
+    /// False when the proof was already used.
     pub async fn disable_totp(
         &self,
         user_id: &str,
@@ -180,11 +185,16 @@ impl Store {
         mail: &OutgoingMail,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
+        tx.lock_user(user_id).await?;
         if !tx.spend_proof(user_id, proof, now).await? {
             tx.rollback().await?;
             return Ok(false);
         }
-        tx.remove_second_factor(user_id).await?;
+        // A user who keeps a passkey keeps the codes that get them past its loss.
+        for sql in [DELETE_TOTP_SECRET, DELETE_MFA_CHALLENGES] {
+            tx.delete_of_user(sql, user_id).await?;
+        }
+        tx.drop_recovery_codes_without_factor(user_id).await?;
         tx.set_mfa_enabled(user_id, false, now).await?;
         tx.enqueue_mail(mail, now).await?;
         tx.commit().await?;
@@ -204,6 +214,7 @@ impl Store {
         mail: impl FnOnce(&str) -> Option<OutgoingMail>,
     ) -> Result<Option<MfaReset>, StoreError> {
         let mut tx = self.begin_write().await?;
+        tx.lock_user(user_id).await?;
         let in_force = tx.delete_of_user(DELETE_ENABLED_TOTP_SECRET, user_id).await? > 0;
         tx.remove_second_factor(user_id).await?;
         // Passkeys are second factors too (and first ones): the reset removes them as well.
@@ -358,6 +369,56 @@ impl WriteTx<'_> {
             self.delete_of_user(sql, user_id).await?;
         }
         Ok(())
+    }
+
+    /// Takes the user's row lock until the transaction ends. On PostgreSQL (read committed) two
+    /// transactions changing one user's second factors would otherwise both read the state before
+    /// either wrote (both issue recovery codes, or both keep them with the last factor gone); with
+    /// the lock the second waits, and its reads see the first's commit. On SQLite the single
+    /// writer connection serializes every write transaction already.
+    pub(crate) async fn lock_user(&mut self, user_id: &str) -> Result<(), StoreError> {
+        in_tx!(self, |conn| sqlx::query(LOCK_USER).bind(user_id).execute(conn).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Stores recovery codes (their hashes) of the user, next to any already there.
+    pub(crate) async fn insert_recovery_codes(&mut self, user_id: &str, hashes: &[String]) -> Result<(), StoreError> {
+        for hash in hashes {
+            in_tx!(self, |conn| {
+                sqlx::query(INSERT_RECOVERY_CODE)
+                    .bind(user_id)
+                    .bind(hash)
+                    .execute(conn)
+                    .await
+                    .map(|r| r.rows_affected())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Whether the user holds a recovery code not used yet.
+    pub(crate) async fn has_unused_recovery_codes(&mut self, user_id: &str) -> Result<bool, StoreError> {
+        let n = in_tx!(self, |conn| {
+            sqlx::query_scalar::<_, i64>(COUNT_UNUSED_RECOVERY_CODES).bind(user_id).fetch_one(conn).await
+        })?;
+        Ok(n > 0)
+    }
+
+    /// Deletes the recovery codes once no second factor is left (no passkey, no enabled TOTP),
+    /// and the logins waiting for one (nothing could answer them). Kept, codes the owner may
+    /// have thrown away with the factor would come back to life with the next factor added,
+    /// which issues none while unused ones exist. Whether they were deleted.
+    pub(crate) async fn drop_recovery_codes_without_factor(&mut self, user_id: &str) -> Result<bool, StoreError> {
+        let left = in_tx!(self, |conn| {
+            sqlx::query_scalar::<_, i64>(COUNT_SECOND_FACTORS).bind(user_id).fetch_one(conn).await
+        })?;
+        if left > 0 {
+            return Ok(false);
+        }
+        for sql in [DELETE_RECOVERY_CODES, DELETE_MFA_CHALLENGES] {
+            self.delete_of_user(sql, user_id).await?;
+        }
+        Ok(true)
     }
 
     /// Ends the logins waiting for a second factor.

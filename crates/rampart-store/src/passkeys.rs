@@ -168,9 +168,14 @@ impl Store {
     }
 
     /// Stores a new passkey; `Err(Conflict)` when its credential id is registered already (to
-    /// anyone).
-    pub async fn insert_passkey(&self, p: &NewPasskey<'_>) -> Result<(), StoreError> {
-        on_write!(self, |db| {
+    /// anyone). In the same transaction, `recovery_hashes` become the user's recovery codes when
+    /// they hold no unused one: a first second factor comes with its way around being lost, as
+    /// TOTP's does (see `mfa.rs`), while a user who has codes keeps exactly those. Whether the
+    /// codes were stored (and so may be shown).
+    pub async fn insert_passkey(&self, p: &NewPasskey<'_>, recovery_hashes: &[String]) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        tx.lock_user(p.user_id).await?;
+        in_tx!(&mut tx, |conn| {
             sqlx::query(INSERT_PASSKEY)
                 .bind(p.id)
                 .bind(p.user_id)
@@ -181,11 +186,16 @@ impl Store {
                 .bind(p.backup_eligible)
                 .bind(p.backed_up)
                 .bind(p.now)
-                .execute(db)
+                .execute(conn)
                 .await
                 .map(|r| r.rows_affected())
         })?;
-        Ok(())
+        let issue = !recovery_hashes.is_empty() && !tx.has_unused_recovery_codes(p.user_id).await?;
+        if issue {
+            tx.insert_recovery_codes(p.user_id, recovery_hashes).await?;
+        }
+        tx.commit().await?;
+        Ok(issue)
     }
 
     pub async fn passkeys_of_user(&self, user_id: &str) -> Result<Vec<PasskeyRow>, StoreError> {
@@ -225,12 +235,22 @@ impl Store {
         Ok(row)
     }
 
-    /// Removes the user's own passkey; false for an unknown id or another user's.
+    /// Removes the user's own passkey; false for an unknown id or another user's. When it was the
+    /// last second factor (no other passkey, no TOTP), the recovery codes and the logins waiting
+    /// for a second factor go in the same transaction, as when TOTP is disabled (see `mfa.rs`).
     pub async fn delete_passkey(&self, id: &str, user_id: &str) -> Result<bool, StoreError> {
-        let done = on_write!(self, |db| {
-            sqlx::query(DELETE_PASSKEY).bind(id).bind(user_id).execute(db).await.map(|r| r.rows_affected())
+        let mut tx = self.begin_write().await?;
+        tx.lock_user(user_id).await?;
+        let done = in_tx!(&mut tx, |conn| {
+            sqlx::query(DELETE_PASSKEY).bind(id).bind(user_id).execute(conn).await.map(|r| r.rows_affected())
         })?;
-        Ok(done == 1)
+        if done != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        tx.drop_recovery_codes_without_factor(user_id).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Records a verified use (new counter, flags, last use); false when the counter did not move

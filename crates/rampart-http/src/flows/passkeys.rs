@@ -36,6 +36,7 @@ use webauthn_rs::prelude::{
 
 use super::attempt::Attempt;
 use super::budget::spend_login_budgets;
+use super::second_factor::NewRecoveryCodes;
 use super::{AuthError, SignedIn};
 use crate::AppState;
 use crate::extract::{PresentedToken, RequestContext};
@@ -120,8 +121,17 @@ pub async fn start_registration(
     Ok(Started { challenge_id, options })
 }
 
+/// A passkey just added, and the recovery codes issued with it: shown this once, `None` when the
+/// user already held unused ones.
+pub struct Registered {
+    pub passkey: PasskeyRow,
+    pub recovery_codes: Option<Vec<SecretString>>,
+}
+
 /// `POST /auth/passkeys/register/finish`: verifies the new credential against the ceremony that
-/// `user` started and stores it. Nothing is stored when anything is wrong.
+/// `user` started and stores it, with recovery codes when the user holds no unused one (a
+/// passkey-only account would otherwise have no way past losing every passkey but an admin).
+/// Nothing is stored when anything is wrong.
 pub async fn finish_registration(
     state: &AppState,
     ctx: &RequestContext,
@@ -129,7 +139,7 @@ pub async fn finish_registration(
     challenge_id: &PresentedToken,
     credential: &RegisterPublicKeyCredential,
     name: Option<&str>,
-) -> Result<PasskeyRow, AuthError> {
+) -> Result<Registered, AuthError> {
     spend_login_budgets(state, ctx, Some(&user.email_normalized), None).await?;
     let row = take_challenge(state, challenge_id, Ceremony::Register).await?;
     // Another user's ceremony: refused (and spent, so it cannot be tried again).
@@ -158,11 +168,14 @@ pub async fn finish_registration(
         backed_up: facts.backed_up,
         now,
     };
-    match state.store.insert_passkey(&new).await {
-        Ok(()) => {}
+    // Made whether or not the store keeps them (it decides, under the user's lock): ten random
+    // codes and their hashes cost nothing next to the ceremony.
+    let recovery = NewRecoveryCodes::generate();
+    let issued = match state.store.insert_passkey(&new, &recovery.hashes).await {
+        Ok(issued) => issued,
         Err(StoreError::Conflict) => return Err(AuthError::PasskeyTaken),
         Err(e) => return Err(e.into()),
-    }
+    };
     let event = Audit {
         action: AuditEvent::PasskeyAdded,
         actor_id: Some(&user.id),
@@ -171,7 +184,7 @@ pub async fn finish_registration(
     };
     record(state, ctx, event).await;
     super::mailing::queue_notice(state, &user.id, rampart_mail::templates::passkey_added(&user.email)).await;
-    Ok(PasskeyRow {
+    let passkey = PasskeyRow {
         id,
         user_id: user.id.clone(),
         credential_id,
@@ -182,7 +195,8 @@ pub async fn finish_registration(
         backed_up: facts.backed_up,
         created_at: now,
         last_used_at: None,
-    })
+    };
+    Ok(Registered { passkey, recovery_codes: issued.then_some(recovery.codes) })
 }
 
 /// `POST /auth/passkeys/login/start`: options for a discoverable sign-in (no email, no list of

@@ -12,6 +12,7 @@ use rampart_core::auth::totp::{self, Totp};
 use rampart_core::clock::now_ms;
 use rampart_core::opaque_token::TokenHash;
 use rampart_store::{AuditEvent, AuditOutcome, MfaProof, SignInMethod, UserRow};
+use secrecy::SecretString;
 
 use webauthn_rs::prelude::PublicKeyCredential;
 
@@ -159,6 +160,21 @@ pub(crate) async fn read_proof(state: &AppState, user: &UserRow, code: &str) -> 
         return Ok(step.map(|s| Proof::Totp(step_i64(s))));
     }
     Ok(totp::recovery_code_hash(code).map(Proof::Recovery))
+}
+
+/// A fresh set of recovery codes: the codes, shown once to their owner, and the hashes that are
+/// all the store keeps. Enabling TOTP and adding a first passkey both issue them through this.
+pub(crate) struct NewRecoveryCodes {
+    pub(crate) codes: Vec<SecretString>,
+    pub(crate) hashes: Vec<String>,
+}
+
+impl NewRecoveryCodes {
+    pub(crate) fn generate() -> Self {
+        let codes = totp::generate_recovery_codes();
+        let hashes = codes.iter().map(|c| totp::stored_recovery_hash(c).as_str().to_owned()).collect();
+        Self { codes, hashes }
+    }
 }
 
 pub(crate) fn open_totp(state: &AppState, user: &UserRow, sealed: &str) -> Result<Totp, AuthError> {

@@ -7,7 +7,7 @@
 //! (`reauth::reauthenticate`), so a stolen session or access token cannot enrol the thief's
 //! authenticator and lock the owner out; the owner is mailed of each change.
 
-use rampart_core::auth::totp::{self, Totp};
+use rampart_core::auth::totp::Totp;
 use rampart_core::clock::now_ms;
 use rampart_core::password::check_length;
 use rampart_mail::templates::{self, RemovedBy};
@@ -16,7 +16,7 @@ use secrecy::SecretString;
 
 use super::AuthError;
 use super::reauth::reauthenticate;
-use super::second_factor::{code_field, open_totp, read_proof, record_failure, step_i64, unix_secs};
+use super::second_factor::{NewRecoveryCodes, code_field, open_totp, read_proof, record_failure, step_i64, unix_secs};
 use crate::AppState;
 use crate::error::FieldError;
 use crate::extract::RequestContext;
@@ -88,14 +88,13 @@ pub async fn enable(
     attempt.release(state).await;
     let wrong = || AuthError::field("code", "is not the current code of the authenticator");
     let step = open_totp(state, user, &pending.secret_enc)?.matching_step(&code, unix_secs()).ok_or_else(wrong)?;
-    let codes = totp::generate_recovery_codes();
-    let hashes: Vec<String> = codes.iter().map(|c| totp::stored_recovery_hash(c).as_str().to_owned()).collect();
+    let recovery = NewRecoveryCodes::generate();
     // The owner's notice is queued in the transaction that enables the factor (the mail outbox).
     let notice = state
         .mailer
         .seal(templates::second_factor_added(&user.email))
         .map_err(|e| AuthError::Internal(e.to_string()))?;
-    if !state.store.enable_totp(&user.id, step_i64(step), &hashes, now_ms(), &notice).await? {
+    if !state.store.enable_totp(&user.id, step_i64(step), &recovery.hashes, now_ms(), &notice).await? {
         return Err(wrong());
     }
     let event = Audit {
@@ -106,7 +105,7 @@ pub async fn enable(
     };
     record(state, ctx, event).await;
     state.mailer.wake();
-    Ok(codes)
+    Ok(recovery.codes)
 }
 
 /// Removes the second factor: needs the password and a code (TOTP or recovery), so a stolen

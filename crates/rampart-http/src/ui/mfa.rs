@@ -32,18 +32,30 @@ pub async fn show(State(state): State<AppState>, headers: HeaderMap, pre: PreSes
     let Some(token) = mfa_token(&headers) else {
         return Redirect::to("/ui/login").into_response();
     };
-    let passkey = has_passkey(&state, &token).await;
-    pre.respond(StatusCode::OK, page(&state, &pre, passkey, &FormErrors::none()))
+    let factors = factors(&state, &token).await;
+    pre.respond(StatusCode::OK, page(&state, &pre, factors, &FormErrors::none()))
 }
 
-/// Whether the user of the pending login has a passkey to offer. A dead or unknown token offers
-/// none (the code form then says the sign-in has expired).
-async fn has_passkey(state: &AppState, token: &PresentedToken) -> bool {
-    let Some(hash) = token.hash() else { return false };
-    match state.store.mfa_challenge(hash.as_str(), now_ms()).await {
-        Ok(Some(challenge)) => state.store.count_passkeys(&challenge.user_id).await.is_ok_and(|n| n > 0),
-        _ => false,
-    }
+/// What the user of the pending login can answer with, so that the page asks for what they
+/// have: a passkey-only user has no authenticator app, only passkeys and recovery codes.
+#[derive(Clone, Copy)]
+struct Factors {
+    passkey: bool,
+    totp: bool,
+}
+
+/// A dead or unknown token (or a store that cannot say) offers the code form as for TOTP, with
+/// no passkey (the form then says the sign-in has expired).
+async fn factors(state: &AppState, token: &PresentedToken) -> Factors {
+    let unknown = Factors { passkey: false, totp: true };
+    let Some(hash) = token.hash() else { return unknown };
+    let Ok(Some(challenge)) = state.store.mfa_challenge(hash.as_str(), now_ms()).await else { return unknown };
+    let passkey = state.store.count_passkeys(&challenge.user_id).await.is_ok_and(|n| n > 0);
+    let totp = match state.store.user_by_id(&challenge.user_id).await {
+        Ok(Some(user)) => user.mfa_enabled,
+        _ => true,
+    };
+    Factors { passkey, totp: totp || !passkey }
 }
 
 #[derive(Deserialize)]
@@ -121,27 +133,38 @@ async fn answered(
             res
         }
         Err(e) => {
-            let passkey = match mfa_token(headers) {
-                Some(token) => has_passkey(state, &token).await,
-                None => false,
+            let factors = match mfa_token(headers) {
+                Some(token) => factors(state, &token).await,
+                None => Factors { passkey: false, totp: true },
             };
-            Failure::of(e).await.respond(|status, errors| pre.respond(status, page(state, pre, passkey, errors)))
+            Failure::of(e).await.respond(|status, errors| pre.respond(status, page(state, pre, factors, errors)))
         }
     }
 }
 
-fn page(state: &AppState, pre: &PreSession, passkey: bool, errors: &FormErrors) -> Markup {
+fn page(state: &AppState, pre: &PreSession, factors: Factors, errors: &FormErrors) -> Markup {
+    let Factors { passkey, totp } = factors;
+    let code = if totp {
+        Input::new("code", "Code", "text").autocomplete("one-time-code").numeric()
+    } else {
+        // Recovery codes are letters and digits: no numeric keyboard.
+        Input::new("code", "Recovery code", "text").autocomplete("one-time-code")
+    };
     let content = html! {
         div class="card" {
             h1 { "Two-step verification" }
             p class="lead" {
                 @if passkey { "Use one of your passkeys, or enter " } @else { "Enter " }
-                "the 6-digit code from your authenticator app, or one of your recovery codes."
+                @if totp {
+                    "the 6-digit code from your authenticator app, or one of your recovery codes."
+                } @else {
+                    "one of your recovery codes if you no longer have your passkeys."
+                }
             }
             (errors.summary())
             form class="stack" method="post" action="/ui/mfa" novalidate {
                 (csrf_input(pre.token()))
-                (Input::new("code", "Code", "text").autocomplete("one-time-code").numeric().render(errors))
+                (code.render(errors))
                 button type="submit" class="wide" { "Verify" }
             }
             @if passkey {

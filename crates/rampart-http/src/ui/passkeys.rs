@@ -106,6 +106,18 @@ pub fn section(state: &AppState, me: &SignedIn, rows: &[PasskeyRow], required: b
                 div class="actions" { button type="button" id="passkey-add-button" { "Add a passkey" } }
                 p id="passkey-error" class="field-error" role="alert" hidden {}
             }
+            // The recovery codes issued with a first passkey: the script fills the list (with
+            // `textContent` only) from the answer of `register/finish` and shows this instead of
+            // reloading, because no later page can show them again.
+            div id="passkey-recovery" class="stack" role="alert" tabindex="-1" hidden {
+                h3 { "Save your recovery codes now" }
+                p {
+                    "Your passkey was added. Each of these codes signs you in once, after your password, "
+                    "if you lose every passkey. Save them somewhere safe now: they are shown only this once."
+                }
+                ol class="codes" id="passkey-recovery-codes" {}
+                p { a class="button" href="/ui/account?notice=passkey_added" { "I have saved them" } }
+            }
         }
     }
 }

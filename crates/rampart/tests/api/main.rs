@@ -35,6 +35,7 @@ mod mfa_changes;
 mod openapi;
 mod ops;
 mod outbox;
+mod passkey_recovery;
 mod passkeys;
 mod password;
 mod readiness;

@@ -19,14 +19,14 @@ async fn post_as(app: &TestApp, path: &str, s: &Session, body: &Value) -> Resp {
 }
 
 /// `register/start` with a cookie session: (challenge_id, options).
-async fn register_start(app: &TestApp, s: &Session) -> (String, Value) {
+pub(crate) async fn register_start(app: &TestApp, s: &Session) -> (String, Value) {
     let r = post_as(app, "/auth/passkeys/register/start", s, &json!({ "name": "Laptop" })).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let b = r.json();
     (b["challenge_id"].as_str().unwrap().to_owned(), b["options"].clone())
 }
 
-async fn register_finish(app: &TestApp, s: &Session, challenge_id: &str, credential: &Value) -> Resp {
+pub(crate) async fn register_finish(app: &TestApp, s: &Session, challenge_id: &str, credential: &Value) -> Resp {
     let body = json!({ "challenge_id": challenge_id, "credential": credential });
     post_as(app, "/auth/passkeys/register/finish", s, &body).await
 }

@@ -114,7 +114,7 @@ async fn a_role_that_requires_a_passkey_is_pushed_to_enrol_and_keeps_its_last_on
 }
 
 /// Signs in by password on the pages up to the second-factor page; returns its form token.
-async fn to_second_factor(v: &mut Visitor<'_>, email: &str) -> String {
+pub(crate) async fn to_second_factor(v: &mut Visitor<'_>, email: &str) -> String {
     let token = v.form_token("/ui/login").await;
     let r = v.post("/ui/login", &[("csrf_token", &token), ("email", email), ("password", STRONG_PASSWORD)]).await;
     assert_eq!((r.status, r.header("location")), (303, Some("/ui/mfa")), "{}", r.text());

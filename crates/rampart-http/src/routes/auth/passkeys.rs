@@ -86,7 +86,16 @@ pub struct RegisterFinishRequest {
     name: Option<String>,
 }
 
-/// `POST /auth/passkeys/register/finish`: 201 with the new passkey.
+/// The answer to adding a passkey: the passkey, and the recovery codes issued with it, shown this
+/// once (always present: `null` when the user already held unused codes and got none).
+#[derive(Serialize)]
+pub struct AddedPasskeyView {
+    #[serde(flatten)]
+    passkey: PasskeyView,
+    recovery_codes: Option<Vec<String>>,
+}
+
+/// `POST /auth/passkeys/register/finish`: 201 with the new passkey (and any recovery codes).
 #[tracing::instrument(skip_all)]
 pub async fn register_finish(
     State(state): State<AppState>,
@@ -95,10 +104,12 @@ pub async fn register_finish(
     ApiJson(body): ApiJson<RegisterFinishRequest>,
 ) -> Result<Response, ApiError> {
     let name = optional_name(body.name.as_deref())?;
-    let row =
+    let added =
         passkeys::finish_registration(&state, &ctx, &auth.user, &body.challenge_id, &body.credential, name.as_deref())
             .await?;
-    Ok((StatusCode::CREATED, Json(PasskeyView::from(row))).into_response())
+    let recovery_codes = added.recovery_codes.map(|codes| codes.iter().map(|c| c.expose_secret().to_owned()).collect());
+    let view = AddedPasskeyView { passkey: added.passkey.into(), recovery_codes };
+    Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
 #[derive(Deserialize)]

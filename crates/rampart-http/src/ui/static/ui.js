@@ -3,7 +3,8 @@
 // reaches the server, so only the page itself can put the token into the form.
 //
 // The page CSP has `require-trusted-types-for 'script'`: nothing here hands a string to an HTML
-// or script sink. Only `value`, `hidden`, `textContent` and focus are touched, and forms are
+// or script sink. Only `value`, `hidden`, `textContent` and focus are touched (and, for the recovery
+// codes shown after a first passkey, elements made with `createElement`), and forms are
 // submitted.
 //
 // Passkeys: the WebAuthn ceremonies need the browser's API, so the script runs them (sign-in,
@@ -248,8 +249,29 @@ function passkeySignIn() {
   startAutofill().catch(() => {});
 }
 
+// The recovery codes that came with a first passkey, shown once in the prepared element: each
+// one a new `li` whose `code` gets the text (no HTML sink). False when the page has no place for
+// them (then the reload would lose them, so the caller does not reload).
+function showRecoveryCodes(codes) {
+  const box = document.getElementById('passkey-recovery');
+  const list = document.getElementById('passkey-recovery-codes');
+  if (!box || !list) return false;
+  list.replaceChildren();
+  for (const c of codes) {
+    const item = document.createElement('li');
+    const code = document.createElement('code');
+    code.textContent = String(c);
+    item.append(code);
+    list.append(item);
+  }
+  box.hidden = false;
+  box.focus();
+  return true;
+}
+
 // /ui/account: "Add a passkey" (register/start with this session's CSRF token, the browser's
-// ceremony, register/finish), then the page again with the new passkey in its list.
+// ceremony, register/finish), then the page again with the new passkey in its list; or, when the
+// answer carries recovery codes (the account's first second factor), those codes, shown once.
 function passkeyAdd() {
   const box = document.getElementById('passkey-add');
   if (!box || !window.PublicKeyCredential) return;
@@ -263,7 +285,13 @@ function passkeyAdd() {
     const started = await ask('/auth/passkeys/register/start', body, csrf);
     const credential = await inBrowser(() => navigator.credentials.create({ publicKey: creationOptions(started.options) }));
     const finish = { challenge_id: started.challenge_id, credential: credentialJSON(credential), ...body };
-    await ask('/auth/passkeys/register/finish', finish, csrf);
+    const added = await ask('/auth/passkeys/register/finish', finish, csrf);
+    if (Array.isArray(added.recovery_codes) && added.recovery_codes.length > 0) {
+      if (showRecoveryCodes(added.recovery_codes)) {
+        box.hidden = true;
+        return;
+      }
+    }
     window.location.assign('/ui/account?notice=passkey_added');
   });
 }
