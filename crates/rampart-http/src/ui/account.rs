@@ -77,8 +77,20 @@ async fn render(
                     }
                     dt { "Two-step verification" }
                     dd {
-                        @if user.mfa_enabled { span class="badge ok" { "On" } }
-                        @else { span class="badge" { "Off" } }
+                        // A passkey is a second factor too: a password sign-in then asks for it
+                        // (flows::password_login), so the page must not say "Off".
+                        @match (user.mfa_enabled, !passkeys.is_empty()) {
+                            (false, false) => span class="badge" { "Off" },
+                            (totp, passkey) => {
+                                span class="badge ok" { "On" }
+                                " "
+                                span class="hint" id="second-factors" {
+                                    @if totp && passkey { "authenticator app and passkey" }
+                                    @else if totp { "authenticator app" }
+                                    @else { "passkey" }
+                                }
+                            }
+                        }
                     }
                 }
                 form class="stack" method="post" action="/ui/account/profile" novalidate {

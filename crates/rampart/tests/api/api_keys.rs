@@ -102,7 +102,7 @@ async fn a_key_is_shown_once_stored_hashed_and_never_listed_or_logged() {
     let bytes = app.db_file_bytes().await;
     assert!(!contains_bytes(&bytes, secret.as_bytes()), "the key's secret is stored in clear");
     // Nor in any log line, including the refused forgery's.
-    let logs = app.logs();
+    let logs = app.logs_settled().await;
     assert!(!logs.contains(secret), "the key reached the logs");
     assert!(!logs.contains(&forged[4 + 32 + 1..]), "a presented key reached the logs");
     assert_eq!(app.audit_count("api_key_created").await, 1);

@@ -217,7 +217,7 @@ async fn trusting_every_address_is_a_warning_in_dev_and_refused_in_production() 
     }
     // A dev server starts, and says so in its log.
     let app = TestApp::builder().env("SERVER__TRUSTED_PROXIES", r#"["0.0.0.0/0"]"#).spawn().await;
-    let logs = app.logs();
+    let logs = app.logs_when(|l| l.contains("server.trusted_proxies[0]")).await;
     let warned = logs.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).any(|v| {
         v["level"] == "WARN"
             && v["key"] == "server.trusted_proxies[0]"

@@ -365,6 +365,34 @@ declared = ["manager"]
         self.stdout.lock().unwrap().join("\n")
     }
 
+    /// The server's log once a line satisfies `pred` (or after 10 s, to fail on what there is):
+    /// lines go through a background writer and land a moment after the response.
+    pub async fn logs_when(&self, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let logs = self.logs();
+            if logs.lines().any(&pred) || std::time::Instant::now() > deadline {
+                return logs;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The server's log once it has stopped growing (no new line for 200 ms, at most 5 s): for
+    /// checks that something is absent, which an unflushed line would pass vacuously.
+    pub async fn logs_settled(&self) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let mut last = self.logs();
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let now = self.logs();
+            if now.len() == last.len() || std::time::Instant::now() > deadline {
+                return now;
+            }
+            last = now;
+        }
+    }
+
     pub fn db_path(&self) -> PathBuf {
         self.dir.path().join("rampart.db")
     }

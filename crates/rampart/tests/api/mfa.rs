@@ -425,7 +425,7 @@ async fn the_secret_and_recovery_codes_are_not_stored_or_logged_in_clear() {
             needles.push((format!("recovery code {code}"), form.into_bytes()));
         }
     }
-    let logs = app.logs();
+    let logs = app.logs_settled().await;
     for (what, needle) in &needles {
         assert!(!contains_bytes(&db, needle), "the database file holds the {what} in clear");
         assert!(!contains_bytes(logs.as_bytes(), needle), "the logs hold the {what}");

@@ -81,7 +81,7 @@ async fn a_first_passkey_comes_with_ten_recovery_codes_stored_hashed_and_a_secon
 
     // Hashed at rest: no form of any code is in the database (nor in the log).
     let db = app.db_file_bytes().await;
-    let logs = app.logs();
+    let logs = app.logs_settled().await;
     for code in &codes {
         for form in [code.clone(), code.to_uppercase(), code.replace('-', "")] {
             assert!(!contains_bytes(&db, form.as_bytes()), "the database holds recovery code {form} in clear");

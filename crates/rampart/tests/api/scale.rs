@@ -391,8 +391,10 @@ async fn a_database_outage_is_503_and_the_server_recovers() {
     // The cause is logged once, by the context layer, under the request's id.
     let r = app.login(&email, STRONG_PASSWORD).await.0;
     let id = r.assert_problem(503)["request_id"].as_str().unwrap().to_owned();
-    let logged = app.logs().lines().filter(|l| l.contains("\"service unavailable\"") && l.contains(&id)).count();
-    assert_eq!(logged, 1, "{}", app.logs());
+    let line = |l: &str| l.contains("\"service unavailable\"") && l.contains(&id);
+    app.logs_when(line).await;
+    let logs = app.logs_settled().await;
+    assert_eq!(logs.lines().filter(|l| line(l)).count(), 1, "{logs}");
 
     relay.restore();
     wait_ready(&app, 200).await;

@@ -28,10 +28,15 @@ async fn the_account_page_lists_renames_and_removes_passkeys_through_the_flows()
     let u = app.registered_user().await;
     let mut v = Visitor::new(&app);
     v.sign_in(&u.email, STRONG_PASSWORD).await;
+    let html = v.get("/ui/account").await.text();
+    assert!(html.contains(r#"<span class="badge">Off</span>"#) && !html.contains("second-factors"), "{html}");
     let mut pk = enrol(&app, &u.session).await;
     enrol(&app, &u.session).await;
     let ids = passkey_ids(&app, &u.session).await;
     let html = v.get("/ui/account").await.text();
+    // A passkey is a second factor (a password sign-in asks for it): the profile says so.
+    assert!(html.contains(r#"<span class="hint" id="second-factors">passkey</span>"#), "{html}");
+    assert!(!html.contains(r#"<span class="badge">Off</span>"#), "{html}");
     assert!(html.contains(r#"id="passkeys-table""#) && html.contains("Laptop"), "{html}");
     assert!(html.contains(&format!(r#"action="/ui/account/passkeys/{}/remove""#, ids[0])), "{html}");
     assert!(!html.contains(r#"id="passkey-required""#), "no push to enrol for a plain user: {html}");
