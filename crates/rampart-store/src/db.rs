@@ -6,9 +6,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Connection, PgPool, SqlitePool};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{Connection, PgPool};
 
+pub(crate) use self::sqlite_conns::{Readers, Writer};
 use crate::dialect::WriteTx;
 use crate::{Fault, StoreError};
 
@@ -18,8 +19,6 @@ statements! {
     /// Instances starting together migrate one at a time: sqlx locks only its own files, not the
     /// resource tables and grants that follow. The key is Rampart's own.
     LOCK_MIGRATIONS [Postgres] = "SELECT pg_advisory_lock(7263158)";
-    ENABLE_RECURSIVE_TRIGGERS [Sqlite] = "PRAGMA recursive_triggers = ON";
-    READ_RECURSIVE_TRIGGERS [Sqlite] = "PRAGMA recursive_triggers";
     /// Whether migrations ever ran here (before, the bookkeeping table does not exist).
     MIGRATIONS_TABLE_SQLITE [Sqlite] =
         "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'";
@@ -35,14 +34,16 @@ statements! {
 pub(crate) static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// The pools behind a [`Store`].
+/// A PostgreSQL connection idle this long is pinged before it is lent (see `Store::connect`).
+const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
+/// The connections behind a [`Store`].
 #[derive(Clone)]
 pub(crate) enum Db {
-    /// Two pools on SQLite: `read` for reads (WAL lets them run beside a writer), and `write`, one
-    /// connection that every write goes through. SQLite admits one writer at a time anyway;
-    /// letting several connections race for the lock only adds SQLITE_BUSY retries, whose
-    /// back-off sleeps for milliseconds. Queued on one connection, writes run back to back.
-    Sqlite { read: SqlitePool, write: SqlitePool },
+    /// On SQLite, connections the store holds itself (see `sqlite_conns`): `read`, a fixed set of
+    /// readers (WAL lets them run beside a writer), and `write`, the one connection that every
+    /// write goes through.
+    Sqlite { read: std::sync::Arc<Readers>, write: Writer },
     /// One pool: PostgreSQL handles concurrent writers itself.
     Postgres(PgPool),
 }
@@ -99,8 +100,10 @@ impl Store {
                 let mut conn = sqlx::SqliteConnection::connect_with(&options).await?;
                 restrict_file(options.get_filename())?;
                 SQLITE_MIGRATIONS.run(&mut conn).await.map_err(Fault::Migration)?;
-                crate::resource_schema::ensure(WriteTx::Sqlite(conn.begin().await?), resources).await?;
-                conn.close().await?;
+                // The same transaction type as at run time, on this connection (no authorizer).
+                let writer = Writer::new(conn);
+                crate::resource_schema::ensure(WriteTx::Sqlite(writer.begin().await?), resources).await?;
+                writer.close().await;
             }
             Backend::Postgres => {
                 let mut conn = sqlx::PgConnection::connect_with(&pg_options(opts)?).await?;
@@ -131,14 +134,31 @@ impl Store {
         let db = match Backend::of(opts.url)? {
             Backend::Sqlite => {
                 let options = sqlite_options(opts)?;
-                let read = runtime_pool(opts.max_connections.max(1)).connect_with(options.clone()).await?;
-                let write = runtime_pool(1).connect_with(options).await?;
-                Db::Sqlite { read, write }
+                let mut readers = Vec::new();
+                for _ in 0..opts.max_connections.max(1) {
+                    readers.push(sqlite_conns::open_runtime(&options).await?);
+                }
+                let write = Writer::new(sqlite_conns::open_runtime(&options).await?);
+                Db::Sqlite { read: std::sync::Arc::new(Readers::new(readers)), write }
             }
             Backend::Postgres => Db::Postgres(
                 PgPoolOptions::new()
                     .max_connections(opts.max_connections.max(1))
                     .acquire_timeout(Duration::from_secs(5))
+                    // sqlx pings every connection it lends (a round trip to the server) unless
+                    // told not to. Under load a connection was in use a moment ago; only one
+                    // that sat idle for a while (through an outage, say) is worth a ping, so
+                    // that it is replaced rather than failing a request. (sqlx still pings on
+                    // the way back: a connection that failed its query is dropped then.)
+                    .test_before_acquire(false)
+                    .before_acquire(|conn, meta| {
+                        Box::pin(async move {
+                            if meta.idle_for >= PING_AFTER_IDLE {
+                                conn.ping().await?;
+                            }
+                            Ok(true)
+                        })
+                    })
                     .connect_with(pg_options(opts)?)
                     .await?,
             ),
@@ -155,7 +175,9 @@ impl Store {
         resources: &rampart_core::resources::Registry,
     ) -> Result<Vec<String>, StoreError> {
         let (tables,): (i64,) = match &self.db {
-            Db::Sqlite { read, .. } => sqlx::query_as(MIGRATIONS_TABLE_SQLITE).fetch_one(read).await?,
+            Db::Sqlite { read, .. } => {
+                sqlx::query_as(MIGRATIONS_TABLE_SQLITE).fetch_one(&mut *read.get().await?).await?
+            }
             Db::Postgres(pool) => sqlx::query_as(MIGRATIONS_TABLE_POSTGRES).fetch_one(pool).await?,
         };
         let migrator = match self.backend() {
@@ -212,7 +234,7 @@ impl Store {
     pub async fn close(&self) {
         match &self.db {
             Db::Sqlite { read, write } => {
-                read.close().await;
+                read.close();
                 write.close().await;
             }
             Db::Postgres(p) => p.close().await,
@@ -231,11 +253,14 @@ impl Store {
         }
     }
 
-    /// The SQLite runtime pools (readers, writer), for tests that attack them directly.
-    pub fn sqlite_pools(&self) -> Vec<&SqlitePool> {
+    /// A SQLite reader and the writer, as the server uses them, for tests that attack them
+    /// directly. Empty on PostgreSQL.
+    pub async fn sqlite_runtime_connections(
+        &self,
+    ) -> Result<Vec<Box<dyn std::ops::DerefMut<Target = sqlx::SqliteConnection> + Send + '_>>, StoreError> {
         match &self.db {
-            Db::Sqlite { read, write } => vec![read, write],
-            Db::Postgres(_) => Vec::new(),
+            Db::Sqlite { read, write } => Ok(vec![Box::new(read.get().await?), Box::new(write.lock().await?)]),
+            Db::Postgres(_) => Ok(Vec::new()),
         }
     }
 
@@ -246,29 +271,6 @@ impl Store {
             Db::Sqlite { .. } => None,
         }
     }
-}
-
-/// Runtime connections carry the authorizer (see `rampart-sqlite-guard`): no DDL, no ATTACH, no
-/// rewriting of the audit log. Only `migrate` opens a connection without it.
-///
-/// `recursive_triggers` first: `REPLACE INTO` / `INSERT OR REPLACE` (and `UPDATE OR REPLACE`)
-/// resolve a conflict by deleting the old row, which the authorizer is told about only as an
-/// INSERT, and SQLite fires delete triggers for such a deletion only with this pragma on. With it,
-/// the audit log's append-only delete trigger refuses the rewrite. It is set before the authorizer
-/// is installed (which then refuses every pragma write, so the runtime cannot turn it off again),
-/// and read back, so that a connection without it never serves.
-fn runtime_pool(max: u32) -> SqlitePoolOptions {
-    SqlitePoolOptions::new().max_connections(max).acquire_timeout(Duration::from_secs(5)).after_connect(|conn, _| {
-        Box::pin(async move {
-            sqlx::query(ENABLE_RECURSIVE_TRIGGERS).execute(&mut *conn).await?;
-            let (on,): (i64,) = sqlx::query_as(READ_RECURSIVE_TRIGGERS).fetch_one(&mut *conn).await?;
-            if on != 1 {
-                return Err(sqlx::Error::Configuration("SQLite refused PRAGMA recursive_triggers = ON".into()));
-            }
-            let mut handle = conn.lock_handle().await?;
-            rampart_sqlite_guard::install(&mut handle).map_err(|e| sqlx::Error::Configuration(e.into()))
-        })
-    })
 }
 
 /// The database holds password and token hashes: readable by its owner only (0600), whatever
@@ -321,3 +323,4 @@ fn pg_options(opts: &StoreOptions<'_>) -> Result<PgConnectOptions, StoreError> {
 
 #[cfg(test)]
 mod schema_parity;
+pub(crate) mod sqlite_conns;

@@ -17,9 +17,10 @@
 //! block: a `?` or `return` in the body stays in it, as it would in a closure, so the macros never
 //! return from their caller. (A real closure cannot be generic over the two connection types.)
 
-use sqlx::{Postgres, Sqlite, Transaction};
+use sqlx::{Postgres, Transaction};
 
 use crate::db::Db;
+use crate::db::sqlite_conns::SqliteTx;
 use crate::{Store, StoreError};
 
 /// Runs `|db| body` with `db` bound to the pool for reads, whichever the backend; evaluates to
@@ -27,7 +28,13 @@ use crate::{Store, StoreError};
 macro_rules! on_read {
     ($store:expr, |$db:ident| $body:expr) => {
         match &$store.db {
-            $crate::db::Db::Sqlite { read: $db, .. } => async { $body }.await,
+            $crate::db::Db::Sqlite { read, .. } => match read.get().await {
+                Ok(mut lent) => {
+                    let $db = &mut *lent;
+                    async { $body }.await
+                }
+                Err(e) => Err(e.into()),
+            },
             $crate::db::Db::Postgres($db) => async { $body }.await,
         }
     };
@@ -37,7 +44,13 @@ macro_rules! on_read {
 macro_rules! on_write {
     ($store:expr, |$db:ident| $body:expr) => {
         match &$store.db {
-            $crate::db::Db::Sqlite { write: $db, .. } => async { $body }.await,
+            $crate::db::Db::Sqlite { write, .. } => match write.lock().await {
+                Ok(mut lent) => {
+                    let $db = lent.conn();
+                    async { $body }.await
+                }
+                Err(e) => Err(e.into()),
+            },
             $crate::db::Db::Postgres($db) => async { $body }.await,
         }
     };
@@ -47,10 +60,10 @@ macro_rules! on_write {
 macro_rules! in_tx {
     ($tx:expr, |$conn:ident| $body:expr) => {
         match $tx {
-            $crate::dialect::WriteTx::Sqlite(tx) => {
-                let $conn = &mut **tx;
-                async { $body }.await
-            }
+            $crate::dialect::WriteTx::Sqlite(tx) => match tx.conn() {
+                Ok($conn) => async { $body }.await,
+                Err(e) => Err(e.into()),
+            },
             $crate::dialect::WriteTx::Postgres(tx) => {
                 let $conn = &mut **tx;
                 async { $body }.await
@@ -62,7 +75,7 @@ macro_rules! in_tx {
 /// A write transaction, on SQLite's writer connection, a PostgreSQL pool connection, or the
 /// migration connection of either. Dropped without [`WriteTx::commit`], it rolls back.
 pub(crate) enum WriteTx<'c> {
-    Sqlite(Transaction<'c, Sqlite>),
+    Sqlite(SqliteTx),
     Postgres(Transaction<'c, Postgres>),
 }
 

@@ -138,7 +138,7 @@ impl Store {
                     .bind(priority.as_i64())
                     .bind(now)
                     .bind(limit)
-                    .fetch_all(write)
+                    .fetch_all(write.lock().await?.conn())
                     .await?
             }
             crate::db::Db::Postgres(pool) => {

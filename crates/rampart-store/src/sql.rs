@@ -30,6 +30,8 @@ pub(crate) enum Runs {
     Postgres,
     /// On SQLite only, before the authorizer is installed (prepared on the migration connection).
     Sqlite,
+    /// On SQLite's runtime connections only: the writer's own transaction statements.
+    SqliteRuntime,
 }
 
 /// One declared statement, for the test.
@@ -83,6 +85,7 @@ macro_rules! user_columns {
 #[cfg(test)]
 pub(crate) const ALL: &[&[Declared]] = &[
     crate::db::STATEMENTS,
+    crate::db::sqlite_conns::STATEMENTS,
     crate::users::STATEMENTS,
     crate::sessions::STATEMENTS,
     crate::refresh::STATEMENTS,

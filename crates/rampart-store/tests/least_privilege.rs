@@ -1,5 +1,5 @@
-//! The runtime pools the server uses cannot change the schema or rewrite the audit log: each
-//! attack is tried through `Store::connect`'s own pools (readers and writer) and refused, while
+//! The runtime connections the server uses cannot change the schema or rewrite the audit log: each
+//! attack is tried through `Store::connect`'s own connections (a reader and the writer) and refused, while
 //! the migration path and ordinary writes still work. The rewrites include the ones the
 //! authorizer sees only as an INSERT: `REPLACE INTO` / `INSERT OR REPLACE` (which delete the
 //! conflicting row) and upserts.
@@ -18,18 +18,19 @@ async fn runtime_connections_refuse_ddl_and_audit_rewrites() {
     Store::migrate(&opts, &Registry::default(), None).await.unwrap();
     let store = Store::connect(&opts).await.unwrap();
     let mut originals = Vec::new();
-    for (i, pool) in store.sqlite_pools().into_iter().enumerate() {
+    for (i, mut conn) in store.sqlite_runtime_connections().await.unwrap().into_iter().enumerate() {
+        let conn = &mut **conn;
         // Ordinary work is allowed.
         let id = format!("original-{i}");
         let (seq,): (i64,) = sqlx::query_as(
             "INSERT INTO audit_log (id, at, action, outcome) VALUES ($1, 1, 'x', 'success') RETURNING seq",
         )
         .bind(&id)
-        .fetch_one(pool)
+        .fetch_one(&mut *conn)
         .await
         .unwrap();
         originals.push((seq, id.clone(), "x".to_owned()));
-        sqlx::query("SELECT COUNT(*) FROM users").execute(pool).await.unwrap();
+        sqlx::query("SELECT COUNT(*) FROM users").execute(&mut *conn).await.unwrap();
         // Rewrites of that row that SQLite's authorizer only reports as an INSERT: the conflict
         // on `seq` or `id` would delete the original and put a forged row in its place.
         let rewrites = [
@@ -54,7 +55,7 @@ async fn runtime_connections_refuse_ddl_and_audit_rewrites() {
             format!("UPDATE OR REPLACE audit_log SET action = 'nothing' WHERE seq = {seq}"),
         ];
         for attack in &rewrites {
-            let err = sqlx::query(attack).execute(pool).await.expect_err(attack).to_string();
+            let err = sqlx::query(attack).execute(&mut *conn).await.expect_err(attack).to_string();
             assert!(err.contains("not authorized") || err.contains("append-only"), "{attack}: {err}");
         }
         for attack in [
@@ -73,12 +74,12 @@ async fn runtime_connections_refuse_ddl_and_audit_rewrites() {
             "CREATE INDEX i ON users(email)",
             "SELECT load_extension('x')",
         ] {
-            let err = sqlx::query(attack).execute(pool).await.expect_err(attack).to_string();
+            let err = sqlx::query(attack).execute(&mut *conn).await.expect_err(attack).to_string();
             assert!(err.contains("not authorized") || err.contains("prohibited"), "{attack}: {err}");
         }
     }
     let rows: Vec<(i64, String, String)> = sqlx::query_as("SELECT seq, id, action FROM audit_log ORDER BY seq")
-        .fetch_all(store.sqlite_pools()[0])
+        .fetch_all(&mut **store.sqlite_runtime_connections().await.unwrap().swap_remove(0))
         .await
         .unwrap();
     assert_eq!(rows, originals, "audit rows untouched: same seq, id and action, nothing forged");

@@ -69,7 +69,7 @@ async fn claims_are_exclusive_and_leases_expire(store: &Store) {
     let bodies: Vec<(String,)> = match &store.db {
         crate::db::Db::Sqlite { read, .. } => {
             sqlx::query_as("SELECT body FROM mail_outbox WHERE sent_at IS NOT NULL OR failed_at IS NOT NULL")
-                .fetch_all(read)
+                .fetch_all(&mut *read.get().await.unwrap())
                 .await
                 .unwrap()
         }

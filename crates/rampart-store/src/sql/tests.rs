@@ -23,12 +23,12 @@ async fn every_statement_prepares_on_sqlite() {
     let db = TempSqlite::migrated().await;
     let store = Store::connect(&options(&db.url)).await.unwrap();
     // Runtime statements on the runtime pool, so the authorizer judges them as it will in use.
-    let runtime = store.sqlite_pools().into_iter().next().unwrap();
+    let mut runtime = store.sqlite_runtime_connections().await.unwrap().into_iter().next().unwrap();
     let mut migration = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
     let mut failures = Vec::new();
     for s in declared() {
         let prepared = match s.runs {
-            Runs::Runtime => runtime.prepare(s.text).await.map(drop),
+            Runs::Runtime | Runs::SqliteRuntime => Executor::prepare(&mut **runtime, s.text).await.map(drop),
             Runs::Migration | Runs::Sqlite => Executor::prepare(&mut migration, s.text).await.map(drop),
             Runs::Postgres => continue,
         };
@@ -36,6 +36,7 @@ async fn every_statement_prepares_on_sqlite() {
             failures.push(format!("{}: {e}", s.name));
         }
     }
+    drop(runtime);
     store.close().await;
     report("SQLite", &failures);
 }
@@ -47,7 +48,7 @@ async fn every_statement_prepares_on_postgres() {
     };
     let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
     let mut failures = Vec::new();
-    for s in declared().filter(|s| s.runs != Runs::Sqlite) {
+    for s in declared().filter(|s| !matches!(s.runs, Runs::Sqlite | Runs::SqliteRuntime)) {
         if let Err(e) = Executor::prepare(&mut conn, s.text).await {
             failures.push(format!("{}: {e}", s.name));
         }

@@ -1,0 +1,306 @@
+//! SQLite connections held by the store itself, not by an sqlx pool.
+//!
+//! sqlx runs each SQLite connection on a thread of its own, so every statement is a round trip
+//! between the request's thread and the connection's. Its pool adds two more per statement: it
+//! pings a connection when it lends it out and again when it takes it back (on a task spawned
+//! for the purpose), so one query through a pool was three round trips, and on the single writer
+//! the two pings sat inside the serialized section (issue 17). The pings exist to catch a server
+//! that hung up; a connection to a local file cannot go stale, so here they bought nothing.
+//!
+//! The store opens its connections once, at start, and lends them directly: [`Readers`] (a fixed
+//! set, lent one per statement) and [`Writer`] (the one connection every write goes through, in
+//! turn). Every connection is opened by [`open_runtime`], so none serves without the authorizer.
+
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{Connection, SqliteConnection};
+use tokio::sync::{OwnedMappedMutexGuard, OwnedMutexGuard, Semaphore, SemaphorePermit};
+
+use crate::StoreError;
+
+statements! {
+    ENABLE_RECURSIVE_TRIGGERS [Sqlite] = "PRAGMA recursive_triggers = ON";
+    READ_RECURSIVE_TRIGGERS [Sqlite] = "PRAGMA recursive_triggers";
+    /// IMMEDIATE takes the write lock at once: a transaction that reads and then writes cannot
+    /// fail half-way because another process (a CLI command) wrote in between; it waits for the
+    /// busy timeout at its start instead.
+    BEGIN_IMMEDIATE [SqliteRuntime] = "BEGIN IMMEDIATE";
+    COMMIT [SqliteRuntime] = "COMMIT";
+    ROLLBACK [SqliteRuntime] = "ROLLBACK";
+}
+
+/// Opens a runtime connection: the authorizer installed (see `rampart-sqlite-guard`), so no DDL,
+/// no ATTACH, no rewriting of the audit log. Only `migrate` opens a connection without it.
+///
+/// `recursive_triggers` first: `REPLACE INTO` / `INSERT OR REPLACE` (and `UPDATE OR REPLACE`)
+/// resolve a conflict by deleting the old row, which the authorizer is told about only as an
+/// INSERT, and SQLite fires delete triggers for such a deletion only with this pragma on. With it,
+/// the audit log's append-only delete trigger refuses the rewrite. It is set before the authorizer
+/// is installed (which then refuses every pragma write, so the runtime cannot turn it off again),
+/// and read back, so that a connection without it never serves.
+pub(crate) async fn open_runtime(options: &SqliteConnectOptions) -> Result<SqliteConnection, StoreError> {
+    let mut conn = SqliteConnection::connect_with(options).await?;
+    sqlx::query(ENABLE_RECURSIVE_TRIGGERS).execute(&mut conn).await?;
+    let (on,): (i64,) = sqlx::query_as(READ_RECURSIVE_TRIGGERS).fetch_one(&mut conn).await?;
+    if on != 1 {
+        return Err(sqlx::Error::Configuration("SQLite refused PRAGMA recursive_triggers = ON".into()).into());
+    }
+    let mut handle = conn.lock_handle().await?;
+    rampart_sqlite_guard::install(&mut handle).map_err(|e| sqlx::Error::Configuration(e.into()))?;
+    drop(handle);
+    Ok(conn)
+}
+
+/// A fixed set of reader connections (WAL: they read beside the writer), each lent to one
+/// statement at a time. A permit stands for a free connection, so the scan for an unlocked one
+/// always finds one; it starts at the first, so the first connections (whose page caches are the
+/// warmest) serve most.
+pub(crate) struct Readers {
+    conns: Box<[tokio::sync::Mutex<SqliteConnection>]>,
+    available: Semaphore,
+}
+
+impl Readers {
+    pub(crate) fn new(conns: Vec<SqliteConnection>) -> Self {
+        let available = Semaphore::new(conns.len());
+        Self { conns: conns.into_iter().map(tokio::sync::Mutex::new).collect(), available }
+    }
+
+    /// Waits for a free connection. Fails only after [`Readers::close`].
+    pub(crate) async fn get(&self) -> Result<Reader<'_>, sqlx::Error> {
+        let permit = self.available.acquire().await.map_err(|_| sqlx::Error::PoolClosed)?;
+        // With the permit, at most `len - 1` others hold a connection: one is unlocked.
+        let conn = self.conns.iter().find_map(|c| c.try_lock().ok()).ok_or(sqlx::Error::PoolClosed)?;
+        Ok(Reader { conn, _permit: permit })
+    }
+
+    /// Refuses further statements (at shutdown). The connections close when the store is dropped.
+    pub(crate) fn close(&self) {
+        self.available.close();
+    }
+}
+
+/// A reader connection, lent until dropped. If the statement it ran was cancelled half-way (the
+/// request was dropped), the connection still goes back: sqlx's connection thread finishes or
+/// abandons that statement before it takes the next one, and a reader holds no transaction.
+pub(crate) struct Reader<'a> {
+    conn: tokio::sync::MutexGuard<'a, SqliteConnection>,
+    _permit: SemaphorePermit<'a>,
+}
+
+impl Deref for Reader<'_> {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        &self.conn
+    }
+}
+
+impl DerefMut for Reader<'_> {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.conn
+    }
+}
+
+/// The writer connection and whether a transaction may be open on it.
+pub(crate) struct WriterConn {
+    conn: SqliteConnection,
+    /// Set before `BEGIN` is sent, cleared after `COMMIT` or `ROLLBACK` succeeded: while set, a
+    /// transaction may be open (its owner may have been dropped half-way), and whoever takes the
+    /// writer next rolls it back first, so that nobody's statements land in someone else's
+    /// transaction.
+    in_transaction: bool,
+}
+
+/// The one connection every write goes through, in turn. SQLite admits one writer at a time
+/// anyway; connections racing for its lock would only add SQLITE_BUSY retries, whose back-off
+/// sleeps for milliseconds. Queued here (a fair lock), writes run back to back.
+#[derive(Clone)]
+pub(crate) struct Writer(Arc<tokio::sync::Mutex<Option<WriterConn>>>);
+
+/// The writer, held until dropped. Only made by [`Writer::lock`], which never hands out a
+/// closed writer.
+pub(crate) struct WriterGuard(OwnedMappedMutexGuard<Option<WriterConn>, WriterConn>);
+
+impl Writer {
+    pub(crate) fn new(conn: SqliteConnection) -> Self {
+        Self(Arc::new(tokio::sync::Mutex::new(Some(WriterConn { conn, in_transaction: false }))))
+    }
+
+    /// Waits for the writer; rolls back first whatever a dropped transaction left open.
+    /// `PoolClosed` after [`Writer::close`].
+    pub(crate) async fn lock(&self) -> Result<WriterGuard, sqlx::Error> {
+        let open = self.0.clone().lock_owned().await;
+        let mut guard =
+            WriterGuard(OwnedMutexGuard::try_map(open, Option::as_mut).map_err(|_| sqlx::Error::PoolClosed)?);
+        let w = &mut *guard.0;
+        if w.in_transaction {
+            // "No transaction is active" is the answer when the dropped owner's BEGIN never ran;
+            // the state is then what it should be, so that error is not one.
+            match sqlx::query(ROLLBACK).execute(&mut w.conn).await {
+                Ok(_) => {}
+                Err(sqlx::Error::Database(e)) if e.message().contains("no transaction is active") => {}
+                Err(e) => return Err(e),
+            }
+            w.in_transaction = false;
+        }
+        Ok(guard)
+    }
+
+    /// Begins a transaction on the writer, which it holds until commit, rollback or drop.
+    pub(crate) async fn begin(&self) -> Result<SqliteTx, sqlx::Error> {
+        let mut guard = self.lock().await?;
+        guard.0.in_transaction = true;
+        sqlx::query(BEGIN_IMMEDIATE).execute(guard.conn()).await?;
+        Ok(SqliteTx { guard: Some(guard) })
+    }
+
+    /// Closes the connection (at shutdown), after the writes queued before. Later uses fail with
+    /// `PoolClosed`.
+    pub(crate) async fn close(&self) {
+        if let Some(w) = self.0.lock().await.take() {
+            let _ = w.conn.close().await;
+        }
+    }
+}
+
+impl WriterGuard {
+    pub(crate) fn conn(&mut self) -> &mut SqliteConnection {
+        &mut self.0.conn
+    }
+}
+
+impl Deref for WriterGuard {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        &self.0.conn
+    }
+}
+
+impl DerefMut for WriterGuard {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        self.conn()
+    }
+}
+
+/// A write transaction on the writer. Dropped without [`SqliteTx::commit`], it rolls back: at
+/// once on a task of its own, which holds the writer until the rollback is done; without a
+/// runtime to run it (at shutdown), by the next [`Writer::lock`].
+pub(crate) struct SqliteTx {
+    guard: Option<WriterGuard>,
+}
+
+impl SqliteTx {
+    /// The connection; holds the writer from `begin` until the transaction ends.
+    pub(crate) fn conn(&mut self) -> Result<&mut SqliteConnection, sqlx::Error> {
+        Ok(self.guard.as_mut().ok_or(sqlx::Error::PoolClosed)?.conn())
+    }
+
+    pub(crate) async fn commit(mut self) -> Result<(), sqlx::Error> {
+        self.end(COMMIT).await
+    }
+
+    pub(crate) async fn rollback(mut self) -> Result<(), sqlx::Error> {
+        self.end(ROLLBACK).await
+    }
+
+    async fn end(&mut self, statement: &'static str) -> Result<(), sqlx::Error> {
+        let Some(mut guard) = self.guard.take() else { return Ok(()) };
+        sqlx::query(statement).execute(guard.conn()).await?;
+        guard.0.in_transaction = false;
+        Ok(())
+    }
+}
+
+impl Drop for SqliteTx {
+    fn drop(&mut self) {
+        let Some(guard) = self.guard.take() else { return };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let mut tx = SqliteTx { guard: Some(guard) };
+                // A failure leaves `in_transaction` set: the next lock tries again.
+                let _ = tx.end(ROLLBACK).await;
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    async fn temp_writer(dir: &tempfile::TempDir) -> (Writer, SqliteConnectOptions) {
+        let options = SqliteConnectOptions::new()
+            .filename(dir.path().join("w.db"))
+            .create_if_missing(true)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
+        let mut conn = SqliteConnection::connect_with(&options).await.unwrap();
+        sqlx::query("CREATE TABLE t (x INTEGER)").execute(&mut conn).await.unwrap();
+        (Writer::new(conn), options)
+    }
+
+    /// What another connection sees: only committed rows.
+    async fn committed(options: &SqliteConnectOptions) -> i64 {
+        let mut other = SqliteConnection::connect_with(options).await.unwrap();
+        sqlx::query_as::<_, (i64,)>("SELECT COUNT(*) FROM t").fetch_one(&mut other).await.unwrap().0
+    }
+
+    /// A transaction whose owner is gone (a dropped request) must not stay open on the shared
+    /// writer: the next caller's statements would land in it, and be lost or committed with it.
+    #[tokio::test]
+    async fn a_dropped_transaction_is_rolled_back_before_the_next_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let (writer, options) = temp_writer(&dir).await;
+
+        let mut tx = writer.begin().await.unwrap();
+        sqlx::query("INSERT INTO t VALUES (1)").execute(tx.conn().unwrap()).await.unwrap();
+        drop(tx);
+
+        // Cancelled half-way, like a request future dropped while it waits on something else.
+        let cancelled = tokio::time::timeout(Duration::from_millis(50), async {
+            let mut tx = writer.begin().await.unwrap();
+            sqlx::query("INSERT INTO t VALUES (2)").execute(tx.conn().unwrap()).await.unwrap();
+            std::future::pending::<()>().await;
+        })
+        .await;
+        assert!(cancelled.is_err());
+
+        // The next write, in autocommit, is visible to others at once: it did not land in a
+        // transaction left open by either of the two above.
+        sqlx::query("INSERT INTO t VALUES (3)").execute(writer.lock().await.unwrap().conn()).await.unwrap();
+        assert_eq!(committed(&options).await, 1);
+
+        let mut tx = writer.begin().await.unwrap();
+        sqlx::query("INSERT INTO t VALUES (4)").execute(tx.conn().unwrap()).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(committed(&options).await, 2);
+    }
+
+    /// The flag alone (no task to roll back, as at shutdown) is enough: the next lock rolls back.
+    #[tokio::test]
+    async fn an_open_transaction_flag_is_rolled_back_by_the_next_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let (writer, options) = temp_writer(&dir).await;
+        let mut tx = writer.begin().await.unwrap();
+        sqlx::query("INSERT INTO t VALUES (1)").execute(tx.conn().unwrap()).await.unwrap();
+        // Give the guard up without ending the transaction and without the rollback task.
+        drop(tx.guard.take());
+        drop(tx);
+        sqlx::query("INSERT INTO t VALUES (2)").execute(writer.lock().await.unwrap().conn()).await.unwrap();
+        assert_eq!(committed(&options).await, 1);
+    }
+
+    #[tokio::test]
+    async fn a_closed_store_refuses_statements() {
+        let dir = tempfile::tempdir().unwrap();
+        let (writer, options) = temp_writer(&dir).await;
+        let readers = Readers::new(vec![SqliteConnection::connect_with(&options).await.unwrap()]);
+        writer.close().await;
+        readers.close();
+        assert!(matches!(writer.lock().await, Err(sqlx::Error::PoolClosed)));
+        assert!(matches!(readers.get().await, Err(sqlx::Error::PoolClosed)));
+    }
+}
