@@ -3,13 +3,14 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{Connection, PgPool};
 
-pub(crate) use self::sqlite_conns::{Readers, Writer};
+pub(crate) use self::sqlite_conns::{Checkpointer, Readers, Role, Writer};
 use crate::dialect::WriteTx;
 use crate::{Fault, StoreError};
 
@@ -43,7 +44,8 @@ pub(crate) enum Db {
     /// On SQLite, connections the store holds itself (see `sqlite_conns`): `read`, a fixed set of
     /// readers (WAL lets them run beside a writer), and `write`, the one connection that every
     /// write goes through.
-    Sqlite { read: std::sync::Arc<Readers>, write: Writer },
+    /// `checkpointer` moves the WAL into the database file off the writer's path.
+    Sqlite { read: Arc<Readers>, write: Writer, checkpointer: Arc<Checkpointer> },
     /// One pool: PostgreSQL handles concurrent writers itself.
     Postgres(PgPool),
 }
@@ -136,10 +138,12 @@ impl Store {
                 let options = sqlite_options(opts)?;
                 let mut readers = Vec::new();
                 for _ in 0..opts.max_connections.max(1) {
-                    readers.push(sqlite_conns::open_runtime(&options).await?);
+                    readers.push(sqlite_conns::open_runtime(&options, Role::Reader).await?);
                 }
-                let write = Writer::new(sqlite_conns::open_runtime(&options).await?);
-                Db::Sqlite { read: std::sync::Arc::new(Readers::new(readers)), write }
+                let write = Writer::new(sqlite_conns::open_runtime(&options, Role::Writer).await?);
+                let checkpointer =
+                    Checkpointer::start(sqlite_conns::open_runtime(&options, Role::Checkpointer).await?, &write);
+                Db::Sqlite { read: Arc::new(Readers::new(readers)), write, checkpointer: Arc::new(checkpointer) }
             }
             Backend::Postgres => Db::Postgres(
                 PgPoolOptions::new()
@@ -233,7 +237,8 @@ impl Store {
 
     pub async fn close(&self) {
         match &self.db {
-            Db::Sqlite { read, write } => {
+            Db::Sqlite { read, write, checkpointer } => {
+                checkpointer.stop();
                 read.close();
                 write.close().await;
             }
@@ -259,7 +264,7 @@ impl Store {
         &self,
     ) -> Result<Vec<Box<dyn std::ops::DerefMut<Target = sqlx::SqliteConnection> + Send + '_>>, StoreError> {
         match &self.db {
-            Db::Sqlite { read, write } => Ok(vec![Box::new(read.get().await?), Box::new(write.lock().await?)]),
+            Db::Sqlite { read, write, .. } => Ok(vec![Box::new(read.get().await?), Box::new(write.lock().await?)]),
             Db::Postgres(_) => Ok(Vec::new()),
         }
     }
