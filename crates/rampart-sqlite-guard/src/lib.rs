@@ -13,7 +13,7 @@
 //!
 //! What the authorizer cannot see: `REPLACE INTO` / `INSERT OR REPLACE` is reported as an INSERT,
 //! yet deletes the row it conflicts with. The store turns on `recursive_triggers` on every runtime
-//! connection before installing this (see `rampart-store`'s `db::runtime_pool`), so that such a
+//! connection before installing this (see `rampart-store`'s `db::sqlite_conns`), so that such a
 //! deletion fires the audit log's append-only delete trigger; the refused pragma write then keeps
 //! it on.
 
@@ -78,6 +78,17 @@ pub fn install(handle: &mut sqlx::sqlite::LockedSqliteHandle<'_>) -> Result<(), 
     // pointer is kept that could outlive anything.
     #[allow(unsafe_code)]
     let rc = unsafe { ffi::sqlite3_set_authorizer(db.as_ptr(), Some(authorize), std::ptr::null_mut()) };
+    if rc == ffi::SQLITE_OK { Ok(()) } else { Err(format!("sqlite3_set_authorizer failed with code {rc}")) }
+}
+
+/// Installs the authorizer on a rusqlite connection (the store's inline record readers). Safe to
+/// call: `conn` is borrowed, so it is open and used by nothing else during the call.
+pub fn install_on(conn: &rusqlite::Connection) -> Result<(), String> {
+    // SAFETY: `handle()` returns the live sqlite3 pointer of `conn`, which outlives this call. The
+    // pointer is used for this one call and not kept; the callback has no user data (null), as
+    // in `install`.
+    #[allow(unsafe_code)]
+    let rc = unsafe { ffi::sqlite3_set_authorizer(conn.handle(), Some(authorize), std::ptr::null_mut()) };
     if rc == ffi::SQLITE_OK { Ok(()) } else { Err(format!("sqlite3_set_authorizer failed with code {rc}")) }
 }
 

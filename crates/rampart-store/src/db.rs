@@ -10,6 +10,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{Connection, PgPool};
 
+pub(crate) use self::inline_readers::InlineReaders;
 pub(crate) use self::sqlite_conns::{Checkpointer, Readers, Role, Writer};
 use crate::dialect::WriteTx;
 use crate::{Fault, StoreError};
@@ -45,7 +46,8 @@ pub(crate) enum Db {
     /// readers (WAL lets them run beside a writer), and `write`, the one connection that every
     /// write goes through.
     /// `checkpointer` moves the WAL into the database file off the writer's path.
-    Sqlite { read: Arc<Readers>, write: Writer, checkpointer: Arc<Checkpointer> },
+    /// `records` reads declared records on the calling thread (see `inline_readers`).
+    Sqlite { read: Arc<Readers>, write: Writer, checkpointer: Arc<Checkpointer>, records: Arc<InlineReaders> },
     /// One pool: PostgreSQL handles concurrent writers itself.
     Postgres(PgPool),
 }
@@ -143,7 +145,17 @@ impl Store {
                 let write = Writer::new(sqlite_conns::open_runtime(&options, Role::Writer).await?);
                 let checkpointer =
                     Checkpointer::start(sqlite_conns::open_runtime(&options, Role::Checkpointer).await?, &write);
-                Db::Sqlite { read: Arc::new(Readers::new(readers)), write, checkpointer: Arc::new(checkpointer) }
+                let records = InlineReaders::open(
+                    Path::new(options.get_filename()),
+                    opts.max_connections as usize,
+                    opts.busy_timeout,
+                )?;
+                Db::Sqlite {
+                    read: Arc::new(Readers::new(readers)),
+                    write,
+                    checkpointer: Arc::new(checkpointer),
+                    records: Arc::new(records),
+                }
             }
             Backend::Postgres => Db::Postgres(
                 PgPoolOptions::new()
@@ -237,7 +249,7 @@ impl Store {
 
     pub async fn close(&self) {
         match &self.db {
-            Db::Sqlite { read, write, checkpointer } => {
+            Db::Sqlite { read, write, checkpointer, .. } => {
                 checkpointer.stop();
                 read.close();
                 write.close().await;
@@ -326,6 +338,7 @@ fn pg_options(opts: &StoreOptions<'_>) -> Result<PgConnectOptions, StoreError> {
     Ok(options.options([("statement_timeout", "15000")]).application_name("rampart"))
 }
 
+mod inline_readers;
 #[cfg(test)]
 mod schema_parity;
 pub(crate) mod sqlite_conns;

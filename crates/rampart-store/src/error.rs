@@ -15,7 +15,7 @@ pub enum StoreError {
     Conflict,
     /// The database cannot be reached or is too busy right now; worth retrying.
     #[error("database unavailable: {0}")]
-    Unavailable(#[source] sqlx::Error),
+    Unavailable(#[source] Driver),
     /// Anything else: a bug, a corrupt database, or a setting or declaration the database cannot
     /// follow. The cause is for the server log and the operator only.
     #[error("database error: {0}")]
@@ -27,7 +27,7 @@ pub enum StoreError {
 pub enum Fault {
     /// The driver refused a statement or could not decode its result.
     #[error(transparent)]
-    Driver(sqlx::Error),
+    Driver(Driver),
     /// An embedded migration could not be applied.
     #[error(transparent)]
     Migration(sqlx::migrate::MigrateError),
@@ -57,6 +57,16 @@ pub enum Fault {
     OwnerScopeWithoutOwner,
 }
 
+/// The error of either SQL driver: sqlx (PostgreSQL, and SQLite but for the record reads) or
+/// rusqlite (the record reads on SQLite, see `db/inline_readers.rs`).
+#[derive(Debug, thiserror::Error)]
+pub enum Driver {
+    #[error(transparent)]
+    Sqlx(sqlx::Error),
+    #[error(transparent)]
+    Sqlite(rusqlite::Error),
+}
+
 impl From<Fault> for StoreError {
     fn from(fault: Fault) -> Self {
         StoreError::Other(fault)
@@ -74,19 +84,32 @@ impl From<sqlx::Error> for StoreError {
                 if matches!(db.code().as_deref(), Some("5" | "6" | "517" | "262" | "57014" | "40001" | "40P01"))
                     || db.code().is_some_and(|c| c.starts_with("53") || c.starts_with("57P")) =>
             {
-                StoreError::Unavailable(e)
+                StoreError::Unavailable(Driver::Sqlx(e))
             }
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
-                StoreError::Unavailable(e)
+                StoreError::Unavailable(Driver::Sqlx(e))
             }
             // With TLS compiled in, a new PostgreSQL connection starts with an SSLRequest (sslmode
             // prefer, the default, included). A connection closed before the one-byte answer
             // (the database going away, a proxy in front of it cut) reads as a zero byte, which
             // sqlx reports as this protocol error rather than as I/O: the same outage.
             sqlx::Error::Protocol(m) if m.starts_with("unexpected response from SSLRequest") => {
-                StoreError::Unavailable(e)
+                StoreError::Unavailable(Driver::Sqlx(e))
             }
-            _ => StoreError::Other(Fault::Driver(e)),
+            _ => StoreError::Other(Fault::Driver(Driver::Sqlx(e))),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    /// The same classes as sqlx's SQLite errors above: busy or locked after the busy timeout is
+    /// worth a retry. (The inline readers only read: no constraint can refuse them.)
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                StoreError::Unavailable(Driver::Sqlite(e))
+            }
+            _ => StoreError::Other(Fault::Driver(Driver::Sqlite(e))),
         }
     }
 }
@@ -103,5 +126,14 @@ mod tests {
         assert!(matches!(StoreError::from(closed), StoreError::Unavailable(_)));
         let other = sqlx::Error::Protocol("unknown message type".into());
         assert!(matches!(StoreError::from(other), StoreError::Other(_)));
+    }
+
+    /// On the inline readers too, a busy database is worth a retry (503), anything else a fault.
+    #[test]
+    fn a_busy_database_is_unavailable_on_either_driver() {
+        let busy = rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(5), None);
+        assert!(matches!(StoreError::from(busy), StoreError::Unavailable(_)));
+        let corrupt = rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(11), None);
+        assert!(matches!(StoreError::from(corrupt), StoreError::Other(_)));
     }
 }

@@ -1,11 +1,16 @@
 //! Records of declared resources. Every statement is built here from the compiled declaration
 //! (identifiers validated at load, quoted) with every value bound as a parameter, and the
 //! caller's scope is part of the same statement: `WHERE "id" = $1 AND "user_id" = $2`.
+//!
+//! On SQLite the reads run on the calling thread through rusqlite (`db/inline_readers.rs`), the
+//! writes through sqlx's single writer; on PostgreSQL everything goes through sqlx. The texts and
+//! the bound values are the same either way.
 
 use rampart_core::clock::Millis;
 use rampart_core::resources::{Kind, Resource, Scope, SqlValue};
 use sqlx::{Database, Decode, Encode, Row, Type};
 
+use crate::db::Db;
 use crate::{Fault, Store, StoreError};
 
 /// A stored record: server columns and the declared fields, in declaration order.
@@ -111,6 +116,69 @@ impl Statement {
     }
 }
 
+impl Statement {
+    /// Runs the statement on a rusqlite connection (the inline record readers on SQLite) and
+    /// maps each row. Parameters are bound by name: `$N` is a named parameter to SQLite, numbered
+    /// in the order the names first appear in the text, which is not always N (`record_presence`
+    /// writes `$2` before `$1`).
+    fn rows<T>(
+        &self,
+        conn: &rusqlite::Connection,
+        mut map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut stmt = conn.prepare_cached(&self.sql)?;
+        for index in 1..=stmt.parameter_count() {
+            let arg = stmt
+                .parameter_name(index)
+                .and_then(|name| name.strip_prefix('$'))
+                .and_then(|n| n.parse::<usize>().ok())
+                .and_then(|n| self.args.get(n.wrapping_sub(1)))
+                .ok_or(rusqlite::Error::InvalidParameterCount(index, self.args.len()))?;
+            match arg {
+                SqlValue::Null => stmt.raw_bind_parameter(index, rusqlite::types::Null)?,
+                SqlValue::Text(s) => stmt.raw_bind_parameter(index, s.as_str())?,
+                SqlValue::Int(i) => stmt.raw_bind_parameter(index, i)?,
+                SqlValue::Float(f) => stmt.raw_bind_parameter(index, f)?,
+                SqlValue::Bool(b) => stmt.raw_bind_parameter(index, b)?,
+            }
+        }
+        let mut rows = stmt.raw_query();
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            out.push(map(row)?);
+        }
+        Ok(out)
+    }
+}
+
+/// [`decode`] for a rusqlite row: the same columns, in the same order.
+fn decode_inline(res: &Resource, row: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
+    let mut i = 0;
+    let mut next = || {
+        i += 1;
+        i - 1
+    };
+    let id: String = row.get(next())?;
+    let owner: Option<String> = match res.owner {
+        Some(_) => row.get(next())?,
+        None => None,
+    };
+    let created_at: i64 = row.get(next())?;
+    let updated_at: i64 = row.get(next())?;
+    let mut fields = Vec::with_capacity(res.fields.len());
+    for f in &res.fields {
+        let idx = next();
+        let v = match f.kind {
+            Kind::String { .. } | Kind::Enum(_) | Kind::Uuid => row.get::<_, Option<String>>(idx)?.map(SqlValue::Text),
+            Kind::Integer { .. } | Kind::Timestamp => row.get::<_, Option<i64>>(idx)?.map(SqlValue::Int),
+            Kind::Number { .. } => row.get::<_, Option<f64>>(idx)?.map(SqlValue::Float),
+            Kind::Boolean => row.get::<_, Option<bool>>(idx)?.map(SqlValue::Bool),
+        };
+        fields.push((f.name.clone(), v.unwrap_or(SqlValue::Null)));
+    }
+    Ok(Record { id, owner, created_at, updated_at, fields })
+}
+
 /// Quotes an identifier. Identifiers come only from the validated declaration.
 fn q(ident: &str) -> String {
     format!("\"{ident}\"")
@@ -203,7 +271,10 @@ impl Store {
         let p = st.arg(SqlValue::Text(id.to_owned()));
         st.sql.push_str(&p);
         st.scope(res, scope)?;
-        let record = on_read!(self, |db| st.query().fetch_optional(db).await?.map(|r| decode(res, &r)).transpose())?;
+        let record = match &self.db {
+            Db::Sqlite { records, .. } => records.read(|c| st.rows(c, |r| decode_inline(res, r)))?.into_iter().next(),
+            Db::Postgres(db) => st.query().fetch_optional(db).await?.map(|r| decode(res, &r)).transpose()?,
+        };
         Ok(record)
     }
 
@@ -229,8 +300,12 @@ impl Store {
             }
         };
         st.sql = format!("SELECT COUNT(*), {within} FROM {} WHERE {} = {idp}", q(&res.table), q("id"));
-        let (exists, within): (i64, i64) =
-            on_read!(self, |db| st.query().fetch_one(db).await.and_then(|r| Ok((r.try_get(0)?, r.try_get(1)?))))?;
+        let (exists, within): (i64, i64) = match &self.db {
+            Db::Sqlite { records, .. } => {
+                records.read(|c| st.rows(c, |r| Ok((r.get(0)?, r.get(1)?))))?.into_iter().next().unwrap_or_default()
+            }
+            Db::Postgres(db) => st.query().fetch_one(db).await.and_then(|r| Ok((r.try_get(0)?, r.try_get(1)?)))?,
+        };
         Ok((exists > 0, within > 0))
     }
 
@@ -258,9 +333,12 @@ impl Store {
         }
         let lim = st.arg(SqlValue::Int(i64::from(limit)));
         st.sql.push_str(&format!(" ORDER BY {} {dir}, {} {dir} LIMIT {lim}", q(&sort.column), q("id")));
-        let records = on_read!(self, |db| {
-            st.query().fetch_all(db).await?.iter().map(|r| decode(res, r)).collect::<Result<Vec<_>, _>>()
-        })?;
+        let records = match &self.db {
+            Db::Sqlite { records, .. } => records.read(|c| st.rows(c, |r| decode_inline(res, r)))?,
+            Db::Postgres(db) => {
+                st.query().fetch_all(db).await?.iter().map(|r| decode(res, r)).collect::<Result<Vec<_>, _>>()?
+            }
+        };
         Ok(records)
     }
 

@@ -1,0 +1,114 @@
+//! SQLite reads of declared records, run on the calling thread (rusqlite).
+//!
+//! sqlx runs each SQLite connection on a thread of its own: a statement is sent there and its
+//! rows come back one by one through a channel, each a wake-up of the waiting task. For a page of
+//! 50 records that is dozens of thread hand-offs, and on a busy two-core machine the scheduler,
+//! not SQLite, was most of the cost (perf, issue 17: a third of the process's CPU time in the
+//! kernel's task switching). A read of records from a warm page cache takes SQLite microseconds,
+//! less than the hand-offs around it, so these reads run where they are asked for, on a
+//! connection of this set, and the rows are decoded straight into [`Record`]s.
+//!
+//! The connections are read-only (`SQLITE_OPEN_READ_ONLY`) and carry the same authorizer as
+//! every other runtime connection. Writes of records, and every other statement, still go
+//! through sqlx (the single writer); the record statements are the same texts on both drivers
+//! (`records.rs`).
+//!
+//! A caller holds a connection only inside [`InlineReaders::read`], which never awaits: a
+//! runtime thread holds at most one at a time. With at least as many connections as runtime
+//! threads, a free one is found without waiting; if not (a `spawn_blocking` thread reading too),
+//! the caller waits on the first connection's lock, for the length of one read.
+
+use std::path::Path;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::StoreError;
+
+/// Prepared statements kept per connection: the record statements differ by resource, filter
+/// and sort, and each shape is prepared once.
+const STATEMENT_CACHE: usize = 128;
+
+pub(crate) struct InlineReaders {
+    conns: Box<[Mutex<Connection>]>,
+}
+
+impl InlineReaders {
+    /// Opens `count` read-only connections to the database file at `path`, each with the
+    /// authorizer and the busy timeout.
+    pub(crate) fn open(path: &Path, count: usize, busy_timeout: Duration) -> Result<Self, StoreError> {
+        let mut conns = Vec::with_capacity(count);
+        for _ in 0..count.max(1) {
+            let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            let conn = Connection::open_with_flags(path, flags)?;
+            conn.busy_timeout(busy_timeout)?;
+            conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+            rampart_sqlite_guard::install_on(&conn).map_err(|e| sqlx::Error::Configuration(e.into()))?;
+            conns.push(Mutex::new(conn));
+        }
+        Ok(Self { conns: conns.into() })
+    }
+
+    /// Runs `read` on a free connection, on this thread.
+    pub(crate) fn read<T>(&self, read: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        // A poisoned lock means a read panicked half-way; a read leaves nothing half-done on a
+        // read-only connection, so the connection is still good.
+        let free = self.conns.iter().find_map(|c| c.try_lock().ok());
+        let conn = match free {
+            Some(conn) => conn,
+            None => match self.conns.first() {
+                Some(first) => first.lock().unwrap_or_else(PoisonError::into_inner),
+                None => return Err(StoreError::Unavailable(crate::error::Driver::Sqlx(sqlx::Error::PoolClosed))),
+            },
+        };
+        read(&conn)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_db::TempSqlite;
+
+    fn readers(db: &TempSqlite) -> InlineReaders {
+        let path = db.url.trim_start_matches("sqlite://");
+        InlineReaders::open(Path::new(path), 2, Duration::from_secs(1)).unwrap()
+    }
+
+    /// The inline readers are runtime connections like the others: the authorizer refuses DDL,
+    /// ATTACH, pragma writes and the file functions when the statement is compiled ("not
+    /// authorized", where a connection without it would get as far as running them).
+    #[tokio::test]
+    async fn inline_readers_carry_the_authorizer() {
+        let db = TempSqlite::migrated().await;
+        let readers = readers(&db);
+        for attack in [
+            "DROP TABLE audit_log",
+            "CREATE TABLE loot (x TEXT)",
+            "ATTACH DATABASE '/tmp/x.db' AS x",
+            "PRAGMA query_only = 0",
+            "SELECT load_extension('x')",
+        ] {
+            let err = readers.read(|c| Ok(c.prepare(attack).map(drop))).unwrap().unwrap_err().to_string();
+            assert!(err.contains("not authorized"), "{attack}: {err}");
+        }
+        let users: i64 = readers.read(|c| Ok(c.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?)).unwrap();
+        assert_eq!(users, 0);
+    }
+
+    /// And they cannot write, whatever the authorizer allows.
+    #[tokio::test]
+    async fn inline_readers_are_read_only() {
+        let db = TempSqlite::migrated().await;
+        let readers = readers(&db);
+        let err = readers
+            .read(|c| {
+                Ok(c.execute("INSERT INTO audit_log (id, at, action, outcome) VALUES ('x', 1, 'x', 'success')", []))
+            })
+            .unwrap()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("readonly"), "{err}");
+    }
+}
