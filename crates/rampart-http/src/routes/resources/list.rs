@@ -10,6 +10,7 @@
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
+use axum::response::{IntoResponse, Response};
 use rampart_core::resources::{Action, Field, Kind, Resource, SqlValue, value};
 use rampart_store::{Filter, Op, Record, Sort};
 use serde::Deserialize;
@@ -46,14 +47,22 @@ pub async fn list(
     RawQuery(raw): RawQuery,
     ctx: RequestContext,
     who: MaybeAuthenticated,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let res = resource(&state, &name)?;
     let caller = Caller::new(&who);
     caller.check_key(&state, &ctx, res, Action::List)?;
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
         .map_err(|_| ApiError::BadRequest("malformed query string".into()))?;
-    let (items, next) = list_page(&state, &caller, res, &pairs).await?;
-    Ok(Json(json!({ "items": items, "next_cursor": next })))
+    let (rows, next_cursor) = list_page(&state, &caller, res, &pairs).await?;
+    let items: Vec<_> = rows.iter().map(|rec| body::RecordJson { res, rec, who: caller.principal() }).collect();
+    Ok(Json(Page { items, next_cursor }).into_response())
+}
+
+/// A page of the list, in the order `json!` would give its keys (sorted).
+#[derive(serde::Serialize)]
+struct Page<'a> {
+    items: Vec<body::RecordJson<'a>>,
+    next_cursor: Option<String>,
 }
 
 /// One page of records as `caller` may list them, from the query's pairs (`limit`, `cursor`,
@@ -64,7 +73,7 @@ pub(crate) async fn list_page(
     caller: &Caller,
     res: &Resource,
     pairs: &[(String, String)],
-) -> Result<(Vec<Value>, Option<String>), ApiError> {
+) -> Result<(Vec<Record>, Option<String>), ApiError> {
     let scope = caller.scope(res, Action::List).ok_or_else(|| caller.refuse())?;
     let mut limit = DEFAULT_LIMIT;
     let mut cursor = None;
@@ -108,8 +117,7 @@ pub(crate) async fn list_page(
     } else {
         None
     };
-    let items: Vec<Value> = rows.iter().map(|r| body::render(res, r, caller.principal())).collect();
-    Ok((items, next))
+    Ok((rows, next))
 }
 
 /// Filtering on a field the caller may not read would let them probe its values.

@@ -78,7 +78,7 @@ impl Caller {
         Self { auth: Some((user.id.clone(), user.roles())), key: None }
     }
 
-    fn principal(&self) -> Option<Principal<'_>> {
+    pub(crate) fn principal(&self) -> Option<Principal<'_>> {
         self.auth.as_ref().map(|(id, roles)| Principal { user_id: id, roles })
     }
     fn id(&self) -> Option<&str> {
@@ -122,7 +122,7 @@ async fn create(
     let id = rampart_core::opaque_token::new_id();
     let rec = state.store.insert_record(res, &id, owner.as_deref(), now_ms(), values).await?;
     let location = format!("/api/{}/{}", res.name, rec.id);
-    let out = body::render(res, &rec, caller.principal());
+    let out = body::RecordJson { res, rec: &rec, who: caller.principal() };
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(out)).into_response())
 }
 
@@ -132,9 +132,11 @@ async fn read(
     ctx: RequestContext,
     who: MaybeAuthenticated,
     RecordPath { resource: name, id }: RecordPath,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let res = resource(&state, &name)?;
-    Ok(Json(read_record(&state, &ctx, &Caller::new(&who), res, &id).await?))
+    let caller = Caller::new(&who);
+    let rec = fetch_record(&state, &ctx, &caller, res, &id).await?;
+    Ok(Json(body::RecordJson { res, rec: &rec, who: caller.principal() }).into_response())
 }
 
 /// One record as `caller` may see it; 404 (audited when it exists) otherwise.
@@ -145,9 +147,21 @@ pub(crate) async fn read_record(
     res: &Resource,
     id: &str,
 ) -> Result<Value, ApiError> {
+    let rec = fetch_record(state, ctx, caller, res, id).await?;
+    Ok(body::render(res, &rec, caller.principal()))
+}
+
+/// [`read_record`] before rendering.
+async fn fetch_record(
+    state: &AppState,
+    ctx: &RequestContext,
+    caller: &Caller,
+    res: &Resource,
+    id: &str,
+) -> Result<rampart_store::Record, ApiError> {
     let scope = record_scope(state, ctx, caller, res, id, Action::Read).await?;
     match state.store.get_record(res, id, &scope).await? {
-        Some(rec) => Ok(body::render(res, &rec, caller.principal())),
+        Some(rec) => Ok(rec),
         None => Err(denied(state, ctx, caller, res, id, Action::Read).await),
     }
 }

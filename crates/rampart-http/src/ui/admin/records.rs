@@ -21,7 +21,7 @@ use serde_json::{Map, Value};
 use super::{AdminForm, AdminVisitor, query, respond};
 use crate::extract::{RecordPath, RequestContext};
 use crate::routes::resources::list::list_page;
-use crate::routes::resources::{Caller, delete_record, read_record, resource, update_record};
+use crate::routes::resources::{Caller, body, delete_record, read_record, resource, update_record};
 use crate::ui::forms::csrf_input;
 use crate::{ApiError, AppState};
 
@@ -63,7 +63,8 @@ pub async fn list(
     // An empty input of the filter form means "no filter on that field".
     let pairs: Vec<(String, String)> = pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect();
     let caller = Caller::user(&admin.user);
-    let (items, next) = list_page(&state, &caller, res, &pairs).await?;
+    let (rows, next) = list_page(&state, &caller, res, &pairs).await?;
+    let items: Vec<_> = rows.iter().map(|r| body::render(res, r, caller.principal())).collect();
     let value_of = |key: &str| pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str()).unwrap_or_default();
     let next = next.map(|c| {
         let mut kept: Vec<(&str, &str)> =
