@@ -38,6 +38,11 @@ impl RequestId {
     pub fn header_value(&self) -> HeaderValue {
         self.0.clone()
     }
+
+    /// The id as a response header value, without a clone.
+    pub fn into_header_value(self) -> HeaderValue {
+        self.0
+    }
 }
 
 /// An incoming request id is echoed only if it is short and plain, so that a client cannot inject

@@ -1,13 +1,11 @@
 //! The security headers of docs/api.md, on every response; `Cache-Control` and the CSP as the
 //! route's policy says (`routes::route_policy`).
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
 use axum::response::Response;
 use http::{HeaderValue, header};
 
-use super::Policed;
-use crate::routes::route_policy::{Caching, Content};
+use crate::AppState;
+use crate::routes::route_policy::{Caching, Content, RoutePolicy};
 
 /// What may keep a copy of the response, as the route's policy says: nothing for credentials,
 /// admin data and pages (which show both); nothing, and never a shared cache, for records, which
@@ -38,11 +36,10 @@ fn content_security_policy(content: Content) -> &'static str {
     }
 }
 
-pub async fn security_headers(State((state, routes)): State<Policed>, req: Request, next: Next) -> Response {
-    let policy = routes.of(&req);
+/// Sets the headers on `res`, whichever layer or handler produced it.
+pub fn apply(state: &AppState, policy: RoutePolicy, res: &mut Response) {
     let cache_control = cache_control(policy.caching);
     let csp = content_security_policy(policy.content);
-    let mut res = next.run(req).await;
     let h = res.headers_mut();
     // JSON: nothing may load, frame it, or be sniffed into another type. Pages: see PAGE_CSP.
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp));
@@ -64,5 +61,4 @@ pub async fn security_headers(State((state, routes)): State<Policed>, req: Reque
     // Name no stack.
     h.remove(header::SERVER);
     h.remove("x-powered-by");
-    res
 }
