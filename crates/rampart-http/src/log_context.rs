@@ -12,6 +12,7 @@
 //! so a warning inside such a handler went out without the id.
 
 mod formatter;
+mod json_line;
 
 use std::future::Future;
 

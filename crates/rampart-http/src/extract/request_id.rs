@@ -13,9 +13,10 @@ use std::cell::Cell;
 use std::fmt;
 use std::ops::Deref;
 
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 
-pub const REQUEST_ID: &str = "x-request-id";
+/// A name, not a string: a string is parsed into a header name on every use.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 #[derive(Clone, Debug)]
 pub struct RequestId(HeaderValue);

@@ -11,6 +11,8 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
+use super::json_line;
+
 /// How the wrapped formatter writes a line, and so where the id goes.
 #[derive(Clone, Copy)]
 pub enum Shape {
@@ -40,6 +42,12 @@ where
 {
     fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
         super::with_request_id(|id| {
+            if matches!(self.shape, Shape::Json) {
+                let in_span = event.parent().is_some() || ctx.lookup_current().is_some();
+                if json_line::applies(event, in_span) {
+                    return json_line::write(event, id, &mut writer);
+                }
+            }
             let Some(id) = id else {
                 return self.inner.format_event(ctx, writer, event);
             };

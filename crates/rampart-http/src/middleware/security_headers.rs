@@ -2,7 +2,7 @@
 //! route's policy says (`routes::route_policy`).
 
 use axum::response::Response;
-use http::{HeaderValue, header};
+use http::{HeaderName, HeaderValue, header};
 
 use crate::AppState;
 use crate::routes::route_policy::{Caching, Content, RoutePolicy};
@@ -17,6 +17,12 @@ fn cache_control(caching: Caching) -> Option<&'static str> {
         Caching::ByHandler => None,
     }
 }
+
+// Names http has no constant for, parsed once here rather than on every response.
+const CROSS_ORIGIN_OPENER_POLICY: HeaderName = HeaderName::from_static("cross-origin-opener-policy");
+const CROSS_ORIGIN_RESOURCE_POLICY: HeaderName = HeaderName::from_static("cross-origin-resource-policy");
+const PERMISSIONS_POLICY: HeaderName = HeaderName::from_static("permissions-policy");
+const X_POWERED_BY: HeaderName = HeaderName::from_static("x-powered-by");
 
 const JSON_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
 
@@ -46,9 +52,9 @@ pub fn apply(state: &AppState, policy: RoutePolicy, res: &mut Response) {
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
-    h.insert("cross-origin-resource-policy", HeaderValue::from_static("same-origin"));
-    h.insert("permissions-policy", HeaderValue::from_static("camera=(), microphone=(), geolocation=()"));
+    h.insert(CROSS_ORIGIN_OPENER_POLICY, HeaderValue::from_static("same-origin"));
+    h.insert(CROSS_ORIGIN_RESOURCE_POLICY, HeaderValue::from_static("same-origin"));
+    h.insert(PERMISSIONS_POLICY, HeaderValue::from_static("camera=(), microphone=(), geolocation=()"));
     // HSTS when serving TLS here, and when the public URL is https (TLS terminated at a proxy).
     if state.settings.server.tls.is_some() || state.settings.server.public_origin.is_https() {
         h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=63072000; includeSubDomains"));
@@ -60,5 +66,5 @@ pub fn apply(state: &AppState, policy: RoutePolicy, res: &mut Response) {
     }
     // Name no stack.
     h.remove(header::SERVER);
-    h.remove("x-powered-by");
+    h.remove(X_POWERED_BY);
 }

@@ -65,8 +65,10 @@ async fn lines_written_for_a_request_carry_its_id() {
         assert_eq!(r.status, 401, "{}", r.text());
         assert_eq!(r.header("x-request-id"), Some(id));
     }
+    // Warnings and access lines go through two queues: wait for both to have landed.
     let locked = "login locked after failed attempts";
-    let logs = app.logs_when(|l| l.contains(locked)).await;
+    app.logs_when(|l| l.contains(locked)).await;
+    let logs = app.logs_when(|l| l.contains("\"message\":\"request\"") && l.contains("\"wrong-2\"")).await;
     let lines: Vec<Value> = logs.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let warning = lines.iter().find(|v| v["message"] == locked).unwrap_or_else(|| panic!("no lock warning: {logs}"));
     assert_eq!(warning["level"], "WARN");
