@@ -16,7 +16,7 @@ mod json_line;
 
 use std::future::Future;
 
-pub use formatter::{Shape, WithRequestId};
+pub use formatter::WithRequestId;
 
 use crate::extract::RequestId;
 

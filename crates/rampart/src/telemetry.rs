@@ -23,12 +23,11 @@
 use std::io::{BufWriter, Write};
 
 use rampart_core::config::{LogConfig, LogFormat};
-use rampart_http::log_context::{Shape, WithRequestId};
+use rampart_http::log_context::WithRequestId;
 use tracing::Level;
 use tracing_appender::non_blocking::{ErrorCounter, NonBlocking, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::fmt::format;
 use tracing_subscriber::fmt::writer::MakeWriterExt;
 
 /// The WebAuthn verifier's own events are off: they can describe what a client sent (a CBOR parse
@@ -70,11 +69,8 @@ pub fn init(log: &LogConfig) -> Result<Logging, String> {
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     // Lines written while a request is served carry its id (`rampart_http::log_context`).
     let result = match log.format {
-        LogFormat::Json => {
-            let json = format().json().flatten_event(true).with_current_span(true).with_span_list(false);
-            builder.json().event_format(WithRequestId::new(json, Shape::Json)).try_init()
-        }
-        LogFormat::Pretty => builder.event_format(WithRequestId::new(format(), Shape::Text)).try_init(),
+        LogFormat::Json => builder.json().event_format(WithRequestId::json()).try_init(),
+        LogFormat::Pretty => builder.event_format(WithRequestId::text()).try_init(),
     };
     result.map_err(|e| format!("cannot start logging: {e}"))?;
     Ok(logging)

@@ -7,7 +7,7 @@
 use std::fmt;
 
 use tracing::{Event, Subscriber};
-use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::format::{Format, Full, Json, Writer, format};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
@@ -15,22 +15,35 @@ use super::json_line;
 
 /// How the wrapped formatter writes a line, and so where the id goes.
 #[derive(Clone, Copy)]
-pub enum Shape {
+enum Shape {
     /// One JSON object a line: the id is its first key.
     Json,
     /// Human-readable text: the id leads the line.
     Text,
 }
 
-/// `inner`, with the request id added to the lines written while a request is served.
+/// A formatter of tracing-subscriber, with the request id added to the lines written while a
+/// request is served. Built only by [`WithRequestId::json`] and [`WithRequestId::text`], so that
+/// the JSON formatter is always the one [`json_line`] writes like.
 pub struct WithRequestId<F> {
     inner: F,
     shape: Shape,
 }
 
-impl<F> WithRequestId<F> {
-    pub fn new(inner: F, shape: Shape) -> Self {
-        Self { inner, shape }
+impl WithRequestId<Format<Json>> {
+    /// JSON lines: the event's fields flattened, the current span (its fields and name) as
+    /// `span`, no span list. A line of ours outside any span (the access line) is written by
+    /// [`json_line`] instead, byte for byte the same.
+    pub fn json() -> Self {
+        let inner = format().json().flatten_event(true).with_current_span(true).with_span_list(false);
+        Self { inner, shape: Shape::Json }
+    }
+}
+
+impl WithRequestId<Format<Full>> {
+    /// Human-readable lines, for a terminal.
+    pub fn text() -> Self {
+        Self { inner: format(), shape: Shape::Text }
     }
 }
 
@@ -138,12 +151,8 @@ mod tests {
     #[tokio::test]
     async fn json_lines_inside_a_request_carry_its_id_and_only_those() {
         let lines = Lines::default();
-        let format = tracing_subscriber::fmt::format().json().flatten_event(true).with_current_span(true);
-        let subscriber = tracing_subscriber::fmt()
-            .json()
-            .with_writer(lines.clone())
-            .event_format(WithRequestId::new(format.with_span_list(false), Shape::Json))
-            .finish();
+        let subscriber =
+            tracing_subscriber::fmt().json().with_writer(lines.clone()).event_format(WithRequestId::json()).finish();
         let _default = tracing::subscriber::set_default(subscriber);
 
         tracing::info!("outside");
@@ -173,7 +182,7 @@ mod tests {
         let subscriber = tracing_subscriber::fmt()
             .with_ansi(false)
             .with_writer(lines.clone())
-            .event_format(WithRequestId::new(tracing_subscriber::fmt::format().with_ansi(false), Shape::Text))
+            .event_format(WithRequestId::text())
             .finish();
         let _default = tracing::subscriber::set_default(subscriber);
         super::super::scope(id("req-2"), async { tracing::info!("inside") }).await;
