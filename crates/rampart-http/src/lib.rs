@@ -5,6 +5,7 @@ mod denial_audit;
 mod error;
 mod extract;
 pub mod flows;
+pub mod log_context;
 pub mod metrics;
 mod middleware;
 mod openapi;

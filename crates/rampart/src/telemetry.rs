@@ -23,6 +23,7 @@
 use std::io::{BufWriter, Write};
 
 use rampart_core::config::{LogConfig, LogFormat};
+use rampart_http::log_context::WithRequestId;
 use tracing::Level;
 use tracing_appender::non_blocking::{ErrorCounter, NonBlocking, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
@@ -66,9 +67,10 @@ pub fn init(log: &LogConfig) -> Result<Logging, String> {
     let stdout = || BufWriter::with_capacity(WRITE_BUFFER, std::io::stdout());
     let (writer, logging) = writers(stdout(), stdout(), LOSSY_LINES);
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
+    // Lines written while a request is served carry its id (`rampart_http::log_context`).
     let result = match log.format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init(),
-        LogFormat::Pretty => builder.try_init(),
+        LogFormat::Json => builder.json().event_format(WithRequestId::json()).try_init(),
+        LogFormat::Pretty => builder.event_format(WithRequestId::text()).try_init(),
     };
     result.map_err(|e| format!("cannot start logging: {e}"))?;
     Ok(logging)

@@ -13,9 +13,10 @@ use std::cell::Cell;
 use std::fmt;
 use std::ops::Deref;
 
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 
-pub const REQUEST_ID: &str = "x-request-id";
+/// A name, not a string: a string is parsed into a header name on every use.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 #[derive(Clone, Debug)]
 pub struct RequestId(HeaderValue);
@@ -37,6 +38,11 @@ impl RequestId {
     /// The id as a response header value.
     pub fn header_value(&self) -> HeaderValue {
         self.0.clone()
+    }
+
+    /// The id as a response header value, without a clone.
+    pub fn into_header_value(self) -> HeaderValue {
+        self.0
     }
 }
 

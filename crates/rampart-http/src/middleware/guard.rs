@@ -9,36 +9,32 @@
 //! not act through the session or reads the token from its form (`route_policy::Csrf`). Bearer
 //! requests carry no ambient credential and are exempt.
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::extract::Request;
 use http::{HeaderMap, Method, header};
 use rampart_core::opaque_token::{csrf_token, ct_eq};
 use secrecy::SecretString;
 
-use super::Policed;
 use crate::cookie::session_value;
 use crate::extract::KeysAccepted;
-use crate::routes::route_policy::Csrf;
+use crate::routes::route_policy::{Csrf, RoutePolicy};
 use crate::{ApiError, AppState};
 
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
-pub async fn guard(State((state, routes)): State<Policed>, mut req: Request, next: Next) -> Response {
-    let policy = routes.of(&req);
-    if let Err(e) = check(&state, policy.csrf, req.method(), req.headers()) {
-        return e.into_response();
-    }
+/// Refuses the request as the module says, or lets it through (marked when it may use its API
+/// key).
+pub fn admit(state: &AppState, policy: RoutePolicy, req: &mut Request) -> Result<(), ApiError> {
+    check(state, policy.csrf, req.method(), req.headers())?;
     if presents_api_key(req.headers()) {
         // Decided by the route's policy before any handler or database work, and answered 403
         // (never 401: the key may be perfectly valid, it is the route that refuses it). See
         // `route_policy::ApiKeys` for why most routes refuse keys.
         if !policy.api_keys.allow(req.method()) {
-            return ApiError::Forbidden("an API key cannot be used here").into_response();
+            return Err(ApiError::Forbidden("an API key cannot be used here"));
         }
         req.extensions_mut().insert(KeysAccepted);
     }
-    next.run(req).await
+    Ok(())
 }
 
 /// Whether the request presents an API key (`Authorization: Bearer rpk_...`).

@@ -1,8 +1,8 @@
 //! The middleware stack, in one place. Outermost first:
 //!
 //! 1. `context`: request id (echoed when well-formed, else generated), client IP (through
-//!    trusted proxies only), a tracing span carrying both, and the access log line. Outermost so
-//!    that every later layer and every response, error or not, has them.
+//!    trusted proxies only), the log context carrying the id (`log_context`), and the access log
+//!    line. Outermost so that every later layer and every response, error or not, has them.
 //! 2. `security_headers`: on every response, including the ones produced by the layers below
 //!    (413, 408, 404, 500), which is why it sits above them rather than next to the router.
 //!    `Cache-Control` and the CSP as the route's policy says.
@@ -25,10 +25,14 @@
 //!    missing/wrong CSRF token on a cookie session where the route asks for one (403), and an API
 //!    key on a route that refuses keys (403), all before any handler or database work.
 //!
-//! Layers 2, 3, 7 and 8 differ by route: each reads the [`RoutePolicy`] declared where the route
+//! 1 to 3 run as one layer ([`outer`]), and 7 and 8 as another ([`admission`]), each step in
+//! the order above: every `from_fn` layer boxes the request's future and its service and clones
+//! its state on every request (issue 17), and neither pair has anything between its steps.
+//!
+//! Steps 2, 3, 7 and 8 differ by route: each reads the [`RoutePolicy`] declared where the route
 //! is routed (`routes::route_policy`), by the template axum matched, or for an unmatched path the
-//! policy of its area. Applied with `Router::layer`, they run after routing, so the matched
-//! template is known; the order above is unchanged by it.
+//! policy of its area, looked up once per layer. Applied with `Router::layer`, the layers run
+//! after routing, so the matched template is known; the order above is unchanged by it.
 //!
 //! [`RoutePolicy`]: crate::routes::route_policy::RoutePolicy
 
@@ -39,14 +43,17 @@ mod rate_limit;
 mod security_headers;
 
 use axum::Router;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 
-use crate::AppState;
 use crate::routes::RouteTable;
+use crate::{AppState, log_context};
 
 pub use guard::{CSRF_HEADER, csrf_matches};
 pub use rate_limit::LoginIpSpent;
@@ -74,9 +81,7 @@ pub fn stack(router: Router, policies: RouteTable, state: &AppState) -> Router {
     });
     router.layer(
         ServiceBuilder::new()
-            .layer(axum::middleware::from_fn_with_state(state.clone(), context::context))
-            .layer(axum::middleware::from_fn_with_state(policed.clone(), security_headers::security_headers))
-            .layer(axum::middleware::from_fn_with_state(policed.clone(), problem::problem))
+            .layer(axum::middleware::from_fn_with_state(policed.clone(), outer))
             .layer(CatchPanicLayer::custom(|_panic| {
                 // The payload is deliberately not logged: it could quote request data.
                 tracing::error!("handler panicked");
@@ -84,9 +89,35 @@ pub fn stack(router: Router, policies: RouteTable, state: &AppState) -> Router {
             }))
             .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.settings.limits.request_timeout))
             .option_layer(cors)
-            .layer(axum::middleware::from_fn_with_state(policed.clone(), rate_limit::rate_limit))
-            .layer(axum::middleware::from_fn_with_state(policed, guard::guard)),
+            .layer(axum::middleware::from_fn_with_state(policed, admission)),
     )
+}
+
+/// Steps 1 to 3: context, then security headers on whatever the rest answers, problem+json (or
+/// a page) made of it first.
+async fn outer(State((state, routes)): State<Policed>, mut req: Request, next: Next) -> Response {
+    let policy = routes.of(&req);
+    let context = context::Context::begin(&state, &mut req);
+    let answer = async {
+        let res = next.run(req).await;
+        problem::finish(&state, policy, context.request_id(), res).await
+    };
+    // Every line logged below this layer, handlers included, carries the request id.
+    let mut res = log_context::scope(context.request_id().clone(), answer).await;
+    security_headers::apply(&state, policy, &mut res);
+    context.finish(res)
+}
+
+/// Steps 7 and 8: the per-IP budget is spent, then the guard's refusals, before the handler.
+async fn admission(State((state, routes)): State<Policed>, mut req: Request, next: Next) -> Response {
+    let policy = routes.of(&req);
+    if let Err(refused) = rate_limit::spend(&state, policy.budget, &mut req).await {
+        return refused.into_response();
+    }
+    if let Err(refused) = guard::admit(&state, policy, &mut req) {
+        return refused.into_response();
+    }
+    next.run(req).await
 }
 
 trait PlainResponse {

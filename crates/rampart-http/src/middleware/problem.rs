@@ -1,32 +1,34 @@
 //! Every error is problem+json, and no 5xx body says more than title, status and request id.
 
 use axum::Json;
-use axum::extract::{Request, State};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use serde_json::json;
 
-use super::Policed;
+use crate::AppState;
 use crate::error::{PROBLEM_JSON, ServerFault, problem as problem_response};
-use crate::extract::RequestContext;
-use crate::routes::route_policy::Content;
+use crate::routes::route_policy::{Content, RoutePolicy};
 
-pub async fn problem(State((state, routes)): State<Policed>, req: Request, next: Next) -> Response {
-    let request_id = req.extensions().get::<RequestContext>().map(|c| c.request_id.clone()).unwrap_or_default();
+/// The response as the client gets it: `res` as it is, or made problem+json (or a page), as the
+/// module says. Needs the request id only to answer an error with it, so it is borrowed.
+pub async fn finish(state: &AppState, policy: RoutePolicy, request_id: &str, res: Response) -> Response {
+    let status = res.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        // Left as it is below too; said here so that the common case does no more.
+        return res;
+    }
     // On a page (any path under `/ui`, when the pages are on) an error is a page, never
     // problem+json.
-    let page = state.settings.ui.enabled && routes.of(&req).content == Content::Page;
-    let res = next.run(req).await;
+    let page = state.settings.ui.enabled && policy.content == Content::Page;
     if page {
         // A page's own 4xx (a form shown again with its errors) is already what the visitor
         // should see; anything else becomes a problem first (a 5xx reduced to nothing), then a page.
-        if res.status().is_client_error() && crate::ui::problem_page::is_html(&res) {
+        if status.is_client_error() && crate::ui::problem_page::is_html(&res) {
             return res;
         }
-        return crate::ui::problem_page::as_page(&state, as_problem(res, &request_id), &request_id).await;
+        return crate::ui::problem_page::as_page(state, as_problem(res, request_id), request_id).await;
     }
-    as_problem(res, &request_id)
+    as_problem(res, request_id)
 }
 
 fn as_problem(res: Response, request_id: &str) -> Response {

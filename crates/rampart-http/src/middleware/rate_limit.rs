@@ -11,15 +11,12 @@
 //! The per-user budget needs a verified identity, so it is spent by the `Authenticated`
 //! extractor.
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::extract::Request;
 use rampart_shared::limit::Bucket;
 
-use super::Policed;
-use crate::ApiError;
 use crate::extract::RequestContext;
 use crate::routes::route_policy::Budget;
+use crate::{ApiError, AppState};
 
 /// Put in the request when this layer has spent the per-IP login budget. Only this module can
 /// make one, so a handler cannot be told to skip the check by anything else. A login route
@@ -28,10 +25,10 @@ use crate::routes::route_policy::Budget;
 #[derive(Debug, Clone, Copy)]
 pub struct LoginIpSpent(());
 
-pub async fn rate_limit(State((state, routes)): State<Policed>, mut req: Request, next: Next) -> Response {
-    let budget = routes.of(&req).budget;
+/// Spends the request's per-IP budget, as `budget` says.
+pub async fn spend(state: &AppState, budget: Budget, req: &mut Request) -> Result<(), ApiError> {
     if budget == Budget::Exempt {
-        return next.run(req).await;
+        return Ok(());
     }
     // Set by the outermost layer; without it every request would share one bucket, which fails
     // closed rather than open.
@@ -39,13 +36,13 @@ pub async fn rate_limit(State((state, routes)): State<Policed>, mut req: Request
     if budget == Budget::Login {
         // Before the body is even read, so that a client over it costs as little as possible.
         if let Err(refusal) = state.limiter.check(Bucket::LoginIp(ip)).await {
-            return ApiError::RateLimited(refusal).into_response();
+            return Err(ApiError::RateLimited(refusal));
         }
         req.extensions_mut().insert(LoginIpSpent(()));
-        return next.run(req).await;
+        return Ok(());
     }
     if let Err(refusal) = state.limiter.check(Bucket::ApiIp(ip)).await {
-        return ApiError::RateLimited(refusal).into_response();
+        return Err(ApiError::RateLimited(refusal));
     }
-    next.run(req).await
+    Ok(())
 }

@@ -1,13 +1,11 @@
 //! The security headers of docs/api.md, on every response; `Cache-Control` and the CSP as the
 //! route's policy says (`routes::route_policy`).
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
 use axum::response::Response;
-use http::{HeaderValue, header};
+use http::{HeaderName, HeaderValue, header};
 
-use super::Policed;
-use crate::routes::route_policy::{Caching, Content};
+use crate::AppState;
+use crate::routes::route_policy::{Caching, Content, RoutePolicy};
 
 /// What may keep a copy of the response, as the route's policy says: nothing for credentials,
 /// admin data and pages (which show both); nothing, and never a shared cache, for records, which
@@ -19,6 +17,12 @@ fn cache_control(caching: Caching) -> Option<&'static str> {
         Caching::ByHandler => None,
     }
 }
+
+// Names http has no constant for, parsed once here rather than on every response.
+const CROSS_ORIGIN_OPENER_POLICY: HeaderName = HeaderName::from_static("cross-origin-opener-policy");
+const CROSS_ORIGIN_RESOURCE_POLICY: HeaderName = HeaderName::from_static("cross-origin-resource-policy");
+const PERMISSIONS_POLICY: HeaderName = HeaderName::from_static("permissions-policy");
+const X_POWERED_BY: HeaderName = HeaderName::from_static("x-powered-by");
 
 const JSON_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
 
@@ -38,20 +42,19 @@ fn content_security_policy(content: Content) -> &'static str {
     }
 }
 
-pub async fn security_headers(State((state, routes)): State<Policed>, req: Request, next: Next) -> Response {
-    let policy = routes.of(&req);
+/// Sets the headers on `res`, whichever layer or handler produced it.
+pub fn apply(state: &AppState, policy: RoutePolicy, res: &mut Response) {
     let cache_control = cache_control(policy.caching);
     let csp = content_security_policy(policy.content);
-    let mut res = next.run(req).await;
     let h = res.headers_mut();
     // JSON: nothing may load, frame it, or be sniffed into another type. Pages: see PAGE_CSP.
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
-    h.insert("cross-origin-resource-policy", HeaderValue::from_static("same-origin"));
-    h.insert("permissions-policy", HeaderValue::from_static("camera=(), microphone=(), geolocation=()"));
+    h.insert(CROSS_ORIGIN_OPENER_POLICY, HeaderValue::from_static("same-origin"));
+    h.insert(CROSS_ORIGIN_RESOURCE_POLICY, HeaderValue::from_static("same-origin"));
+    h.insert(PERMISSIONS_POLICY, HeaderValue::from_static("camera=(), microphone=(), geolocation=()"));
     // HSTS when serving TLS here, and when the public URL is https (TLS terminated at a proxy).
     if state.settings.server.tls.is_some() || state.settings.server.public_origin.is_https() {
         h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=63072000; includeSubDomains"));
@@ -63,6 +66,5 @@ pub async fn security_headers(State((state, routes)): State<Policed>, req: Reque
     }
     // Name no stack.
     h.remove(header::SERVER);
-    h.remove("x-powered-by");
-    res
+    h.remove(X_POWERED_BY);
 }

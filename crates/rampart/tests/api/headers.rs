@@ -159,6 +159,13 @@ async fn a_real_500_carries_the_headers_and_says_nothing_more() {
         assert!(!text.contains(&dir), "500 body leaks the data directory: {text}");
         assert!(!text.contains('/') && !text.contains('\\'), "500 body carries a path: {text}");
     }
+    // The cause is logged, under the id the client was given.
+    let logs = app.logs_when(|l| l.contains("\"internal error\"") && l.contains("trace-500-abc")).await;
+    let line = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["message"] == "internal error" && v["request_id"] == "trace-500-abc");
+    assert!(line.is_some(), "no internal error line with the request id: {logs}");
     // The fault is confined to what needs the missing table.
     assert_eq!(app.get("/healthz").await.status, 200);
 }

@@ -50,3 +50,35 @@ async fn client_controlled_text_cannot_forge_log_lines() {
     // The malformed request id was not echoed.
     assert_ne!(r.header("x-request-id"), Some("a\"b"));
 }
+
+/// Every line written on behalf of a request carries its id: the access line, and a warning from
+/// inside a handler that has a span of its own (the login handler is `#[instrument]`ed; the
+/// request's span used to be hidden behind it, and such a warning went out without the id).
+#[tokio::test]
+async fn lines_written_for_a_request_carry_its_id() {
+    let app = TestApp::builder().env("RATE_LIMIT__LOCKOUT_AFTER_FAILURES", "3").spawn().await;
+    let (email, _) = app.user().await;
+    let body = json!({ "email": email, "password": OTHER_STRONG_PASSWORD });
+    let ids = ["wrong-0", "wrong-1", "wrong-2"];
+    for id in ids {
+        let r = TestApp::send(app.request(Method::POST, "/auth/login").header("x-request-id", id).json(&body)).await;
+        assert_eq!(r.status, 401, "{}", r.text());
+        assert_eq!(r.header("x-request-id"), Some(id));
+    }
+    // Warnings and access lines go through two queues: wait for both to have landed.
+    let locked = "login locked after failed attempts";
+    app.logs_when(|l| l.contains(locked)).await;
+    let logs = app.logs_when(|l| l.contains("\"message\":\"request\"") && l.contains("\"wrong-2\"")).await;
+    let lines: Vec<Value> = logs.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let warning = lines.iter().find(|v| v["message"] == locked).unwrap_or_else(|| panic!("no lock warning: {logs}"));
+    assert_eq!(warning["level"], "WARN");
+    assert!(ids.iter().any(|id| warning["request_id"] == *id), "the warning has no request id: {warning}");
+    for id in ids {
+        let access = lines.iter().find(|v| v["message"] == "request" && v["request_id"] == id);
+        let access = access.unwrap_or_else(|| panic!("no access line for {id}: {logs}"));
+        assert_eq!(access["path"], "/auth/login");
+        assert_eq!(access["status"], 401);
+    }
+    // A line written outside any request carries none.
+    assert!(lines.iter().any(|v| v["message"] != "request" && v.get("request_id").is_none()), "{logs}");
+}
