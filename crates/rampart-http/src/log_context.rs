@@ -36,3 +36,31 @@ fn with_request_id<R>(f: impl FnOnce(Option<&str>) -> R) -> R {
     let id = REQUEST_ID.try_with(RequestId::clone).ok();
     f(id.as_deref())
 }
+
+/// A log writer that keeps what it is given, for the formatters' tests.
+#[cfg(test)]
+pub(crate) mod test_lines {
+    use std::sync::{Arc, Mutex};
+
+    use tracing_subscriber::fmt::MakeWriter;
+
+    #[derive(Clone, Default)]
+    pub(crate) struct Lines(pub(crate) Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> MakeWriter<'a> for Lines {
+        type Writer = Self;
+        fn make_writer(&'a self) -> Self {
+            self.clone()
+        }
+    }
+}

@@ -10,7 +10,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{Connection, PgPool};
 
-pub(crate) use self::inline_readers::InlineReaders;
+pub(crate) use self::inline::InlineReaders;
 pub(crate) use self::sqlite_conns::{Checkpointer, Readers, Role, Writer};
 use crate::dialect::WriteTx;
 use crate::{Fault, StoreError};
@@ -46,7 +46,7 @@ pub(crate) enum Db {
     /// readers (WAL lets them run beside a writer), and `write`, the one connection that every
     /// write goes through.
     /// `checkpointer` moves the WAL into the database file off the writer's path.
-    /// `records` reads declared records on the calling thread (see `inline_readers`).
+    /// `records` reads declared records on the calling thread (see `inline`).
     Sqlite { read: Arc<Readers>, write: Writer, checkpointer: Arc<Checkpointer>, records: Arc<InlineReaders> },
     /// One pool: PostgreSQL handles concurrent writers itself.
     Postgres(PgPool),
@@ -105,7 +105,7 @@ impl Store {
                 restrict_file(options.get_filename())?;
                 SQLITE_MIGRATIONS.run(&mut conn).await.map_err(Fault::Migration)?;
                 // The same transaction type as at run time, on this connection (no authorizer).
-                let writer = Writer::new(conn);
+                let writer = Writer::new(conn, None);
                 crate::resource_schema::ensure(WriteTx::Sqlite(writer.begin().await?), resources).await?;
                 writer.close().await;
             }
@@ -142,14 +142,14 @@ impl Store {
                 for _ in 0..opts.max_connections.max(1) {
                     readers.push(sqlite_conns::open_runtime(&options, Role::Reader).await?);
                 }
-                let write = Writer::new(sqlite_conns::open_runtime(&options, Role::Writer).await?);
+                let file = Path::new(options.get_filename());
+                let write = Writer::new(
+                    sqlite_conns::open_runtime(&options, Role::Writer).await?,
+                    Some(inline::open_writer(file, opts.busy_timeout)?),
+                );
                 let checkpointer =
                     Checkpointer::start(sqlite_conns::open_runtime(&options, Role::Checkpointer).await?, &write);
-                let records = InlineReaders::open(
-                    Path::new(options.get_filename()),
-                    opts.max_connections as usize,
-                    opts.busy_timeout,
-                )?;
+                let records = InlineReaders::open(file, opts.max_connections as usize, opts.busy_timeout)?;
                 Db::Sqlite {
                     read: Arc::new(Readers::new(readers)),
                     write,
@@ -338,7 +338,7 @@ fn pg_options(opts: &StoreOptions<'_>) -> Result<PgConnectOptions, StoreError> {
     Ok(options.options([("statement_timeout", "15000")]).application_name("rampart"))
 }
 
-mod inline_readers;
+mod inline;
 #[cfg(test)]
 mod schema_parity;
 pub(crate) mod sqlite_conns;

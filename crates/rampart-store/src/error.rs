@@ -57,8 +57,8 @@ pub enum Fault {
     OwnerScopeWithoutOwner,
 }
 
-/// The error of either SQL driver: sqlx (PostgreSQL, and SQLite but for the record reads) or
-/// rusqlite (the record reads on SQLite, see `db/inline_readers.rs`).
+/// The error of either SQL driver: sqlx (PostgreSQL, and SQLite but for the records) or
+/// rusqlite (the records on SQLite, see `db/inline.rs`).
 #[derive(Debug, thiserror::Error)]
 pub enum Driver {
     #[error(transparent)]
@@ -102,9 +102,15 @@ impl From<sqlx::Error> for StoreError {
 }
 
 impl From<rusqlite::Error> for StoreError {
-    /// The same classes as sqlx's SQLite errors above: busy or locked after the busy timeout is
-    /// worth a retry. (The inline readers only read: no constraint can refuse them.)
+    /// The same classes as sqlx's SQLite errors above: a uniqueness constraint is a conflict;
+    /// busy or locked after the busy timeout is worth a retry.
     fn from(e: rusqlite::Error) -> Self {
+        // SQLITE_CONSTRAINT_UNIQUE and SQLITE_CONSTRAINT_PRIMARYKEY, as sqlx's is_unique_violation.
+        if let rusqlite::Error::SqliteFailure(f, _) = &e
+            && matches!(f.extended_code, 2067 | 1555)
+        {
+            return StoreError::Conflict;
+        }
         match e.sqlite_error_code() {
             Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
                 StoreError::Unavailable(Driver::Sqlite(e))
@@ -135,5 +141,7 @@ mod tests {
         assert!(matches!(StoreError::from(busy), StoreError::Unavailable(_)));
         let corrupt = rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(11), None);
         assert!(matches!(StoreError::from(corrupt), StoreError::Other(_)));
+        let duplicate = rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(2067), None);
+        assert!(matches!(StoreError::from(duplicate), StoreError::Conflict));
     }
 }

@@ -2,9 +2,9 @@
 //! (identifiers validated at load, quoted) with every value bound as a parameter, and the
 //! caller's scope is part of the same statement: `WHERE "id" = $1 AND "user_id" = $2`.
 //!
-//! On SQLite the reads run on the calling thread through rusqlite (`db/inline_readers.rs`), the
-//! writes through sqlx's single writer; on PostgreSQL everything goes through sqlx. The texts and
-//! the bound values are the same either way.
+//! On SQLite they run on the calling thread through rusqlite (`db/inline.rs`): reads on the
+//! inline readers, writes on the writer's rusqlite connection while its lock is held. On
+//! PostgreSQL they go through sqlx. The texts and the bound values are the same either way.
 
 use rampart_core::clock::Millis;
 use rampart_core::resources::{Kind, Resource, Scope, SqlValue};
@@ -127,6 +127,23 @@ impl Statement {
         mut map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<Vec<T>, StoreError> {
         let mut stmt = conn.prepare_cached(&self.sql)?;
+        self.bind(&mut stmt)?;
+        let mut rows = stmt.raw_query();
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            out.push(map(row)?);
+        }
+        Ok(out)
+    }
+
+    /// Runs a statement that returns no rows on a rusqlite connection; the number of rows changed.
+    fn execute(&self, conn: &rusqlite::Connection) -> Result<usize, StoreError> {
+        let mut stmt = conn.prepare_cached(&self.sql)?;
+        self.bind(&mut stmt)?;
+        Ok(stmt.raw_execute()?)
+    }
+
+    fn bind(&self, stmt: &mut rusqlite::CachedStatement<'_>) -> Result<(), StoreError> {
         for index in 1..=stmt.parameter_count() {
             let arg = stmt
                 .parameter_name(index)
@@ -142,12 +159,7 @@ impl Statement {
                 SqlValue::Bool(b) => stmt.raw_bind_parameter(index, b)?,
             }
         }
-        let mut rows = stmt.raw_query();
-        let mut out = Vec::new();
-        while let Some(row) = rows.next()? {
-            out.push(map(row)?);
-        }
-        Ok(out)
+        Ok(())
     }
 }
 
@@ -262,8 +274,14 @@ impl Store {
             vals.join(", "),
             columns(res)
         );
-        let record = on_write!(self, |db| st.query().fetch_one(db).await.and_then(|row| decode(res, &row)))?;
-        Ok(record)
+        match &self.db {
+            Db::Sqlite { write, .. } => {
+                let writer = write.lock().await?;
+                let inserted = st.rows(writer.inline()?, |r| decode_inline(res, r))?;
+                inserted.into_iter().next().ok_or_else(|| StoreError::from(sqlx::Error::RowNotFound))
+            }
+            Db::Postgres(db) => Ok(st.query().fetch_one(db).await.and_then(|row| decode(res, &row))?),
+        }
     }
 
     pub async fn get_record(&self, res: &Resource, id: &str, scope: &Scope) -> Result<Option<Record>, StoreError> {
@@ -363,7 +381,13 @@ impl Store {
         st.sql = format!("UPDATE {} SET {} WHERE {} = {idp}", q(&res.table), sets.join(", "), q("id"));
         st.scope(res, scope)?;
         st.sql.push_str(&format!(" RETURNING {}", columns(res)));
-        let record = on_write!(self, |db| st.query().fetch_optional(db).await?.map(|r| decode(res, &r)).transpose())?;
+        let record = match &self.db {
+            Db::Sqlite { write, .. } => {
+                let writer = write.lock().await?;
+                st.rows(writer.inline()?, |r| decode_inline(res, r))?.into_iter().next()
+            }
+            Db::Postgres(db) => st.query().fetch_optional(db).await?.map(|r| decode(res, &r)).transpose()?,
+        };
         Ok(record)
     }
 
@@ -373,7 +397,10 @@ impl Store {
         let p = st.arg(SqlValue::Text(id.to_owned()));
         st.sql.push_str(&p);
         st.scope(res, scope)?;
-        let deleted = on_write!(self, |db| st.query().execute(db).await.map(|r| r.rows_affected()))?;
+        let deleted = match &self.db {
+            Db::Sqlite { write, .. } => st.execute(write.lock().await?.inline()?)?,
+            Db::Postgres(db) => usize::try_from(st.query().execute(db).await?.rows_affected()).unwrap_or(usize::MAX),
+        };
         Ok(deleted == 1)
     }
 }

@@ -105,33 +105,12 @@ impl fmt::Write for AfterOpeningBrace<'_> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
 
     use serde_json::Value;
-    use tracing_subscriber::fmt::MakeWriter;
 
     use super::*;
     use crate::extract::RequestId;
-
-    #[derive(Clone, Default)]
-    struct Lines(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Lines {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'a> MakeWriter<'a> for Lines {
-        type Writer = Self;
-        fn make_writer(&'a self) -> Self {
-            self.clone()
-        }
-    }
+    use crate::log_context::test_lines::Lines;
 
     fn id(text: &'static str) -> RequestId {
         let mut headers = http::HeaderMap::new();

@@ -86,30 +86,11 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use tracing_subscriber::fmt::format::JsonFields;
-    use tracing_subscriber::fmt::{FmtContext, FormatEvent, MakeWriter};
+    use tracing_subscriber::fmt::{FmtContext, FormatEvent};
     use tracing_subscriber::registry::LookupSpan;
 
     use super::*;
-
-    #[derive(Clone, Default)]
-    struct Lines(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Lines {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'a> MakeWriter<'a> for Lines {
-        type Writer = Self;
-        fn make_writer(&'a self) -> Self {
-            self.clone()
-        }
-    }
+    use crate::log_context::test_lines::Lines;
 
     /// This module's lines, for events it applies to.
     struct Fast;

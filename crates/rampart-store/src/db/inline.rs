@@ -1,4 +1,4 @@
-//! SQLite reads of declared records, run on the calling thread (rusqlite).
+//! SQLite statements on declared records, run on the calling thread (rusqlite).
 //!
 //! sqlx runs each SQLite connection on a thread of its own: a statement is sent there and its
 //! rows come back one by one through a channel, each a wake-up of the waiting task. For a page of
@@ -8,10 +8,16 @@
 //! less than the hand-offs around it, so these reads run where they are asked for, on a
 //! connection of this set, and the rows are decoded straight into [`Record`]s.
 //!
-//! The connections are read-only (`SQLITE_OPEN_READ_ONLY`) and carry the same authorizer as
-//! every other runtime connection. Writes of records, and every other statement, still go
-//! through sqlx (the single writer); the record statements are the same texts on both drivers
-//! (`records.rs`).
+//! The same holds for writes of records: the one writer (`sqlite_conns::Writer`) holds, beside
+//! its sqlx connection, a rusqlite connection to the same file, and a record write runs on it,
+//! synchronously, while the writer's lock is held. Both connections are behind that one lock, so
+//! they never write at the same time (no `SQLITE_BUSY` between them), and a transaction on the
+//! sqlx connection keeps record writes out until it ends.
+//!
+//! The readers are read-only (`SQLITE_OPEN_READ_ONLY`); readers and writer carry the same
+//! authorizer as every other runtime connection, and the writer the same settings as the sqlx
+//! writer. Every other statement still goes through sqlx; the record statements are the same
+//! texts on both drivers (`records.rs`).
 //!
 //! A caller holds a connection only inside [`InlineReaders::read`], which never awaits: a
 //! runtime thread holds at most one at a time. With at least as many connections as runtime
@@ -32,6 +38,28 @@ const STATEMENT_CACHE: usize = 128;
 
 pub(crate) struct InlineReaders {
     conns: Box<[Mutex<Connection>]>,
+}
+
+/// Settings of the inline writer, as `sqlite_conns::open_runtime` and `db::sqlite_options` give
+/// the sqlx writer: `synchronous` and `foreign_keys` are per connection (SQLite's defaults are
+/// FULL, a sync per commit, and OFF); `recursive_triggers` so that a conflict-resolving delete
+/// fires the audit log's triggers; the checkpoint backstop (see `Checkpointer`). All set before
+/// the authorizer, which then refuses any pragma write. `recursive_triggers` is read back.
+const WRITER_SETUP: &str = "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+     PRAGMA recursive_triggers = ON; PRAGMA wal_autocheckpoint = 10000;";
+
+/// Opens the writer's rusqlite connection to the database file at `path`.
+pub(crate) fn open_writer(path: &Path, busy_timeout: Duration) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    conn.busy_timeout(busy_timeout)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    conn.execute_batch(WRITER_SETUP)?;
+    let on: i64 = conn.query_row("PRAGMA recursive_triggers", [], |r| r.get(0))?;
+    if on != 1 {
+        return Err(sqlx::Error::Configuration("SQLite refused PRAGMA recursive_triggers = ON".into()).into());
+    }
+    rampart_sqlite_guard::install_on(&conn).map_err(|e| sqlx::Error::Configuration(e.into()))?;
+    Ok(conn)
 }
 
 impl InlineReaders {
@@ -95,6 +123,26 @@ mod tests {
         }
         let users: i64 = readers.read(|c| Ok(c.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?)).unwrap();
         assert_eq!(users, 0);
+    }
+
+    /// The record writer's connection is a runtime connection too: the authorizer, and the
+    /// triggers that keep the audit log append-only even against a conflict-resolving REPLACE
+    /// (which needs `recursive_triggers`); ordinary writes work.
+    #[tokio::test]
+    async fn the_inline_writer_carries_the_authorizer_and_the_triggers() {
+        let db = TempSqlite::migrated().await;
+        let conn = open_writer(Path::new(db.url.trim_start_matches("sqlite://")), Duration::from_secs(1)).unwrap();
+        conn.execute("INSERT INTO audit_log (id, at, action, outcome) VALUES ('a1', 1, 'x', 'success')", []).unwrap();
+        for attack in ["DROP TABLE audit_log", "DELETE FROM audit_log", "PRAGMA foreign_keys = OFF"] {
+            let err = conn.prepare(attack).map(drop).unwrap_err().to_string();
+            assert!(err.contains("not authorized"), "{attack}: {err}");
+        }
+        let replace = "REPLACE INTO audit_log (id, at, action, outcome) VALUES ('a1', 2, 'forged', 'success')";
+        let err = conn.execute(replace, []).unwrap_err().to_string();
+        assert!(err.contains("append-only") || err.contains("not authorized"), "{err}");
+        let foreign_keys: i64 = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).unwrap();
+        let synchronous: i64 = conn.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
+        assert_eq!((foreign_keys, synchronous), (1, 1), "foreign keys on, synchronous NORMAL");
     }
 
     /// And they cannot write, whatever the authorizer allows.
