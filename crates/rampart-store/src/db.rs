@@ -338,6 +338,7 @@ fn pg_options(opts: &StoreOptions<'_>) -> Result<PgConnectOptions, StoreError> {
     Ok(options.options([("statement_timeout", "15000")]).application_name("rampart"))
 }
 
+pub(crate) mod group_commit;
 mod inline;
 #[cfg(test)]
 mod schema_parity;

@@ -3,7 +3,8 @@
 //! caller's scope is part of the same statement: `WHERE "id" = $1 AND "user_id" = $2`.
 //!
 //! On SQLite they run on the calling thread through rusqlite (`db/inline.rs`): reads on the
-//! inline readers, writes on the writer's rusqlite connection while its lock is held. On
+//! inline readers, writes on the writer's rusqlite connection while its lock is held, in a group
+//! commit under load (`db/group_commit.rs`). On
 //! PostgreSQL they go through sqlx. The texts and the bound values are the same either way.
 
 use rampart_core::clock::Millis;
@@ -11,6 +12,7 @@ use rampart_core::resources::{Kind, Resource, Scope, SqlValue};
 use sqlx::{Database, Decode, Encode, Row, Type};
 
 use crate::db::Db;
+use crate::db::group_commit::record_write;
 use crate::{Fault, Store, StoreError};
 
 /// A stored record: server columns and the declared fields, in declaration order.
@@ -276,8 +278,7 @@ impl Store {
         );
         match &self.db {
             Db::Sqlite { write, .. } => {
-                let writer = write.lock().await?;
-                let inserted = st.rows(writer.inline()?, |r| decode_inline(res, r))?;
+                let inserted = record_write(write, |c| st.rows(c, |r| decode_inline(res, r))).await?;
                 inserted.into_iter().next().ok_or_else(|| StoreError::from(sqlx::Error::RowNotFound))
             }
             Db::Postgres(db) => Ok(st.query().fetch_one(db).await.and_then(|row| decode(res, &row))?),
@@ -383,8 +384,7 @@ impl Store {
         st.sql.push_str(&format!(" RETURNING {}", columns(res)));
         let record = match &self.db {
             Db::Sqlite { write, .. } => {
-                let writer = write.lock().await?;
-                st.rows(writer.inline()?, |r| decode_inline(res, r))?.into_iter().next()
+                record_write(write, |c| st.rows(c, |r| decode_inline(res, r))).await?.into_iter().next()
             }
             Db::Postgres(db) => st.query().fetch_optional(db).await?.map(|r| decode(res, &r)).transpose()?,
         };
@@ -398,7 +398,7 @@ impl Store {
         st.sql.push_str(&p);
         st.scope(res, scope)?;
         let deleted = match &self.db {
-            Db::Sqlite { write, .. } => st.execute(write.lock().await?.inline()?)?,
+            Db::Sqlite { write, .. } => record_write(write, |c| st.execute(c)).await?,
             Db::Postgres(db) => usize::try_from(st.query().execute(db).await?.rows_affected()).unwrap_or(usize::MAX),
         };
         Ok(deleted == 1)

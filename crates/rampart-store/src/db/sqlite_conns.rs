@@ -12,7 +12,8 @@
 //! turn). Every connection is opened by [`open_runtime`], so none serves without the authorizer.
 
 use std::ops::{Deref, DerefMut};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Connection, SqliteConnection};
@@ -172,6 +173,59 @@ pub(crate) struct WriterConn {
     /// writer next rolls it back first, so that nobody's statements land in someone else's
     /// transaction.
     in_transaction: bool,
+    /// A group commit of record writes left open for the writes queued behind it (see
+    /// `group_commit`). Whoever takes the writer for anything else commits it first.
+    batch: Option<Arc<Batch>>,
+}
+
+/// A group commit: record writes that share one transaction, each answered once it committed.
+#[derive(Default)]
+pub(crate) struct Batch {
+    outcome: OnceLock<Result<(), Failure>>,
+    done: tokio::sync::Notify,
+}
+
+/// Why a group commit did not commit, kept so that each of its writers gets the error.
+#[derive(Debug, Clone)]
+pub(crate) struct Failure {
+    code: rusqlite::ffi::Error,
+    message: String,
+}
+
+impl Failure {
+    fn of(e: &rusqlite::Error) -> Self {
+        match e {
+            rusqlite::Error::SqliteFailure(code, message) => {
+                Self { code: *code, message: message.clone().unwrap_or_default() }
+            }
+            // SQLITE_ERROR, with the driver's own words.
+            other => Self { code: rusqlite::ffi::Error::new(1), message: other.to_string() },
+        }
+    }
+
+    /// The error, as the store reports SQLite errors (busy: unavailable; else a fault).
+    fn error(&self) -> StoreError {
+        rusqlite::Error::SqliteFailure(self.code, Some(self.message.clone())).into()
+    }
+}
+
+impl Batch {
+    fn finish(&self, outcome: Result<(), Failure>) {
+        let _ = self.outcome.set(outcome);
+        self.done.notify_waiters();
+    }
+
+    /// The outcome once finished, or `None`.
+    pub(crate) fn outcome(&self) -> Option<Result<(), StoreError>> {
+        self.outcome.get().map(|o| match o {
+            Ok(()) => Ok(()),
+            Err(failure) => Err(failure.error()),
+        })
+    }
+
+    pub(crate) fn finished(&self) -> tokio::sync::futures::Notified<'_> {
+        self.done.notified()
+    }
 }
 
 /// The one connection every write goes through, in turn. SQLite admits one writer at a time
@@ -182,6 +236,8 @@ pub(crate) struct Writer {
     conn: Arc<tokio::sync::Mutex<Option<WriterConn>>>,
     /// Signalled when a write is done, for the [`Checkpointer`].
     written: Arc<tokio::sync::Notify>,
+    /// Callers waiting for the writer (for `group_commit`: is anyone behind me?).
+    queued: Arc<AtomicUsize>,
 }
 
 /// The writer, held until dropped. Only made by [`Writer::lock`], which never hands out a
@@ -191,19 +247,46 @@ pub(crate) struct WriterGuard(OwnedMappedMutexGuard<Option<WriterConn>, WriterCo
 impl Writer {
     pub(crate) fn new(conn: SqliteConnection, inline: Option<rusqlite::Connection>) -> Self {
         Self {
-            conn: Arc::new(tokio::sync::Mutex::new(Some(WriterConn { conn, inline, in_transaction: false }))),
+            conn: Arc::new(tokio::sync::Mutex::new(Some(WriterConn {
+                conn,
+                inline,
+                in_transaction: false,
+                batch: None,
+            }))),
             written: Arc::new(tokio::sync::Notify::new()),
+            queued: Arc::new(AtomicUsize::new(0)),
         }
     }
 
-    /// Waits for the writer; rolls back first whatever a dropped transaction left open.
-    /// `PoolClosed` after [`Writer::close`].
-    pub(crate) async fn lock(&self) -> Result<WriterGuard, sqlx::Error> {
+    /// Callers waiting for the writer right now.
+    pub(crate) fn queued(&self) -> usize {
+        self.queued.load(Ordering::Acquire)
+    }
+
+    /// Waits for the writer, counted in [`Writer::queued`] while waiting, and nothing else: an
+    /// open group commit stays open (for `group_commit`, which joins it).
+    pub(crate) async fn lock_as_is(&self) -> Result<WriterGuard, sqlx::Error> {
+        struct Queued<'a>(&'a AtomicUsize);
+        impl Drop for Queued<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+        self.queued.fetch_add(1, Ordering::AcqRel);
+        let queued = Queued(&self.queued);
         let open = self.conn.clone().lock_owned().await;
-        let mut guard = WriterGuard(
+        drop(queued);
+        Ok(WriterGuard(
             OwnedMutexGuard::try_map(open, Option::as_mut).map_err(|_| sqlx::Error::PoolClosed)?,
             self.written.clone(),
-        );
+        ))
+    }
+
+    /// Waits for the writer; commits first an open group commit, and rolls back whatever a
+    /// dropped transaction left open. `PoolClosed` after [`Writer::close`].
+    pub(crate) async fn lock(&self) -> Result<WriterGuard, sqlx::Error> {
+        let mut guard = self.lock_as_is().await?;
+        guard.commit_batch();
         let w = &mut *guard.0;
         if w.in_transaction {
             // "No transaction is active" is the answer when the dropped owner's BEGIN never ran;
@@ -229,6 +312,9 @@ impl Writer {
     /// Closes the connection (at shutdown), after the writes queued before. Later uses fail with
     /// `PoolClosed`.
     pub(crate) async fn close(&self) {
+        if let Ok(mut guard) = self.lock_as_is().await {
+            guard.commit_batch();
+        }
         if let Some(w) = self.conn.lock().await.take() {
             let _ = w.conn.close().await;
         }
@@ -243,6 +329,41 @@ impl WriterGuard {
     /// The rusqlite connection for record writes, run on this thread while the guard is held.
     pub(crate) fn inline(&self) -> Result<&rusqlite::Connection, StoreError> {
         self.0.inline.as_ref().ok_or(StoreError::Unavailable(crate::error::Driver::Sqlx(sqlx::Error::PoolClosed)))
+    }
+
+    /// The open group commit, if any.
+    pub(crate) fn batch(&self) -> Option<&Arc<Batch>> {
+        self.0.batch.as_ref()
+    }
+
+    /// Opens a group commit on the inline connection.
+    pub(crate) fn open_batch(&mut self) -> Result<Arc<Batch>, StoreError> {
+        self.inline()?.execute_batch(BEGIN_IMMEDIATE)?;
+        let batch = Arc::new(Batch::default());
+        self.0.batch = Some(batch.clone());
+        Ok(batch)
+    }
+
+    /// Commits the open group commit, if any, and tells its writers how it went. A failed
+    /// COMMIT leaves the transaction open: it is rolled back, and the writers are told.
+    pub(crate) fn commit_batch(&mut self) {
+        let Some(batch) = self.0.batch.take() else { return };
+        let Some(conn) = self.0.inline.as_ref() else { return };
+        let outcome = conn.execute_batch(COMMIT).map_err(|e| {
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch(ROLLBACK);
+            }
+            Failure::of(&e)
+        });
+        batch.finish(outcome);
+    }
+
+    /// Ends the open group commit without a COMMIT: SQLite already rolled it back (a write
+    /// failed with an error that ends the transaction, such as a full disk).
+    pub(crate) fn abandon_batch(&mut self, cause: &rusqlite::Error) {
+        if let Some(batch) = self.0.batch.take() {
+            batch.finish(Err(Failure::of(cause)));
+        }
     }
 }
 
