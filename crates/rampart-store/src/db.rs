@@ -46,8 +46,8 @@ pub(crate) enum Db {
     /// readers (WAL lets them run beside a writer), and `write`, the one connection that every
     /// write goes through.
     /// `checkpointer` moves the WAL into the database file off the writer's path.
-    /// `records` reads declared records on the calling thread (see `inline`).
-    Sqlite { read: Arc<Readers>, write: Writer, checkpointer: Arc<Checkpointer>, records: Arc<InlineReaders> },
+    /// `inline` reads declared records and refresh tokens on the calling thread (see `inline`).
+    Sqlite { read: Arc<Readers>, write: Writer, checkpointer: Arc<Checkpointer>, inline: Arc<InlineReaders> },
     /// One pool: PostgreSQL handles concurrent writers itself.
     Postgres(PgPool),
 }
@@ -149,12 +149,12 @@ impl Store {
                 );
                 let checkpointer =
                     Checkpointer::start(sqlite_conns::open_runtime(&options, Role::Checkpointer).await?, &write);
-                let records = InlineReaders::open(file, opts.max_connections as usize, opts.busy_timeout)?;
+                let inline = InlineReaders::open(file, opts.max_connections as usize, opts.busy_timeout)?;
                 Db::Sqlite {
                     read: Arc::new(Readers::new(readers)),
                     write,
                     checkpointer: Arc::new(checkpointer),
-                    records: Arc::new(records),
+                    inline: Arc::new(inline),
                 }
             }
             Backend::Postgres => Db::Postgres(

@@ -291,7 +291,7 @@ impl Store {
         st.sql.push_str(&p);
         st.scope(res, scope)?;
         let record = match &self.db {
-            Db::Sqlite { records, .. } => records.read(|c| st.rows(c, |r| decode_inline(res, r)))?.into_iter().next(),
+            Db::Sqlite { inline, .. } => inline.read(|c| st.rows(c, |r| decode_inline(res, r)))?.into_iter().next(),
             Db::Postgres(db) => st.query().fetch_optional(db).await?.map(|r| decode(res, &r)).transpose()?,
         };
         Ok(record)
@@ -320,8 +320,8 @@ impl Store {
         };
         st.sql = format!("SELECT COUNT(*), {within} FROM {} WHERE {} = {idp}", q(&res.table), q("id"));
         let (exists, within): (i64, i64) = match &self.db {
-            Db::Sqlite { records, .. } => {
-                records.read(|c| st.rows(c, |r| Ok((r.get(0)?, r.get(1)?))))?.into_iter().next().unwrap_or_default()
+            Db::Sqlite { inline, .. } => {
+                inline.read(|c| st.rows(c, |r| Ok((r.get(0)?, r.get(1)?))))?.into_iter().next().unwrap_or_default()
             }
             Db::Postgres(db) => st.query().fetch_one(db).await.and_then(|r| Ok((r.try_get(0)?, r.try_get(1)?)))?,
         };
@@ -353,7 +353,7 @@ impl Store {
         let lim = st.arg(SqlValue::Int(i64::from(limit)));
         st.sql.push_str(&format!(" ORDER BY {} {dir}, {} {dir} LIMIT {lim}", q(&sort.column), q("id")));
         let records = match &self.db {
-            Db::Sqlite { records, .. } => records.read(|c| st.rows(c, |r| decode_inline(res, r)))?,
+            Db::Sqlite { inline, .. } => inline.read(|c| st.rows(c, |r| decode_inline(res, r)))?,
             Db::Postgres(db) => {
                 st.query().fetch_all(db).await?.iter().map(|r| decode(res, r)).collect::<Result<Vec<_>, _>>()?
             }

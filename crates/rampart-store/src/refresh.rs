@@ -4,6 +4,8 @@
 
 use rampart_core::clock::Millis;
 
+use crate::db::Db;
+use crate::db::group_commit::record_write;
 use crate::dialect::WriteTx;
 use crate::{Store, StoreError, UserRow};
 
@@ -41,6 +43,21 @@ pub struct RefreshRow {
 
 /// The client that rotated a token: its IP and User-Agent.
 pub type Client<'a> = (&'a str, Option<&'a str>);
+
+/// A [`RefreshRow`] read on a rusqlite connection, columns as `SELECT_REFRESH_BY_HASH` lists them.
+fn refresh_from_inline(row: &rusqlite::Row<'_>) -> rusqlite::Result<RefreshRow> {
+    Ok(RefreshRow {
+        token_hash: row.get(0)?,
+        session_id: row.get(1)?,
+        token_expires_at: row.get(2)?,
+        used_at: row.get(3)?,
+        used_ip: row.get(4)?,
+        used_user_agent: row.get(5)?,
+        session_expires_at: row.get(6)?,
+        session_revoked_at: row.get(7)?,
+        user: UserRow::from_inline(row, 8)?,
+    })
+}
 
 /// One row of `refresh_tokens` to insert.
 pub(crate) struct NewRefresh<'a> {
@@ -120,14 +137,42 @@ impl Store {
         client: Client<'_>,
     ) -> Result<(), StoreError> {
         let row = NewRefresh { token_hash, session_id, parent_hash, now, expires_at, client };
-        on_write!(self, |db| row.insert().execute(db).await.map(|r| r.rows_affected()))?;
+        match &self.db {
+            // On the calling thread, in a group commit under load (see `db/group_commit.rs`):
+            // a rotation is the hottest write after record writes.
+            Db::Sqlite { write, .. } => {
+                record_write(write, |c| {
+                    let params = rusqlite::params![
+                        row.token_hash,
+                        row.session_id,
+                        row.parent_hash,
+                        row.now,
+                        row.expires_at,
+                        row.client.0,
+                        row.client.1
+                    ];
+                    Ok(c.prepare_cached(INSERT_REFRESH)?.execute(params)?)
+                })
+                .await?;
+            }
+            Db::Postgres(db) => {
+                row.insert().execute(db).await?;
+            }
+        }
         Ok(())
     }
 
     pub async fn refresh_by_hash(&self, token_hash: &str) -> Result<Option<RefreshRow>, StoreError> {
-        let row = on_read!(self, |db| {
-            sqlx::query_as::<_, RefreshRow>(SELECT_REFRESH_BY_HASH).bind(token_hash).fetch_optional(db).await
-        })?;
+        let row = match &self.db {
+            Db::Sqlite { inline, .. } => inline.read(|c| {
+                use rusqlite::OptionalExtension;
+                let mut stmt = c.prepare_cached(SELECT_REFRESH_BY_HASH)?;
+                Ok(stmt.query_row([token_hash], refresh_from_inline).optional()?)
+            })?,
+            Db::Postgres(db) => {
+                sqlx::query_as::<_, RefreshRow>(SELECT_REFRESH_BY_HASH).bind(token_hash).fetch_optional(db).await?
+            }
+        };
         Ok(row)
     }
 }

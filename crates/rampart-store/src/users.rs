@@ -50,6 +50,26 @@ impl std::fmt::Debug for PasswordHash {
 }
 
 impl UserRow {
+    /// A user read on a rusqlite connection (SQLite's inline readers): the columns of
+    /// `user_columns!`, in their order, from column `first` on.
+    pub(crate) fn from_inline(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: row.get(first)?,
+            email: row.get(first + 1)?,
+            email_normalized: row.get(first + 2)?,
+            password_hash: PasswordHash(row.get(first + 3)?),
+            display_name: row.get(first + 4)?,
+            roles: row.get(first + 5)?,
+            email_verified: row.get(first + 6)?,
+            mfa_enabled: row.get(first + 7)?,
+            failed_logins: row.get(first + 8)?,
+            locked_until: row.get(first + 9)?,
+            created_at: row.get(first + 10)?,
+            updated_at: row.get(first + 11)?,
+            kind: row.get(first + 12)?,
+        })
+    }
+
     pub fn roles(&self) -> Vec<String> {
         self.roles.split_whitespace().map(str::to_owned).collect()
     }

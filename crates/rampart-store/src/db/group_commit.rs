@@ -14,8 +14,8 @@
 //! - whoever takes the writer for anything else (sqlx statements and transactions) commits an open
 //!   group first (`Writer::lock`), so those never run inside it.
 //!
-//! A statement that fails (a constraint) undoes only itself, and its caller gets the error; the
-//! group goes on. An error after which SQLite has rolled the whole transaction back (a full disk,
+//! A statement that fails (a constraint) undoes only itself, and its caller gets the error once the
+//! group has committed (the row it conflicted with may belong to the group); the group goes on. An error after which SQLite has rolled the whole transaction back (a full disk,
 //! an I/O error) ends the group: every write in it gets that error.
 
 use rusqlite::Connection;
@@ -56,7 +56,6 @@ pub(crate) async fn record_write<T>(
     tokio::pin!(finished);
     finished.as_mut().enable();
     drop(guard);
-    let value = result?;
     let outcome = tokio::select! {
         () = &mut finished => batch.outcome(),
         again = writer.lock_as_is() => {
@@ -68,7 +67,9 @@ pub(crate) async fn record_write<T>(
         }
     };
     // Not finished is impossible here (it was finished, or committed just now); say so if it is.
-    outcome.unwrap_or_else(|| Err(sqlx::Error::PoolClosed.into())).map(|()| value)
+    // A failed statement is answered after the group too: its caller may read next what made it
+    // fail (a row written by another write of the group, as a raced refresh rotation does).
+    outcome.unwrap_or_else(|| Err(sqlx::Error::PoolClosed.into())).and(result)
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! SQLite statements on declared records, run on the calling thread (rusqlite).
+//! SQLite statements on the hottest paths, run on the calling thread (rusqlite): the reads and
+//! writes of declared records, and the refresh token's read and rotation.
 //!
 //! sqlx runs each SQLite connection on a thread of its own: a statement is sent there and its
 //! rows come back one by one through a channel, each a wake-up of the waiting task. For a page of
