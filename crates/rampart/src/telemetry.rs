@@ -4,8 +4,10 @@
 //!
 //! Lines are written off the request path (issue 17: a synchronous write to stdout per request
 //! cost `/healthz` about a third of its throughput). A thread that logs only formats its line and
-//! queues it; a writer thread makes the system calls, in batches. There are two queues, because
-//! not every line may be lost:
+//! queues it; a writer thread makes the system calls, in batches. The writer is our own
+//! ([`writer`]): it drains its queue on a short timer instead of sleeping on it, so queuing a
+//! line never has to wake it (tracing-appender's did, nearly once a line). There are two queues,
+//! each with its writer thread, because not every line may be lost:
 //!
 //! - `warn` and `error` (internal errors with their cause, refused configuration, a hasher that
 //!   could not lower its priority, ...) go through a lossless queue: when it is full the thread
@@ -18,17 +20,22 @@
 //!   the database.
 //!
 //! [`Logging`] holds both writer threads; dropping it (at the end of `serve`) writes out what is
-//! queued.
+//! queued. Two threads rather than one: a stalled write of the access log must not hold back the
+//! warnings.
+
+mod writer;
 
 use std::io::{BufWriter, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rampart_core::config::{LogConfig, LogFormat};
 use rampart_http::log_context::WithRequestId;
 use tracing::Level;
-use tracing_appender::non_blocking::{ErrorCounter, NonBlocking, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::writer::MakeWriterExt;
+use writer::{WhenFull, WriterGuard};
 
 /// The WebAuthn verifier's own events are off: they can describe what a client sent (a CBOR parse
 /// error of an attestation object, say). A refused ceremony is logged by us, with webauthn-rs's
@@ -36,8 +43,8 @@ use tracing_subscriber::fmt::writer::MakeWriterExt;
 const QUIET: &str = "webauthn_rs_core=off,webauthn_rs=off";
 
 /// Lines the lossy queue holds: about a third of a second of access log at 50 000 requests a
-/// second. The queue's slots are allocated up front (~40 bytes each), and a queued line holds its
-/// text, so the bound is also a memory bound.
+/// second. The queue's slots are allocated up front (32 bytes each: a stamp and a `Vec`), and a
+/// queued line holds its text, so the bound is also a memory bound.
 const LOSSY_LINES: usize = 16_384;
 /// Lines the lossless queue holds before a thread that logs a warning waits for the writer.
 const LOSSLESS_LINES: usize = 4_096;
@@ -45,11 +52,11 @@ const LOSSLESS_LINES: usize = 4_096;
 const WRITE_BUFFER: usize = 64 * 1024;
 
 /// The logging writer threads, running while this lives. Dropping it writes out the queued lines
-/// (tracing-appender waits up to about a second for them).
+/// (waiting up to about a second for each writer).
 pub struct Logging {
-    _lossless: WorkerGuard,
-    _lossy: WorkerGuard,
-    dropped: ErrorCounter,
+    _lossless: WriterGuard,
+    _lossy: WriterGuard,
+    dropped: Arc<AtomicU64>,
 }
 
 impl Logging {
@@ -57,7 +64,7 @@ impl Logging {
     /// full, for `/metrics`.
     pub fn dropped_lines(&self) -> impl Fn() -> u64 + Send + Sync + 'static {
         let dropped = self.dropped.clone();
-        move || u64::try_from(dropped.dropped_lines()).unwrap_or(u64::MAX)
+        move || dropped.load(Ordering::Relaxed)
     }
 }
 
@@ -65,7 +72,8 @@ pub fn init(log: &LogConfig) -> Result<Logging, String> {
     let filter =
         EnvFilter::try_new(format!("{QUIET},{}", log.level)).map_err(|e| format!("config key `log.level`: {e}"))?;
     let stdout = || BufWriter::with_capacity(WRITE_BUFFER, std::io::stdout());
-    let (writer, logging) = writers(stdout(), stdout(), LOSSY_LINES);
+    let (writer, logging) = writers(stdout(), stdout(), Capacity { lossless: LOSSLESS_LINES, lossy: LOSSY_LINES })
+        .map_err(|e| format!("cannot start the log writer threads: {e}"))?;
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     // Lines written while a request is served carry its id (`rampart_http::log_context`).
     let result = match log.format {
@@ -81,27 +89,26 @@ pub fn init(log: &LogConfig) -> Result<Logging, String> {
 fn writers<W: Write + Send + 'static>(
     lossless: W,
     lossy: W,
-    lossy_lines: usize,
-) -> (impl for<'a> MakeWriter<'a> + Send + Sync + 'static, Logging) {
-    let (lossless, lossless_guard) = NonBlockingBuilder::default()
-        .lossy(false)
-        .buffered_lines_limit(LOSSLESS_LINES)
-        .thread_name("rampart-log-warn")
-        .finish(lossless);
-    let (lossy, lossy_guard): (NonBlocking, WorkerGuard) = NonBlockingBuilder::default()
-        .lossy(true)
-        .buffered_lines_limit(lossy_lines)
-        .thread_name("rampart-log")
-        .finish(lossy);
-    let dropped = lossy.error_counter();
+    capacity: Capacity,
+) -> std::io::Result<(impl for<'a> MakeWriter<'a> + Send + Sync + 'static, Logging)> {
+    let (lossless, lossless_guard) = writer::spawn(lossless, capacity.lossless, WhenFull::Wait, "rampart-log-warn")?;
+    let (lossy, lossy_guard) = writer::spawn(lossy, capacity.lossy, WhenFull::Drop, "rampart-log")?;
+    let dropped = lossy.dropped();
     // `with_max_level(WARN)` takes WARN and ERROR (the less verbose end); the rest falls through.
     let writer = lossless.with_max_level(Level::WARN).or_else(lossy);
-    (writer, Logging { _lossless: lossless_guard, _lossy: lossy_guard, dropped })
+    Ok((writer, Logging { _lossless: lossless_guard, _lossy: lossy_guard, dropped }))
+}
+
+/// Lines each queue holds (small ones in the tests, to fill them).
+#[derive(Clone, Copy)]
+struct Capacity {
+    lossless: usize,
+    lossy: usize,
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Condvar, Mutex};
+    use std::sync::{Condvar, Mutex};
 
     use super::*;
 
@@ -136,7 +143,7 @@ mod tests {
         // Both queues write to the same place; the lossy one is stalled until the gate opens.
         let lossless = Sink { out: Arc::clone(&out), gate: None };
         let lossy = Sink { out: Arc::clone(&out), gate: Some(Arc::clone(&gate)) };
-        let (writer, logging) = writers(lossless, lossy, 4);
+        let (writer, logging) = writers(lossless, lossy, Capacity { lossless: LOSSLESS_LINES, lossy: 4 }).unwrap();
         let dropped = logging.dropped_lines();
         let subscriber = tracing_subscriber::fmt().with_max_level(Level::INFO).with_writer(writer).json().finish();
         tracing::subscriber::with_default(subscriber, || {
@@ -164,5 +171,111 @@ mod tests {
         // Every info line is either written or counted, never silently gone.
         assert_eq!(count("access line") as u64 + lost, 200, "{text}");
         assert!(count("access line") >= 1);
+    }
+
+    /// Opens a gate closed by the test.
+    fn open(gate: &(Mutex<bool>, Condvar)) {
+        *gate.0.lock().unwrap() = true;
+        gate.1.notify_all();
+    }
+
+    /// The `fields` of each JSON line of `out`; panics on a line that is not whole JSON.
+    fn fields(out: &Mutex<Vec<u8>>) -> Vec<serde_json::Value> {
+        let text = String::from_utf8(out.lock().unwrap().clone()).unwrap();
+        text.lines()
+            .map(|line| {
+                let line: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+                line.get("fields").cloned().unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_full_lossless_queue_makes_the_thread_wait_and_loses_no_warning() {
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let lossless = Sink { out: Arc::clone(&out), gate: Some(Arc::clone(&gate)) };
+        let lossy = Sink { out: Arc::clone(&out), gate: None };
+        let (writer, logging) = writers(lossless, lossy, Capacity { lossless: 2, lossy: LOSSY_LINES }).unwrap();
+        let dropped = logging.dropped_lines();
+        let logger = std::thread::spawn(move || {
+            let subscriber = tracing_subscriber::fmt().with_writer(writer).json().finish();
+            tracing::subscriber::with_default(subscriber, || {
+                for i in 0..40 {
+                    tracing::warn!(i, "operator warning");
+                }
+            });
+        });
+        // The output is stalled and the queue holds 2 lines: the logging thread cannot be done.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert!(!logger.is_finished(), "40 warnings fitted in a queue of 2 behind a stalled output");
+        assert!(out.lock().unwrap().is_empty());
+        open(&gate);
+        logger.join().unwrap();
+        drop(logging);
+        let order: Vec<u64> = fields(&out).iter().filter_map(|f| f.get("i").and_then(|i| i.as_u64())).collect();
+        assert_eq!(order, (0..40).collect::<Vec<u64>>(), "every warning, once, in order");
+        assert_eq!(dropped(), 0);
+    }
+
+    #[test]
+    fn dropping_the_guard_writes_out_every_queued_line_whole_and_in_order() {
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let sink = || Sink { out: Arc::clone(&out), gate: None };
+        let (writer, logging) = writers(sink(), sink(), Capacity { lossless: 1_024, lossy: 16_384 }).unwrap();
+        let dropped = logging.dropped_lines();
+        let subscriber = Arc::new(tracing_subscriber::fmt().with_writer(writer).json().finish());
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let subscriber = Arc::clone(&subscriber);
+                std::thread::spawn(move || {
+                    tracing::subscriber::with_default(subscriber, || {
+                        for i in 0..2_000 {
+                            tracing::info!(t, i, padding = "x".repeat(i % 300), "access line");
+                            if i % 20 == 0 {
+                                tracing::warn!(t, i, "operator warning");
+                            }
+                        }
+                    })
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        // Idle long enough for the writers to back off to their longest pause, then lines that
+        // only shutdown can write out: the guard is dropped while they sit in the queue.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        tracing::subscriber::with_default(Arc::clone(&subscriber), || {
+            for i in 0..100 {
+                tracing::info!(t = 4, i, "last access line");
+                tracing::warn!(t = 4, i, "last warning");
+            }
+        });
+        drop(logging);
+        assert_eq!(dropped(), 0, "the lossy queue holds all 8 000 lines");
+        let lines = fields(&out);
+        for t in 0..4 {
+            for message in ["access line", "operator warning"] {
+                let order: Vec<u64> = lines
+                    .iter()
+                    .filter(|f| f.get("t").and_then(|v| v.as_u64()) == Some(t))
+                    .filter(|f| f.get("message").and_then(|v| v.as_str()) == Some(message))
+                    .filter_map(|f| f.get("i").and_then(|i| i.as_u64()))
+                    .collect();
+                let expected: Vec<u64> =
+                    if message == "access line" { (0..2_000).collect() } else { (0..2_000).step_by(20).collect() };
+                assert_eq!(order, expected, "thread {t}, {message}: every line, once, in the thread's order");
+            }
+        }
+        for message in ["last access line", "last warning"] {
+            let order: Vec<u64> = lines
+                .iter()
+                .filter(|f| f.get("message").and_then(|v| v.as_str()) == Some(message))
+                .filter_map(|f| f.get("i").and_then(|i| i.as_u64()))
+                .collect();
+            assert_eq!(order, (0..100).collect::<Vec<u64>>(), "{message}: queued at shutdown, written by it");
+        }
+        assert_eq!(lines.len(), 4 * (2_000 + 100) + 200);
     }
 }
