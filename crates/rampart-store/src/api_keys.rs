@@ -11,6 +11,7 @@
 
 use rampart_core::clock::Millis;
 
+use crate::db::Db;
 use crate::users::KIND_SERVICE;
 use crate::{Store, StoreError, UserRow};
 
@@ -100,6 +101,22 @@ pub struct ApiKeyAuth {
     pub user: UserRow,
 }
 
+/// An [`ApiKeyAuth`] read on a rusqlite connection, columns as `SELECT_API_KEY_AUTH` lists them.
+fn key_auth_from_inline(row: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyAuth> {
+    Ok(ApiKeyAuth {
+        key_id: row.get(0)?,
+        key_secret_hash: row.get(1)?,
+        key_previous_hash: row.get(2)?,
+        key_previous_until: row.get(3)?,
+        key_roles: row.get(4)?,
+        key_scopes: row.get(5)?,
+        key_expires_at: row.get(6)?,
+        key_revoked_at: row.get(7)?,
+        key_last_used_at: row.get(8)?,
+        user: UserRow::from_inline(row, 9)?,
+    })
+}
+
 pub struct NewApiKey<'a> {
     pub id: &'a str,
     pub user_id: &'a str,
@@ -155,9 +172,17 @@ impl Store {
     /// The key with this id and its owner (`None`: no such key, or its owner was deleted, which
     /// deleted the key). Revocation, expiry and the secret are the caller's to judge.
     pub async fn api_key_auth(&self, id: &str) -> Result<Option<ApiKeyAuth>, StoreError> {
-        let row = on_read!(self, |db| {
-            sqlx::query_as::<_, ApiKeyAuth>(SELECT_API_KEY_AUTH).bind(id).fetch_optional(db).await
-        })?;
+        // On SQLite on the calling thread (see `db/inline.rs`): every request with a key reads it.
+        let row = match &self.db {
+            Db::Sqlite { inline, .. } => inline.read(|c| {
+                use rusqlite::OptionalExtension;
+                let mut stmt = c.prepare_cached(SELECT_API_KEY_AUTH)?;
+                Ok(stmt.query_row([id], key_auth_from_inline).optional()?)
+            })?,
+            Db::Postgres(db) => {
+                sqlx::query_as::<_, ApiKeyAuth>(SELECT_API_KEY_AUTH).bind(id).fetch_optional(db).await?
+            }
+        };
         Ok(row)
     }
 

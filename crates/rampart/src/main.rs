@@ -12,14 +12,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// mimalloc instead of glibc's malloc (issue 17). A request allocates and frees many small
-/// objects, often on different threads (a row is built on SQLite's connection thread and freed on
-/// a request thread); glibc's arenas and their locks were a fifth to a third of the CPU time of
-/// the request paths measured (perf, docs/performance.md). mimalloc's per-thread free lists make
-/// those frees cheap, and it gives freed large blocks (the Argon2 buffers) back to the OS.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(name = "rampart", version, about = "A secure-by-default identity and data API server")]
 struct Cli {
