@@ -32,6 +32,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::StoreError;
+use crate::db::sqlite_conns::{ENABLE_RECURSIVE_TRIGGERS, READ_RECURSIVE_TRIGGERS, WRITER_AUTOCHECKPOINT};
 
 /// Prepared statements kept per connection: the record statements differ by resource, filter
 /// and sort, and each shape is prepared once.
@@ -41,26 +42,41 @@ pub(crate) struct InlineReaders {
     conns: Box<[Mutex<Connection>]>,
 }
 
-/// Settings of the inline writer, as `sqlite_conns::open_runtime` and `db::sqlite_options` give
-/// the sqlx writer: `synchronous` and `foreign_keys` are per connection (SQLite's defaults are
-/// FULL, a sync per commit, and OFF); `recursive_triggers` so that a conflict-resolving delete
-/// fires the audit log's triggers; the checkpoint backstop (see `Checkpointer`). All set before
-/// the authorizer, which then refuses any pragma write. `recursive_triggers` is read back.
-const WRITER_SETUP: &str = "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-     PRAGMA recursive_triggers = ON; PRAGMA wal_autocheckpoint = 10000;";
+/// Settings of the inline writer that SQLite keeps per connection, as `db::sqlite_options` gives
+/// the sqlx writer (SQLite's defaults are FULL, a sync per commit, and OFF). The writer's other
+/// settings are the sqlx writer's own statements (`sqlite_conns`).
+const WRITER_SETUP: &str = "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;";
 
-/// Opens the writer's rusqlite connection to the database file at `path`.
-pub(crate) fn open_writer(path: &Path, busy_timeout: Duration) -> Result<Connection, StoreError> {
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+/// Opens a rusqlite connection to the database file at `path` with the busy timeout, the
+/// statement cache and, after `setup` (which may still write pragmas), the authorizer.
+fn open(
+    path: &Path,
+    flags: OpenFlags,
+    busy_timeout: Duration,
+    setup: impl FnOnce(&Connection) -> Result<(), StoreError>,
+) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
     conn.busy_timeout(busy_timeout)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-    conn.execute_batch(WRITER_SETUP)?;
-    let on: i64 = conn.query_row("PRAGMA recursive_triggers", [], |r| r.get(0))?;
-    if on != 1 {
-        return Err(sqlx::Error::Configuration("SQLite refused PRAGMA recursive_triggers = ON".into()).into());
-    }
+    setup(&conn)?;
     rampart_sqlite_guard::install_on(&conn).map_err(|e| sqlx::Error::Configuration(e.into()))?;
     Ok(conn)
+}
+
+/// Opens the writer's rusqlite connection to the database file at `path`: the sqlx writer's
+/// settings (see `sqlite_conns::open_runtime`: `recursive_triggers`, read back, and the
+/// checkpoint backstop), all set before the authorizer, which then refuses any pragma write.
+pub(crate) fn open_writer(path: &Path, busy_timeout: Duration) -> Result<Connection, StoreError> {
+    open(path, OpenFlags::SQLITE_OPEN_READ_WRITE, busy_timeout, |conn| {
+        conn.execute_batch(WRITER_SETUP)?;
+        conn.execute_batch(ENABLE_RECURSIVE_TRIGGERS)?;
+        conn.execute_batch(WRITER_AUTOCHECKPOINT)?;
+        let on: i64 = conn.query_row(READ_RECURSIVE_TRIGGERS, [], |r| r.get(0))?;
+        if on != 1 {
+            return Err(sqlx::Error::Configuration("SQLite refused PRAGMA recursive_triggers = ON".into()).into());
+        }
+        Ok(())
+    })
 }
 
 impl InlineReaders {
@@ -69,12 +85,7 @@ impl InlineReaders {
     pub(crate) fn open(path: &Path, count: usize, busy_timeout: Duration) -> Result<Self, StoreError> {
         let mut conns = Vec::with_capacity(count);
         for _ in 0..count.max(1) {
-            let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-            let conn = Connection::open_with_flags(path, flags)?;
-            conn.busy_timeout(busy_timeout)?;
-            conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-            rampart_sqlite_guard::install_on(&conn).map_err(|e| sqlx::Error::Configuration(e.into()))?;
-            conns.push(Mutex::new(conn));
+            conns.push(Mutex::new(open(path, OpenFlags::SQLITE_OPEN_READ_ONLY, busy_timeout, |_| Ok(()))?));
         }
         Ok(Self { conns: conns.into() })
     }

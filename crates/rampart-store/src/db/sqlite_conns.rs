@@ -98,9 +98,7 @@ impl Checkpointer {
             }
         }))
     }
-}
 
-impl Checkpointer {
     pub(crate) fn stop(&self) {
         self.0.abort();
     }
@@ -240,7 +238,7 @@ pub(crate) struct Writer {
     queued: Arc<AtomicUsize>,
 }
 
-/// The writer, held until dropped. Only made by [`Writer::lock`], which never hands out a
+/// The writer, held until dropped. Only made by [`Writer::lock_as_is`], which never hands out a
 /// closed writer.
 pub(crate) struct WriterGuard(OwnedMappedMutexGuard<Option<WriterConn>, WriterConn>, Arc<tokio::sync::Notify>);
 
@@ -263,8 +261,9 @@ impl Writer {
         self.queued.load(Ordering::Acquire)
     }
 
-    /// Waits for the writer, counted in [`Writer::queued`] while waiting, and nothing else: an
-    /// open group commit stays open (for `group_commit`, which joins it).
+    /// Waits for the writer, counted in [`Writer::queued`] while waiting; rolls back first
+    /// whatever a dropped transaction left open. An open group commit stays open (for
+    /// `group_commit`, which joins it). `PoolClosed` after [`Writer::close`].
     pub(crate) async fn lock_as_is(&self) -> Result<WriterGuard, sqlx::Error> {
         struct Queued<'a>(&'a AtomicUsize);
         impl Drop for Queued<'_> {
@@ -276,17 +275,10 @@ impl Writer {
         let queued = Queued(&self.queued);
         let open = self.conn.clone().lock_owned().await;
         drop(queued);
-        Ok(WriterGuard(
+        let mut guard = WriterGuard(
             OwnedMutexGuard::try_map(open, Option::as_mut).map_err(|_| sqlx::Error::PoolClosed)?,
             self.written.clone(),
-        ))
-    }
-
-    /// Waits for the writer; commits first an open group commit, and rolls back whatever a
-    /// dropped transaction left open. `PoolClosed` after [`Writer::close`].
-    pub(crate) async fn lock(&self) -> Result<WriterGuard, sqlx::Error> {
-        let mut guard = self.lock_as_is().await?;
-        guard.commit_batch();
+        );
         let w = &mut *guard.0;
         if w.in_transaction {
             // "No transaction is active" is the answer when the dropped owner's BEGIN never ran;
@@ -301,6 +293,14 @@ impl Writer {
         Ok(guard)
     }
 
+    /// [`Writer::lock_as_is`], and an open group commit committed first: for everything but the
+    /// record writes that join it.
+    pub(crate) async fn lock(&self) -> Result<WriterGuard, sqlx::Error> {
+        let mut guard = self.lock_as_is().await?;
+        guard.commit_batch();
+        Ok(guard)
+    }
+
     /// Begins a transaction on the writer, which it holds until commit, rollback or drop.
     pub(crate) async fn begin(&self) -> Result<SqliteTx, sqlx::Error> {
         let mut guard = self.lock().await?;
@@ -312,9 +312,7 @@ impl Writer {
     /// Closes the connection (at shutdown), after the writes queued before. Later uses fail with
     /// `PoolClosed`.
     pub(crate) async fn close(&self) {
-        if let Ok(mut guard) = self.lock_as_is().await {
-            guard.commit_batch();
-        }
+        drop(self.lock().await);
         if let Some(w) = self.conn.lock().await.take() {
             let _ = w.conn.close().await;
         }
@@ -518,6 +516,32 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         assert!(size() > before + 50_000, "the database file stayed at {} bytes", size());
+    }
+
+    /// A record write (which takes the writer without committing an open group) still rolls
+    /// back a transaction its dropped owner left open on the sqlx connection: otherwise that
+    /// transaction's write lock would keep the record write busy, and its rows would linger.
+    #[tokio::test]
+    async fn a_record_write_after_a_dropped_transaction_rolls_it_back_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = SqliteConnectOptions::new()
+            .filename(dir.path().join("w.db"))
+            .create_if_missing(true)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
+        let mut conn = SqliteConnection::connect_with(&options).await.unwrap();
+        sqlx::query("CREATE TABLE t (x INTEGER)").execute(&mut conn).await.unwrap();
+        let inline = rusqlite::Connection::open(dir.path().join("w.db")).unwrap();
+        inline.busy_timeout(Duration::from_millis(200)).unwrap();
+        let writer = Writer::new(conn, Some(inline));
+        let mut tx = writer.begin().await.unwrap();
+        sqlx::query("INSERT INTO t VALUES (1)").execute(tx.conn().unwrap()).await.unwrap();
+        // Give the guard up without ending the transaction and without the rollback task.
+        drop(tx.guard.take());
+        drop(tx);
+        let written =
+            crate::db::group_commit::record_write(&writer, |c| Ok(c.execute("INSERT INTO t VALUES (2)", [])?));
+        assert_eq!(written.await.unwrap(), 1);
+        assert_eq!(committed(&options).await, 1);
     }
 
     #[tokio::test]
