@@ -57,17 +57,22 @@ ACCESS=$(curl -sf -X POST "$BASE/auth/token" -H 'content-type: application/json'
   python3 -c "import sys,json; print(json.load(sys.stdin)['access_token'])")
 
 # requests PATH N [TOKEN]: N sequential GETs on one keep-alive connection, each checked for 200.
+# With REFUSED set, N logins posted instead, each checked to be refused (429).
 requests() {
-  python3 - "$PORT" "$1" "$2" "${3:-}" <<'PY'
-import http.client, sys
-port, path, n, token = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
+  python3 - "$PORT" "$1" "$2" "${3:-}" "${REFUSED:-}" <<'PY'
+import http.client, json, sys
+port, path, n, token, refused = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
 headers = {"Authorization": f"Bearer {token}"} if token else {}
 c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+login = json.dumps({"email": "nobody@example.com", "password": "wrong password here"})
 for _ in range(n):
-    c.request("GET", path, headers=headers)
+    if refused:
+        c.request("POST", path, body=login, headers={"Content-Type": "application/json"})
+    else:
+        c.request("GET", path, headers=headers)
     r = c.getresponse()
     r.read()
-    if r.status != 200:
+    if r.status != (429 if refused else 200):
         sys.exit(f"{path}: {r.status}")
 PY
 }
@@ -88,3 +93,17 @@ instructions() {
 echo "callgrind, $N sequential keep-alive requests each, instructions per request (whole process):"
 echo "  GET /healthz              $(instructions /healthz)"
 echo "  GET /auth/me (bearer)     $(instructions /auth/me "$ACCESS")"
+# A login refused by the per-IP login budget (default limits, so a second server): as run.sh's
+# 429 row, the client is over its budget before counting starts.
+kill "$SERVER"; wait "$SERVER" 2>/dev/null || true
+sed -i '/^\[rate_limit\]/,$d' "$WORK/rampart.toml"
+valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out.%p" \
+  "$BIN" serve --config "$WORK/rampart.toml" > "$WORK/server.log" 2> "$WORK/valgrind.log" &
+SERVER=$!
+for _ in $(seq 600); do curl -sf "$BASE/healthz" >/dev/null && break; sleep 0.2; done
+for _ in $(seq 20); do
+  status=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$BASE/auth/login" -H 'content-type: application/json' \
+    -d '{"email":"nobody@example.com","password":"wrong password here"}')
+  [ "$status" = 429 ] && break
+done
+echo "  POST /auth/login (429)    $(REFUSED=1 instructions /auth/login)"

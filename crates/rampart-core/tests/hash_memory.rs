@@ -8,6 +8,11 @@ use std::time::{Duration, Instant};
 use rampart_core::auth::hasher::{HashParams, Hasher, Verdict};
 use secrecy::SecretString;
 
+/// The `rampart` binary's allocator. mimalloc keeps freed memory for reuse; the Argon2 buffers
+/// must still go back to the OS, which is why the pool takes them from the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// 24 MiB: under glibc's 32 MiB ceiling for its mapping threshold, where a plain `Vec` of that
 /// size would come from a heap arena and stay resident after it is freed.
 const PARAMS: HashParams = HashParams { memory_kib: 24 * 1024, iterations: 1, parallelism: 1 };

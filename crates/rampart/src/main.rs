@@ -12,6 +12,14 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of glibc's malloc (issue 17). A request allocates and frees many small
+/// objects, and glibc's malloc was a large share of the CPU time of the list and create paths
+/// (perf, docs/performance.md); mimalloc's per-thread free lists make those cheap. It keeps freed
+/// memory for reuse, so the one large allocation that must go back to the OS when freed, the
+/// Argon2 buffers, comes from the system allocator (`rampart_core::auth::hasher`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "rampart", version, about = "A secure-by-default identity and data API server")]
 struct Cli {

@@ -162,7 +162,8 @@ pub struct DatabaseConfig {
     pub url_file: Option<PathBuf>,
     pub migrate_url: Option<SecretUrl>,
     pub migrate_url_file: Option<PathBuf>,
-    pub max_connections: u32,
+    /// Unset: [`DatabaseConfig::max_connections_for`] picks by backend.
+    pub max_connections: Option<u32>,
     #[serde(with = "duration")]
     pub busy_timeout: Duration,
     /// Whether `serve` (and the other runtime commands) migrate at start. Default: on in dev, off
@@ -178,10 +179,31 @@ impl Default for DatabaseConfig {
             url_file: None,
             migrate_url: None,
             migrate_url_file: None,
-            max_connections: 8,
+            max_connections: None,
             busy_timeout: Duration::from_secs(5),
             migrate_on_start: None,
         }
+    }
+}
+
+impl DatabaseConfig {
+    /// `max_connections` when set. Unset: 8 on PostgreSQL, the one pool every statement uses;
+    /// on SQLite, the reader pool, one per core (at least 2, at most 8). Why fewer there:
+    /// SQLite's hot reads (records, refresh tokens, API keys) run on the calling thread on
+    /// connections of their own, so the pool serves only the auth flows' reads, short local
+    /// reads that keep a core busy rather than wait; and every pooled SQLite connection is a
+    /// thread of its own held for the process's life, with its memory (idle RSS, issue 17: eight
+    /// readers cost about 3 MB more than two). Two at least, so that one slow read (an admin
+    /// list) never holds up every sign-in on a one-core machine.
+    pub fn max_connections_for(&self, sqlite: bool) -> u32 {
+        self.max_connections.unwrap_or_else(|| {
+            if sqlite {
+                let cores = std::thread::available_parallelism().map_or(2, usize::from);
+                u32::try_from(cores.clamp(2, 8)).unwrap_or(8)
+            } else {
+                8
+            }
+        })
     }
 }
 
@@ -501,5 +523,22 @@ pub struct UiConfig {
 impl Default for UiConfig {
     fn default() -> Self {
         Self { enabled: true, title: "Rampart".into() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DatabaseConfig;
+
+    #[test]
+    fn the_reader_pool_follows_the_cores_on_sqlite_unless_set() {
+        let unset: DatabaseConfig = toml::from_str("url = \"sqlite://x.db\"").unwrap();
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        let expected = u32::try_from(cores.clamp(2, 8)).unwrap();
+        assert_eq!(unset.max_connections_for(true), expected);
+        assert_eq!(unset.max_connections_for(false), 8, "PostgreSQL keeps its pool of 8");
+        let set: DatabaseConfig = toml::from_str("url = \"sqlite://x.db\"\nmax_connections = 12").unwrap();
+        assert_eq!(set.max_connections_for(true), 12);
+        assert_eq!(set.max_connections_for(false), 12);
     }
 }

@@ -42,9 +42,10 @@ fn load_checked_except(path: Option<&Path>, waive: impl Fn(&config::Problem) -> 
 }
 
 pub fn store_options(c: &Settings) -> StoreOptions<'_> {
+    let sqlite = matches!(rampart_store::Backend::of(c.database.url.expose()), Ok(rampart_store::Backend::Sqlite));
     StoreOptions {
         url: c.database.url.expose(),
-        max_connections: c.database.max_connections,
+        max_connections: c.database.max_connections_for(sqlite),
         busy_timeout: c.database.busy_timeout,
     }
 }
