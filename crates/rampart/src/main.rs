@@ -12,13 +12,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// mimalloc instead of glibc's malloc (issue 17). A request allocates and frees many small
-/// objects, and glibc's malloc was a large share of the CPU time of the list and create paths
-/// (perf, docs/performance.md); mimalloc's per-thread free lists make those cheap. It keeps freed
-/// memory for reuse, so the one large allocation that must go back to the OS when freed, the
-/// Argon2 buffers, comes from the system allocator (`rampart_core::auth::hasher`).
+/// mimalloc instead of glibc's malloc (issue 17; why, and its one option: `rampart_allocator`).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: rampart_allocator::MiMalloc = rampart_allocator::MiMalloc;
 
 #[derive(Parser)]
 #[command(name = "rampart", version, about = "A secure-by-default identity and data API server")]
@@ -119,6 +115,8 @@ impl Failure {
 }
 
 fn main() -> ExitCode {
+    // Before any thread starts: the allocator's options are not synchronized.
+    rampart_allocator::configure();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
