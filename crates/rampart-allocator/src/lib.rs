@@ -33,9 +33,10 @@ pub fn configure() {
 }
 
 /// The purge delay mimalloc uses now, in milliseconds (0: at once).
-pub fn purge_delay_ms() -> i64 {
+pub fn purge_delay_ms() -> std::ffi::c_long {
     // SAFETY: `mi_option_get` reads an integer from mimalloc's option table; no pointer crosses.
     #[allow(unsafe_code)]
-    let value = unsafe { libmimalloc_sys::mi_option_get(PURGE_DELAY) };
-    i64::from(value)
+    unsafe {
+        libmimalloc_sys::mi_option_get(PURGE_DELAY)
+    }
 }
