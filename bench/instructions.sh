@@ -41,12 +41,16 @@ login_global_per_minute = 1000000000
 api_per_user_per_minute = 1000000000
 api_per_ip_per_minute = 1000000000
 TOML
-valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out.%p" \
-  "$BIN" serve --config "$WORK/rampart.toml" > "$WORK/server.log" 2> "$WORK/valgrind.log" &
-SERVER=$!
+# start_server: the server on $WORK/rampart.toml under callgrind (sets SERVER), once it answers.
+start_server() {
+  valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out.%p" \
+    "$BIN" serve --config "$WORK/rampart.toml" > "$WORK/server.log" 2> "$WORK/valgrind.log" &
+  SERVER=$!
+  for _ in $(seq 600); do curl -sf "$BASE/healthz" >/dev/null && break; sleep 0.2; done
+}
 cleanup() { kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
-for _ in $(seq 600); do curl -sf "$BASE/healthz" >/dev/null && break; sleep 0.2; done
+start_server
 
 EMAIL="bench-$RANDOM@example.com"
 PASSWORD="correct horse battery staple"
@@ -115,10 +119,7 @@ echo "  GET /auth/me (bearer)     $(instructions /auth/me "$ACCESS")"
 # 429 row, the client is over its budget before counting starts.
 kill "$SERVER"; wait "$SERVER" 2>/dev/null || true
 sed -i '/^\[rate_limit\]/,$d' "$WORK/rampart.toml"
-valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out.%p" \
-  "$BIN" serve --config "$WORK/rampart.toml" > "$WORK/server.log" 2> "$WORK/valgrind.log" &
-SERVER=$!
-for _ in $(seq 600); do curl -sf "$BASE/healthz" >/dev/null && break; sleep 0.2; done
+start_server
 for _ in $(seq 20); do
   status=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$BASE/auth/login" -H 'content-type: application/json' \
     -d '{"email":"nobody@example.com","password":"wrong password here"}')

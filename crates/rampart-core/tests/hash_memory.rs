@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use rampart_core::auth::hasher::{HashParams, Hasher, Verdict};
 use secrecy::SecretString;
 
-/// The `rampart` binary's allocator. mimalloc keeps freed memory for reuse; the Argon2 buffers
-/// must still go back to the OS, which is why the pool takes them from the system allocator.
+/// mimalloc, the `rampart` binary's allocator, here with its defaults (the binary also has it
+/// purge empty pages at once): it keeps freed memory for reuse, and the Argon2 buffers must go
+/// back to the OS whatever it does, which is why the pool takes them from the system allocator.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

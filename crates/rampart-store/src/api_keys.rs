@@ -174,11 +174,7 @@ impl Store {
     pub async fn api_key_auth(&self, id: &str) -> Result<Option<ApiKeyAuth>, StoreError> {
         // On SQLite on the calling thread (see `db/inline.rs`): every request with a key reads it.
         let row = match &self.db {
-            Db::Sqlite { inline, .. } => inline.read(|c| {
-                use rusqlite::OptionalExtension;
-                let mut stmt = c.prepare_cached(SELECT_API_KEY_AUTH)?;
-                Ok(stmt.query_row([id], key_auth_from_inline).optional()?)
-            })?,
+            Db::Sqlite { inline, .. } => inline.optional_row(SELECT_API_KEY_AUTH, [id], key_auth_from_inline)?,
             Db::Postgres(db) => {
                 sqlx::query_as::<_, ApiKeyAuth>(SELECT_API_KEY_AUTH).bind(id).fetch_optional(db).await?
             }

@@ -164,11 +164,9 @@ impl Store {
 
     pub async fn refresh_by_hash(&self, token_hash: &str) -> Result<Option<RefreshRow>, StoreError> {
         let row = match &self.db {
-            Db::Sqlite { inline, .. } => inline.read(|c| {
-                use rusqlite::OptionalExtension;
-                let mut stmt = c.prepare_cached(SELECT_REFRESH_BY_HASH)?;
-                Ok(stmt.query_row([token_hash], refresh_from_inline).optional()?)
-            })?,
+            Db::Sqlite { inline, .. } => {
+                inline.optional_row(SELECT_REFRESH_BY_HASH, [token_hash], refresh_from_inline)?
+            }
             Db::Postgres(db) => {
                 sqlx::query_as::<_, RefreshRow>(SELECT_REFRESH_BY_HASH).bind(token_hash).fetch_optional(db).await?
             }

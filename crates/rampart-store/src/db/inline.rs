@@ -104,6 +104,18 @@ impl InlineReaders {
         };
         read(&conn)
     }
+
+    /// The one row or none that `sql` selects with `params`, decoded by `decode`, through the
+    /// connection's statement cache.
+    pub(crate) fn optional_row<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        decode: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Option<T>, StoreError> {
+        use rusqlite::OptionalExtension;
+        self.read(|c| Ok(c.prepare_cached(sql)?.query_row(params, decode).optional()?))
+    }
 }
 
 #[cfg(test)]

@@ -433,13 +433,24 @@ mod tests {
     use super::*;
 
     async fn temp_writer(dir: &tempfile::TempDir) -> (Writer, SqliteConnectOptions) {
+        temp_writer_with(dir, false).await
+    }
+
+    /// A writer on a fresh database with one table `t`; with `inline`, with its rusqlite
+    /// connection too (for record writes), which gives up after 200 ms busy.
+    async fn temp_writer_with(dir: &tempfile::TempDir, inline: bool) -> (Writer, SqliteConnectOptions) {
         let options = SqliteConnectOptions::new()
             .filename(dir.path().join("w.db"))
             .create_if_missing(true)
             .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
         let mut conn = SqliteConnection::connect_with(&options).await.unwrap();
         sqlx::query("CREATE TABLE t (x INTEGER)").execute(&mut conn).await.unwrap();
-        (Writer::new(conn, None), options)
+        let inline = inline.then(|| {
+            let inline = rusqlite::Connection::open(dir.path().join("w.db")).unwrap();
+            inline.busy_timeout(Duration::from_millis(200)).unwrap();
+            inline
+        });
+        (Writer::new(conn, inline), options)
     }
 
     /// What another connection sees: only committed rows.
@@ -524,15 +535,7 @@ mod tests {
     #[tokio::test]
     async fn a_record_write_after_a_dropped_transaction_rolls_it_back_first() {
         let dir = tempfile::tempdir().unwrap();
-        let options = SqliteConnectOptions::new()
-            .filename(dir.path().join("w.db"))
-            .create_if_missing(true)
-            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
-        let mut conn = SqliteConnection::connect_with(&options).await.unwrap();
-        sqlx::query("CREATE TABLE t (x INTEGER)").execute(&mut conn).await.unwrap();
-        let inline = rusqlite::Connection::open(dir.path().join("w.db")).unwrap();
-        inline.busy_timeout(Duration::from_millis(200)).unwrap();
-        let writer = Writer::new(conn, Some(inline));
+        let (writer, options) = temp_writer_with(&dir, true).await;
         let mut tx = writer.begin().await.unwrap();
         sqlx::query("INSERT INTO t VALUES (1)").execute(tx.conn().unwrap()).await.unwrap();
         // Give the guard up without ending the transaction and without the rollback task.
