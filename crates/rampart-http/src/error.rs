@@ -192,22 +192,68 @@ fn mfa_required(token: &secrecy::SecretString) -> Response {
 /// fields): `RateLimit-Policy: "login-ip";q=10;w=60` names the budget that ran out, its quota
 /// and window in seconds; `RateLimit: "login-ip";r=0;t=6` says nothing is left and when the next
 /// request can succeed.
+///
+/// Written out directly rather than through [`problem`]'s serde document and `format!`: a 429 is
+/// the answer a flood gets, so it should cost little more than the request it refuses (issue 17;
+/// it was about a fifth of a refused login's instructions). Nothing in it comes from the client:
+/// fixed text, a policy name and three integers, so there is nothing to escape. Unit test
+/// `the_refusal_is_the_problem_document` holds the body to what [`problem`] writes.
 fn rate_limited(refusal: &rampart_shared::limit::Refusal) -> Response {
+    use std::fmt::Write as _;
+    refusals_counter(refusal.policy).increment(1);
     let name = refusal.policy.name();
-    metrics::counter!("rampart_rate_limited_total", "policy" => name).increment(1);
     let retry = refusal.retry_after_secs();
-    let detail = format!("too many requests: retry in {retry} s");
-    let mut res = problem(StatusCode::TOO_MANY_REQUESTS, "rate-limited", detail, None);
+    let mut body = String::with_capacity(RATE_LIMITED_BODY.len() + 24);
+    body.push_str(RATE_LIMITED_BODY);
+    let _ = write!(body, "{retry} s\"}}");
+    let mut policy = String::with_capacity(40);
+    let _ = write!(policy, "\"{name}\";q={};w={}", refusal.quota.count, refusal.quota.window.as_secs());
+    let mut remaining = String::with_capacity(32);
+    let _ = write!(remaining, "\"{name}\";r=0;t={retry}");
+    let mut res = Response::new(axum::body::Body::from(body));
+    *res.status_mut() = StatusCode::TOO_MANY_REQUESTS;
     let h = res.headers_mut();
+    h.reserve(14);
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
     h.insert(header::RETRY_AFTER, HeaderValue::from(retry));
-    let policy = format!("\"{name}\";q={};w={}", refusal.quota.count, refusal.quota.window.as_secs());
-    if let Ok(v) = HeaderValue::from_str(&policy) {
+    // Made of a policy name and integers, so always a valid value; checked all the same.
+    if let Ok(v) = HeaderValue::try_from(policy) {
         h.insert(RATELIMIT_POLICY, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&format!("\"{name}\";r=0;t={retry}")) {
+    if let Ok(v) = HeaderValue::try_from(remaining) {
         h.insert(RATELIMIT, v);
     }
     res
+}
+
+/// The 429 body up to the number of seconds in its `detail`.
+const RATE_LIMITED_BODY: &str = concat!(
+    r#"{"type":"https://rampart.dev/problems/rate-limited","title":"Too Many Requests","status":429,"#,
+    r#""detail":"too many requests: retry in "#
+);
+
+/// `rampart_rate_limited_total` for `policy`, registered with the recorder once (a labelled
+/// `counter!` is built and looked up in the recorder's registry on every call).
+fn refusals_counter(policy: rampart_shared::limit::Policy) -> &'static metrics::Counter {
+    use rampart_shared::limit::Policy;
+    use std::sync::LazyLock;
+    fn of(policy: Policy) -> metrics::Counter {
+        metrics::counter!("rampart_rate_limited_total", "policy" => policy.name())
+    }
+    static LOGIN_IP: LazyLock<metrics::Counter> = LazyLock::new(|| of(Policy::LoginIp));
+    static LOGIN_ACCOUNT: LazyLock<metrics::Counter> = LazyLock::new(|| of(Policy::LoginAccount));
+    static LOGIN_GLOBAL: LazyLock<metrics::Counter> = LazyLock::new(|| of(Policy::LoginGlobal));
+    static API_IP: LazyLock<metrics::Counter> = LazyLock::new(|| of(Policy::ApiIp));
+    static API_USER: LazyLock<metrics::Counter> = LazyLock::new(|| of(Policy::ApiUser));
+    static API_KEY: LazyLock<metrics::Counter> = LazyLock::new(|| of(Policy::ApiKey));
+    match policy {
+        Policy::LoginIp => &LOGIN_IP,
+        Policy::LoginAccount => &LOGIN_ACCOUNT,
+        Policy::LoginGlobal => &LOGIN_GLOBAL,
+        Policy::ApiIp => &API_IP,
+        Policy::ApiUser => &API_USER,
+        Policy::ApiKey => &API_KEY,
+    }
 }
 
 pub const RATELIMIT_POLICY: header::HeaderName = header::HeaderName::from_static("ratelimit-policy");
@@ -292,6 +338,48 @@ impl From<crate::flows::AuthError> for ApiError {
             A::Store(e) => e.into(),
             A::Unavailable(cause) => ApiError::Unavailable(cause),
             A::Internal(cause) => ApiError::Internal(cause),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use http_body_util::BodyExt as _;
+    use rampart_shared::limit::{Policy, Quota, Refusal};
+
+    use super::*;
+
+    async fn body_of(res: Response) -> Vec<u8> {
+        res.into_body().collect().await.unwrap().to_bytes().to_vec()
+    }
+
+    /// The 429 written out by hand is byte for byte the problem document the general builder
+    /// writes, with the headers the contract names.
+    #[tokio::test]
+    async fn the_refusal_is_the_problem_document() {
+        let quota = Quota { count: 10, window: Duration::from_secs(60) };
+        for (policy, retry_after, secs) in [
+            (Policy::LoginIp, Duration::from_millis(5_200), 6),
+            (Policy::ApiKey, Duration::from_secs(3_600), 3_600),
+            (Policy::LoginGlobal, Duration::ZERO, 1),
+        ] {
+            let res = rate_limited(&Refusal { policy, quota, retry_after });
+            assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+            let h = res.headers().clone();
+            assert_eq!(h[header::CONTENT_TYPE], PROBLEM_JSON);
+            assert_eq!(h[header::RETRY_AFTER], secs.to_string().as_str());
+            assert_eq!(h[RATELIMIT_POLICY], format!("\"{}\";q=10;w=60", policy.name()).as_str());
+            assert_eq!(h[RATELIMIT], format!("\"{}\";r=0;t={secs}", policy.name()).as_str());
+            let general = problem(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                format!("too many requests: retry in {secs} s"),
+                None,
+            );
+            let body = body_of(res).await;
+            assert_eq!(String::from_utf8(body).unwrap(), String::from_utf8(body_of(general).await).unwrap());
         }
     }
 }
