@@ -1,5 +1,5 @@
 //! One Argon2id verification at the default parameters (19 MiB, t=2, p=1), as the hashing pool
-//! runs it (the argon2 crate, in a buffer reused from hash to hash): the denominator of the
+//! runs it (the argon2-rust kernel, its memory reused from hash to hash): the denominator of the
 //! login-rate ratio in docs/performance.md ("Logins"). Build it in release:
 //!
 //! ```sh
@@ -13,7 +13,6 @@
 
 use std::time::Instant;
 
-use argon2::Block;
 use rampart_core::auth::hasher::{HashParams, argon2_for};
 
 const DEFAULT: HashParams = HashParams { memory_kib: 19 * 1024, iterations: 2, parallelism: 1 };
@@ -40,13 +39,11 @@ fn main() {
     );
 }
 
-/// Wall times (ms) of `runs` hashes after two warm-up hashes, in one reused buffer.
+/// Wall times (ms) of `runs` hashes after two warm-up hashes, in one reused kernel.
 fn hash_times(runs: usize) -> Vec<f64> {
-    let argon2 = argon2_for(DEFAULT).expect("default parameters");
-    let mut blocks = vec![Block::default(); argon2.params().block_count()];
+    let mut kernel = argon2_for(DEFAULT).expect("default parameters").hasher();
     let mut out = [0u8; 32];
-    let mut hash =
-        || argon2.hash_password_into_with_memory(b"correct horse", b"0123456789abcdef", &mut out, &mut blocks);
+    let mut hash = || kernel.hash_into(b"correct horse", b"0123456789abcdef", &mut out);
     hash().unwrap();
     hash().unwrap();
     (0..runs)

@@ -9,13 +9,15 @@ use rampart_core::auth::hasher::{HashParams, Hasher, Verdict};
 use secrecy::SecretString;
 
 /// mimalloc, the `rampart` binary's allocator, here with its defaults (the binary also has it
-/// purge empty pages at once): it keeps freed memory for reuse, and the Argon2 buffers must go
-/// back to the OS whatever it does, which is why the pool takes them from the system allocator.
+/// purge empty pages at once): it keeps freed memory for reuse, and the Argon2 memory must go
+/// back to the OS whatever it does, which is why it must never come from the global allocator
+/// (the kernel maps it from the OS itself).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// 24 MiB: under glibc's 32 MiB ceiling for its mapping threshold, where a plain `Vec` of that
-/// size would come from a heap arena and stay resident after it is freed.
+/// size from the system allocator would come from a heap arena and stay resident after it is
+/// freed.
 const PARAMS: HashParams = HashParams { memory_kib: 24 * 1024, iterations: 1, parallelism: 1 };
 
 fn rss_kib() -> u64 {

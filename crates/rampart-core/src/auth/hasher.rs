@@ -12,19 +12,25 @@
 //!   [`lower_priority`]): when the machine is saturated, the scheduler serves requests that need
 //!   no hash first, and logins absorb the wait.
 //! - Argon2 memory (`memory_kib`, 19 MiB by default) is reused from hash to hash instead of being
-//!   allocated and freed per attempt: no allocator churn or page faults on the hot path. A worker
-//!   takes a buffer from the pool's [`Memory`] for each job and gives it back after, so at most
-//!   `workers × memory_kib` exists, and buffers left unused for [`IDLE_RELEASE`] are given back to
+//!   allocated and freed per attempt: no page faults on the hot path. A worker takes a kernel
+//!   with its memory from the pool's [`Memory`] for each job and gives it back after, so at most
+//!   `workers × memory_kib` exists, and memory left unused for [`IDLE_RELEASE`] is given back to
 //!   the OS: an idle server does not keep 19 MiB per core resident for logins that do not come.
+//!
+//! The Argon2 computation is the `argon2-rust` crate's (a port of the reference implementation
+//! with the reference's SIMD, chosen at run time): measured here it hashes our parameters in
+//! about half the time of the RustCrypto `argon2` crate, which is what bounds logins per second
+//! (issue 17; docs/dependencies.md says why it is trusted). The PHC strings are read and written
+//! by RustCrypto's `password-hash`, and a test holds every hash to the `argon2` crate's answer.
 
-use std::alloc::System;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
-use argon2::{Algorithm, Argon2, Block, Params, Version};
+use argon2_rust::params::{Memory as KiB, TagLen};
+use argon2_rust::{Algorithm, Argon2, Params, Version};
+use password_hash::{Ident, Output, ParamsString, PasswordHash, SaltString};
 use rand::rngs::OsRng;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::oneshot;
@@ -47,20 +53,24 @@ pub enum HashError {
 }
 
 /// Why hashing failed (not for want of capacity). None of these texts holds a password or a
-/// stored hash: argon2's errors name a parameter or a length, never a value.
+/// stored hash: Argon2's errors name a parameter or a length, never a value.
 #[derive(Debug, thiserror::Error)]
 pub enum HashFailure {
     /// Parameters Argon2 refuses, or a hash it could not compute.
     #[error(transparent)]
-    Argon2(argon2::Error),
+    Argon2(argon2_rust::Error),
     /// A salt, parameter string or output that does not fit the PHC format.
     #[error(transparent)]
-    Phc(argon2::password_hash::Error),
+    Phc(password_hash::Error),
     /// The OS refused a hashing thread.
     #[error(transparent)]
     Spawn(std::io::Error),
     #[error("hashing worker stopped")]
     WorkerStopped,
+    /// The Argon2 kernel did not compute RFC 9106's test vector on this CPU: no hash it made
+    /// could be trusted, so the server does not start.
+    #[error("the Argon2 implementation failed its known-answer test on this CPU")]
+    SelfTest,
     #[error("hashing pool stopped")]
     PoolStopped,
     /// The stored hash is not a PHC string with an output. Its parse error is dropped: it would
@@ -106,31 +116,36 @@ struct Inner {
 /// burst of logins keeps its buffers warm, an idle server holds none.
 pub const IDLE_RELEASE: Duration = Duration::from_secs(60);
 
-/// The pool's Argon2 buffers that no job is using, each with the time it was given back. A
-/// worker holds at most one buffer at a time, so there are never more than `workers`.
+/// The pool's Argon2 kernels (each an `argon2_rust::Hasher`, which keeps its memory from hash
+/// to hash) that no job is using, each with the time it was given back. A worker holds at most
+/// one at a time, so there are never more than `workers`.
 struct Memory {
-    free: Mutex<Vec<(ArgonMemory, Instant)>>,
-    block_count: usize,
+    free: Mutex<Vec<(Kernel, Instant)>>,
+    configured: Argon2,
     idle_release: Duration,
-    /// Buffers in existence, free or in use (for [`Hasher::buffers`]).
+    /// Kernels in existence, free or in use (for [`Hasher::buffers`]).
     allocated: AtomicUsize,
 }
 
+/// One Argon2 computation's memory, kept between hashes. Dropping it wipes the memory and
+/// unmaps it (the crate maps it from the OS itself, never through the global allocator).
+type Kernel = argon2_rust::Hasher;
+
 impl Memory {
-    fn take(&self) -> ArgonMemory {
+    fn take(&self) -> Kernel {
         let reused = self.free.lock().ok().and_then(|mut free| free.pop());
         match reused {
-            Some((blocks, _)) => blocks,
+            Some((kernel, _)) => kernel,
             None => {
                 self.allocated.fetch_add(1, Ordering::Relaxed);
-                own_mapping(self.block_count)
+                self.configured.hasher()
             }
         }
     }
 
-    fn give_back(&self, blocks: ArgonMemory) {
+    fn give_back(&self, kernel: Kernel) {
         match self.free.lock() {
-            Ok(mut free) => free.push((blocks, Instant::now())),
+            Ok(mut free) => free.push((kernel, Instant::now())),
             Err(_) => {
                 self.allocated.fetch_sub(1, Ordering::Relaxed);
             }
@@ -153,7 +168,7 @@ impl Memory {
 }
 
 struct Worker {
-    argon2: Argon2<'static>,
+    argon2: Argon2,
     params: HashParams,
     /// A hash of a random password with the configured parameters. An unknown email is checked
     /// against it so that it costs exactly what a wrong password costs.
@@ -175,13 +190,13 @@ impl Hasher {
         idle_release: Duration,
     ) -> Result<Self, HashError> {
         let workers = workers.max(1);
+        known_answer(&RFC_9106_ARGON2ID)?;
         let argon2 = argon2_for(params)?;
         let dummy_pw = crate::opaque_token::generate().0;
-        let blocks = argon2.params().block_count();
-        let dummy = hash_with(&argon2, &mut own_mapping(blocks), dummy_pw.expose_secret().as_bytes())?;
+        let dummy = hash_with(&argon2, &mut argon2.hasher(), dummy_pw.expose_secret().as_bytes())?;
         let memory = Arc::new(Memory {
             free: Mutex::new(Vec::new()),
-            block_count: blocks,
+            configured: argon2,
             idle_release,
             allocated: AtomicUsize::new(0),
         });
@@ -191,7 +206,7 @@ impl Hasher {
         let pending = Arc::new(AtomicUsize::new(0));
         for n in 0..workers {
             let (rx, pending, memory) = (Arc::clone(&rx), Arc::clone(&pending), Arc::clone(&memory));
-            let (argon2, dummy, started_tx) = (argon2.clone(), dummy.clone(), started_tx.clone());
+            let (dummy, started_tx) = (dummy.clone(), started_tx.clone());
             std::thread::Builder::new()
                 .name(format!("rampart-hash-{n}"))
                 .spawn(move || {
@@ -206,8 +221,9 @@ impl Hasher {
         Ok(Self { inner: Arc::new(Inner { tx, workers, pending, capacity, priority_lowered, memory }) })
     }
 
-    /// How many Argon2 buffers the pool holds now, in use or kept for the next job: at most
-    /// `workers`, and none once the pool has been idle for the release delay.
+    /// How many Argon2 kernels (each with its memory once it has hashed) the pool holds now, in
+    /// use or kept for the next job: at most `workers`, and none once the pool has been idle for
+    /// the release delay.
     pub fn buffers(&self) -> usize {
         self.inner.memory.allocated.load(Ordering::Relaxed)
     }
@@ -280,30 +296,30 @@ impl Worker {
                 Err(RecvTimeoutError::Timeout) => continue,
                 Err(RecvTimeoutError::Disconnected) => return,
             };
-            let mut blocks = memory.take();
+            let mut kernel = memory.take();
             match job {
                 Job::Hash { password, reply } => {
                     let pw = password.expose_secret().as_bytes();
-                    let _ = reply.send(hash_with(&self.argon2, &mut blocks, pw));
+                    let _ = reply.send(hash_with(&self.argon2, &mut kernel, pw));
                 }
                 Job::Wrap { stored, reply } => {
-                    let _ = reply.send(self.wrap(&mut blocks, &stored));
+                    let _ = reply.send(self.wrap(&mut kernel, &stored));
                 }
                 Job::Verify { password, phc, reply } => {
-                    let _ = reply.send(Ok(self.verify(&mut blocks, &password, phc.as_deref())));
+                    let _ = reply.send(Ok(self.verify(&mut kernel, &password, phc.as_deref())));
                 }
             }
-            memory.give_back(blocks);
+            memory.give_back(kernel);
             pending.fetch_sub(1, Ordering::Relaxed);
         }
     }
 
-    fn verify(&self, blocks: &mut [Block], password: &SecretString, phc: Option<&str>) -> Verdict {
+    fn verify(&self, kernel: &mut Kernel, password: &SecretString, phc: Option<&str>) -> Verdict {
         let Some(phc) = phc else {
-            let _ = self.check(blocks, password, &self.dummy);
+            let _ = self.check(kernel, password, &self.dummy);
             return Verdict::Mismatch;
         };
-        if self.check(blocks, password, phc) {
+        if self.check(kernel, password, phc) {
             // A wrapped hash is replaced by a plain one at the first chance: it costs more.
             let rehash = wrapped_hash::parse(phc).is_some() || weaker_than(phc, self.params);
             Verdict::Match { rehash }
@@ -312,18 +328,18 @@ impl Worker {
         }
     }
 
-    fn check(&self, blocks: &mut [Block], password: &SecretString, stored: &str) -> bool {
+    fn check(&self, kernel: &mut Kernel, password: &SecretString, stored: &str) -> bool {
         // The parameters are taken from the stored string, so old hashes still verify.
         let pw = password.expose_secret().as_bytes();
         let checked = match wrapped_hash::parse(stored) {
-            None => verify_with(blocks, pw, stored),
-            Some(w) => unwrap_layers(blocks, pw, &w.layers).and_then(|inner| verify_with(blocks, &inner, w.outer)),
+            None => verify_with(kernel, pw, stored),
+            Some(w) => unwrap_layers(kernel, pw, &w.layers).and_then(|inner| verify_with(kernel, &inner, w.outer)),
         };
         match checked {
             Some(matched) => matched,
             None => {
                 // A corrupt stored hash must not be faster to reject than a real one.
-                let _ = verify_with(blocks, pw, &self.dummy);
+                let _ = verify_with(kernel, pw, &self.dummy);
                 false
             }
         }
@@ -331,7 +347,7 @@ impl Worker {
 
     /// Hashes the output stored in `stored` (the outer hash of a wrapped one) with the current
     /// parameters, and keeps its parameters and salt as a new innermost-to-outer layer.
-    fn wrap(&self, blocks: &mut [Block], stored: &str) -> Result<String, HashError> {
+    fn wrap(&self, kernel: &mut Kernel, stored: &str) -> Result<String, HashError> {
         let bad = || HashError::Failed(HashFailure::Unwrappable);
         let wrapped = wrapped_hash::parse(stored);
         let (mut layers, outer) = match &wrapped {
@@ -342,36 +358,74 @@ impl Worker {
         let output = parsed.hash.ok_or_else(bad)?;
         let without_output = PasswordHash { hash: None, ..parsed.clone() }.to_string();
         layers.push(wrapped_hash::Layer { len: output.len(), phc: &without_output });
-        let new_outer = hash_with(&self.argon2, blocks, output.as_bytes())?;
+        let new_outer = hash_with(&self.argon2, kernel, output.as_bytes())?;
         Ok(wrapped_hash::format(&layers, &new_outer))
     }
 }
 
 /// Recomputes the raw outputs of a wrapped hash's earlier layers from the password, innermost
 /// first; the last one is the "password" of the outer hash.
-fn unwrap_layers(blocks: &mut [Block], password: &[u8], layers: &[wrapped_hash::Layer<'_>]) -> Option<Vec<u8>> {
+fn unwrap_layers(kernel: &mut Kernel, password: &[u8], layers: &[wrapped_hash::Layer<'_>]) -> Option<Vec<u8>> {
     let mut input = password.to_vec();
     for layer in layers {
         let parsed = PasswordHash::new(layer.phc).ok()?;
-        let argon2 = argon2_of(&parsed)?;
-        let mut salt = [0u8; 64];
-        let salt = parsed.salt?.decode_b64(&mut salt).ok()?;
-        let mut out = vec![0u8; layer.len];
         if !(Output::MIN_LENGTH..=Output::MAX_LENGTH).contains(&layer.len) {
             return None;
         }
-        run_argon2(&argon2, blocks, &input, salt, &mut out).ok()?;
+        let argon2 = argon2_of(&parsed, layer.len)?;
+        let mut salt = [0u8; 64];
+        let salt = parsed.salt?.decode_b64(&mut salt).ok()?;
+        let mut out = vec![0u8; layer.len];
+        run_argon2(&argon2, kernel, &input, salt, &mut out).ok()?;
         input = out;
     }
     Some(input)
 }
 
-/// The Argon2 instance a PHC string names (algorithm, version, parameters).
-fn argon2_of(parsed: &PasswordHash<'_>) -> Option<Argon2<'static>> {
-    let algorithm = Algorithm::try_from(parsed.algorithm).ok()?;
-    let version = parsed.version.map(Version::try_from).transpose().ok()?.unwrap_or_default();
-    let params = Params::try_from(parsed).ok()?;
+/// The Argon2 instance a PHC string names (algorithm, version, `m`, `t`, `p`), with an output
+/// of `output_len` bytes. `None` for anything else: another algorithm, an unknown version, a
+/// parameter missing, repeated or unknown (`keyid` and `data` included: Rampart never writes
+/// them), or values Argon2 refuses. A missing version is 0x13, as the `argon2` crate reads it.
+fn argon2_of(parsed: &PasswordHash<'_>, output_len: usize) -> Option<Argon2> {
+    let algorithm = match parsed.algorithm.as_str() {
+        "argon2id" => Algorithm::Argon2id,
+        "argon2i" => Algorithm::Argon2i,
+        "argon2d" => Algorithm::Argon2d,
+        _ => return None,
+    };
+    let version = match parsed.version {
+        None | Some(0x13) => Version::V0x13,
+        Some(0x10) => Version::V0x10,
+        Some(_) => return None,
+    };
+    let (mut m, mut t, mut p) = (None, None, None);
+    for (name, value) in parsed.params.iter() {
+        let slot = match name.as_str() {
+            "m" => &mut m,
+            "t" => &mut t,
+            "p" => &mut p,
+            _ => return None,
+        };
+        if slot.replace(value.decimal().ok()?).is_some() {
+            return None;
+        }
+    }
+    let params = Params::builder()
+        .memory(KiB::kib(m?.into()))
+        .passes(t?)
+        .lanes(p?)
+        .tag_len(TagLen::bytes(u64::try_from(output_len).ok()?))
+        .build()
+        .ok()?;
     Some(Argon2::new(algorithm, version, params))
+}
+
+/// The PHC parameters `m`, `t` and `p` of `phc`, when it is Argon2id v1.3 with those three.
+fn argon2id_costs(phc: &str) -> Option<(u32, u32)> {
+    let parsed = PasswordHash::new(phc).ok()?;
+    let argon2 = argon2_of(&parsed, OUTPUT_LEN)?;
+    let is_argon2id_v13 = argon2.algorithm() == Algorithm::Argon2id && parsed.version == Some(0x13);
+    is_argon2id_v13.then(|| (argon2.params().memory_kib(), argon2.params().passes()))
 }
 
 /// True when `stored` costs less to verify than a hash made with `now` would: its outermost
@@ -406,74 +460,120 @@ fn lower_priority() -> bool {
 /// the result back from /proc.
 const HASH_PRIORITY: u8 = 22;
 
-/// Argon2 memory, always from the system allocator (glibc's malloc), whatever the program's
-/// global allocator is. The binary runs on mimalloc (issue 17), which keeps freed memory for
-/// reuse: a freed 19 MiB buffer stayed resident (idle RSS 75.5 MB instead of under 30). These
-/// buffers are the one large, rare allocation that must go back to the OS when freed.
-type ArgonMemory = allocator_api2::vec::Vec<Block, System>;
-
-/// `blocks` of Argon2 memory in an allocation of its own, so that freeing it gives the pages
-/// back to the OS. Why the capacity is padded: glibc's malloc serves a large request with a
-/// mapping of its own, but each free of such a mapping raises its threshold for that to the
-/// size just freed (up to 32 MiB), so the next 19 MiB buffer would come from a heap arena and
-/// stay resident after it is freed (measured: RSS grew with every release). A request of at
-/// least 32 MiB is always mapped on its own; only the pages written are resident, so the
-/// padding costs address space, not memory.
-fn own_mapping(blocks: usize) -> ArgonMemory {
-    const ALWAYS_MAPPED: usize = (32 << 20) / Block::SIZE + 1;
-    let mut memory = ArgonMemory::with_capacity_in(blocks.max(ALWAYS_MAPPED), System);
-    memory.resize(blocks, Block::default());
-    memory
-}
-
 /// `Some(true|false)` for a well-formed PHC string, `None` for one that cannot be checked.
-fn verify_with(blocks: &mut [Block], password: &[u8], phc: &str) -> Option<bool> {
+fn verify_with(kernel: &mut Kernel, password: &[u8], phc: &str) -> Option<bool> {
     let parsed = PasswordHash::new(phc).ok()?;
-    let argon2 = argon2_of(&parsed)?;
     let expected = parsed.hash?;
+    let argon2 = argon2_of(&parsed, expected.len())?;
     let mut salt = [0u8; 64];
     let salt = parsed.salt?.decode_b64(&mut salt).ok()?;
     let mut out = [0u8; Output::MAX_LENGTH];
     let out = out.get_mut(..expected.len())?;
-    run_argon2(&argon2, blocks, password, salt, out).ok()?;
+    run_argon2(&argon2, kernel, password, salt, out).ok()?;
     // `Output`'s equality is constant-time.
     Some(Output::new(out).ok()? == expected)
 }
 
-/// Runs Argon2 in the worker's memory. A stored hash that asks for more memory than configured
-/// (made before the parameters were lowered) gets a temporary buffer, so the worker's own never
-/// grows past the configured size.
+/// Runs `argon2` in the worker's kernel, whose memory is sized for the configured parameters. A
+/// stored hash that asks for more memory than that (made before the parameters were lowered)
+/// is computed in memory of its own, freed after, so the worker's never grows past the
+/// configured size.
 fn run_argon2(
-    argon2: &Argon2<'_>,
-    blocks: &mut [Block],
+    argon2: &Argon2,
+    kernel: &mut Kernel,
     pw: &[u8],
     salt: &[u8],
     out: &mut [u8],
-) -> Result<(), argon2::Error> {
-    let needed = argon2.params().block_count();
-    match blocks.get_mut(..needed) {
-        Some(own) => argon2.hash_password_into_with_memory(pw, salt, out, own),
-        None => argon2.hash_password_into_with_memory(pw, salt, out, &mut *own_mapping(needed)),
+) -> Result<(), argon2_rust::Error> {
+    if argon2.params().memory_blocks() > kernel.params().memory_blocks() {
+        return argon2.hash_into(pw, salt, out);
     }
+    // The kernel is put back to the configured parameters after: they are its memory's size, the
+    // measure of the test above for the next job.
+    let own = *kernel.argon2();
+    kernel.set_argon2(*argon2);
+    let hashed = kernel.hash_into(pw, salt, out);
+    kernel.set_argon2(own);
+    hashed
 }
 
-pub fn argon2_for(p: HashParams) -> Result<Argon2<'static>, HashError> {
-    let params = Params::new(p.memory_kib, p.iterations, p.parallelism, None).map_err(HashFailure::Argon2)?;
+/// An Argon2 test vector: the inputs and the tag they must give.
+struct TestVector {
+    memory_kib: u32,
+    passes: u32,
+    lanes: u32,
+    password: [u8; 32],
+    salt: [u8; 16],
+    secret: [u8; 8],
+    ad: [u8; 12],
+    tag: [u8; 32],
+}
+
+/// RFC 9106, section 5.3 (Argon2id, version 0x13).
+const RFC_9106_ARGON2ID: TestVector = TestVector {
+    memory_kib: 32,
+    passes: 3,
+    lanes: 4,
+    password: [1; 32],
+    salt: [2; 16],
+    secret: [3; 8],
+    ad: [4; 12],
+    tag: [
+        0x0d, 0x64, 0x0d, 0xf5, 0x8d, 0x78, 0x76, 0x6c, 0x08, 0xc0, 0x37, 0xa3, 0x4a, 0x8b, 0x53, 0xc9, 0xd0, 0x1e,
+        0xf0, 0x45, 0x2d, 0x75, 0xb6, 0x5e, 0xb5, 0x25, 0x20, 0xe9, 0x6b, 0x01, 0xe6, 0x59,
+    ],
+};
+
+/// Checks the kernel against `vector` before the pool hashes anything. Why: the kernel picks
+/// its SIMD code by the CPU it runs on (AVX-512, AVX2, SSE, NEON or portable), and the test
+/// suite only proves the one of the machine it runs on. A wrong computation elsewhere would
+/// store hashes nobody can verify and lock every user out; this makes it a refusal to start.
+fn known_answer(vector: &TestVector) -> Result<(), HashFailure> {
+    let params = Params::builder()
+        .memory(KiB::kib(vector.memory_kib.into()))
+        .passes(vector.passes)
+        .lanes(vector.lanes)
+        .build()
+        .map_err(HashFailure::Argon2)?;
+    let mut tag = [0u8; 32];
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+        .hash_into_with_ad(&vector.password, &vector.salt, &vector.secret, &vector.ad, &mut tag)
+        .map_err(HashFailure::Argon2)?;
+    if tag == vector.tag { Ok(()) } else { Err(HashFailure::SelfTest) }
+}
+
+/// Argon2id v1.3 with the configured costs and a 32-byte output: what every new hash is.
+pub fn argon2_for(p: HashParams) -> Result<Argon2, HashError> {
+    let params = Params::builder()
+        .memory(KiB::kib(p.memory_kib.into()))
+        .passes(p.iterations)
+        .lanes(p.parallelism)
+        .tag_len(TagLen::bytes(OUTPUT_LEN as u64))
+        .build()
+        .map_err(HashFailure::Argon2)?;
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
-/// A PHC string for a new password: a random 16-byte salt, the configured parameters, and a
-/// 32-byte output computed in `blocks`.
-fn hash_with(argon2: &Argon2<'_>, blocks: &mut [Block], password: &[u8]) -> Result<String, HashError> {
+/// Bytes of a new hash's output (the PHC default).
+const OUTPUT_LEN: usize = 32;
+
+/// A PHC string for a new password: a random 16-byte salt, `argon2`'s parameters, and a
+/// 32-byte output computed in `kernel`.
+fn hash_with(argon2: &Argon2, kernel: &mut Kernel, password: &[u8]) -> Result<String, HashError> {
     let mut salt_bytes = [0u8; 16];
     rand::RngCore::fill_bytes(&mut OsRng, &mut salt_bytes);
     let salt = SaltString::encode_b64(&salt_bytes).map_err(HashFailure::Phc)?;
-    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
-    run_argon2(argon2, blocks, password, &salt_bytes, &mut out).map_err(HashFailure::Argon2)?;
+    let mut out = [0u8; OUTPUT_LEN];
+    run_argon2(argon2, kernel, password, &salt_bytes, &mut out).map_err(HashFailure::Argon2)?;
+    let p = argon2.params();
+    let mut params = ParamsString::new();
+    for (name, value) in [("m", p.memory_kib()), ("t", p.passes()), ("p", p.lanes())] {
+        params.add_decimal(name, value).map_err(HashFailure::Phc)?;
+    }
     let phc = PasswordHash {
-        algorithm: argon2::ARGON2ID_IDENT,
-        version: Some(Version::V0x13.into()),
-        params: ParamsString::try_from(argon2.params()).map_err(HashFailure::Phc)?,
+        algorithm: Ident::new("argon2id").map_err(HashFailure::Phc)?,
+        version: Some(Version::V0x13.as_u32()),
+        params,
         salt: Some(salt.as_salt()),
         hash: Some(Output::new(&out).map_err(HashFailure::Phc)?),
     };
@@ -482,15 +582,9 @@ fn hash_with(argon2: &Argon2<'_>, blocks: &mut [Block], password: &[u8]) -> Resu
 
 /// True when `phc` is not Argon2id v1.3 or used less memory or fewer iterations than `now`.
 pub fn weaker_than(phc: &str, now: HashParams) -> bool {
-    let Ok(parsed) = PasswordHash::new(phc) else {
-        return true;
-    };
-    if parsed.algorithm != argon2::ARGON2ID_IDENT || parsed.version != Some(0x13) {
-        return true;
-    }
-    match Params::try_from(&parsed) {
-        Ok(p) => p.m_cost() < now.memory_kib || p.t_cost() < now.iterations,
-        Err(_) => true,
+    match argon2id_costs(phc) {
+        Some((memory_kib, iterations)) => memory_kib < now.memory_kib || iterations < now.iterations,
+        None => true,
     }
 }
 
@@ -593,9 +687,9 @@ mod tests {
         assert!(threads.iter().all(|t| *t == (SCHED_BATCH, 10)), "{threads:?}");
     }
 
-    /// Hashes made in the worker's reused memory are standard PHC strings: the reference
-    /// implementation (the argon2 crate's own `PasswordVerifier`) accepts them, and ours accepts
-    /// the reference's, with other parameters and algorithms too.
+    /// Hashes made in the worker's reused memory are standard PHC strings: the RustCrypto
+    /// `argon2` crate (the reference here) accepts them, and ours accepts the reference's, with
+    /// other parameters, algorithms and versions too.
     #[tokio::test]
     async fn reused_memory_hashes_are_standard_phc() {
         use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
@@ -603,16 +697,84 @@ mod tests {
         let a = h.hash(pw("correct horse")).await.unwrap();
         let b = h.hash(pw("correct horse")).await.unwrap();
         assert_ne!(a, b, "salts must differ");
-        let reference = argon2_for(SMALL).unwrap();
-        assert!(reference.verify_password(b"correct horse", &PasswordHash::new(&a).unwrap()).is_ok());
-        assert!(reference.verify_password(b"wrong horse", &PasswordHash::new(&a).unwrap()).is_err());
-        for alg in [Algorithm::Argon2id, Algorithm::Argon2i, Algorithm::Argon2d] {
-            let other = Argon2::new(alg, Version::V0x13, Params::new(2048, 2, 2, None).unwrap());
-            let salt = SaltString::generate(&mut OsRng);
-            let phc = other.hash_password(b"correct horse", &salt).unwrap().to_string();
-            assert!(matches!(h.verify(pw("correct horse"), Some(phc.clone())).await.unwrap(), Verdict::Match { .. }));
-            assert_eq!(h.verify(pw("wrong horse"), Some(phc)).await.unwrap(), Verdict::Mismatch);
+        let reference = argon2::Argon2::default();
+        let parsed = argon2::PasswordHash::new(&a).unwrap();
+        assert!(reference.verify_password(b"correct horse", &parsed).is_ok());
+        assert!(reference.verify_password(b"wrong horse", &parsed).is_err());
+        for alg in [argon2::Algorithm::Argon2id, argon2::Algorithm::Argon2i, argon2::Algorithm::Argon2d] {
+            for version in [argon2::Version::V0x13, argon2::Version::V0x10] {
+                for (m, t, p, len) in [(2048, 2, 2, 32), (1024, 3, 1, 16), (4096, 1, 4, 64)] {
+                    let params = argon2::Params::new(m, t, p, Some(len)).unwrap();
+                    let other = argon2::Argon2::new(alg, version, params);
+                    let salt = SaltString::generate(&mut OsRng);
+                    let phc = other.hash_password(b"correct horse", &salt).unwrap().to_string();
+                    let verdict = h.verify(pw("correct horse"), Some(phc.clone())).await.unwrap();
+                    assert!(matches!(verdict, Verdict::Match { .. }), "{phc}");
+                    assert_eq!(h.verify(pw("wrong horse"), Some(phc)).await.unwrap(), Verdict::Mismatch);
+                }
+            }
         }
+    }
+
+    /// The test vector the pool checks at start is RFC 9106's, as the reference computes it, and
+    /// a kernel that computed anything else would stop the pool from starting.
+    #[test]
+    fn the_start_up_known_answer_test_is_rfc_9106s() {
+        let v = &RFC_9106_ARGON2ID;
+        let params = argon2::ParamsBuilder::new()
+            .m_cost(v.memory_kib)
+            .t_cost(v.passes)
+            .p_cost(v.lanes)
+            .data(argon2::AssociatedData::new(&v.ad).unwrap())
+            .build()
+            .unwrap();
+        let reference =
+            argon2::Argon2::new_with_secret(&v.secret, argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+                .unwrap();
+        let mut tag = [0u8; 32];
+        reference.hash_password_into(&v.password, &v.salt, &mut tag).unwrap();
+        assert_eq!(tag, v.tag, "the reference disagrees with the vector as written here");
+        known_answer(v).unwrap();
+        let mut wrong = RFC_9106_ARGON2ID;
+        wrong.tag[31] ^= 1;
+        assert!(matches!(known_answer(&wrong), Err(HashFailure::SelfTest)));
+    }
+
+    /// The kernel computes what the reference computes, byte for byte, in a kernel reused across
+    /// parameter sets (smaller and larger than its own, which takes the one-off memory path).
+    #[test]
+    fn the_kernel_agrees_with_the_reference() {
+        let mut kernel = argon2_for(SMALL).unwrap().hasher();
+        for (m, t, p) in [(1024, 1, 1), (512, 2, 1), (2048, 2, 2), (1024, 1, 1), (8, 1, 1)] {
+            let reference = argon2::Argon2::new(
+                argon2::Algorithm::Argon2id,
+                argon2::Version::V0x13,
+                argon2::Params::new(m, t, p, Some(32)).unwrap(),
+            );
+            let mut expected = [0u8; 32];
+            reference.hash_password_into(b"correct horse", b"0123456789abcdef", &mut expected).unwrap();
+            let ours = argon2_for(HashParams { memory_kib: m, iterations: t, parallelism: p }).unwrap();
+            let mut out = [0u8; 32];
+            run_argon2(&ours, &mut kernel, b"correct horse", b"0123456789abcdef", &mut out).unwrap();
+            assert_eq!(out, expected, "m={m} t={t} p={p}");
+        }
+        assert_eq!(kernel.params().memory_kib(), SMALL.memory_kib, "the larger job did not take the kernel's memory");
+    }
+
+    /// A PHC string with parameters Rampart does not read (`keyid`, `data`, one repeated, one
+    /// missing) or an unknown version is not checked at all: it is a mismatch, at full price.
+    #[tokio::test]
+    async fn phc_strings_with_parameters_it_does_not_read_are_refused() {
+        let h = Hasher::start(SMALL, 1, 4).unwrap();
+        let good = h.hash(pw("correct horse")).await.unwrap();
+        let (head, tail) = good.split_once("$m=1024,t=1,p=1$").unwrap();
+        for params in ["m=1024,t=1,p=1,keyid=YWJj", "m=1024,t=1,p=1,data=YWJj", "m=1024,t=1", "m=1024,m=1024,t=1,p=1"] {
+            let odd = format!("{head}${params}${tail}");
+            assert_eq!(h.verify(pw("correct horse"), Some(odd.clone())).await.unwrap(), Verdict::Mismatch, "{odd}");
+        }
+        let odd = good.replace("$v=19$", "$v=18$");
+        assert_eq!(h.verify(pw("correct horse"), Some(odd)).await.unwrap(), Verdict::Mismatch);
+        assert_eq!(h.verify(pw("correct horse"), Some(good)).await.unwrap(), Verdict::Match { rehash: false });
     }
 
     #[tokio::test]
