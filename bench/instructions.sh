@@ -41,6 +41,8 @@ login_global_per_minute = 1000000000
 api_per_user_per_minute = 1000000000
 api_per_ip_per_minute = 1000000000
 TOML
+# The example `orders` resource, as shipped (dropped with the raised limits for the 429 server).
+sed -n '/^\[roles\]/,$p' config/rampart.example.toml >> "$WORK/rampart.toml"
 # start_server: the server on $WORK/rampart.toml under callgrind (sets SERVER), once it answers.
 start_server() {
   valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out.%p" \
@@ -59,6 +61,8 @@ curl -sf -X POST "$BASE/auth/register" -H 'content-type: application/json' \
 ACCESS=$(curl -sf -X POST "$BASE/auth/token" -H 'content-type: application/json' \
   -d "{\"grant_type\":\"password\",\"email\":\"$EMAIL\",\"password\":\"$PASSWORD\"}" |
   python3 -c "import sys,json; print(json.load(sys.stdin)['access_token'])")
+ORDER_ID=$(curl -sf -X POST "$BASE/api/orders" -H 'content-type: application/json' -H "Authorization: Bearer $ACCESS" \
+  -d '{"item":"bench widget","quantity":2}' | python3 -c "import sys,json; print(json.load(sys.stdin)['id'])")
 
 # requests PATH N [TOKEN]: N sequential GETs on one keep-alive connection, each checked for 200.
 # With REFUSED set, N logins posted instead, each checked to be refused (429), each request in
@@ -115,6 +119,7 @@ instructions() {
 echo "callgrind, $N sequential keep-alive requests each, instructions per request (whole process):"
 echo "  GET /healthz              $(instructions /healthz)"
 echo "  GET /auth/me (bearer)     $(instructions /auth/me "$ACCESS")"
+echo "  GET /api/orders/{id}      $(instructions "/api/orders/$ORDER_ID" "$ACCESS")"
 # A login refused by the per-IP login budget (default limits, so a second server): as run.sh's
 # 429 row, the client is over its budget before counting starts.
 kill "$SERVER"; wait "$SERVER" 2>/dev/null || true

@@ -87,7 +87,14 @@ fn resource(name: &str, res: &ResourceConfig, roles: &Roles, r: &mut Report) -> 
         update: actions.remove("update"),
         delete: actions.remove("delete"),
     };
-    Some(Resource { name: name.to_owned(), table: format!("res_{name}"), owner: res.owner.clone(), fields, actions })
+    Some(Resource {
+        name: name.to_owned(),
+        table: format!("res_{name}"),
+        owner: res.owner.clone(),
+        fields,
+        actions,
+        memo: Default::default(),
+    })
 }
 
 /// What an access expression of one resource is checked against.

@@ -86,6 +86,22 @@ pub struct Resource {
     pub owner: Option<String>,
     pub fields: Vec<Field>,
     pub actions: Actions,
+    /// What the store derives from the declaration once (its column list), kept here so that a
+    /// request does not rebuild it (issue 17). Empty until first used.
+    pub memo: Memo,
+}
+
+/// See [`Resource::memo`]: text that depends on the declaration only, made on first use.
+#[derive(Debug, Clone, Default)]
+pub struct Memo {
+    columns: std::sync::OnceLock<Box<str>>,
+}
+
+impl Memo {
+    /// The column list, made by `build` the first time.
+    pub fn columns(&self, build: impl FnOnce() -> String) -> &str {
+        self.columns.get_or_init(|| build().into_boxed_str())
+    }
 }
 
 impl Resource {

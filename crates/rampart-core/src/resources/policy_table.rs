@@ -155,6 +155,7 @@ mod tests {
                 update: rule("owner | role:manager"),
                 delete: None,
             },
+            memo: Default::default(),
         }
     }
 

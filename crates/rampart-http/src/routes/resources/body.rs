@@ -178,6 +178,7 @@ mod tests {
                 field("ratio", Kind::Number { min: None, max: None }, None),
             ],
             actions: Actions::default(),
+            memo: Default::default(),
         };
         let rec = Record {
             id: "r1".into(),

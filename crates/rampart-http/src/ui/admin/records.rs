@@ -265,6 +265,7 @@ mod tests {
                 field("s", Kind::String { min_len: None, max_len: None, pattern: None }),
             ],
             actions: Actions::default(),
+            memo: Default::default(),
         };
         let form = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         let body = body_of(&res, form(&[("n", "7"), ("r", "0.5"), ("b", "false"), ("s", "<b>"), ("x", "")])).ok();
