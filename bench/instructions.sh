@@ -66,8 +66,8 @@ ORDER_ID=$(curl -sf -X POST "$BASE/api/orders" -H 'content-type: application/jso
 
 # requests PATH N [TOKEN]: N sequential GETs on one keep-alive connection, each checked for 200.
 # With REFUSED set, N logins posted instead, each checked to be refused (429), each request in
-# one write as wrk sends it (http.client writes the body apart from the head, and a refusal
-# answered before its body arrives ends the connection).
+# one write as wrk sends it (http.client writes the body apart from the head, and the server
+# would then wait for the body of each refusal on the socket: a different request to count).
 requests() {
   python3 - "$PORT" "$1" "$2" "${3:-}" "${REFUSED:-}" <<'PY'
 import http.client, json, re, socket, sys

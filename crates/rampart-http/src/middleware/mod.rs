@@ -111,13 +111,36 @@ async fn outer(State((state, routes)): State<Policed>, mut req: Request, next: N
 /// Steps 7 and 8: the per-IP budget is spent, then the guard's refusals, before the handler.
 async fn admission(State((state, routes)): State<Policed>, mut req: Request, next: Next) -> Response {
     let policy = routes.of(&req);
-    if let Err(refused) = rate_limit::spend(&state, policy.budget, &mut req).await {
-        return refused.into_response();
+    let refused = match rate_limit::spend(&state, policy.budget, &mut req).await {
+        Err(refused) => Some(refused),
+        Ok(()) => guard::admit(&state, policy, &mut req).err(),
+    };
+    match refused {
+        Some(refused) => {
+            drain_body(req, state.settings.limits.max_body_bytes).await;
+            refused.into_response()
+        }
+        None => next.run(req).await,
     }
-    if let Err(refused) = guard::admit(&state, policy, &mut req) {
-        return refused.into_response();
+}
+
+/// Reads the rest of a refused request's body (at most `limit` bytes, and nothing when its
+/// declared length is over it) before the refusal is answered. Why: the refusal is made before
+/// anything reads the body, and hyper closes a connection whose request body was not read to
+/// the end when it is not already in its buffer. A client that writes the body after the head
+/// (Python's http.client does) then had its connection closed under it, often with a reset that
+/// also lost the refusal itself. A body the request budget allows is read by the handler anyway,
+/// so this costs a refused request no more than an admitted one; the request timeout above
+/// bounds a body that never comes. Over the limit (the guard's 413), the connection is closed
+/// as before: reading it is what the limit is there to avoid. Test
+/// `limits::a_refused_login_whose_body_comes_late_keeps_its_connection`.
+async fn drain_body(req: Request, limit: usize) {
+    let declared =
+        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return;
     }
-    next.run(req).await
+    let _ = axum::body::to_bytes(req.into_body(), limit).await;
 }
 
 trait PlainResponse {

@@ -311,3 +311,34 @@ async fn a_lock_does_not_reveal_whether_the_account_exists() {
     let grant = json!({ "grant_type": "password", "email": nobody, "password": OTHER_STRONG_PASSWORD });
     assert_locked(&app.post_json("/auth/token", &grant).await);
 }
+
+/// A login refused by the per-IP budget is answered before its body is read. A client that sends
+/// the body a moment after the head (Python's http.client writes them separately) must still get
+/// the 429 and keep its connection for the next request: the server reads the late body first.
+#[tokio::test]
+async fn a_refused_login_whose_body_comes_late_keeps_its_connection() {
+    use std::io::Write;
+    let app = TestApp::builder().env("RATE_LIMIT__LOGIN_PER_IP_PER_MINUTE", "1").spawn().await;
+    login_from(&app, None, &unique_email(), OTHER_STRONG_PASSWORD).await.assert_problem(401);
+    let addr = app.addr;
+    let (refused, next) = tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let body = json!({ "email": unique_email(), "password": OTHER_STRONG_PASSWORD }).to_string();
+        let head = format!(
+            "POST /auth/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        stream.write_all(body.as_bytes()).unwrap();
+        let refused = crate::raw_http::read_response(&mut stream);
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+        (refused, crate::raw_http::read_response(&mut stream))
+    })
+    .await
+    .unwrap();
+    assert_rate_limited(&refused, "login-ip", 1);
+    assert_ne!(refused.header("connection"), Some("close"));
+    assert_eq!(next.status, 200, "the connection did not serve the next request");
+}

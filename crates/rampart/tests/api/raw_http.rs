@@ -60,7 +60,7 @@ pub fn raw_big_post(
 }
 
 /// Reads one HTTP/1.1 response (Content-Length framed, or up to EOF).
-fn read_response(stream: &mut TcpStream) -> Resp {
+pub fn read_response(stream: &mut TcpStream) -> Resp {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
     let head_end = loop {
