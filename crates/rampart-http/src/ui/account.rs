@@ -160,7 +160,7 @@ pub struct ProfileForm {
     display_name: String,
 }
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn save_profile(
     State(state): State<AppState>,
     SignedInForm { signed_in: me, form }: SignedInForm<ProfileForm>,
@@ -181,7 +181,7 @@ pub struct PasswordForm {
     new_password: SecretString,
 }
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn change_password_form(
     State(state): State<AppState>,
     ctx: RequestContext,
@@ -200,7 +200,7 @@ pub struct RevokeForm {
 }
 
 /// Signs out one of the visitor's own sessions; this one too, which then ends here.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn revoke_session(
     State(state): State<AppState>,
     ctx: RequestContext,
@@ -242,7 +242,7 @@ pub struct Empty {}
 
 /// `POST /ui/logout`: ends this session (the flow the JSON `POST /auth/logout` uses), clears the
 /// cookie, 303 to the sign-in page.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn logout(
     State(state): State<AppState>,
     ctx: RequestContext,

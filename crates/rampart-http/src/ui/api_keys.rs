@@ -203,7 +203,7 @@ pub fn issued_page(state: &AppState, me: &SignedIn, issued: &IssuedKey, back: &s
 }
 
 /// `POST /ui/account/api-keys`: a key owned by the visitor.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn create(
     State(state): State<AppState>,
     ctx: RequestContext,
@@ -229,7 +229,7 @@ pub struct RevokeForm {
 }
 
 /// `POST /ui/account/api-keys/revoke`: one of the visitor's own keys; another user's is 404.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn revoke(
     State(state): State<AppState>,
     ctx: RequestContext,

@@ -60,7 +60,7 @@ pub struct LoginForm {
     password: SecretString,
 }
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn submit(
     State(state): State<AppState>,
     ctx: RequestContext,

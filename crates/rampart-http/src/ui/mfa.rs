@@ -64,7 +64,7 @@ pub struct CodeForm {
     code: String,
 }
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn submit(
     State(state): State<AppState>,
     ctx: RequestContext,
@@ -89,7 +89,7 @@ pub struct PasskeyForm {
 }
 
 /// `POST /ui/mfa/passkey`: the passkey answer to the pending login.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn submit_passkey(
     State(state): State<AppState>,
     ctx: RequestContext,

@@ -141,7 +141,7 @@ pub struct RenameForm {
 }
 
 /// `POST /ui/account/passkeys/{id}/rename`.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn rename(
     State(state): State<AppState>,
     IdPath(id): IdPath,
@@ -164,7 +164,7 @@ pub async fn rename(
 }
 
 /// `POST /ui/account/passkeys/{id}/remove`.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn remove(
     State(state): State<AppState>,
     ctx: RequestContext,
@@ -188,7 +188,7 @@ pub async fn remove(
 /// browser's `__Host-rampart_mfa` cookie, through the flow of `POST /auth/mfa/passkey/start`
 /// (the same login budgets). `X-CSRF-Token` must be the pre-session's token, which only a page
 /// of ours can read: a custom header is also something no cross-site form can send.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn mfa_start(State(state): State<AppState>, ctx: RequestContext, headers: HeaderMap) -> Response {
     let sent = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
     if !presession::verify(&state, &headers, sent) {

@@ -39,7 +39,7 @@ pub struct ForgotForm {
 
 /// Always the same answer for a known and an unknown address (the flow sends the mail, or not,
 /// in the background).
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn submit_forgot(
     State(state): State<AppState>,
     ctx: RequestContext,
@@ -88,7 +88,7 @@ pub struct ResetForm {
     new_password: SecretString,
 }
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn submit_reset(
     State(state): State<AppState>,
     ctx: RequestContext,
@@ -136,7 +136,7 @@ pub struct VerifyForm {
     token: String,
 }
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn submit_verify(
     State(state): State<AppState>,
     ctx: RequestContext,

@@ -27,7 +27,7 @@ pub struct RegisterForm {
     password: SecretString,
 }
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn submit(
     State(state): State<AppState>,
     ctx: RequestContext,

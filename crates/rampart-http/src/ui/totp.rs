@@ -45,7 +45,7 @@ pub fn section(user: &UserRow, csrf: &str) -> Markup {
 }
 
 /// `POST /ui/account/mfa/setup`: a new pending secret, then the page that shows it.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn setup(State(state): State<AppState>, SignedInForm { signed_in: me, .. }: SignedInForm<Empty>) -> Response {
     match totp::setup(&state, &me.user).await {
         Ok(_) | Err(AuthError::MfaAlreadyEnabled) => Redirect::to("/ui/account/mfa").into_response(),
@@ -130,7 +130,7 @@ pub struct CodeAndPassword {
     password: SecretString,
 }
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn enable(
     State(state): State<AppState>,
     ctx: RequestContext,
@@ -155,7 +155,7 @@ pub async fn enable(
     }
 }
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn disable(
     State(state): State<AppState>,
     ctx: RequestContext,

@@ -50,7 +50,7 @@ impl From<&AuditRow> for AuditView {
 
 const CURSOR_LIST: &str = "audit";
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(
     State(state): State<AppState>,
     _admin: RequireRole<Admin>,

@@ -16,7 +16,7 @@ use crate::extract::{Admin, IdPath, RequestContext, RequireRole};
 use crate::flows::admin_users::{self, Acting};
 use crate::{ApiError, AppState};
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn reset(
     State(state): State<AppState>,
     ctx: RequestContext,

@@ -30,7 +30,7 @@ pub struct NewServiceAccountRequest {
     roles: Vec<String>,
 }
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn create(
     State(state): State<AppState>,
     ctx: RequestContext,
@@ -44,7 +44,7 @@ pub async fn create(
 /// A key for a service account: the same body and answer as `POST /auth/api-keys`, owned by the
 /// account in the path (never by the admin, never by a body field), narrowed against its roles.
 /// A person's id is 404: people make their own keys, an admin cannot make one in their name.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn create_key(
     State(state): State<AppState>,
     ctx: RequestContext,
@@ -68,7 +68,7 @@ pub struct AdminKeyView {
 
 const CURSOR_LIST: &str = "api-keys";
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list_keys(
     State(state): State<AppState>,
     _admin: RequireRole<Admin>,

@@ -48,7 +48,7 @@ impl AdminUserView {
 
 const CURSOR_LIST: &str = "users";
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(
     State(state): State<AppState>,
     _admin: RequireRole<Admin>,
@@ -86,7 +86,7 @@ pub(crate) fn user_cursor(state: &AppState, raw: &str) -> Result<(Millis, String
         .ok_or_else(|| invalid("cursor", "is not a cursor this list gave out"))
 }
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn get(
     State(state): State<AppState>,
     _admin: RequireRole<Admin>,
@@ -112,7 +112,7 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
     T::deserialize(d).map(Some)
 }
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn patch(
     State(state): State<AppState>,
     ctx: RequestContext,
@@ -131,7 +131,7 @@ pub async fn patch(
     Ok(Json(AdminUserView::new(&user, now_ms())))
 }
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn delete(
     State(state): State<AppState>,
     ctx: RequestContext,

@@ -21,7 +21,7 @@ use crate::extract::{ApiJson, Authenticated, IdPath, RequestContext};
 use crate::flows::api_keys::{self, GRACE_HOURS_MAX, IssuedKey, KeyView, NewKeyRequest};
 use crate::{ApiError, AppState};
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn create(
     State(state): State<AppState>,
     ctx: RequestContext,
@@ -44,13 +44,13 @@ pub(crate) async fn audit_created(state: &AppState, ctx: &RequestContext, actor:
     record(state, ctx, event).await;
 }
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(State(state): State<AppState>, auth: Authenticated) -> Result<Json<Vec<KeyView>>, ApiError> {
     let rows = state.store.api_keys_of(&auth.user.id).await?;
     Ok(Json(rows.iter().map(KeyView::from).collect()))
 }
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn revoke(
     State(state): State<AppState>,
     ctx: RequestContext,
@@ -70,7 +70,7 @@ pub struct RotateRequest {
     grace_hours: Option<u32>,
 }
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn rotate(
     State(state): State<AppState>,
     ctx: RequestContext,

@@ -14,7 +14,7 @@ pub struct VerifyRequest {
     token: PresentedToken,
 }
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn verify(
     State(state): State<AppState>,
     ctx: RequestContext,

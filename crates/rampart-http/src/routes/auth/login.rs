@@ -24,7 +24,7 @@ pub struct LoginRequest {
     password: SecretString,
 }
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn login(
     State(state): State<AppState>,
     ctx: RequestContext,
@@ -61,7 +61,7 @@ pub(super) async fn start_session(
 
 /// Ends the login the request authenticated with: the cookie session, or the bearer token's
 /// `sid` (every access and refresh token of that login dies with it).
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn logout(
     State(state): State<AppState>,
     ctx: RequestContext,

@@ -30,7 +30,7 @@ use crate::{ApiError, AppState};
 
 /// `POST /auth/mfa/totp/setup`: a new secret, waiting to be confirmed by `enable`. Calling it
 /// again before that replaces the secret.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn setup(State(state): State<AppState>, auth: Authenticated) -> Result<Json<Value>, ApiError> {
     let pending = totp::setup(&state, &auth.user).await?;
     Ok(Json(json!({
@@ -49,7 +49,7 @@ pub struct EnableRequest {
 
 /// `POST /auth/mfa/totp/enable`: see [`totp::enable`]. Answers the recovery codes, shown this
 /// once.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn enable(
     State(state): State<AppState>,
     ctx: RequestContext,
@@ -69,7 +69,7 @@ pub struct DisableRequest {
 }
 
 /// `POST /auth/mfa/totp/disable`: see [`totp::disable`].
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn disable(
     State(state): State<AppState>,
     ctx: RequestContext,
@@ -98,7 +98,7 @@ pub struct PasskeyAnswer {
 
 /// `POST /auth/mfa/verify`: completes the login or token grant that answered `mfa-required`,
 /// with the answer that flow would have given.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn verify(
     State(state): State<AppState>,
     ctx: RequestContext,

@@ -64,7 +64,7 @@ pub struct RegisterStartRequest {
 }
 
 /// `POST /auth/passkeys/register/start`.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn register_start(
     State(state): State<AppState>,
     ctx: RequestContext,
@@ -96,7 +96,7 @@ pub struct AddedPasskeyView {
 }
 
 /// `POST /auth/passkeys/register/finish`: 201 with the new passkey (and any recovery codes).
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn register_finish(
     State(state): State<AppState>,
     ctx: RequestContext,
@@ -117,7 +117,7 @@ pub async fn register_finish(
 pub struct LoginStartRequest {}
 
 /// `POST /auth/passkeys/login/start`.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn login_start(
     State(state): State<AppState>,
     ctx: RequestContext,
@@ -136,7 +136,7 @@ pub struct LoginFinishRequest {
 
 /// `POST /auth/passkeys/login/finish`: answers like `POST /auth/login` (a session), or like the
 /// password grant of `POST /auth/token` with `grant: "token"`.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn login_finish(
     State(state): State<AppState>,
     ctx: RequestContext,
@@ -164,7 +164,7 @@ pub struct MfaStartRequest {
 }
 
 /// `POST /auth/mfa/passkey/start`: a passkey ceremony for the login waiting behind `mfa_token`.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn mfa_start(
     State(state): State<AppState>,
     ctx: RequestContext,
@@ -174,7 +174,7 @@ pub async fn mfa_start(
 }
 
 /// `GET /auth/passkeys`: the caller's own.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(State(state): State<AppState>, auth: Authenticated) -> Result<Json<Vec<PasskeyView>>, ApiError> {
     let rows = state.store.passkeys_of_user(&auth.user.id).await?;
     Ok(Json(rows.into_iter().map(PasskeyView::from).collect()))
@@ -187,7 +187,7 @@ pub struct RenameRequest {
 }
 
 /// `PATCH /auth/passkeys/{id}`: 404 for another user's (the statement is scoped by the caller).
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn rename(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -199,7 +199,7 @@ pub async fn rename(
 }
 
 /// `DELETE /auth/passkeys/{id}`.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn remove(
     State(state): State<AppState>,
     ctx: RequestContext,

@@ -23,7 +23,7 @@ pub struct ChangeRequest {
 
 /// `POST /auth/password/change`: the current password proves it is the owner (not just whoever
 /// holds the session); every other login of the user ends, this one stays.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn change(
     State(state): State<AppState>,
     ctx: RequestContext,
@@ -43,7 +43,7 @@ pub struct ForgotRequest {
 
 /// `POST /auth/password/forgot`: always 202 with the same body (see
 /// [`recovery::request_reset`]).
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn forgot(
     State(state): State<AppState>,
     ctx: RequestContext,
@@ -63,7 +63,7 @@ pub struct ResetRequest {
 
 /// `POST /auth/password/reset`: a mailed token sets a new password, once; every login of the
 /// user ends and an automatic lockout is lifted.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn reset(
     State(state): State<AppState>,
     ctx: RequestContext,

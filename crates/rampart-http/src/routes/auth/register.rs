@@ -21,7 +21,7 @@ pub struct RegisterRequest {
     password: SecretString,
 }
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn register(
     State(state): State<AppState>,
     ctx: RequestContext,

@@ -24,7 +24,7 @@ pub struct SessionView {
     current: bool,
 }
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(State(state): State<AppState>, auth: Authenticated) -> Result<Json<Vec<SessionView>>, ApiError> {
     let idle = duration_ms(state.settings.auth.session_idle_timeout);
     let rows = state.store.list_sessions(&auth.user.id, now_ms(), idle).await?;
@@ -42,7 +42,7 @@ pub async fn list(State(state): State<AppState>, auth: Authenticated) -> Result<
     ))
 }
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn revoke(
     State(state): State<AppState>,
     ctx: RequestContext,

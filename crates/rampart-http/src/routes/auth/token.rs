@@ -34,7 +34,7 @@ pub(super) struct TokenResponse {
     refresh_token: String,
 }
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn token(
     State(state): State<AppState>,
     ctx: RequestContext,
@@ -118,7 +118,7 @@ fn present_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Strin
 
 /// `POST /auth/revoke`: ends the login the refresh token belongs to. 204 whatever the token is
 /// (RFC 7009), so it cannot be used to test tokens.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn revoke(
     State(state): State<AppState>,
     ctx: RequestContext,

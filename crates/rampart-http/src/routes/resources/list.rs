@@ -40,7 +40,7 @@ fn column(res: &Resource, name: &str) -> Option<Field> {
     }
 }
 
-#[tracing::instrument(skip_all, fields(resource = %name))]
+#[tracing::instrument(level = "debug", skip_all, fields(resource = %name))]
 pub async fn list(
     State(state): State<AppState>,
     Path(name): Path<String>,

@@ -100,7 +100,7 @@ impl Caller {
     }
 }
 
-#[tracing::instrument(skip_all, fields(resource = %name))]
+#[tracing::instrument(level = "debug", skip_all, fields(resource = %name))]
 async fn create(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -126,7 +126,7 @@ async fn create(
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(out)).into_response())
 }
 
-#[tracing::instrument(skip_all, fields(resource = %name))]
+#[tracing::instrument(level = "debug", skip_all, fields(resource = %name))]
 async fn read(
     State(state): State<AppState>,
     ctx: RequestContext,
@@ -166,7 +166,7 @@ async fn fetch_record(
     }
 }
 
-#[tracing::instrument(skip_all, fields(resource = %name))]
+#[tracing::instrument(level = "debug", skip_all, fields(resource = %name))]
 async fn update(
     State(state): State<AppState>,
     ctx: RequestContext,
@@ -197,7 +197,7 @@ pub(crate) async fn update_record(
     }
 }
 
-#[tracing::instrument(skip_all, fields(resource = %name))]
+#[tracing::instrument(level = "debug", skip_all, fields(resource = %name))]
 async fn remove(
     State(state): State<AppState>,
     ctx: RequestContext,
