@@ -12,8 +12,8 @@
 //! `madvise` when a page empties: 23 a second under a `/healthz` load of ~10 000 requests a second
 //! (strace), nothing measurable.
 //!
-//! The Argon2 buffers do not come from here at all (`rampart_core::auth::hasher`): they are
-//! taken from the system allocator, which unmaps them when freed whatever this allocator does.
+//! The Argon2 memory does not come from here at all (`rampart_core::auth::hasher`): the Argon2
+//! kernel maps it from the OS itself and unmaps it when dropped, whatever this allocator does.
 
 pub use mimalloc::MiMalloc;
 

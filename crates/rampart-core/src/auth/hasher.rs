@@ -410,14 +410,7 @@ fn argon2_of(parsed: &PasswordHash<'_>, output_len: usize) -> Option<Argon2> {
             return None;
         }
     }
-    let params = Params::builder()
-        .memory(KiB::kib(m?.into()))
-        .passes(t?)
-        .lanes(p?)
-        .tag_len(TagLen::bytes(u64::try_from(output_len).ok()?))
-        .build()
-        .ok()?;
-    Some(Argon2::new(algorithm, version, params))
+    Some(Argon2::new(algorithm, version, params(m?, t?, p?, output_len).ok()?))
 }
 
 /// The PHC parameters `m`, `t` and `p` of `phc`, when it is Argon2id v1.3 with those three.
@@ -529,12 +522,8 @@ const RFC_9106_ARGON2ID: TestVector = TestVector {
 /// suite only proves the one of the machine it runs on. A wrong computation elsewhere would
 /// store hashes nobody can verify and lock every user out; this makes it a refusal to start.
 fn known_answer(vector: &TestVector) -> Result<(), HashFailure> {
-    let params = Params::builder()
-        .memory(KiB::kib(vector.memory_kib.into()))
-        .passes(vector.passes)
-        .lanes(vector.lanes)
-        .build()
-        .map_err(HashFailure::Argon2)?;
+    let params =
+        params(vector.memory_kib, vector.passes, vector.lanes, vector.tag.len()).map_err(HashFailure::Argon2)?;
     let mut tag = [0u8; 32];
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
         .hash_into_with_ad(&vector.password, &vector.salt, &vector.secret, &vector.ad, &mut tag)
@@ -544,14 +533,18 @@ fn known_answer(vector: &TestVector) -> Result<(), HashFailure> {
 
 /// Argon2id v1.3 with the configured costs and a 32-byte output: what every new hash is.
 pub fn argon2_for(p: HashParams) -> Result<Argon2, HashError> {
-    let params = Params::builder()
-        .memory(KiB::kib(p.memory_kib.into()))
-        .passes(p.iterations)
-        .lanes(p.parallelism)
-        .tag_len(TagLen::bytes(OUTPUT_LEN as u64))
-        .build()
-        .map_err(HashFailure::Argon2)?;
+    let params = params(p.memory_kib, p.iterations, p.parallelism, OUTPUT_LEN).map_err(HashFailure::Argon2)?;
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+}
+
+/// Argon2's parameters (memory in KiB, passes, lanes, output bytes), as the kernel checks them.
+fn params(memory_kib: u32, passes: u32, lanes: u32, output_len: usize) -> Result<Params, argon2_rust::Error> {
+    Params::builder()
+        .memory(KiB::kib(memory_kib.into()))
+        .passes(passes)
+        .lanes(lanes)
+        .tag_len(TagLen::bytes(output_len as u64))
+        .build()
 }
 
 /// Bytes of a new hash's output (the PHC default).

@@ -23,9 +23,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
         if !is_json(req.headers()) {
             return Err(ApiError::UnsupportedMediaType);
         }
-        let declared =
-            req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > limits.max_body_bytes as u64) {
+        if declares_more_than(req.headers(), limits.max_body_bytes) {
             return Err(ApiError::PayloadTooLarge(limits.max_body_bytes));
         }
         let bytes = read_body(req.into_body(), limits.max_body_bytes).await?;
@@ -53,6 +51,14 @@ fn is_json(headers: &http::HeaderMap) -> bool {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// Whether the request's `Content-Length` says its body is over `limit` bytes (false when there
+/// is none or it is not a number: the read itself is bounded).
+pub(crate) fn declares_more_than(headers: &http::HeaderMap, limit: usize) -> bool {
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    declared.is_some_and(|n| n > limit as u64)
 }
 
 pub(crate) async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, ApiError> {

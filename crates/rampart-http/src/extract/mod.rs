@@ -12,7 +12,7 @@ mod session;
 pub use client::{ClientIp, ProxyTrust, RequestContext, UserAgent};
 pub use ids::{IdPath, RecordPath};
 pub use json::ApiJson;
-pub(crate) use json::read_body;
+pub(crate) use json::{declares_more_than, read_body};
 pub use maybe::MaybeAuthenticated;
 pub use presented_token::PresentedToken;
 pub use request_id::{REQUEST_ID, RequestId};

@@ -15,7 +15,7 @@ use rampart_core::opaque_token::{csrf_token, ct_eq};
 use secrecy::SecretString;
 
 use crate::cookie::session_value;
-use crate::extract::KeysAccepted;
+use crate::extract::{KeysAccepted, declares_more_than};
 use crate::routes::route_policy::{Csrf, RoutePolicy};
 use crate::{ApiError, AppState};
 
@@ -56,9 +56,7 @@ fn check(state: &AppState, csrf: Csrf, method: &Method, headers: &HeaderMap) -> 
         return Err(ApiError::BadRequest("send either a session cookie or a bearer token, not both".into()));
     }
     let max = state.settings.limits.max_body_bytes;
-    let declared =
-        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max as u64) {
+    if declares_more_than(headers, max) {
         return Err(ApiError::PayloadTooLarge(max));
     }
     let unsafe_method = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE);

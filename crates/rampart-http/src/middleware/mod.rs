@@ -135,9 +135,7 @@ async fn admission(State((state, routes)): State<Policed>, mut req: Request, nex
 /// as before: reading it is what the limit is there to avoid. Test
 /// `limits::a_refused_login_whose_body_comes_late_keeps_its_connection`.
 async fn drain_body(req: Request, limit: usize) {
-    let declared =
-        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
+    if crate::extract::declares_more_than(req.headers(), limit) {
         return;
     }
     // Read and dropped frame by frame: nothing is kept, so nothing is copied.
