@@ -19,11 +19,12 @@ pub mod ui;
 mod views;
 
 pub use error::ApiError;
+pub use middleware::App;
 pub use server::serve;
 pub use state::{AppState, Services, build_state};
 
 /// The whole application: routes inside the middleware stack, which follows their policies.
-pub fn app(state: AppState) -> axum::Router {
+pub fn app(state: AppState) -> middleware::App {
     let (router, policies) = routes::router(state.clone());
     middleware::stack(router, policies, &state)
 }

@@ -34,9 +34,13 @@
 //! policy of its area, looked up once per layer. Applied with `Router::layer`, the layers run
 //! after routing, so the matched template is known; the order above is unchanged by it.
 //!
+//! In front of all of it, before routing, the login routes' per-IP budget refuses a client over
+//! it without the rest ([`front`]).
+//!
 //! [`RoutePolicy`]: crate::routes::route_policy::RoutePolicy
 
 mod context;
+mod front;
 mod guard;
 mod problem;
 mod rate_limit;
@@ -55,14 +59,16 @@ use tower_http::timeout::TimeoutLayer;
 use crate::routes::RouteTable;
 use crate::{AppState, log_context};
 
+pub use front::App;
 pub use guard::{CSRF_HEADER, csrf_matches};
 pub use rate_limit::LoginIpSpent;
 
 /// What the layers that follow route policy are given: the state, and the routes' policies.
 type Policed = (AppState, RouteTable);
 
-pub fn stack(router: Router, policies: RouteTable, state: &AppState) -> Router {
-    let policed: Policed = (state.clone(), policies);
+pub fn stack(router: Router, policies: RouteTable, state: &AppState) -> App {
+    let front = |router| App::new(router, &policies, state);
+    let policed: Policed = (state.clone(), policies.clone());
     let origins: Vec<HeaderValue> =
         state.settings.cors.allowed_origins.iter().filter_map(|o| HeaderValue::from_str(o.as_str()).ok()).collect();
     // No allowed origins: no CORS layer at all, so no CORS header is ever sent.
@@ -79,17 +85,22 @@ pub fn stack(router: Router, policies: RouteTable, state: &AppState) -> Router {
                 crate::error::RATELIMIT,
             ])
     });
-    router.layer(
-        ServiceBuilder::new()
-            .layer(axum::middleware::from_fn_with_state(policed.clone(), outer))
-            .layer(CatchPanicLayer::custom(|_panic| {
-                // The payload is deliberately not logged: it could quote request data.
-                tracing::error!("handler panicked");
-                StatusCode::INTERNAL_SERVER_ERROR.into_response_plain()
-            }))
-            .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.settings.limits.request_timeout))
-            .option_layer(cors)
-            .layer(axum::middleware::from_fn_with_state(policed, admission)),
+    front(
+        router.layer(
+            ServiceBuilder::new()
+                .layer(axum::middleware::from_fn_with_state(policed.clone(), outer))
+                .layer(CatchPanicLayer::custom(|_panic| {
+                    // The payload is deliberately not logged: it could quote request data.
+                    tracing::error!("handler panicked");
+                    StatusCode::INTERNAL_SERVER_ERROR.into_response_plain()
+                }))
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::REQUEST_TIMEOUT,
+                    state.settings.limits.request_timeout,
+                ))
+                .option_layer(cors)
+                .layer(axum::middleware::from_fn_with_state(policed, admission)),
+        ),
     )
 }
 

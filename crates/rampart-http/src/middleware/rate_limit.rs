@@ -30,19 +30,27 @@ pub async fn spend(state: &AppState, budget: Budget, req: &mut Request) -> Resul
     if budget == Budget::Exempt {
         return Ok(());
     }
+    if budget == Budget::Login && req.extensions().get::<LoginIpSpent>().is_some() {
+        // Already spent for this request, in front of the router (`middleware::front`).
+        return Ok(());
+    }
     // Set by the outermost layer; without it every request would share one bucket, which fails
     // closed rather than open.
     let ip = req.extensions().get::<RequestContext>().map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.ip);
     if budget == Budget::Login {
-        // Before the body is even read, so that a client over it costs as little as possible.
-        if let Err(refusal) = state.limiter.check(Bucket::LoginIp(ip)).await {
-            return Err(ApiError::RateLimited(refusal));
-        }
-        req.extensions_mut().insert(LoginIpSpent(()));
+        let spent = spend_login_ip(state, ip).await?;
+        req.extensions_mut().insert(spent);
         return Ok(());
     }
     if let Err(refusal) = state.limiter.check(Bucket::ApiIp(ip)).await {
         return Err(ApiError::RateLimited(refusal));
     }
     Ok(())
+}
+
+/// Spends one cell of `ip`'s login budget, before the body is even read, so that a client over
+/// it costs as little as possible.
+pub async fn spend_login_ip(state: &AppState, ip: std::net::IpAddr) -> Result<LoginIpSpent, ApiError> {
+    state.limiter.check(Bucket::LoginIp(ip)).await.map_err(ApiError::RateLimited)?;
+    Ok(LoginIpSpent(()))
 }

@@ -171,6 +171,18 @@ impl RouteTable {
         req.extensions().get::<MatchedPath>().and_then(|m| self.0.routes.get(m.as_str())).copied()
     }
 
+    /// The routes that spend the per-IP login budget and whose template is one exact path (no
+    /// parameter), with their policies: the ones `middleware::front` may refuse before routing.
+    /// A request for exactly that path is always matched to that route (axum matches a static
+    /// segment before a parameter), which `the_login_routes_taken_before_routing_are_the_routers`
+    /// checks against axum's own matching.
+    pub fn exact_login_routes(&self) -> Vec<(Arc<str>, RoutePolicy)> {
+        (self.0.routes.iter())
+            .filter(|(template, policy)| policy.budget == Budget::Login && !template.contains('{'))
+            .map(|(template, policy)| (Arc::from(template.as_str()), *policy))
+            .collect()
+    }
+
     fn unmatched(&self, path: &str) -> RoutePolicy {
         self.0.areas.iter().find(|(prefix, _)| under(path, prefix)).map_or(self.0.outside, |(_, policy)| *policy)
     }
@@ -368,6 +380,31 @@ mod tests {
         for path in paths.keys() {
             let (matched, _) = seen(&routes, &concrete(path), Method::GET).await;
             assert!(matched.is_some(), "{path} of the contract has no policy");
+        }
+    }
+
+    /// The routes `middleware::front` refuses before routing are exactly the login-budget routes,
+    /// and a request for each path (whatever its method) is matched by axum to that route with
+    /// that policy, so a refusal in front of the router is the one the router's stack would give.
+    #[tokio::test]
+    async fn the_login_routes_taken_before_routing_are_the_routers() {
+        let routes = super::super::declared(true, |admin| admin);
+        let taken = routes.table().exact_login_routes();
+        let logins: Vec<&str> = (routes.routes.iter())
+            .filter(|(_, policy)| policy.budget == Budget::Login)
+            .map(|(template, _)| template.as_str())
+            .collect();
+        assert_eq!(
+            taken.iter().map(|(t, _)| &**t).collect::<std::collections::BTreeSet<_>>(),
+            logins.into_iter().collect()
+        );
+        for must in ["/auth/login", "/auth/register", "/auth/password/forgot", "/auth/mfa/verify"] {
+            assert!(taken.iter().any(|(t, _)| &**t == must), "{must} is not taken before routing");
+        }
+        for (path, policy) in &taken {
+            for method in [Method::POST, Method::GET, Method::OPTIONS] {
+                assert_eq!(seen(&routes, path, method.clone()).await, (Some(*policy), *policy), "{method} {path}");
+            }
         }
     }
 

@@ -118,6 +118,40 @@ async fn security_headers_on_success_and_client_errors() {
     assert_security_headers(&me, "GET /auth/me");
 }
 
+/// A login refused by the per-IP login budget is answered in front of the router (issue 17),
+/// and still as every other response is: the security headers and `no-store` of its route, the
+/// caller's request id echoed, an access line and the request counted under the route template.
+/// A GET over the budget is refused too, before its 405, as the route's budget says.
+#[tokio::test]
+async fn a_login_refused_before_routing_is_answered_like_any_other_response() {
+    let app = TestApp::builder().env("RATE_LIMIT__LOGIN_PER_IP_PER_MINUTE", "1").spawn().await;
+    let body = json!({ "email": unique_email(), "password": OTHER_STRONG_PASSWORD });
+    TestApp::send(app.request(Method::POST, "/auth/login").json(&body)).await.assert_problem(401);
+    let refused =
+        TestApp::send(app.request(Method::POST, "/auth/login").header("x-request-id", "refused-1").json(&body)).await;
+    refused.assert_problem(429);
+    assert_security_headers(&refused, "refused login");
+    assert_no_store(&refused, "refused login");
+    assert_no_hsts(&refused, "refused login");
+    assert_eq!(refused.header("x-request-id"), Some("refused-1"));
+    assert!(refused.header("retry-after").is_some(), "429 without Retry-After");
+    let get = TestApp::send(app.request(Method::GET, "/auth/login")).await;
+    get.assert_problem(429);
+    assert_security_headers(&get, "GET /auth/login over the budget");
+
+    let logs = app.logs_when(|l| l.contains("\"refused-1\"") && l.contains("\"message\":\"request\"")).await;
+    let access = logs
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["message"] == "request" && v["request_id"] == "refused-1")
+        .unwrap_or_else(|| panic!("no access line for the refusal: {logs}"));
+    assert_eq!((access["path"].as_str(), access["status"].as_u64()), (Some("/auth/login"), Some(429)), "{access}");
+    assert_eq!(access["method"], "POST");
+    let metrics = app.metrics().await;
+    let series = "rampart_http_requests_total{method=\"POST\",route=\"/auth/login\",status=\"429\"} 1";
+    assert!(metrics.lines().any(|l| l == series), "{metrics}");
+}
+
 /// A real fault: the sessions table is gone (renamed away), so a valid login fails inside SQL. The answer is a
 /// bare 500 problem that says nothing about why.
 #[tokio::test]

@@ -16,6 +16,7 @@ mod browser;
 mod cli;
 mod client_ip;
 mod config_lints;
+mod cors;
 mod csrf;
 mod cursors;
 mod data_key;
