@@ -87,7 +87,11 @@ impl Statement {
         if let Some(user) = scope.owner() {
             let owner = res.owner.as_deref().ok_or(Fault::OwnerScopeWithoutOwner)?;
             let p = self.arg(SqlValue::Text(user.to_owned()));
-            self.sql.push_str(&format!(" AND {} = {p}", q(owner)));
+            // Pushed piece by piece (as `q` quotes it): on every owner-scoped statement, two
+            // `format!`s here were about 2 000 instructions (callgrind, issue 17).
+            for piece in [" AND \"", owner, "\" = ", &p] {
+                self.sql.push_str(piece);
+            }
         }
         Ok(())
     }

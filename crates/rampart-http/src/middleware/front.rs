@@ -17,6 +17,9 @@
 //! `rate_limit` does not spend it twice, and everything else (the guard, the handler) runs as
 //! for any request. Any other request goes straight to the router.
 //!
+//! Nothing here runs inside the request's log context: the only lines the budget's check can
+//! write are about Redis coming and going (`redis_link`), which belong to no request.
+//!
 //! With CORS origins configured this is off: the 429 must then carry the CORS headers, which the
 //! stack's `CorsLayer` adds, so the refusal is left to the stack.
 //!
@@ -129,7 +132,7 @@ async fn refuse(
 
 /// [`drain_body`], bounded by `limits.request_timeout` as the stack's timeout bounds it there.
 /// Almost always the body came with the head and is read at the first poll: only a body still
-/// on its way needs a timer (the one thing in the stack that cost a refusal the most).
+/// on its way needs a timer (the stack's timeout layer set one for every request).
 async fn drain_within(req: Request, limits: &LimitsConfig) {
     let mut drain = pin!(drain_body(req, limits.max_body_bytes));
     let done = poll_fn(|cx| Poll::Ready(drain.as_mut().poll(cx).is_ready())).await;

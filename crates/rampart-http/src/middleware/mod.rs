@@ -67,7 +67,6 @@ pub use rate_limit::LoginIpSpent;
 type Policed = (AppState, RouteTable);
 
 pub fn stack(router: Router, policies: RouteTable, state: &AppState) -> App {
-    let front = |router| App::new(router, &policies, state);
     let policed: Policed = (state.clone(), policies.clone());
     let origins: Vec<HeaderValue> =
         state.settings.cors.allowed_origins.iter().filter_map(|o| HeaderValue::from_str(o.as_str()).ok()).collect();
@@ -85,23 +84,19 @@ pub fn stack(router: Router, policies: RouteTable, state: &AppState) -> App {
                 crate::error::RATELIMIT,
             ])
     });
-    front(
-        router.layer(
-            ServiceBuilder::new()
-                .layer(axum::middleware::from_fn_with_state(policed.clone(), outer))
-                .layer(CatchPanicLayer::custom(|_panic| {
-                    // The payload is deliberately not logged: it could quote request data.
-                    tracing::error!("handler panicked");
-                    StatusCode::INTERNAL_SERVER_ERROR.into_response_plain()
-                }))
-                .layer(TimeoutLayer::with_status_code(
-                    StatusCode::REQUEST_TIMEOUT,
-                    state.settings.limits.request_timeout,
-                ))
-                .option_layer(cors)
-                .layer(axum::middleware::from_fn_with_state(policed, admission)),
-        ),
-    )
+    let stacked = router.layer(
+        ServiceBuilder::new()
+            .layer(axum::middleware::from_fn_with_state(policed.clone(), outer))
+            .layer(CatchPanicLayer::custom(|_panic| {
+                // The payload is deliberately not logged: it could quote request data.
+                tracing::error!("handler panicked");
+                StatusCode::INTERNAL_SERVER_ERROR.into_response_plain()
+            }))
+            .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.settings.limits.request_timeout))
+            .option_layer(cors)
+            .layer(axum::middleware::from_fn_with_state(policed, admission)),
+    );
+    App::new(stacked, &policies, state)
 }
 
 /// Steps 1 to 3: context, then security headers on whatever the rest answers, problem+json (or
