@@ -29,7 +29,7 @@ use std::convert::Infallible;
 use std::future::{Future, poll_fn};
 use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::task::{Context as Waker, Poll};
+use std::task::{Context as TaskContext, Poll};
 
 use axum::Router;
 use axum::extract::Request;
@@ -75,7 +75,7 @@ impl Service<Request> for App {
     type Error = Infallible;
     type Future = Either<Gated, <Router as Service<Request>>::Future>;
 
-    fn poll_ready(&mut self, cx: &mut Waker<'_>) -> Poll<Result<(), Infallible>> {
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Infallible>> {
         Service::<Request>::poll_ready(&mut self.router, cx)
     }
 
