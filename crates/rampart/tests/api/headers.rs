@@ -373,28 +373,6 @@ async fn protocol_errors_from_the_http_parser_carry_the_headers() {
     assert_eq!(app.get("/healthz").await.status, 200);
 }
 
-/// Reads from a raw connection until the server closes it; panics if that takes past `deadline`.
-/// Returns what was received and when the close came.
-fn wait_for_close(stream: &mut TcpStream, started: Instant, deadline: Duration) -> (Vec<u8>, Duration) {
-    stream.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        assert!(
-            started.elapsed() < deadline,
-            "connection still open after {:?}; received {:?}",
-            started.elapsed(),
-            String::from_utf8_lossy(&got)
-        );
-        match stream.read(&mut buf) {
-            Ok(0) => return (got, started.elapsed()),
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-            Err(_) => return (got, started.elapsed()), // reset: closed too
-        }
-    }
-}
-
 /// Whatever the server sent before closing a connection whose head never completed: nothing, or
 /// a 408, never an answer to the unfinished request.
 fn assert_nothing_or_408(got: &[u8], what: &str) {
@@ -423,7 +401,7 @@ async fn slowloris_unfinished_head_is_cut_off() {
         // While it hangs, others are served.
         let ctrl = control_request(addr);
         assert!(ctrl.starts_with("HTTP/1.1 200"), "control request: {ctrl:?}");
-        let (got, after) = wait_for_close(&mut slow, started, Duration::from_secs(6));
+        let (got, after) = crate::raw_http::wait_for_close(&mut slow, started, Duration::from_secs(6));
         assert_nothing_or_408(&got, "unfinished head");
         assert!(after >= Duration::from_millis(500), "closed before the timeout ({after:?}): a different cause");
     })
@@ -478,7 +456,7 @@ async fn silent_connection_is_closed() {
     tokio::task::spawn_blocking(move || {
         let mut silent = TcpStream::connect(addr).unwrap();
         let started = Instant::now();
-        let (got, _) = wait_for_close(&mut silent, started, Duration::from_secs(6));
+        let (got, _) = crate::raw_http::wait_for_close(&mut silent, started, Duration::from_secs(6));
         assert_nothing_or_408(&got, "silent connection");
         let ctrl = control_request(addr);
         assert!(ctrl.starts_with("HTTP/1.1 200"), "control request: {ctrl:?}");

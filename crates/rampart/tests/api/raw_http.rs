@@ -1,9 +1,10 @@
 //! A request on a raw connection, for the answers a client library hides: a server that answers
-//! early (413) and closes while the body is still being sent.
+//! early (413) and closes while the body is still being sent, or closes a connection that never
+//! finished its request.
 
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
@@ -104,4 +105,26 @@ pub fn read_response(stream: &mut TcpStream) -> Resp {
         }
     }
     Resp { status, headers, body }
+}
+
+/// Reads from a raw connection until the server closes it; panics if that takes past `deadline`.
+/// Returns what was received and when the close came.
+pub fn wait_for_close(stream: &mut TcpStream, started: Instant, deadline: Duration) -> (Vec<u8>, Duration) {
+    stream.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        assert!(
+            started.elapsed() < deadline,
+            "connection still open after {:?}; received {:?}",
+            started.elapsed(),
+            String::from_utf8_lossy(&got)
+        );
+        match stream.read(&mut buf) {
+            Ok(0) => return (got, started.elapsed()),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => return (got, started.elapsed()), // reset: closed too
+        }
+    }
 }
