@@ -200,8 +200,9 @@ fn under(path: &str, prefix: &str) -> bool {
 /// The handlers are kept with their paths and put into an axum router only at the end
 /// ([`Routes::with_state`]), so that nesting prefixes the paths and the router is flat. axum's
 /// own `nest` wraps every nested route in a layer that rewrites the request's URI without the
-/// prefix, an allocation and a `format!` on every request under `/auth`, `/api` and `/admin`
-/// (about 2 000 instructions, callgrind, issue 17), for handlers that never look at the path.
+/// prefix, an allocation and a `format!` on every request under `/auth`, `/api`, `/admin` and
+/// `/ui/admin` (about 3 000 instructions, callgrind, issue 17), for handlers that never look at
+/// the path.
 pub struct Routes {
     /// Each route's path relative to this set, with its handler, in the order declared.
     handlers: Vec<(String, MethodRouter<AppState>)>,
@@ -267,16 +268,20 @@ impl Routes {
         Self { areas: self.areas, ..Self::new() }
     }
 
-    /// axum's `route_layer`: `layer` wraps every route added so far, and no 404 of the fallback.
+    /// axum's `Router::route_layer`: `layer` wraps every route added so far (each whole
+    /// `MethodRouter`, so a 405 for a route's path passes through it too, as it did through
+    /// axum's), and no 404 of the fallback.
     pub fn route_layer<L>(mut self, layer: L) -> Self
     where
         L: Layer<Route> + Clone + Send + Sync + 'static,
-        L::Service: Service<Request, Error = Infallible> + Clone + Send + Sync + 'static,
+        L::Service: Service<Request> + Clone + Send + Sync + 'static,
         <L::Service as Service<Request>>::Response: IntoResponse + 'static,
+        <L::Service as Service<Request>>::Error: Into<Infallible> + 'static,
         <L::Service as Service<Request>>::Future: Send + 'static,
     {
-        self.handlers =
-            (self.handlers.into_iter()).map(|(path, handler)| (path, handler.route_layer(layer.clone()))).collect();
+        self.handlers = (self.handlers.into_iter())
+            .map(|(path, handler)| (path, handler.layer::<_, Infallible>(layer.clone())))
+            .collect();
         self
     }
 
@@ -330,8 +335,8 @@ mod tests {
     use super::*;
 
     /// What the middlewares see for `method path`, found through axum's own matching of the
-    /// shadow router (with a fallback), not through the table's spelling of
-    /// the templates: the matched route's policy, if a declared route matched, and the policy.
+    /// shadow router (with a fallback), not through the table's spelling of the templates: the
+    /// matched route's policy, if a declared route matched, and the policy.
     async fn seen(routes: &Routes, path: &str, method: Method) -> (Option<RoutePolicy>, RoutePolicy) {
         let table = routes.table();
         let probe = move |req: Request, _next: Next| {

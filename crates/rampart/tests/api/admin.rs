@@ -163,6 +163,22 @@ async fn every_admin_route_is_401_anonymous_and_403_without_the_role() {
     assert!(denied.iter().all(|e| e["outcome"] == json!("denied") && e["target"] == json!("role:admin")), "{denied:?}");
 }
 
+/// A method an admin route does not answer is behind the role gate too: only an admin learns
+/// that the path exists and which methods it takes (the 405); anyone else gets the gate's 401 or
+/// 403, as for the route's own methods.
+#[tokio::test]
+async fn a_method_an_admin_route_lacks_is_behind_the_role_gate_too() {
+    let app = TestApp::spawn().await;
+    let boss = admin(&app).await;
+    let plain = user(&app).await;
+    for path in ["/admin/users", "/admin/audit", "/admin/api-keys"] {
+        TestApp::send(app.request(Method::PUT, path).json(&json!({}))).await.assert_problem(401);
+        bearer(&app, Method::PUT, path, &plain.token, Some(&json!({}))).await.assert_problem(403);
+        let r = bearer(&app, Method::PUT, path, &boss.token, Some(&json!({}))).await;
+        assert_eq!(r.status, 405, "PUT {path} as the admin: {}", r.text());
+    }
+}
+
 #[tokio::test]
 async fn the_user_list_pages_without_duplicates_and_refuses_bad_parameters() {
     let app = TestApp::spawn().await;
