@@ -104,7 +104,6 @@ for _ in range(n):
         sys.exit(f"{path}: {r.status}")
 PY
 }
-# instructions PATH [TOKEN]: instructions per request of the whole server process.
 # count LABEL: the whole process's instructions since the last zeroing, dumped under LABEL.
 count() {
   callgrind_control --dump="$1" "$SERVER" >/dev/null
@@ -112,6 +111,7 @@ count() {
   # instructions since the zeroing ("totals:", at the end, repeats it).
   awk '/^summary:/ { print $2; exit }' "$(ls -t "$WORK"/callgrind.out.* | head -1)"
 }
+# instructions PATH [TOKEN]: instructions per request of the whole server process.
 instructions() {
   requests "$1" 200 "${2:-}"     # warm-up: caches, lazily registered metric handles, allocator
   sleep 1

@@ -180,16 +180,16 @@ unset RAMPART_BENCH_ACCESS RAMPART_BENCH_TOKENS RAMPART_BENCH_THREADS
 PORT=$(free_port)
 write_config "$WORK/refused.toml" "$PORT" no "bench$$r"
 start_server "$WORK/refused.toml"
+REFUSED_LOGIN="{\"email\":\"$NOBODY\",\"password\":\"wrong password here\"}"
 login_status() {
-  curl -s -o /dev/null -w '%{http_code}' -X POST "$BASE/auth/login" -H 'content-type: application/json' \
-    -d "{\"email\":\"$NOBODY\",\"password\":\"wrong password here\"}"
+  curl -s -o /dev/null -w '%{http_code}' -X POST "$BASE/auth/login" -H 'content-type: application/json' -d "$REFUSED_LOGIN"
 }
 for _ in $(seq 20); do [ "$(login_status)" = 429 ] && break; done
 [ "$(login_status)" = 429 ] || { echo "bench: the login budget was not exhausted" >&2; exit 1; }
 # The floor answers exactly what the server answers (status, headers in order, body), or it is
 # not the floor of this row. Masked: the date, the request id, and the seconds to wait.
 answer() {
-  curl -si -X POST "$1" -H 'content-type: application/json' -d "{\"email\":\"$NOBODY\",\"password\":\"wrong password here\"}" |
+  curl -si -X POST "$1" -H 'content-type: application/json' -d "$REFUSED_LOGIN" |
     tr -d '\r' | sed -E -e '/^date:/Id' -e 's/^(x-request-id|retry-after|ratelimit):.*/\1: */I' -e 's/retry in [0-9]+ s/retry in N s/'
 }
 if [ "$(answer "$BASE/auth/login")" != "$(answer "$REFUSAL_URL")" ]; then

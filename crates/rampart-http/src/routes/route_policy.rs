@@ -204,12 +204,11 @@ fn under(path: &str, prefix: &str) -> bool {
 /// `/ui/admin` (about 3 000 instructions, callgrind, issue 17), for handlers that never look at
 /// the path.
 pub struct Routes {
-    /// Each route's path relative to this set, with its handler, in the order declared.
-    handlers: Vec<(String, MethodRouter<AppState>)>,
+    /// Each route's template relative to this set, its policy and its handler, in the order
+    /// declared.
+    routes: Vec<(String, RoutePolicy, MethodRouter<AppState>)>,
     /// The router of the fallback, once one is set: only the outermost set has one.
     fallback: Option<Router<AppState>>,
-    /// Templates relative to this set, with their policies, in the order declared.
-    routes: Vec<(String, RoutePolicy)>,
     areas: Vec<(String, RoutePolicy)>,
     outside: RoutePolicy,
 }
@@ -222,13 +221,12 @@ impl Default for Routes {
 
 impl Routes {
     pub fn new() -> Self {
-        Self { handlers: Vec::new(), fallback: None, routes: Vec::new(), areas: Vec::new(), outside: RoutePolicy::JSON }
+        Self { routes: Vec::new(), fallback: None, areas: Vec::new(), outside: RoutePolicy::JSON }
     }
 
     /// Routes `path` to `handler` under `policy`.
     pub fn route(mut self, path: &'static str, policy: RoutePolicy, handler: MethodRouter<AppState>) -> Self {
-        self.handlers.push((path.to_owned(), handler));
-        self.routes.push((path.to_owned(), policy));
+        self.routes.push((path.to_owned(), policy, handler));
         self
     }
 
@@ -237,8 +235,8 @@ impl Routes {
     /// unless a narrower area of `inner` says otherwise.
     pub fn nest(mut self, prefix: &'static str, unmatched: RoutePolicy, inner: Routes) -> Self {
         assert!(inner.fallback.is_none(), "routes nested at {prefix} have a fallback of their own");
-        self.handlers.extend(inner.handlers.into_iter().map(|(path, handler)| (nested(prefix, &path), handler)));
-        self.routes.extend(inner.routes.into_iter().map(|(path, policy)| (nested(prefix, &path), policy)));
+        self.routes
+            .extend(inner.routes.into_iter().map(|(path, policy, handler)| (nested(prefix, &path), policy, handler)));
         self.areas.push((prefix.to_owned(), unmatched));
         self.areas.extend(inner.areas.into_iter().map(|(path, policy)| (nested(prefix, &path), policy)));
         self
@@ -250,7 +248,6 @@ impl Routes {
             assert!(self.fallback.is_none(), "two sets of routes with a fallback each are merged");
             self.fallback = other.fallback;
         }
-        self.handlers.extend(other.handlers);
         self.routes.extend(other.routes);
         self.areas.extend(other.areas);
         self
@@ -279,8 +276,8 @@ impl Routes {
         <L::Service as Service<Request>>::Error: Into<Infallible> + 'static,
         <L::Service as Service<Request>>::Future: Send + 'static,
     {
-        self.handlers = (self.handlers.into_iter())
-            .map(|(path, handler)| (path, handler.layer::<_, Infallible>(layer.clone())))
+        self.routes = (self.routes.into_iter())
+            .map(|(path, policy, handler)| (path, policy, handler.layer::<_, Infallible>(layer.clone())))
             .collect();
         self
     }
@@ -300,14 +297,15 @@ impl Routes {
     pub fn table(&self) -> RouteTable {
         let mut areas = self.areas.clone();
         areas.sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
-        RouteTable(Arc::new(Table { routes: self.routes.iter().cloned().collect(), areas, outside: self.outside }))
+        let routes = self.routes.iter().map(|(path, policy, _)| (path.clone(), *policy)).collect();
+        RouteTable(Arc::new(Table { routes, areas, outside: self.outside }))
     }
 
     /// The router, ready to serve, and its policy table.
     pub fn with_state(self, state: AppState) -> (Router, RouteTable) {
         let table = self.table();
-        let router = (self.handlers.into_iter())
-            .fold(self.fallback.unwrap_or_default(), |router, (path, handler)| router.route(&path, handler));
+        let router = (self.routes.into_iter())
+            .fold(self.fallback.unwrap_or_default(), |router, (path, _, handler)| router.route(&path, handler));
         (router.with_state(state), table)
     }
 
@@ -315,8 +313,8 @@ impl Routes {
     /// requests through it to check that every template is the key axum matches.
     #[cfg(test)]
     fn shadow(&self) -> Router {
-        (self.handlers.iter())
-            .fold(Router::new(), |router, (path, _)| router.route(path, axum::routing::any(|| async {})))
+        (self.routes.iter())
+            .fold(Router::new(), |router, (path, _, _)| router.route(path, axum::routing::any(|| async {})))
     }
 }
 
@@ -371,7 +369,7 @@ mod tests {
         let routes = super::super::declared(true, |admin| admin);
         let table = routes.table();
         let mut declared_once = std::collections::HashSet::new();
-        for (template, declared) in &routes.routes {
+        for (template, declared, _) in &routes.routes {
             assert!(declared_once.insert(template.as_str()), "{template} is declared twice");
             let (matched, _) = seen(&routes, &concrete(template), Method::GET).await;
             assert_eq!(matched, Some(*declared), "{template}");
@@ -399,8 +397,8 @@ mod tests {
         let routes = super::super::declared(true, |admin| admin);
         let taken = routes.table().exact_login_routes();
         let logins: Vec<&str> = (routes.routes.iter())
-            .filter(|(_, policy)| policy.budget == Budget::Login)
-            .map(|(template, _)| template.as_str())
+            .filter(|(_, policy, _)| policy.budget == Budget::Login)
+            .map(|(template, _, _)| template.as_str())
             .collect();
         assert_eq!(
             taken.iter().map(|(t, _)| &**t).collect::<std::collections::BTreeSet<_>>(),
